@@ -1,0 +1,1 @@
+"""The ``zerowatt`` command line: a thin layer over the library, one module per capability."""

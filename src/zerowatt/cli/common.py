@@ -1,0 +1,46 @@
+"""Helpers shared by every CLI module: error reporting, JSON output, consoles."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from zerowatt.errors import ZerowattError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: Human output goes to stdout; diagnostics and progress bars to stderr so ``--json`` stays parseable.
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``message`` on stderr and return the ``typer.Exit`` to raise (exit 2: bad usage/input)."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn :class:`ZerowattError` into a clean message and its exit code instead of a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except ZerowattError as exc:
+            raise fail(str(exc), exc.exit_code) from None
+
+    return wrapper
+
+
+def print_json(data: Any) -> None:
+    """Write ``data`` as JSON on stdout (plain, no colour codes, one trailing newline)."""
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,33 @@
+"""Errors shared by every subsystem.
+
+The CLI maps :class:`UsageError` (and its subclasses) to exit code 2 and a one-paragraph message on
+stderr; everything else is a bug or an environment failure and exits 1. Messages must name the file,
+key, line or object at fault and say what was expected, because the user reads them, not a traceback.
+"""
+
+from __future__ import annotations
+
+
+class ZerowattError(Exception):
+    """Base class of errors zerowatt reports to the user without a traceback."""
+
+    exit_code = 1
+
+
+class UsageError(ZerowattError):
+    """Bad input from the user: a flag, a manifest, a trace file, a schedule spec. Exit code 2."""
+
+    exit_code = 2
+
+
+class ValidationError(UsageError):
+    """A file or value failed validation.
+
+    ``where`` names the place (``"spin.toml: component.echo.source"``, ``"100_inv.csv:17"``); it is
+    prefixed to the message so that every error says where it comes from.
+    """
+
+    def __init__(self, where: str, message: str) -> None:
+        self.where = where
+        self.message = message
+        super().__init__(f"{where}: {message}" if where else message)

@@ -1,0 +1,92 @@
+"""The contract between the HTTP host and the executors that run guests.
+
+The host turns an HTTP request into a :class:`GuestRequest`, hands it to the component's
+:class:`Executor` and turns the :class:`GuestResponse` (or one of the :class:`GuestError` subclasses)
+into an HTTP response. Executors own their guest's lifecycle (compile/load, per-request instances,
+child processes) and report what each request cost, so the host can account CPU time and joules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class GuestRequest:
+    """An HTTP request as the guest will see it (already routed)."""
+
+    request_id: str
+    method: str
+    path: str  # the raw path without the query string, e.g. "/api/items/7"
+    query: str  # the raw query string without "?", possibly ""
+    headers: tuple[tuple[str, str], ...]  # header names lower-case, in arrival order
+    body: bytes
+    matched_route: str  # the route pattern that matched, e.g. "/api/..."
+    path_info: str  # the part of the path after the route's fixed prefix ("" for exact routes)
+    scheme: str = "http"
+    host: str = "127.0.0.1"  # the Host header's host (or the listener's address)
+    port: int = 80
+    client_addr: str = "127.0.0.1"
+    client_port: int = 0
+    app: str = ""
+    component: str = ""
+
+
+@dataclass(slots=True)
+class GuestResponse:
+    """What the guest answered, plus what it cost."""
+
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    cpu_seconds: float = 0.0  # guest CPU time spent on this request (thread/process CPU clock)
+    cold_start_seconds: float | None = None  # set when this request had to load the component first
+
+
+class GuestError(Exception):
+    """A guest failed; ``status`` is the HTTP status the host answers, ``error_id`` is in the log."""
+
+    status = 500
+
+    def __init__(self, message: str, error_id: str = "", cpu_seconds: float = 0.0) -> None:
+        super().__init__(message)
+        self.error_id = error_id
+        self.cpu_seconds = cpu_seconds
+
+
+class GuestTimeout(GuestError):
+    """The request's wall-clock deadline passed (epoch interruption or proxy timeout): 504."""
+
+    status = 504
+
+
+class GuestMemoryExceeded(GuestError):
+    """The instance tried to grow its memory past the cap: 500."""
+
+
+class GuestTrap(GuestError):
+    """The guest trapped (unreachable, out-of-bounds, bad CGI output ...): 500."""
+
+
+class GuestUnavailable(GuestError):
+    """The guest could not be started or reached (e.g. ``wasmtime serve`` failed): 503."""
+
+    status = 503
+
+
+class Executor(Protocol):
+    """Runs one component. Implementations: WAGI (in-process wasmtime), wasi:http (``wasmtime serve``)."""
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the component is in memory / its process is running (False after :meth:`unload`)."""
+        ...
+
+    async def handle(self, request: GuestRequest) -> GuestResponse:
+        """Serve one request, loading the component first if it is not loaded (a cold start)."""
+        ...
+
+    async def unload(self) -> None:
+        """Drop the component from memory / stop its process (scale to zero). Idempotent."""
+        ...
