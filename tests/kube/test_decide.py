@@ -269,7 +269,7 @@ def test_parse_time_and_duration() -> None:
 
 
 def test_settings_errors_name_the_flag() -> None:
-    with pytest.raises(ValidationError, match="--include-resources.*pods"):
+    with pytest.raises(ValidationError, match=r"--include-resources.*pods"):
         make_settings(include_resources="deployments,pods")
     with pytest.raises(ValidationError, match="--exclude-namespaces"):
         make_settings(exclude_namespaces="kube-(")
