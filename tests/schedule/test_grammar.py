@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from zerowatt.errors import ValidationError
-from zerowatt.schedule import ScheduleError, parse_schedule
+from zerowatt.schedule import Schedule, ScheduleError, parse_schedule
 
 BERLIN_WORKDAY = "Mon-Fri 07:30-20:30 Europe/Berlin"
 DEFAULTS = {"default_timezone": "Europe/Berlin", "default_weekdays": "Mon-Fri"}
@@ -214,3 +214,13 @@ def test_errors_quote_the_spec_and_list_the_forms(spec: str, kwargs: dict[str, A
     assert "Mon-Fri 07:30-20:30 Europe/Berlin" in message
     assert "2019-12-30T22:00:00+00:00-2020-01-02T07:00:00+00:00" in message
     assert error.exit_code == 2
+
+
+def test_schedule_built_from_a_spec_parses_it() -> None:
+    schedule = Schedule("Sat-Sun 00:00-24:00 UTC")
+    assert schedule.matches(utc("2026-11-28T12:00:00"))
+    assert not schedule.matches(utc("2026-11-27T12:00:00"))
+    assert schedule == parse_schedule("Sat-Sun 00:00-24:00 UTC")
+    assert hash(schedule) == hash(parse_schedule("Sat-Sun 00:00-24:00 UTC"))
+    with pytest.raises(ScheduleError):
+        Schedule("Sat-Sun")

@@ -13,15 +13,24 @@ _STEP = timedelta(days=8)
 
 @dataclass(frozen=True)
 class Schedule:
-    """The spans of one spec (``spec`` is kept verbatim for messages and for equality with the annotation)."""
+    """The spans of one spec (``spec`` is kept verbatim for messages and for equality with the annotation).
+
+    Build it with :func:`parse_schedule` (cached, and the only way to pass default zone/weekdays);
+    ``Schedule("Mon-Fri 07:30-20:30 UTC")`` parses the spec itself, without defaults.
+    """
 
     spec: str
     spans: tuple[Span, ...] = field(default=(), repr=False)
 
+    def __post_init__(self) -> None:
+        if not self.spans:  # every parsed spec has at least one span: empty means "not parsed yet"
+            from zerowatt.schedule.parse import parse_schedule  # late: parse imports this module
+
+            object.__setattr__(self, "spans", parse_schedule(self.spec).spans)
+
     def matches(self, at: datetime) -> bool:
         """Whether the timezone-aware instant ``at`` lies in any span (``ValueError`` for a naive ``at``)."""
-        utc = utc_of(at)
-        return any(span.contains(utc) for span in self.spans)
+        return self._matches_utc(utc_of(at))
 
     def _matches_utc(self, utc: datetime) -> bool:
         return any(span.contains(utc) for span in self.spans)

@@ -120,6 +120,11 @@ def _recurring(spec: str, term: str, default_timezone: str | None, default_weekd
     return Recurring(days=_days_mask(spec, days_text), start=start, end=end, tz=tz)
 
 
+@lru_cache(maxsize=1)
+def _supported_countries() -> dict[str, list[str]]:
+    return dict(holidays_lib.list_supported_countries())
+
+
 def _holidays(spec: str, term: str, match: re.Match[str], default_timezone: str | None) -> Span:
     words = (match.group(1) or "").split()
     if not words:
@@ -129,7 +134,7 @@ def _holidays(spec: str, term: str, match: re.Match[str], default_timezone: str 
     region = words[0]
     country, _, subdivision = region.partition("-")
     country = country.upper()
-    supported = holidays_lib.list_supported_countries()
+    supported = _supported_countries()
     if country not in supported:
         raise ScheduleError(spec, f'"{country}" is not a country code known to the holidays package (e.g. DE, US)')
     sub = subdivision.upper() or None
