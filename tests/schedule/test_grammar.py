@@ -108,6 +108,9 @@ MATCH_CASES: list[tuple[str, dict[str, Any], str, bool]] = [
     ("until 2026-01-01T00:00:00+01:00", {}, "2025-12-31T23:00:00", True),
     ("until 2026-01-01T00:00:00+01:00", {}, "2025-12-31T23:00:01", False),
     ("until 2026-01-01T00:00:00+01:00", {}, "1970-01-01T00:00:00", True),
+    # Any IANA name, not only the originals' [a-zA-Z/_]+.
+    ("Mon-Sun 09:00-10:00 Etc/GMT+1", {}, "2026-11-27T10:30:00", True),  # Etc/GMT+1 is UTC-1
+    ("Mon-Sun 09:00-10:00 America/Port-au-Prince", {}, "2026-11-27T14:30:00", True),
     # Lists: any of.
     ("Sat-Sun 00:00-24:00 UTC,Fri-Fri 20:00-24:00 UTC", {}, "2026-11-27T21:00:00", True),
     ("Sat-Sun 00:00-24:00 UTC, Fri-Fri 20:00-24:00 UTC", {}, "2026-11-26T21:00:00", False),
@@ -187,6 +190,8 @@ ERROR_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("2019-12-30 22:00:00+00:00-2020-01-02 07:00:00+00:00", {}, "RFC 3339 times with offsets"),
     ("2020-01-02T00:00:00Z-2020-01-01T00:00:00Z", {}, "starts after it ends"),
     ("2020-13-01T00:00:00Z-2020-12-01T00:00:00Z", {}, '"2020-13-01T00:00:00Z" is not a valid date'),
+    ("until 9999-12-31T23:59:59-01:00", {}, "is not a valid date and time"),
+    ("from 9999-12-31T00:00:00Z", {}, "is outside the supported years"),
     ("from yesterday", {}, '"yesterday" is not an RFC 3339 time'),
     ("until 2020-01-01", {}, '"2020-01-01" is not an RFC 3339 time'),
     ("until 2020-01-01T00:00:00", {}, "is not an RFC 3339 time with an offset"),
@@ -224,3 +229,13 @@ def test_schedule_built_from_a_spec_parses_it() -> None:
     assert hash(schedule) == hash(parse_schedule("Sat-Sun 00:00-24:00 UTC"))
     with pytest.raises(ScheduleError):
         Schedule("Sat-Sun")
+
+
+def test_instants_near_the_ends_of_time() -> None:
+    until = parse_schedule("until 9999-12-01T00:00:00Z")
+    assert until.next_change(utc("9999-11-30T00:00:00")) == utc("9999-12-01T00:00:00.000001")
+    assert until.next_change(utc("9999-12-19T00:00:00")) is None
+    kiritimati = parse_schedule("Mon-Fri 07:00-08:00 Pacific/Kiritimati")  # UTC+14
+    assert kiritimati.next_change(utc("9999-12-19T00:00:00")) == utc("9999-12-19T17:00:00")
+    with pytest.raises(ValueError, match="must lie between"):
+        kiritimati.matches(datetime.max.replace(tzinfo=UTC))

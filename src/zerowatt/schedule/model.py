@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from zerowatt.schedule.spans import Span, utc_of
+from zerowatt.schedule.spans import LATEST, Span, utc_of
 
 #: next_change looks this far ahead per step, so a change next week costs one step, not a year of days.
 _STEP = timedelta(days=8)
@@ -43,7 +43,7 @@ class Schedule:
         nothing can flip. ``None`` when the answer stays the same up to ``at + horizon``.
         """
         utc = utc_of(at)
-        stop = utc + horizon
+        stop = utc + horizon if horizon < LATEST - utc else LATEST
         state = self._matches_utc(utc)
         lo = utc
         while lo < stop:

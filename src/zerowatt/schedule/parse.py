@@ -25,7 +25,7 @@ import holidays as holidays_lib
 
 from zerowatt.schedule.errors import ScheduleError
 from zerowatt.schedule.model import Schedule
-from zerowatt.schedule.spans import MINUTES_PER_DAY, Absolute, Constant, Holidays, Recurring, Span
+from zerowatt.schedule.spans import EARLIEST, LATEST, MINUTES_PER_DAY, Absolute, Constant, Holidays, Recurring, Span
 from zerowatt.schedule.zones import zone
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -49,9 +49,12 @@ def _timestamp(spec: str, text: str) -> datetime:
             spec, f'"{text}" is not an RFC 3339 time with an offset (e.g. 2026-01-01T00:00:00Z or ...+01:00)'
         )
     try:
-        return datetime.fromisoformat(text.upper()).astimezone(UTC)
-    except ValueError as exc:
+        instant = datetime.fromisoformat(text.upper()).astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
         raise ScheduleError(spec, f'"{text}" is not a valid date and time ({exc})') from None
+    if not EARLIEST <= instant <= LATEST:
+        raise ScheduleError(spec, f'"{text}" is outside the supported years {EARLIEST.year + 1}-{LATEST.year - 1}')
+    return instant
 
 
 def _zone(spec: str, key: str | None, default_timezone: str | None, term: str) -> ZoneInfo:

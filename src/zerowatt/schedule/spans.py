@@ -28,6 +28,10 @@ MINUTES_PER_DAY = 24 * 60
 _ONE_DAY = timedelta(days=1)
 #: Smallest representable step after an end-inclusive bound (datetime resolution).
 EPSILON = timedelta(microseconds=1)
+#: Instants a schedule reasons about: a margin inside datetime's range so that local-day arithmetic in any
+#: zone (and a lookahead horizon) never overflows.
+EARLIEST = datetime(1, 1, 10, tzinfo=UTC)
+LATEST = datetime(9999, 12, 20, tzinfo=UTC)
 
 
 class Span(Protocol):
@@ -119,7 +123,9 @@ class Absolute:
 @lru_cache(maxsize=1024)
 def holiday_dates(country: str, subdivision: str | None, year: int) -> frozenset[date]:
     """Public holidays of a country (and region) in one year, from the ``holidays`` package."""
-    calendar = holidays_lib.country_holidays(country, subdiv=subdivision, years=year)
+    # Neighbouring years too: an "observed" day can be listed under the year of the holiday it stands for.
+    years = [y for y in (year - 1, year, year + 1) if 1 <= y <= 9999]
+    calendar = holidays_lib.country_holidays(country, subdiv=subdivision, years=years)
     return frozenset(day for day in calendar if day.year == year)
 
 
@@ -150,4 +156,7 @@ def utc_of(at: datetime) -> datetime:
     """``at`` in UTC; a naive datetime is refused because its instant is unknown."""
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError(f"schedule times must be timezone-aware, got naive {at.isoformat()}")
-    return at.astimezone(UTC)
+    utc = at.astimezone(UTC)
+    if not EARLIEST <= utc <= LATEST:
+        raise ValueError(f"schedule times must lie between {EARLIEST.isoformat()} and {LATEST.isoformat()}")
+    return utc

@@ -45,8 +45,9 @@ def wall_to_utc(day: date, wall: time | None, tz: ZoneInfo) -> tuple[datetime, d
 
 @lru_cache(maxsize=4096)
 def _transitions_in_year(tz: ZoneInfo, year: int) -> tuple[datetime, ...]:
-    start = datetime(year, 1, 1, tzinfo=UTC)
-    stop = datetime(year + 1, 1, 1, tzinfo=UTC)
+    # Years 1 and 9999 stop a day short of datetime's limits, where local times would overflow.
+    start = datetime(year, 1, 1, tzinfo=UTC) if year > 1 else datetime(1, 1, 2, tzinfo=UTC)
+    stop = datetime(year + 1, 1, 1, tzinfo=UTC) if year < 9999 else datetime(9999, 12, 30, tzinfo=UTC)
     found: list[datetime] = []
     left, left_offset = start, start.astimezone(tz).utcoffset()
     while left < stop:
@@ -71,7 +72,7 @@ def _transitions_in_year(tz: ZoneInfo, year: int) -> tuple[datetime, ...]:
 
 def transitions(tz: ZoneInfo, start: datetime, stop: datetime) -> Iterator[datetime]:
     """UTC instants in ``[start, stop]`` where ``tz``'s offset (and so its wall clock) jumps."""
-    for year in range(start.year - 1, stop.year + 1):
+    for year in range(max(start.year - 1, 1), min(stop.year, 9999) + 1):
         for instant in _transitions_in_year(tz, year):
             if start <= instant <= stop:
                 yield instant
