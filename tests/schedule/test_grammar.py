@@ -123,6 +123,7 @@ MATCH_CASES: list[tuple[str, dict[str, Any], str, bool]] = [
     ("07:30-20:30 UTC", {"default_weekdays": "Sat-Sun"}, "2026-11-28T07:30:00", True),
     ("07:30-20:30 UTC", {"default_weekdays": "Sat-Sun"}, "2026-11-27T07:30:00", False),
     ("Mon-Fri 07:30-20:30 UTC", DEFAULTS, "2026-11-27T07:30:00", True),  # an explicit zone wins
+    ("07:30-20:30", {"default_timezone": " UTC ", "default_weekdays": " Fri "}, "2026-11-27T07:30:00", True),
     # Public holidays: the whole local day.
     ("holidays DE-BY Europe/Berlin", {}, "2026-01-06T10:00:00", True),  # Epiphany in Bavaria
     ("holidays DE-BE Europe/Berlin", {}, "2026-01-06T10:00:00", False),  # not in Berlin
@@ -201,8 +202,9 @@ ERROR_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("holidays DE", {}, "names no time zone"),
     ("holidays DE Mars/Phobos", {}, 'unknown time zone "Mars/Phobos"'),
     ("holidays DE Europe/Berlin extra", {}, 'unexpected extra words after the time zone: "extra"'),
-    ("07:30-20:30", {"default_timezone": "Nowhere/Land", "default_weekdays": "Mon-Fri"}, "unknown time zone"),
-    ("always", {"default_weekdays": "Mon-Fry"}, 'unknown weekday "Fry"'),
+    ("07:30-20:30", {"default_timezone": "Nowhere/Land", "default_weekdays": "Mon-Fri"}, "default time zone: unknown"),
+    ("always", {"default_weekdays": "Mon-Fry"}, 'default weekdays "Mon-Fry": unknown weekday "Fry"'),
+    ("07:30-20:30", {"default_timezone": "", "default_weekdays": " "}, "no default weekdays are set"),
 ]
 
 

@@ -64,7 +64,7 @@ def _zone(spec: str, key: str | None, default_timezone: str | None, term: str) -
     try:
         return zone(name)
     except LookupError as exc:
-        raise ScheduleError(spec, str(exc)) from None
+        raise ScheduleError(spec, str(exc) if key is not None else f"default time zone: {exc}") from None
 
 
 def _weekday(spec: str, name: str) -> int:
@@ -118,7 +118,7 @@ def _recurring(spec: str, term: str, default_timezone: str | None, default_weekd
     if days_text is None:
         if days_fallback is None:
             raise ScheduleError(spec, f'"{term}" names no weekdays and no default weekdays are set')
-        days_text = days_fallback.strip()
+        days_text = days_fallback
     tz = _zone(spec, words[1] if len(words) == 2 else None, default_timezone, term)
     return Recurring(days=_days_mask(spec, days_text), start=start, end=end, tz=tz)
 
@@ -180,7 +180,12 @@ def parse_schedule(spec: str, *, default_timezone: str | None = None, default_we
     """
     if not spec.strip():
         raise ScheduleError(spec, "the spec is empty")
+    default_timezone = (default_timezone or "").strip() or None  # an empty environment variable means unset
+    default_weekdays = (default_weekdays or "").strip() or None
     if default_weekdays is not None:
-        _days_mask(spec, default_weekdays.strip())  # a bad default is reported even if unused
+        try:
+            _days_mask(spec, default_weekdays)  # a bad default is reported even where no term needs it
+        except ScheduleError as exc:
+            raise ScheduleError(spec, f'default weekdays "{default_weekdays}": {exc.problem}') from None
     spans = tuple(_term(spec, term.strip(), default_timezone, default_weekdays) for term in spec.split(","))
     return Schedule(spec=spec, spans=spans)
