@@ -132,6 +132,9 @@ MATCH_CASES: list[tuple[str, dict[str, Any], str, bool]] = [
     ("holidays DE Europe/Berlin", {}, "2026-12-26T22:59:59", True),  # Boxing Day 23:59:59
     ("holidays DE Europe/Berlin", {}, "2026-12-26T23:00:00", False),
     ("Holidays de-by", DEFAULTS, "2026-01-06T10:00:00", True),
+    ("holidays DEU-BY Europe/Berlin", {}, "2026-01-06T10:00:00", True),  # alpha-3 country code
+    ("holidays DE-augsburg Europe/Berlin", {}, "2026-08-08T10:00:00", True),  # Augsburg's Peace Festival
+    ("holidays DE-BY Europe/Berlin", {}, "2026-08-08T10:00:00", False),
     ("holidays US America/New_York", {}, "2026-07-03T04:00:00", True),  # Independence Day (observed)
     ("holidays US America/New_York", {}, "2026-07-03T03:59:59", False),
     ("holidays DE-BY Europe/Berlin, Mon-Fri 20:00-08:00 Europe/Berlin", {}, "2026-01-07T10:00:00", False),

@@ -140,8 +140,11 @@ def _holidays(spec: str, term: str, match: re.Match[str], default_timezone: str 
     supported = _supported_countries()
     if country not in supported:
         raise ScheduleError(spec, f'"{country}" is not a country code known to the holidays package (e.g. DE, US)')
-    sub = subdivision.upper() or None
-    if sub is not None and sub not in supported[country]:
+    sub: str | None = None
+    if subdivision:
+        # Codes are upper case (BY, CA) but a few regions are names (Augsburg): match without case.
+        sub = {code.upper(): code for code in supported[country]}.get(subdivision.upper())
+    if subdivision and sub is None:
         regions = ", ".join(supported[country][:12]) + (", ..." if len(supported[country]) > 12 else "")
         raise ScheduleError(spec, f'"{subdivision}" is not a region of {country} (known: {regions})')
     tz = _zone(spec, words[1] if len(words) == 2 else None, default_timezone, term)
