@@ -53,7 +53,9 @@ def _timestamp(spec: str, text: str) -> datetime:
     except (ValueError, OverflowError) as exc:
         raise ScheduleError(spec, f'"{text}" is not a valid date and time ({exc})') from None
     if not EARLIEST <= instant <= LATEST:
-        raise ScheduleError(spec, f'"{text}" is outside the supported years {EARLIEST.year + 1}-{LATEST.year - 1}')
+        raise ScheduleError(
+            spec, f'"{text}" is outside {EARLIEST.date().isoformat()} to {LATEST.date().isoformat()} UTC'
+        )
     return instant
 
 
