@@ -89,6 +89,19 @@ class Component:
     limits: Limits = field(default_factory=Limits)
     description: str = ""
 
+    def guest_environment(self) -> dict[str, str]:
+        """The environment a guest sees: ``environment`` plus each variable as ``NAME.upper()``.
+
+        This is how zerowatt exposes component variables to guests that have no Spin SDK (WAGI, plain
+        wasi:http): ``message = "..."`` becomes ``MESSAGE=...``. The loader rejects a manifest where a
+        variable's upper-cased name collides with an ``environment`` key, so neither silently wins.
+        Executors add their own per-request variables (CGI) on top.
+        """
+        env = dict(self.environment)
+        for name, value in self.variables.items():
+            env[name.upper()] = value
+        return env
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
