@@ -35,6 +35,7 @@ class Variable:
     default: str | None = None
     required: bool = False
     secret: bool = False
+    description: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,3 +145,4 @@ class App:
     description: str = ""
     variables: Mapping[str, Variable] = field(default_factory=dict)
     base: str = "/"
+    authors: tuple[str, ...] = ()
