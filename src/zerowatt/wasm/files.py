@@ -66,10 +66,15 @@ def _guest_path(destination: str, where: str) -> PurePosixPath:
 
 
 def _excluded(root: Path, patterns: Sequence[str], where: str) -> set[Path]:
+    """Resolved paths matched by ``exclude_files``; a matched directory excludes everything under it."""
     excluded: set[Path] = set()
     for pattern in patterns:
         excluded.update(p.resolve() for p in root.glob(_relative_pattern(pattern, where)))
     return excluded
+
+
+def _is_excluded(path: Path, excluded: set[Path]) -> bool:
+    return bool(excluded) and (path in excluded or any(parent in excluded for parent in path.parents))
 
 
 def _stage(staged: dict[PurePosixPath, Path], cache_dir: Path) -> Path:
@@ -121,7 +126,9 @@ def resolve_files(
     for entry in entries:
         if isinstance(entry, GlobFiles):
             pattern = _relative_pattern(entry.pattern, entry.where)
-            matches = sorted(p for p in manifest_dir.glob(pattern) if p.is_file() and p.resolve() not in excluded)
+            matches = sorted(
+                p for p in manifest_dir.glob(pattern) if p.is_file() and not _is_excluded(p.resolve(), excluded)
+            )
             if not matches:
                 raise ValidationError(entry.where, f"glob {pattern!r} matches no files under {manifest_dir}")
             for match in matches:
@@ -136,9 +143,9 @@ def resolve_files(
         if source.is_file():
             stage_file(guest, source, entry.where)
         elif source.is_dir():
-            if excluded and any(p.is_relative_to(source) for p in excluded):
+            if any(p.is_relative_to(source) for p in excluded):
                 for path in sorted(source.rglob("*")):
-                    if path.is_file() and path.resolve() not in excluded:
+                    if path.is_file() and not _is_excluded(path.resolve(), excluded):
                         stage_file(guest / path.relative_to(source).as_posix(), path.resolve(), entry.where)
             else:
                 if any(p.guest_path == str(guest) for p in direct):
