@@ -1,9 +1,9 @@
 /*
  * variables: a WAGI guest configured through Spin variables.
  *
- * zerowatt hands a WAGI guest its component variables as environment variables named after the
- * variable in upper case (`message` -> MESSAGE), next to the component's `environment`; see
- * docs/manifest.md. The manifest builds `message` from application variables by templating and
+ * zerowatt hands a WAGI guest its component variables as environment variables named like Spin's
+ * environment provider names them (`message` -> SPIN_VARIABLE_MESSAGE), next to the component's
+ * `environment`; see docs/manifest.md. The manifest builds `message` from application variables by templating and
  * feeds a secret into `token`, which this guest uses without ever printing it.
  */
 #include <stdio.h>
@@ -11,8 +11,8 @@
 #include <string.h>
 
 int main(void) {
-    const char *message = getenv("MESSAGE");
-    const char *token = getenv("TOKEN");
+    const char *message = getenv("SPIN_VARIABLE_MESSAGE");
+    const char *token = getenv("SPIN_VARIABLE_TOKEN");
     const char *mode = getenv("MODE");
     printf("Content-Type: text/plain; charset=utf-8\n\n");
     printf("%s\n", message ? message : "(no message variable)");

@@ -38,8 +38,8 @@ def test_examples_load_with_their_executors_and_settings(built_examples: Path) -
     assert variables.secret_variables == frozenset({"token"})
     assert variables.guest_environment() == {
         "MODE": "demo",
-        "MESSAGE": "Hello, world!",
-        "TOKEN": "demo-token-not-for-production",
+        "SPIN_VARIABLE_MESSAGE": "Hello, world!",
+        "SPIN_VARIABLE_TOKEN": "demo-token-not-for-production",
     }
     echo_build = apps["echo-c"].components["echo"].build
     assert echo_build is not None and echo_build.workdir == built_examples / "echo-c"

@@ -175,9 +175,9 @@ CASES: list[tuple[str, str, str, str]] = [
     ),
     (
         "cvar-env-collision",
-        manifest(component=COMPONENT + '\nenvironment = { MSG = "a" }\nvariables = { msg = "b" }'),
+        manifest(component=COMPONENT + '\nenvironment = { SPIN_VARIABLE_MSG = "a" }\nvariables = { msg = "b" }'),
         "component.c.variables.msg",
-        "MSG",
+        "SPIN_VARIABLE_MSG",
     ),
     (
         "outbound-no-scheme",

@@ -91,16 +91,16 @@ class Component:
     description: str = ""
 
     def guest_environment(self) -> dict[str, str]:
-        """The environment a guest sees: ``environment`` plus each variable as ``NAME.upper()``.
+        """The environment a guest sees: each variable as ``SPIN_VARIABLE_<NAME>``, plus ``environment``.
 
-        This is how zerowatt exposes component variables to guests that have no Spin SDK (WAGI, plain
-        wasi:http): ``message = "..."`` becomes ``MESSAGE=...``. The loader rejects a manifest where a
-        variable's upper-cased name collides with an ``environment`` key, so neither silently wins.
-        Executors add their own per-request variables (CGI) on top.
+        This is how zerowatt exposes component variables to guests without a ``spin:variables``
+        interface (WAGI, plain wasi:http): ``message = "..."`` becomes ``SPIN_VARIABLE_MESSAGE=...``,
+        the name Spin's own environment provider uses. The loader rejects a manifest whose
+        ``environment`` sets one of those names, so neither silently wins. Executors add their
+        per-request variables (CGI) on top.
         """
-        env = dict(self.environment)
-        for name, value in self.variables.items():
-            env[name.upper()] = value
+        env = {f"SPIN_VARIABLE_{name.upper()}": value for name, value in self.variables.items()}
+        env.update(self.environment)
         return env
 
 

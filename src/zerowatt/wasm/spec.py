@@ -24,6 +24,8 @@ from zerowatt.wasm.variables import VARIABLE_NAME, Template, parse_template
 APP_NAME = re.compile(r"[A-Za-z0-9_-]+\Z")
 #: Spin's component ids are kebab-case; digits and '_' are tolerated as Spin's own parser does.
 COMPONENT_ID = re.compile(r"[a-z0-9_]+(?:-[a-z0-9_]+)*\Z")
+#: Guests see component variable ``name`` as the environment variable ``SPIN_VARIABLE_<NAME>``.
+GUEST_VARIABLE_PREFIX = "SPIN_VARIABLE_"
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}\Z")
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|Ti|K|M|G|T|)B?\s*\Z")
 _SIZE_FACTORS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
@@ -374,10 +376,11 @@ def _parse_component(component_id: str, comp: _Table, directory: Path) -> Compon
         where = comp.where(f"variables.{name}")
         if not VARIABLE_NAME.match(name):
             raise ValidationError(where, "expected a variable name of lower-case letters, digits and '_'")
-        if name.upper() in environment:
+        exposed = GUEST_VARIABLE_PREFIX + name.upper()
+        if exposed in environment:
             raise ValidationError(
                 where,
-                f"variable {name!r} is exposed to the guest as {name.upper()}, which 'environment' also sets; "
+                f"variable {name!r} is exposed to the guest as {exposed}, which 'environment' also sets; "
                 "expected distinct names",
             )
         templates[name] = (parse_template(text, where), where)
