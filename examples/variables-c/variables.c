@@ -3,8 +3,8 @@
  *
  * zerowatt hands a WAGI guest its component variables as environment variables named like Spin's
  * environment provider names them (`message` -> SPIN_VARIABLE_MESSAGE), next to the component's
- * `environment`; see docs/manifest.md. The manifest builds `message` from application variables by templating and
- * feeds a secret into `token`, which this guest uses without ever printing it.
+ * `environment`; see docs/manifest.md. The manifest builds `message` from application variables by
+ * templating and feeds a secret into `token`, which this guest uses without ever printing it.
  */
 #include <stdio.h>
 #include <stdlib.h>
