@@ -62,6 +62,8 @@ def serve_argv(plan: ServePlan) -> list[str]:
     * ``-W timeout=`` – epoch-based deadline on guest execution, slightly longer than the proxy's
       deadline (see :data:`WASM_TIMEOUT_MARGIN`), so runaway guests are stopped inside wasmtime;
     * ``-W max-memory-size=`` – cap on each linear memory (growth past it fails);
+    * ``-S cli=y`` – link wasi:cli (environment, filesystem, ...): ``serve`` links only the proxy
+      world by default, and ``--env``/``--dir`` are useless without it;
     * ``--env`` – exactly the component's environment (the host's is not inherited);
     * ``--dir host::guest`` – preopens (wasmtime 49 has no read-only preopen flag: the adapter
       passes a private read-only snapshot, so the host's files are never written);
@@ -78,6 +80,8 @@ def serve_argv(plan: ServePlan) -> list[str]:
         f"timeout={wasm_timeout_ms}ms",
         "-W",
         f"max-memory-size={plan.memory_limit}",
+        "-S",
+        "cli=y",
         "-S",
         "inherit-env=n",
         "-S",
