@@ -107,6 +107,7 @@ def test_once_down_then_no_writes_then_up(cluster: EmulatorThread) -> None:
     assert report.released.replicas == 4 and report.released.cores == pytest.approx(1.5)
     assert report.released.memory == pytest.approx(3 * 2**30)
     assert len(patches(cluster)) == 4
+    assert "horizontalpodautoscalers/web" in patches(cluster)[0]  # the HPA is lowered before its workload
 
     emu(cluster).served.clear()
     again = controller(cluster).run_pass(NOW + timedelta(minutes=1))

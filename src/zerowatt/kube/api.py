@@ -19,7 +19,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
+
+import urllib3
 
 from zerowatt.errors import UsageError
 
@@ -70,8 +72,24 @@ class KubeApi:
         self._sleep = sleep
         self._page_size = page_size
         self._timeout = timeout
+        self._timeout_obj = urllib3.Timeout(total=timeout)
+        self._pool_cache: Any = None
+        self._prefix = ""
         self.requests = 0
         self.retries = 0
+
+    def _pool(self) -> Any:
+        """The official client's own urllib3 pool for the API server (its TLS, proxy and pool settings).
+
+        Requests go to this pool directly rather than through ``rest_client.request``, which re-parses the
+        URL, rebuilds a timeout and routes through the pool manager on every call: a quarter of a write's
+        client CPU, and a pass may write 10,000 objects.
+        """
+        if self._pool_cache is None:
+            host = self._client.configuration.host
+            self._pool_cache = self._client.rest_client.pool_manager.connection_from_url(host)
+            self._prefix = urlsplit(host).path.rstrip("/")
+        return self._pool_cache
 
     def request(
         self,
@@ -83,30 +101,26 @@ class KubeApi:
         content_type: str = "application/json",
     ) -> Any:
         """One request with retries; returns the decoded JSON body."""
-        url = self._client.configuration.host.rstrip("/") + path
-        if query:
-            url += "?" + urlencode(query)
-        headers = {"Accept": "application/json", "Content-Type": content_type}
+        pool = self._pool()
+        url = self._prefix + path + ("?" + urlencode(query) if query else "")
+        headers = {**(self._client.default_headers or {}), "Accept": "application/json", "Content-Type": content_type}
         self._client.update_params_for_auth(headers, [], ["BearerToken"], path, method, body)
-        if self._client.default_headers:
-            headers = {**self._client.default_headers, **headers}
+        payload = None if body is None else json.dumps(body)
         last: ApiError | None = None
         for attempt in range(self._retry.attempts):
             self.requests += 1
             try:
-                resp = self._client.rest_client.request(
-                    method, url, headers=dict(headers), body=body, _request_timeout=self._timeout
+                resp = pool.urlopen(
+                    method, url, body=payload, headers=headers, retries=False, timeout=self._timeout_obj
                 )
-                status, reason = int(resp.status), str(resp.reason or "")
-                data = resp.read()
-                retry_after = resp.getheader("Retry-After")
+                status, reason, data = int(resp.status), str(resp.reason or ""), resp.data
+                retry_after = resp.headers.get("Retry-After")
             except Exception as exc:  # urllib3 connection errors, timeouts
                 status, reason, data, retry_after = 0, f"{type(exc).__name__}: {exc}", b"", None
             if 200 <= status < 300:
                 return json.loads(data) if data else None
-            last = ApiError(
-                method, path, status, reason, data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
-            )
+            text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+            last = ApiError(method, path, status, reason, text)
             if status not in RETRYABLE or attempt + 1 >= self._retry.attempts:
                 raise last
             self.retries += 1
