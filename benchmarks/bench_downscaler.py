@@ -76,7 +76,6 @@ def deployment(i: int, ns: str) -> dict[str, Any]:
 def _serve(workloads: int, namespaces: int, conn: Any) -> None:
     """Child process: kmock's emulator with the objects stored directly, serving until terminated."""
     import kmock
-
     from tests.kube.emulator import Emulator
 
     class FastEmulator(Emulator):  # type: ignore[misc]
@@ -124,20 +123,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--namespaces", type=int, default=500)
     args = parser.parse_args(argv)
 
+    # Log as the CLI does (one formatted line per change), into /dev/null so 10,000 lines do not flood
+    # the terminal: the formatting is counted, the terminal is not.
+    import logging
+
     from kubernetes import client
 
     from zerowatt.kube.api import KubeApi
     from zerowatt.kube.controller import Downscaler, Options
     from zerowatt.kube.decide import NamespaceView, decide
     from zerowatt.kube.kinds import KINDS
+    from zerowatt.kube.logs import TextFormatter
     from zerowatt.kube.matcher import schedule_matcher
     from zerowatt.kube.settings import make_settings
-
-    # Log as the CLI does (one formatted line per change), into /dev/null so 10,000 lines do not flood
-    # the terminal: the formatting is counted, the terminal is not.
-    import logging
-
-    from zerowatt.kube.logs import TextFormatter
 
     logger = logging.getLogger("zerowatt.kube")
     sink = logging.StreamHandler(open(os.devnull, "w"))  # noqa: SIM115
@@ -220,14 +218,17 @@ def main(argv: list[str]) -> int:
         )
     if args.workloads == 10_000:
         print(
-            f"  vs py-kube-downscaler (anchor figures, same kind of machine, not this run): all down {PY_KUBE_DOWNSCALER_ALL_DOWN_S / down:.1f}x less CPU, nothing changes {PY_KUBE_DOWNSCALER_NO_CHANGE_S / same:.1f}x less"
+            "  vs py-kube-downscaler (anchor figures, same kind of machine, not this run): "
+            f"all down {PY_KUBE_DOWNSCALER_ALL_DOWN_S / down:.1f}x less CPU, "
+            f"nothing changes {PY_KUBE_DOWNSCALER_NO_CHANGE_S / same:.1f}x less"
         )
     # The budget is judged on the steady-state pass (what every interval costs); the passes that change
     # every object are reported beside it, with their own verdict, because they are the expensive ones.
     change = max(r["controller_cpu_s"] for r in (results[0], results[2]))
     print(f"  budget {BUDGET_S} s, steady-state pass: {'met' if same <= BUDGET_S else 'NOT met'} ({same:.3f} s)")
     print(
-        f"  budget {BUDGET_S} s, pass writing every object: {'met' if change <= BUDGET_S else 'NOT met'} ({change:.3f} s)"
+        f"  budget {BUDGET_S} s, pass writing every object: "
+        f"{'met' if change <= BUDGET_S else 'NOT met'} ({change:.3f} s)"
     )
     print(f"machine: {describe()}")
     print(f"command: python -m benchmarks downscaler {' '.join(argv)}".rstrip())
