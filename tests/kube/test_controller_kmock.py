@@ -327,3 +327,41 @@ def test_cli_bad_spec_exits_2() -> None:
 
     result = run_cli(["downscaler", "--once", "--default-downtime", "Mon-Fry 08:00-09:00"], timeout=60)
     assert result.returncode == 2 and "Mon-Fry" in result.stderr and "--default-downtime" in result.stderr
+
+
+def test_cli_loop_serves_metrics_and_stops_on_sigterm(cluster: EmulatorThread, tmp_path: Any) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import cli_env, free_port
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "k",
+            "clusters": [{"name": "k", "cluster": {"server": cluster.url}}],
+            "contexts": [{"name": "k", "context": {"cluster": "k", "user": "u"}}],
+            "users": [{"name": "u", "user": {}}],
+        })
+    )  # fmt: skip
+    port = free_port()
+    args = ["downscaler", "--interval", "1", "--metrics-listen", f"127.0.0.1:{port}", "--kubeconfig", str(kubeconfig)]
+    proc = subprocess.Popen([sys.executable, "-m", "zerowatt", *args], env=cli_env(), stderr=subprocess.PIPE, text=True)
+    try:
+        text = ""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "zerowatt_downscaler_objects_seen 4.0" not in text:
+            time.sleep(0.2)
+            try:
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+            except httpx.HTTPError:
+                continue
+        assert "zerowatt_downscaler_released_cpu_cores 1.5" in text
+        assert 'zerowatt_downscaler_objects_down{kind="deployments",namespace="dev"} 1.0' in text
+        assert "zerowatt_downscaler_saved_watts" in text
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert err.count("pass done") >= 1

@@ -275,3 +275,11 @@ def test_settings_errors_name_the_flag() -> None:
         make_settings(exclude_namespaces="kube-(")
     with pytest.raises(ValidationError, match="--downtime-replicas"):
         make_settings(downtime_replicas=-1)
+
+
+def test_public_holidays_as_downtime() -> None:
+    christmas = NOW.replace(month=12, day=25)
+    s = make_settings(default_downtime="holidays DE Europe/Berlin")
+    on_holiday = decide(workload(), KINDS["deployments"], NamespaceView("dev"), s, christmas, MATCH)
+    assert on_holiday.action == "down" and "holidays DE" in on_holiday.reason
+    assert decide(workload(), KINDS["deployments"], NamespaceView("dev"), s, NOW, MATCH).action == "none"
