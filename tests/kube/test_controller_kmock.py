@@ -147,7 +147,8 @@ def test_events_on_changes_and_invalid_annotation(cluster: EmulatorThread, caplo
     )
     caplog.set_level(logging.INFO, logger="zerowatt.kube")
     logging.getLogger("zerowatt.kube").propagate = True
-    report = controller(cluster, include="deployments", enable_events=True).run_pass(NOW)
+    ctl = controller(cluster, include="deployments", enable_events=True)
+    report = ctl.run_pass(NOW)
     assert [w for w, _ in report.errors] == ["Deployment dev/broken"]
     assert get(cluster, "deployments", "dev", "broken")["spec"]["replicas"] == 2
     assert get(cluster, "deployments", "dev", "web")["spec"]["replicas"] == 0  # the others still handled
@@ -160,6 +161,11 @@ def test_events_on_changes_and_invalid_annotation(cluster: EmulatorThread, caplo
     assert any(
         "invalid configuration" in r.getMessage() and "broken" in str(getattr(r, "fields", "")) for r in caplog.records
     )
+    # the next pass logs it again but does not repeat the Event
+    caplog.clear()
+    ctl.run_pass(NOW + timedelta(minutes=1))
+    assert [e["reason"] for e in events(cluster, "dev")].count("InvalidAnnotation") == 1
+    assert any("invalid configuration" in r.getMessage() for r in caplog.records)
 
 
 def test_conflict_is_reread_and_neither_update_is_lost(cluster: EmulatorThread) -> None:

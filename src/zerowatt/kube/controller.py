@@ -117,6 +117,9 @@ class Downscaler:
         self.matches = matches
         self.options = options or Options()
         self._event_seq = itertools.count()
+        #: (uid or where, message) of invalid configurations already reported by an Event: the log repeats
+        #: every pass, the Event only once per process and object, so a broken annotation does not flood.
+        self._warned: set[tuple[str, str]] = set()
 
     # --- reading ----------------------------------------------------------------------------------------
 
@@ -149,6 +152,7 @@ class Downscaler:
         """List everything and decide, without writing anything."""
         namespaces = self._namespaces()
         items = []
+        debug = log.isEnabledFor(logging.DEBUG)
         for kind in self.settings.kinds:
             try:
                 objects = list(self._objects(kind, namespaces))
@@ -161,7 +165,13 @@ class Downscaler:
                 ns = namespaces.get(ns_name) or NamespaceView(ns_name, {}, namespace_filtered(ns_name, self.settings))
                 obj.setdefault("kind", kind.kind)
                 obj.setdefault("apiVersion", kind.api_version)
-                items.append(_Item(kind, obj, ns, decide(obj, kind, ns, self.settings, now, self.matches)))
+                decision = decide(obj, kind, ns, self.settings, now, self.matches)
+                items.append(_Item(kind, obj, ns, decision))
+                if debug:
+                    log.debug(
+                        "decided",
+                        extra={"fields": {"object": where(obj), "action": decision.action, "reason": decision.reason}},
+                    )
         return items
 
     # --- writing ----------------------------------------------------------------------------------------
@@ -198,7 +208,10 @@ class Downscaler:
         if d.action == "error":
             report.errors.append((w, d.reason))
             log.error("invalid configuration", extra={"fields": {"object": w, "error": d.reason}})
-            self._event(it.obj, "InvalidAnnotation", d.reason, "Warning", now)
+            key = (str(meta(it.obj).get("uid") or w), d.reason)
+            if key not in self._warned:
+                self._warned.add(key)
+                self._event(it.obj, "InvalidAnnotation", d.reason, "Warning", now)
             return
         if d.action not in ("down", "up"):
             return
