@@ -62,7 +62,9 @@ class LogOnce:
     def __init__(self) -> None:
         self.seen: set[str] = set()
 
-    def warning(self, message: str) -> None:
-        if message not in self.seen:
-            self.seen.add(message)
+    def warning(self, message: str, key: str | None = None) -> None:
+        """Log ``message`` unless one with the same ``key`` (default: the message) was logged before."""
+        k = message if key is None else key
+        if k not in self.seen:
+            self.seen.add(k)
             log.warning("%s", message)

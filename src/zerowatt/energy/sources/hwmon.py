@@ -54,7 +54,7 @@ def _scan_chip(chip_dir: str) -> tuple[str, list[_Sensor]]:
                     label = stem
                 found[kind].append(_Sensor(chip, kind, os.path.join(chip_dir, entry), label))
     chosen = found["energy"] or found["power"]
-    aggregate = [s for s in chosen if s.label.lower().startswith(_AGGREGATE_LABELS)]
+    aggregate = [s for s in chosen if any(a in s.label.lower() for a in _AGGREGATE_LABELS)]
     return chip, aggregate or chosen
 
 

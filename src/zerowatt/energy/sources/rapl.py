@@ -102,7 +102,10 @@ class RaplSource:
         if delta < 0:
             delta += zone.max_range_uj
         if delta < 0 or (seconds > 0 and delta / 1e6 / seconds > MAX_PLAUSIBLE_WATTS):
-            self.problems.warning(f"RAPL zone {zone.path}: implausible reading {now_uj} after {last}; interval dropped")
+            self.problems.warning(
+                f"RAPL zone {zone.path}: implausible reading {now_uj} after {last}; interval dropped",
+                key=f"implausible {zone.path}",
+            )
             return None
         return delta / 1e6
 
