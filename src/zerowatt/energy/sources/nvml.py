@@ -27,7 +27,7 @@ class GpuDeviceSample:
     seconds: Seconds
     joules: Joules
     util_gpu: float  # percent, 0-100
-    sm_util_by_pid: dict[int, float] = field(default_factory=dict)  # percent, averaged over the interval
+    sm_util_by_pid: dict[int, float] = field(default_factory=dict)  # percent of the interval's sampling periods
 
     def attribution(self, spread_idle: bool = False) -> Attribution[int]:
         """Kepler's ratio model on the GPU: active = energy × utilisation, shared by SM utilisation."""
@@ -100,14 +100,20 @@ class NvmlSource:
             samples = nvml.nvmlDeviceGetProcessUtilization(dev.handle, dev.last_ts_us)
         except nvml.NVMLError:
             return {}  # NVML_ERROR_NOT_FOUND: no process ran a kernel since the last timestamp
-        sums: dict[int, list[float]] = {}
+        # Each sample covers one NVML sampling period; when processes time-slice the GPU, a period often
+        # reports only the process that ran in it. So a pid's utilisation over the interval is the sum of
+        # its samples over the number of distinct periods (absent = 0), not the mean of its own samples.
+        sums: dict[int, float] = {}
+        periods: set[int] = set()
         for s in samples:
-            if int(s.timeStamp) <= dev.last_ts_us:
+            ts = int(s.timeStamp)
+            if ts <= dev.last_ts_us:
                 continue
-            sums.setdefault(int(s.pid), []).append(float(s.smUtil))
+            periods.add(ts)
+            sums[int(s.pid)] = sums.get(int(s.pid), 0.0) + float(s.smUtil)
         if samples:
             dev.last_ts_us = max(dev.last_ts_us, max(int(s.timeStamp) for s in samples))
-        return {pid: sum(v) / len(v) for pid, v in sums.items()}
+        return {pid: total / len(periods) for pid, total in sums.items()} if periods else {}
 
     def sample(self, now: Seconds) -> list[GpuDeviceSample]:
         """Every device's energy and utilisation since the previous call (zero energy on the first)."""
