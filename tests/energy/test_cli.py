@@ -107,3 +107,10 @@ def test_serve_exports_kepler_and_zerowatt_metrics(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_grafana_dashboard_queries_metrics_we_export() -> None:
+    dash = json.loads((Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "zerowatt-energy.json").read_text())
+    exprs = " ".join(t["expr"] for p in dash["panels"] for t in p["targets"])
+    for name in ("kepler_node_cpu_watts", "kepler_process_cpu_joules_total", "zerowatt_request_joules_bucket"):
+        assert name in exprs
