@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import statistics
 import subprocess
 import time
@@ -45,7 +46,13 @@ def sampling_cost(processes: int, samples: int) -> dict[str, float]:
             c0 = time.process_time()
             meter.sample(time.monotonic())
             costs.append(time.process_time() - c0)
+        naive = []  # baseline in the same run: open().read() text + split per process, as a plain reader would
+        for _ in range(samples):
+            c0 = time.process_time()
+            _naive_scan()
+            naive.append(time.process_time() - c0)
         return {
+            "naive_sample_cpu_s": statistics.median(naive),
             "processes_seen": float(seen),
             "first_sample_cpu_s": first,
             "median_sample_cpu_s": statistics.median(costs),
@@ -56,6 +63,19 @@ def sampling_cost(processes: int, samples: int) -> dict[str, float]:
             c.kill()
         for c in children:
             c.wait()
+
+
+def _naive_scan() -> dict[int, int]:
+    out: dict[int, int] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                out[int(name)] = int(fields[11]) + int(fields[12])
+            except (OSError, IndexError, ValueError):
+                continue
+    return out
 
 
 def model_accuracy() -> dict[str, float]:
@@ -96,6 +116,11 @@ def main(argv: list[str]) -> int:
     print(
         f"  steady sample: median {cost['median_sample_cpu_s'] * 1000:.1f} ms CPU, max "
         f"{cost['max_sample_cpu_s'] * 1000:.1f} ms = {cost['median_sample_cpu_s'] * 100:.2f}% of one core at 1 Hz"
+    )
+    print(
+        f"  baseline in the same run (open().read() + split per process, no attribution): "
+        f"{cost['naive_sample_cpu_s'] * 1000:.1f} ms; meter/baseline = "
+        f"{cost['median_sample_cpu_s'] / cost['naive_sample_cpu_s']:.2f}"
     )
     print(f"model vs SPECpower: {acc['shipped_systems']:.0f} systems, worst error on the matched system ", end="")
     print(f"{acc['worst_error_on_matched_system'] * 100:.2e}%")
