@@ -5,8 +5,17 @@ from __future__ import annotations
 import csv
 import json
 import math
+from pathlib import Path
+
+from prometheus_client import generate_latest
 
 from tests.energy.conftest import NVML_DIR, FakeNvml
+from zerowatt.energy.exporter import Exporter
+from zerowatt.energy.facility import Facility
+from zerowatt.energy.meter import Meter
+from zerowatt.energy.model import ModelChoice, NodePowerModel
+from zerowatt.energy.procfs import ProcReader
+from zerowatt.energy.sources.model import ModelSource
 from zerowatt.energy.sources.nvml import NvmlSource
 
 
@@ -79,3 +88,23 @@ def _recorded_share_of_a(phase: int) -> float:
             if int(row["phase"]) == phase and row["role"] in sums:
                 sums[row["role"]] += float(row["sm_util"])
     return sums["A"] / (sums["A"] + sums["B"])
+
+
+def test_exporter_publishes_gpu_energy_from_the_replay(fake_nvml: FakeNvml, tmp_path: Path) -> None:
+    (tmp_path / "stat").write_text("cpu  1 0 1 10 0 0 0 0 0 0\ncpu0 1 0 1 10 0 0 0 0 0 0\n")
+    model = ModelSource(ModelChoice(NodePowerModel(1.0, 2.0, 1), "configured", "t"))
+    exporter = Exporter(
+        Meter(model, ProcReader(str(tmp_path)), per_process=False),
+        Facility(),
+        node_name="n1",
+        gpu=NvmlSource(fake_nvml),
+    )
+    for t in (0.0, 42.0, 50.0):  # into the A100 phase
+        fake_nvml.t = t
+        exporter.step(t)
+    text = generate_latest(exporter.registry).decode()
+    gpu = float(text.split('zerowatt_gpu_joules_total{gpu="0",name="NVIDIA H200",node_name="n1"} ')[1].split()[0])
+    assert math.isclose(gpu, fake_nvml.row()["energy_j"] - fake_nvml.samples[0]["energy_j"], rel_tol=1e-6)
+    assert 'zerowatt_gpu_process_joules_total{gpu="0",node_name="n1",pid="492"}' in text
+    exporter.stop()
+    assert fake_nvml.shutdown

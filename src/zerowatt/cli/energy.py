@@ -21,7 +21,9 @@ from zerowatt.energy.exporter import Exporter, parse_listen
 from zerowatt.energy.measure import measure_command
 from zerowatt.energy.meter import Interval, Meter
 from zerowatt.energy.procfs import ProcReader
+from zerowatt.energy.sources.base import SensorError
 from zerowatt.energy.sources.model import ModelSource
+from zerowatt.energy.sources.nvml import NvmlSource
 from zerowatt.errors import ValidationError
 
 energy_app = typer.Typer(
@@ -273,6 +275,7 @@ def serve(
     interval: Annotated[float, typer.Option(help="Sampling interval, seconds.", min=0.05)] = 1.0,
     duration: Annotated[float, typer.Option(help="Stop after this many seconds (0: run until stopped).", min=0)] = 0.0,
     node_name: Annotated[str | None, typer.Option(help="node_name label (default: host name).")] = None,
+    gpu: Annotated[bool, typer.Option("--gpu/--no-gpu", help="Also export NVIDIA GPUs when NVML is available.")] = True,
     pue: PueOpt = None,
     wue: WueOpt = None,
     carbon: CarbonOpt = None,
@@ -298,11 +301,18 @@ def serve(
     )
     roots = _roots()
     src = _source(cfg, roots)
+    nvml: NvmlSource | None = None
+    if gpu:
+        try:
+            nvml = NvmlSource()
+        except SensorError as exc:
+            err_console.print(f"[dim]GPU source: {exc}[/]", highlight=False)
     exporter = Exporter(
         Meter(src, ProcReader(roots.proc), spread_idle=cfg.spread_idle),
         cfg.facility(),
         interval=interval,
         node_name=node_name,
+        gpu=nvml,
     )
     try:
         bound = exporter.start(host, port)

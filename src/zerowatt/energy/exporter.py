@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -22,8 +23,9 @@ from prometheus_client.registry import Collector
 from zerowatt.energy.facility import Facility
 from zerowatt.energy.meter import Meter, Totals
 from zerowatt.energy.sources.base import LogOnce, SensorError
+from zerowatt.energy.sources.nvml import GpuDeviceSample, NvmlSource
 from zerowatt.errors import ValidationError
-from zerowatt.units import JOULES_PER_KWH
+from zerowatt.units import JOULES_PER_KWH, Joules
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -133,18 +135,82 @@ class EnergyCollector(Collector):
         yield from (nj, fj, co, wa, nw, info, fac, kwh)
 
 
+@dataclass
+class GpuTotals:
+    """Cumulative GPU energy per device and per (device, pid). Pure."""
+
+    names: dict[int, str] = field(default_factory=dict)
+    joules: dict[int, Joules] = field(default_factory=dict)
+    watts: dict[int, float] = field(default_factory=dict)
+    idle: dict[int, Joules] = field(default_factory=dict)
+    processes: dict[tuple[int, int], Joules] = field(default_factory=dict)
+
+    def add(self, devices: list[GpuDeviceSample]) -> None:
+        for d in devices:
+            split = d.attribution()
+            self.names[d.index] = d.name
+            self.joules[d.index] = self.joules.get(d.index, 0.0) + d.joules
+            self.idle[d.index] = self.idle.get(d.index, 0.0) + split.idle
+            self.watts[d.index] = d.joules / d.seconds if d.seconds > 0 else 0.0
+            for pid, joules in split.workloads.items():
+                self.processes[(d.index, pid)] = self.processes.get((d.index, pid), 0.0) + joules
+
+
+class GpuCollector(Collector):
+    """Publishes :class:`GpuTotals` under zerowatt names (``zerowatt_gpu_*``)."""
+
+    def __init__(self, totals: GpuTotals, lock: threading.Lock, node_name: str) -> None:
+        self.totals = totals
+        self.lock = lock
+        self.node_name = node_name
+
+    def collect(self) -> Iterator[Any]:
+        with self.lock:
+            t = self.totals
+            labels = ["gpu", "name", "node_name"]
+            gj = CounterMetricFamily("zerowatt_gpu_joules", "GPU board energy (joules).", labels=labels)
+            gi = CounterMetricFamily(
+                "zerowatt_gpu_idle_joules", "GPU energy not attributed to processes.", labels=labels
+            )
+            gw = GaugeMetricFamily("zerowatt_gpu_watts", "GPU board power over the last interval.", labels=labels)
+            for index in sorted(t.joules):
+                lv = [str(index), t.names.get(index, ""), self.node_name]
+                gj.add_metric(lv, t.joules[index])
+                gi.add_metric(lv, t.idle.get(index, 0.0))
+                gw.add_metric(lv, t.watts.get(index, 0.0))
+            gp = CounterMetricFamily(
+                "zerowatt_gpu_process_joules",
+                "GPU energy by process (SM utilisation share).",
+                labels=["gpu", "pid", "node_name"],
+            )
+            for (index, pid), joules in sorted(t.processes.items()):
+                gp.add_metric([str(index), str(pid), self.node_name], joules)
+        yield from (gj, gi, gw, gp)
+
+
 class Exporter:
     """Samples a :class:`Meter` every ``interval`` seconds in a thread and serves the totals over HTTP."""
 
     def __init__(
-        self, meter: Meter, facility: Facility, *, interval: float = 1.0, node_name: str | None = None
+        self,
+        meter: Meter,
+        facility: Facility,
+        *,
+        interval: float = 1.0,
+        node_name: str | None = None,
+        gpu: NvmlSource | None = None,
     ) -> None:
         self.meter = meter
         self.interval = interval
         self.totals = Totals()
         self.lock = threading.Lock()
         self.registry = CollectorRegistry()
-        self.registry.register(EnergyCollector(self.totals, self.lock, facility, node_name or socket.gethostname()))
+        node = node_name or socket.gethostname()
+        self.registry.register(EnergyCollector(self.totals, self.lock, facility, node))
+        self.gpu = gpu
+        self.gpu_totals = GpuTotals()
+        if gpu is not None:
+            self.registry.register(GpuCollector(self.gpu_totals, self.lock, node))
         self.problems = LogOnce()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -152,8 +218,16 @@ class Exporter:
 
     def step(self, now: float | None = None) -> None:
         """One sample (errors are logged once; the exporter keeps serving the last totals)."""
+        t = time.monotonic() if now is None else now
+        if self.gpu is not None:
+            try:
+                devices = self.gpu.sample(t)
+                with self.lock:
+                    self.gpu_totals.add(devices)
+            except SensorError as exc:
+                self.problems.warning(f"GPU sample failed: {exc}")
         try:
-            iv = self.meter.sample(time.monotonic() if now is None else now)
+            iv = self.meter.sample(t)
         except (SensorError, OSError) as exc:
             self.problems.warning(f"energy sample failed: {exc}")
             return
@@ -177,6 +251,8 @@ class Exporter:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self.gpu is not None:
+            self.gpu.close()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
