@@ -90,3 +90,18 @@ def test_per_request_energy_api() -> None:
     live.stop()
     assert live.current().source == "model"
     assert 0 < live.current().joules_per_cpu_second <= 100.0
+
+
+def test_start_live_rate_feeds_observe_request() -> None:
+    from zerowatt import energy
+
+    live = energy.start_live_rate(interval=0.05)
+    try:
+        time.sleep(0.2)
+        model = energy.node_model().model  # this machine has no sensor: the live source is this model
+        joules = energy.observe_request("app1", "c1", 0.01)
+        # active J per busy CPU-second = node watts / logical CPUs ≤ P_max / n (+ tick rounding)
+        assert 0 < joules <= 0.01 * model.max_watts / model.logical_cpus * 1.1
+    finally:
+        live.stop()
+        energy.set_rate_provider(None)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter, Histogram
 
+from zerowatt.energy.config import EnergyConfig
 from zerowatt.energy.meter import Meter
 from zerowatt.energy.model import NodePowerModel
 from zerowatt.energy.procfs import ProcReader
@@ -146,3 +147,17 @@ def observe_request(app: str, component: str, cpu_seconds: Seconds, rate: Active
     APP_CPU_SECONDS.labels(app, component).inc(max(0.0, cpu_seconds))
     REQUEST_JOULES.labels(app, component).observe(joules)
     return joules
+
+
+def start_live_rate(config: EnergyConfig | None = None, *, interval: Seconds = 1.0) -> LiveRate:
+    """One call for the app host: detect this node's source, start refreshing the rate every ``interval``
+    seconds in a daemon thread, and make :func:`observe_request` use it. Stop it with ``.stop()``."""
+    from zerowatt.energy.detect import Roots, detect_source, model_choice
+
+    cfg = config or EnergyConfig()
+    roots = Roots()
+    initial = ActiveRate.from_model(model_choice(roots, cfg.overrides()).model)
+    live = LiveRate(detect_source(roots, cfg.overrides(), cfg.source), initial, proc_root=roots.proc, interval=interval)
+    live.start()
+    set_rate_provider(live.current)
+    return live
