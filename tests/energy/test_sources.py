@@ -177,3 +177,12 @@ def test_hwmon_garbage_value_is_skipped_at_start(tmp_path: Path) -> None:
     _hwmon(root, "x", {"power1_input": "garbage", "power2_input": "1000000"})
     src = HwmonSource(str(root))
     assert len(src.sensors) == 1
+
+
+def test_rapl_counters_that_never_move_give_way_to_the_model(rapl: RaplTree) -> None:
+    rapl.add("intel-rapl:0", "package-0", 123)  # a VM exposing powercap with a frozen counter
+    model = ModelSource(ModelChoice(NodePowerModel(10.0, 30.0, 2), "configured", "test"))
+    chain = FallbackSource([RaplSource(str(rapl.root)), model])
+    for t in range(6):
+        s = chain.sample(float(t), 0.0)
+    assert chain.info.name == "model" and math.isclose(s.total, 10.0)

@@ -71,8 +71,12 @@ class EnergyCollector(Collector):
         ku = GaugeMetricFamily("kepler_node_cpu_usage_ratio", "Node CPU usage ratio.", labels=["node_name"])
         ku.add_metric([node], t.usage)
         yield ku
-        node_zone_j = sum(t.zones.values()) or 1.0
-        zone_fraction = {k: j / node_zone_j for k, j in t.zones.items()}
+        # A workload's share of the node is the same in every zone, so its energy in a zone is its node energy
+        # × zone / node total (the total never double counts; core sits inside package, so shares can add
+        # to more than 1 across zones, exactly as the zones themselves do). Cumulative ratios for counters,
+        # the last interval's for watts.
+        zone_fraction = {k: j / t.node_joules for k, j in t.zones.items()} if t.node_joules > 0 else {}
+        zone_watts_fraction = {k: w / t.node_watts for k, w in t.zone_watts.items()} if t.node_watts > 0 else {}
         pl = ["pid", "comm", "exe", "type", "state", "container_id", "vm_id", "zone", "node_name"]
         pj = CounterMetricFamily("kepler_process_cpu_joules", "Process energy by zone (joules).", labels=pl)
         pw = GaugeMetricFamily("kepler_process_cpu_watts", "Process power by zone (watts).", labels=pl)
@@ -96,7 +100,7 @@ class EnergyCollector(Collector):
             for (zone, _path), frac in zone_fraction.items():
                 labels = [str(pid), p.info.comm, p.info.exe, kind, "running", cid, "", zone, node]
                 pj.add_metric(labels, p.joules * frac)
-                pw.add_metric(labels, p.watts * frac)
+                pw.add_metric(labels, p.watts * zone_watts_fraction.get((zone, _path), 0.0))
         yield from (pj, pw, ps, zj)
         cl = ["container_id", "container_name", "runtime", "state", "zone", "pod_id", "node_name"]
         cj = CounterMetricFamily("kepler_container_cpu_joules", "Container energy by zone (joules).", labels=cl)
@@ -105,7 +109,7 @@ class EnergyCollector(Collector):
             for (zone, _path), frac in zone_fraction.items():
                 labels = [cid, "", c.ref.runtime, "running", zone, c.ref.pod_id, node]
                 cj.add_metric(labels, c.joules * frac)
-                cw.add_metric(labels, c.watts * frac)
+                cw.add_metric(labels, c.watts * zone_watts_fraction.get((zone, _path), 0.0))
         yield from (cj, cw)
         report = self.facility.report(t.node_joules)
         nj = CounterMetricFamily(

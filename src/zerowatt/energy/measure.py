@@ -85,7 +85,7 @@ def measure_command(
     if not _become_subreaper():
         notes.append("could not become sub-reaper: CPU time of orphaned descendants may be missed")
     me = os.getpid()
-    node_before, cpus = procs.node()
+    node_before, _ = procs.node()
     t0 = time.monotonic()
     source.sample(t0, 0.0)
     child = subprocess.Popen(list(argv), stdout=stdout)
@@ -133,7 +133,6 @@ def measure_command(
     if spread_idle and busy > 0:
         it += (node_joules - active) * min(1.0, cpu_seconds / busy)
     notes.extend(source.notes)
-    del cpus
     return Measurement(
         exit_code=child.returncode,
         wall_seconds=wall,

@@ -1,14 +1,17 @@
 """Intel/AMD RAPL through the powercap sysfs tree (``/sys/class/powercap``).
 
-Zones: top-level ``intel-rapl:N`` are ``package-N`` (one per socket) or ``psys`` (the platform/SoC, a
-superset of the packages); sub-zones ``intel-rapl:N:M`` are ``core`` (PP0) and ``uncore`` (PP1), both
-inside their package, and ``dram``, which the package does *not* include (Intel SDM vol. 3B, 15.10). So the
-node total is psys when present, else Σ packages + Σ dram; core and uncore are reported but never added.
+Only ``intel-rapl:*`` entries are read: ``intel-rapl-mmio:*`` is a second interface to the same package
+domain on some Intel parts and would count it twice. Top-level ``intel-rapl:N`` zones are ``package-N``
+(one per socket) or ``psys`` (the platform/SoC, a superset of the packages); sub-zones ``intel-rapl:N:M``
+are ``core`` (PP0) and ``uncore`` (PP1), both inside their package, and ``dram``, which the package does
+*not* include (Intel SDM vol. 3B, 15.10). So the node total is psys when present, else Σ packages + Σ dram;
+core and uncore are reported but never added.
 
 Counters are ``energy_uj`` microjoules wrapping at ``max_energy_range_uj``: a reading below the previous
 one means one wrap (sampling every second keeps that unambiguous: a wrap takes minutes at any real power).
 Since the RAPL side channel (CVE-2020-8694) ``energy_uj`` is readable by root only on most kernels: such
-zones are skipped, and with no readable zone the source refuses to start (the meter falls back).
+zones are skipped, and with no readable zone the source refuses to start (the meter falls back). Counters
+that never move (some VMs expose a frozen powercap tree) make the source give way after a few seconds.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from dataclasses import dataclass
 from zerowatt.energy.sources.base import EnergySample, LogOnce, SensorError, SourceInfo, Trust, ZoneKey
 from zerowatt.units import Joules, Seconds
 
+#: Counters that have not moved for this long are not counting (some VMs expose powercap full of zeros).
+STUCK_AFTER_SECONDS = 5.0
 #: Above this a counter delta is garbage (a reset or a corrupt read), not energy: 100 kW for one node.
 MAX_PLAUSIBLE_WATTS = 100_000.0
 
@@ -48,13 +53,14 @@ class RaplSource:
         self.problems = LogOnce()
         self.zones: list[_Zone] = []
         self._last_now: Seconds | None = None
+        self._still_seconds = 0.0
         try:
             entries = sorted(os.listdir(root))
         except OSError as exc:
             raise SensorError(f"{root}: no powercap tree ({exc.strerror})") from None
         denied: list[str] = []
         for entry in entries:
-            if not entry.startswith(("intel-rapl:", "amd-rapl:")):
+            if not entry.startswith("intel-rapl:"):
                 continue
             path = os.path.join(root, entry)
             try:
@@ -119,6 +125,12 @@ class RaplSource:
             if joules is not None:
                 key = (zone.kind, zone.path)
                 zones[key] = zones.get(key, 0.0) + joules
+        if zones and not any(zones.values()) and seconds > 0:
+            self._still_seconds += seconds
+            if self._still_seconds >= STUCK_AFTER_SECONDS:
+                raise SensorError(f"RAPL counters under {self.root} have not moved for {self._still_seconds:.0f} s")
+        else:
+            self._still_seconds = 0.0
         if "psys" in self.kinds:
             total = sum(j for (kind, _), j in zones.items() if kind == "psys")
         else:
