@@ -10,8 +10,17 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.conftest import cli_env, free_port, run_cli
+from tests.conftest import cli_env, free_port
 from tests.energy.conftest import RaplTree
+
+
+def run_cli(args: list[str]) -> subprocess.CompletedProcess[str]:
+    """The CLI on a machine without sensors, wherever the test runs (no powercap or hwmon tree)."""
+    env = cli_env() | {"ZEROWATT_POWERCAP_ROOT": "/nonexistent/powercap", "ZEROWATT_HWMON_ROOT": "/nonexistent/hwmon"}
+    return subprocess.run(
+        [sys.executable, "-m", "zerowatt", *args], capture_output=True, text=True, timeout=120, env=env, check=False
+    )
+
 
 BURN = "import time\nt=time.process_time()\nwhile time.process_time()-t<0.3: pass"
 
