@@ -228,6 +228,21 @@ def test_directory_mount_with_exclusions_is_staged(write_manifest: WriteManifest
     ]
 
 
+def test_a_glob_naming_a_directory_mounts_its_files(write_manifest: WriteManifest) -> None:
+    path = write_manifest(
+        '[[trigger.http]]\nroute = "/x"\ncomponent = "c"\n[component.c]\nsource = "m.wat"\nfiles = ["conf"]\n',
+        files={"m.wat": CORE_WAT, "conf/a.ini": "a", "conf/sub/b.ini": "b"},
+    )
+    (mount,) = load_app(path, env={}).components["c"].files
+    staged = sorted(p.relative_to(mount.host_path).as_posix() for p in mount.host_path.rglob("*") if p.is_file())
+    assert mount.guest_path == "/" and staged == ["conf/a.ini", "conf/sub/b.ini"]
+
+
+def test_secret_values_stay_out_of_reprs(full_manifest: Path) -> None:
+    app = load_app(full_manifest, variable_values={"token": "t0k-s3cret"}, env={})
+    assert "t0k-s3cret" not in repr(app) and "t0k-s3cret" in app.components["core"].variables["auth"]
+
+
 def test_file_url_with_matching_digest(write_manifest: WriteManifest, tmp_path: Path) -> None:
     module = tmp_path / "lib" / "m.wat"
     path = write_manifest(

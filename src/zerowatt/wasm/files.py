@@ -126,9 +126,13 @@ def resolve_files(
     for entry in entries:
         if isinstance(entry, GlobFiles):
             pattern = _relative_pattern(entry.pattern, entry.where)
-            matches = sorted(
-                p for p in manifest_dir.glob(pattern) if p.is_file() and not _is_excluded(p.resolve(), excluded)
-            )
+            found: set[Path] = set()
+            for hit in manifest_dir.glob(pattern):
+                if hit.is_dir():  # a directory stands for every file under it
+                    found.update(hit.rglob("*"))
+                else:
+                    found.add(hit)
+            matches = sorted(p for p in found if p.is_file() and not _is_excluded(p.resolve(), excluded))
             if not matches:
                 raise ValidationError(entry.where, f"glob {pattern!r} matches no files under {manifest_dir}")
             for match in matches:

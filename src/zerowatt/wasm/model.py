@@ -32,7 +32,7 @@ class Variable:
     """An application variable (``[variables]``): exactly one of default/required applies."""
 
     name: str
-    default: str | None = None
+    default: str | None = field(default=None, repr=False)  # may be a secret's value: never in repr()
     required: bool = False
     secret: bool = False
     description: str = ""
