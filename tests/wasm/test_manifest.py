@@ -20,7 +20,8 @@ def _sha(data: bytes) -> str:
 
 def test_examples_load_with_their_executors_and_settings(built_examples: Path) -> None:
     apps = {app.name: app for app in load_apps(sorted(built_examples.glob("*/spin.toml")), env={})}
-    assert {"hello-wat", "echo-c", "files-c", "variables-c", "slow-wat"} <= set(apps)
+    assert {"hello-wat", "echo-c", "files-c", "variables-c", "slow-wat", "hello-wasi-http"} <= set(apps)
+    assert apps["hello-wasi-http"].triggers[0].executor is ExecutorKind.WASI_HTTP
     for app in apps.values():
         for trigger in app.triggers:
             component = app.components[trigger.component_id]
@@ -43,6 +44,15 @@ def test_examples_load_with_their_executors_and_settings(built_examples: Path) -
     }
     echo_build = apps["echo-c"].components["echo"].build
     assert echo_build is not None and echo_build.workdir == built_examples / "echo-c"
+
+
+def test_auto_executor_from_the_real_wasi_http_example(write_manifest: WriteManifest, built_examples: Path) -> None:
+    component = (built_examples / "hello-wasi-http" / "hello.wat").read_text()
+    path = write_manifest(
+        '[[trigger.http]]\nroute = "/..."\ncomponent = "c"\n[component.c]\nsource = "hello.wat"\n',
+        files={"hello.wat": component},
+    )
+    assert load_app(path, env={}).triggers[0].executor is ExecutorKind.WASI_HTTP
 
 
 def test_variable_precedence_cli_then_env_then_default(built_examples: Path) -> None:
