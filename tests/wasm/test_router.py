@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from zerowatt.errors import ValidationError
 from zerowatt.wasm.model import App, Component, HttpTrigger, Route
-from zerowatt.wasm.router import CACHE_SIZE, Router
+from zerowatt.wasm.router import CACHE_MAX_PATH, CACHE_SIZE, Router
 
 
 def make_app(routes: list[str | None], name: str = "app", base: str = "/") -> App:
@@ -172,3 +172,7 @@ def test_memoised_matches_stay_correct_and_bounded() -> None:
     assert router.match("/b") is not None and router.match("/b") == router.match_uncached("/b")
     assert router.match("/c") is None and router.match("/c") is None
     assert len(router._cache) <= CACHE_SIZE
+    long_path = "/a/" + "x" * CACHE_MAX_PATH
+    match = router.match(long_path)
+    assert match is not None and match.path_info == "/" + "x" * CACHE_MAX_PATH
+    assert long_path not in router._cache

@@ -69,6 +69,8 @@ class RouteMatch(NamedTuple):
 
 #: Paths whose routing result :meth:`Router.match` remembers before starting over.
 CACHE_SIZE = 4096
+#: Longer paths are routed without being remembered (so the memo stays well under a few MiB).
+CACHE_MAX_PATH = 256
 _MISS = object()
 #: ``tuple.__new__`` builds a RouteMatch without NamedTuple's Python-level ``__new__`` (3x cheaper).
 _new_match = tuple.__new__
@@ -137,13 +139,15 @@ class Router:
         """The trigger that serves ``path`` (the raw path, without the query string), or ``None``.
 
         Results (misses included) are memoised per path in a bounded dict, so a path seen before costs
-        one lookup; the cache is simply emptied when full, which keeps it bounded under random paths.
+        one lookup; the memo is emptied when full and skips long paths, so random paths cannot grow it.
         """
         cache = self._cache
         hit = cache.get(path, _MISS)
         if hit is not _MISS:
             return hit  # type: ignore[return-value]
         result = self.match_uncached(path)
+        if len(path) > CACHE_MAX_PATH:  # keeps the memo's memory small whatever clients send
+            return result
         if len(cache) >= CACHE_SIZE:
             cache.clear()
         cache[path] = result
