@@ -32,7 +32,7 @@ energy_app = typer.Typer(
     no_args_is_help=True,
 )
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML file with an energy table (see docs/energy.md).")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config (see docs/energy.md).")]
 SourceOpt = Annotated[str | None, typer.Option("--source", help="auto, rapl, hwmon or model.")]
 IdleOpt = Annotated[float | None, typer.Option("--idle-watts", help="Node watts at idle (selects the model).")]
 MaxOpt = Annotated[float | None, typer.Option("--max-watts", help="Node watts at 100% CPU (selects the model).")]
