@@ -212,6 +212,7 @@ def test_throttling_gives_up_after_the_bound(cluster: EmulatorThread) -> None:
     api = api_for(cluster, sleeps, retry=RetryPolicy(attempts=3, base=0.1, cap=5))
     report = controller(cluster, include="deployments,statefulsets", api=api).run_pass(NOW)
     assert sleeps == [5, 5] and [w for w, _ in report.errors] == ["Deployment dev/web"]
+    assert dict(report.down) == {("statefulsets", "dev"): 1}  # the failed one is not counted as down
     assert get(cluster, "statefulsets", "dev", "db")["spec"]["replicas"] == 0
 
 

@@ -240,10 +240,11 @@ class Downscaler:
         except ApiError as exc:
             report.errors.append((w, str(exc)))
             log.error("update failed", extra={"fields": {"object": w, "error": str(exc)}})
+            it.decision = Decision("error", str(exc))  # not changed: not counted as down
             return
+        it.obj, it.decision = obj, final
         if final.action not in ("down", "up"):
             return  # after a conflict, the fresh object needed nothing any more
-        it.obj, it.decision = obj, final
         change.action, change.level, change.target, change.applied = final.action, final.level, final.target, True
         report.changes.append(change)
         verb = "Scaling down" if final.action == "down" else "Scaling up"
