@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from zerowatt.errors import ValidationError
 from zerowatt.kube import annotations as ann
@@ -249,7 +249,3 @@ def _decide(obj: Obj, kind: Kind, ns: NamespaceView, settings: Settings, now: da
             return Decision("none", f"within grace period ({grace:g}s)", level=level)
         return Decision("down", why, kind.down(obj, target, level), level=level, target=target, original=level)
     return Decision("none", why, level=level, original=original)
-
-
-def decision_log_fields(decision: Decision) -> dict[str, Any]:
-    return {"action": decision.action, "reason": decision.reason, "from": decision.level, "to": decision.target}
