@@ -65,15 +65,21 @@ class NamespaceView:
 
 
 def parse_time(where_: str, value: str) -> datetime:
-    """kube-downscaler's four UTC formats, plus any ISO 8601 / RFC 3339 time with an offset."""
-    for fmt in _TIME_FORMATS:
-        try:
-            return datetime.strptime(value, fmt).replace(tzinfo=UTC)
-        except ValueError:
-            pass
+    """kube-downscaler's four UTC formats, plus any ISO 8601 / RFC 3339 time with an offset.
+
+    ``datetime.fromisoformat`` (Python ≥ 3.11) reads all four of kube-downscaler's formats
+    (``%Y-%m-%dT%H:%M:%SZ``, ``%Y-%m-%dT%H:%M``, ``%Y-%m-%d %H:%M``, ``%Y-%m-%d``) at a twentieth of
+    ``strptime``'s cost, which matters because every object's ``creationTimestamp`` is read every pass;
+    ``strptime`` stays as the fallback for anything it might not take.
+    """
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
+        for fmt in _TIME_FORMATS:
+            try:
+                return datetime.strptime(value, fmt).replace(tzinfo=UTC)
+            except ValueError:
+                pass
         raise ValidationError(
             where_, f"{value!r} is not a time; expected e.g. 2024-12-24T18:00:00Z, 2024-12-24 18:00 or 2024-12-24"
         ) from None
