@@ -1,13 +1,18 @@
-"""A thin adapter over the official ``kubernetes`` client: raw JSON requests, paging, bounded retries.
+"""Raw JSON access to the Kubernetes API: pipelined keep-alive requests, paging, bounded retries.
 
-The controller works on plain dicts, so this adapter skips the client's model (de)serialisation and uses
-its configured REST client (kubeconfig or in-cluster credentials, TLS, proxies) for raw requests. What it
-adds is the part every controller needs and the generated API does not give:
+The controller works on plain dicts, so this adapter skips the official client's model (de)serialisation.
+The official ``kubernetes`` client still loads the configuration (kubeconfig, exec plugins, in-cluster
+service account) and supplies the authentication headers; the requests themselves go over
+:mod:`zerowatt.kube.wire`, a lean pipelining HTTP/1.1 client (or the official client's urllib3 pool when a
+proxy is configured, which the lean client does not speak). What this module adds is the part every
+controller needs and the generated API does not give:
 
 * lists paged with ``limit``/``continue``;
+* batches of writes (:meth:`KubeApi.send_all`) pipelined over one connection;
 * throttling (429) and server errors (5xx, connection failures) retried with bounded exponential backoff
-  that honours ``Retry-After``; other errors (404, 409, 422...) raised at once as :class:`ApiError`, so
-  the caller decides (a 409 conflict is re-read and re-decided by the controller, never blindly retried).
+  that honours ``Retry-After``; other errors (404, 409, 422...) returned or raised at once as
+  :class:`ApiError`, so the caller decides (a 409 conflict is re-read and re-decided by the controller,
+  never blindly retried).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,10 +29,12 @@ from urllib.parse import quote, urlencode, urlsplit
 import urllib3
 
 from zerowatt.errors import UsageError
+from zerowatt.kube.wire import Connection, Request, Response, endpoint_from
 
 RETRYABLE = frozenset({429, 500, 502, 503, 504, 0})
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
+_OWN_HEADERS = frozenset({"accept", "content-type", "content-length", "host", "connection"})
 
 
 class ApiError(Exception):
@@ -55,8 +62,22 @@ class RetryPolicy:
         return float(min(self.cap, self.base * (2**attempt)))
 
 
+def _proxied(configuration: Any) -> bool:
+    """Whether the official client would reach the API server through a proxy."""
+    if not getattr(configuration, "proxy", None):
+        return False
+    from kubernetes.client.rest import should_bypass_proxies
+
+    return not should_bypass_proxies(configuration.host, configuration.no_proxy or "")
+
+
+def encode(body: Any) -> bytes:
+    """A request body as compact JSON (what goes on the wire for every patch: no spaces to send or parse)."""
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
 class KubeApi:
-    """Raw JSON access to the Kubernetes API through a configured ``kubernetes.client.ApiClient``."""
+    """Raw JSON access to the Kubernetes API, configured by a ``kubernetes.client.ApiClient``."""
 
     def __init__(
         self,
@@ -66,30 +87,98 @@ class KubeApi:
         sleep: Callable[[float], None] = time.sleep,
         page_size: int = 500,
         timeout: float = 30.0,
+        transport: str = "auto",
     ) -> None:
+        """``transport``: ``auto`` (lean unless a proxy is configured), ``lean`` or ``urllib3``."""
+        if transport not in ("auto", "lean", "urllib3"):
+            raise UsageError(f"transport: expected auto, lean or urllib3, got {transport!r}")
         self._client = api_client
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self._page_size = page_size
         self._timeout = timeout
-        self._timeout_obj = urllib3.Timeout(total=timeout)
+        cfg = api_client.configuration
+        lean = transport == "lean" or (transport == "auto" and not _proxied(cfg))
+        self._conn = Connection(endpoint_from(cfg), timeout) if lean else None
         self._pool_cache: Any = None
         self._prefix = ""
         self.requests = 0
         self.retries = 0
 
-    def _pool(self) -> Any:
-        """The official client's own urllib3 pool for the API server (its TLS, proxy and pool settings).
+    @property
+    def transport(self) -> str:
+        return "lean" if self._conn is not None else "urllib3"
 
-        Requests go to this pool directly rather than through ``rest_client.request``, which re-parses the
-        URL, rebuilds a timeout and routes through the pool manager on every call: a quarter of a write's
-        client CPU, and a pass may write 10,000 objects.
-        """
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+    def _auth_headers(self) -> dict[str, str]:
+        """The client's default headers plus its authentication (re-asked every batch: tokens rotate)."""
+        headers = dict(self._client.default_headers or {})
+        self._client.update_params_for_auth(headers, [], ["BearerToken"], "", "GET", None)
+        return {k: str(v) for k, v in headers.items() if k.lower() not in _OWN_HEADERS}
+
+    def _pool(self) -> Any:
+        """The official client's own urllib3 pool (its proxy settings), for the ``urllib3`` transport."""
         if self._pool_cache is None:
             host = self._client.configuration.host
             self._pool_cache = self._client.rest_client.pool_manager.connection_from_url(host)
             self._prefix = urlsplit(host).path.rstrip("/")
         return self._pool_cache
+
+    def _exchange(self, requests: Sequence[Request]) -> list[Response]:
+        headers = self._auth_headers()
+        self.requests += len(requests)
+        if self._conn is not None:
+            return self._conn.exchange(requests, "".join(f"{k}: {v}\r\n" for k, v in headers.items()))
+        pool, out = self._pool(), []
+        timeout = urllib3.Timeout(total=self._timeout)
+        for r in requests:
+            h = {**headers, "Accept": "application/json"}
+            if r.body is not None:
+                h["Content-Type"] = r.content_type
+            try:
+                resp = pool.urlopen(
+                    r.method, self._prefix + r.target, body=r.body, headers=h, retries=False, timeout=timeout
+                )
+                out.append(
+                    Response(int(resp.status), str(resp.reason or ""), resp.data, resp.headers.get("Retry-After"))
+                )
+            except Exception as exc:  # urllib3 connection errors, timeouts
+                out.append(Response(0, f"{type(exc).__name__}: {exc}"))
+        return out
+
+    def send_all(self, requests: Sequence[Request]) -> list[Any]:
+        """Send ``requests`` (pipelined); each result is the decoded JSON answer or an :class:`ApiError`.
+
+        429, 5xx and unanswered requests are resent together after one backoff per round (the longest
+        ``Retry-After`` asked for), up to the policy's attempts; the others are final at once.
+        """
+        results: list[Any] = [None] * len(requests)
+        pending = list(range(len(requests)))
+        for attempt in range(self._retry.attempts):
+            answers = self._exchange([requests[i] for i in pending])
+            again: list[int] = []
+            delay = 0.0
+            for i, resp in zip(pending, answers, strict=True):
+                status = resp.status
+                if 200 <= status < 300:
+                    results[i] = json.loads(resp.body) if resp.body else None
+                    continue
+                req = requests[i]
+                path = req.target.split("?", 1)[0]
+                error = ApiError(req.method, path, status, resp.reason, resp.body.decode("utf-8", "replace"))
+                results[i] = error
+                if status in RETRYABLE and attempt + 1 < self._retry.attempts:
+                    again.append(i)
+                    delay = max(delay, self._retry.delay(attempt, resp.retry_after))
+            if not again:
+                break
+            self.retries += len(again)
+            self._sleep(delay)
+            pending = again
+        return results
 
     def request(
         self,
@@ -100,38 +189,18 @@ class KubeApi:
         body: Any = None,
         content_type: str = "application/json",
     ) -> Any:
-        """One request with retries; returns the decoded JSON body."""
-        pool = self._pool()
-        url = self._prefix + path + ("?" + urlencode(query) if query else "")
-        headers = {**(self._client.default_headers or {}), "Accept": "application/json", "Content-Type": content_type}
-        self._client.update_params_for_auth(headers, [], ["BearerToken"], path, method, body)
-        payload = None if body is None else json.dumps(body)
-        last: ApiError | None = None
-        for attempt in range(self._retry.attempts):
-            self.requests += 1
-            try:
-                resp = pool.urlopen(
-                    method, url, body=payload, headers=headers, retries=False, timeout=self._timeout_obj
-                )
-                status, reason, data = int(resp.status), str(resp.reason or ""), resp.data
-                retry_after = resp.headers.get("Retry-After")
-            except Exception as exc:  # urllib3 connection errors, timeouts
-                status, reason, data, retry_after = 0, f"{type(exc).__name__}: {exc}", b"", None
-            if 200 <= status < 300:
-                return json.loads(data) if data else None
-            text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
-            last = ApiError(method, path, status, reason, text)
-            if status not in RETRYABLE or attempt + 1 >= self._retry.attempts:
-                raise last
-            self.retries += 1
-            self._sleep(self._retry.delay(attempt, retry_after))
-        raise last or ApiError(method, path, 0, "no attempt made")
+        """One request with retries; returns the decoded JSON body or raises :class:`ApiError`."""
+        target = path + ("?" + urlencode(query) if query else "")
+        (result,) = self.send_all([Request(method, target, None if body is None else encode(body), content_type)])
+        if isinstance(result, ApiError):
+            raise result
+        return result
 
-    def list(self, path: str) -> Iterator[dict[str, Any]]:
-        """All items of a collection, fetched a page at a time."""
+    def list(self, path: str, **params: str) -> Iterator[dict[str, Any]]:
+        """All items of a collection, fetched a page at a time (``params``: ``fieldSelector``...)."""
         token: str | None = None
         while True:
-            query: dict[str, Any] = {"limit": self._page_size}
+            query: dict[str, Any] = {"limit": self._page_size, **params}
             if token:
                 query["continue"] = token
             page = self.request("GET", path, query=query)

@@ -24,11 +24,12 @@ from datetime import datetime
 from typing import Any
 
 from zerowatt.kube import annotations as ann
-from zerowatt.kube.api import ApiError, KubeApi, path_segment
+from zerowatt.kube.api import MERGE_PATCH, ApiError, KubeApi, encode, path_segment
 from zerowatt.kube.decide import Decision, Matcher, NamespaceView, decide, namespace_filtered
 from zerowatt.kube.kinds import Kind, Obj, annotations_of, labels_of, meta, where
 from zerowatt.kube.savings import Released, released_replicas, requests_per_pod
 from zerowatt.kube.settings import Settings
+from zerowatt.kube.wire import Request
 
 log = logging.getLogger("zerowatt.kube")
 
@@ -120,6 +121,7 @@ class Downscaler:
         #: (uid or where, message) of invalid configurations already reported by an Event: the log repeats
         #: every pass, the Event only once per process and object, so a broken annotation does not flood.
         self._warned: set[tuple[str, str]] = set()
+        self._events: list[tuple[str, Request]] = []
 
     # --- reading ----------------------------------------------------------------------------------------
 
@@ -188,8 +190,7 @@ class Downscaler:
                 if it.decision.action == "down" and (app := argocd_app(it.obj, self.options.argocd_namespace))
             }
             self._pause_apps(going_down, report)
-        for it in items:
-            self._apply(it, now, report)
+        self._apply_all(items, now, report)
         for it in items:
             self._account(it, report)
         if argo:
@@ -202,7 +203,41 @@ class Downscaler:
             self._restore_apps(still_down, report)
         return report
 
-    def _apply(self, it: _Item, now: datetime, report: PassReport) -> None:
+    def _apply_all(self, items: list[_Item], now: datetime, report: PassReport) -> None:
+        """Report errors, then send every patch of the pass pipelined, then handle the answers in order.
+
+        A 409 on the pipelined attempt falls back to :meth:`_resolve_conflict` for that object alone; Events
+        are queued while answers are handled and sent as one more batch at the end.
+        """
+        writes: list[tuple[_Item, Change, str]] = []
+        for it in items:
+            prepared = self._prepare(it, now, report)
+            if prepared is not None:
+                writes.append(prepared)
+        requests = [
+            Request("PATCH", path, encode(self._with_version(it.obj, it.decision)), MERGE_PATCH)
+            for it, _, path in writes
+        ]
+        results = self.api.send_all(requests) if requests else []
+        for (it, change, path), result in zip(writes, results, strict=True):
+            try:
+                if isinstance(result, ApiError):
+                    if result.status != 409:
+                        raise result
+                    obj, final = self._resolve_conflict(it, path, now)
+                else:
+                    obj, final = result, it.decision
+            except ApiError as exc:
+                w = where(it.obj)
+                report.errors.append((w, str(exc)))
+                log.error("update failed", extra={"fields": {"object": w, "error": str(exc)}})
+                it.decision = Decision("error", str(exc))  # not changed: not counted as down
+                continue
+            self._applied(it, change, obj, final, now, report)
+        self._flush_events()
+
+    def _prepare(self, it: _Item, now: datetime, report: PassReport) -> tuple[_Item, Change, str] | None:
+        """Errors reported and dry runs logged here; a real change comes back as (item, change, path)."""
         d = it.decision
         w = where(it.obj)
         if d.action == "error":
@@ -212,9 +247,9 @@ class Downscaler:
             if key not in self._warned:
                 self._warned.add(key)
                 self._event(it.obj, "InvalidAnnotation", d.reason, "Warning", now)
-            return
+            return None
         if d.action not in ("down", "up"):
-            return
+            return None
         m = meta(it.obj)
         change = Change(
             it.kind.plural,
@@ -234,14 +269,12 @@ class Downscaler:
                 },
             )
             report.changes.append(change)
-            return
-        try:
-            obj, final = self._patch_with_retries(it, now)
-        except ApiError as exc:
-            report.errors.append((w, str(exc)))
-            log.error("update failed", extra={"fields": {"object": w, "error": str(exc)}})
-            it.decision = Decision("error", str(exc))  # not changed: not counted as down
-            return
+            return None
+        return it, change, it.kind.object_path(str(m.get("namespace")), path_segment(str(m.get("name"))))
+
+    def _applied(
+        self, it: _Item, change: Change, obj: dict[str, Any], final: Decision, now: datetime, report: PassReport
+    ) -> None:
         it.obj, it.decision = obj, final
         if final.action not in ("down", "up"):
             return  # after a conflict, the fresh object needed nothing any more
@@ -250,33 +283,39 @@ class Downscaler:
         verb = "Scaling down" if final.action == "down" else "Scaling up"
         message = f"{verb} {it.kind.kind} from {final.level} to {final.target}, reason: {final.reason}"
         log.info(
-            message, extra={"fields": {"object": w, "action": final.action, "from": final.level, "to": final.target}}
+            message,
+            extra={"fields": {"object": where(obj), "action": final.action, "from": final.level, "to": final.target}},
         )
         self._event(obj, "ScaleDown" if final.action == "down" else "ScaleUp", message, "Normal", now)
 
-    def _patch_with_retries(self, it: _Item, now: datetime) -> tuple[dict[str, Any], Decision]:
-        obj, decision = it.obj, it.decision
-        m = meta(obj)
-        path = it.kind.object_path(str(m.get("namespace")), path_segment(str(m.get("name"))))
-        for attempt in range(CONFLICT_RETRIES + 1):
+    @staticmethod
+    def _with_version(obj: Obj, decision: Decision) -> dict[str, Any]:
+        """The decision's merge patch plus ``metadata.resourceVersion``: the server answers 409 if the object
+        changed since it was read (optimistic concurrency), so no other writer's update is overwritten."""
+        patch = dict(decision.patch or {})
+        rv = meta(obj).get("resourceVersion")
+        if rv:
+            patch["metadata"] = {**patch.get("metadata", {}), "resourceVersion": rv}
+        return patch
+
+    def _resolve_conflict(self, it: _Item, path: str, now: datetime) -> tuple[dict[str, Any], Decision]:
+        """After a 409: re-read, re-decide and patch again, at most ``CONFLICT_RETRIES`` times."""
+        obj: dict[str, Any] = dict(it.obj)
+        for attempt in range(CONFLICT_RETRIES):
+            log.info("conflict, re-reading", extra={"fields": {"object": where(obj), "attempt": attempt + 1}})
+            obj = self.api.get(path)
+            obj.setdefault("kind", it.kind.kind)
+            obj.setdefault("apiVersion", it.kind.api_version)
+            decision = decide(obj, it.kind, it.ns, self.settings, now, self.matches)
+            if decision.action == "error":
+                raise ApiError("PATCH", path, 409, decision.reason)
             if decision.patch is None:
                 return obj, decision
-            patch = dict(decision.patch)
-            rv = meta(obj).get("resourceVersion")
-            if rv:  # optimistic concurrency: 409 if someone wrote the object since we read it
-                patch["metadata"] = {**patch.get("metadata", {}), "resourceVersion": rv}
             try:
-                return self.api.patch(path, patch), decision
+                return self.api.patch(path, self._with_version(obj, decision)), decision
             except ApiError as exc:
-                if exc.status != 409 or attempt == CONFLICT_RETRIES:
+                if exc.status != 409 or attempt + 1 == CONFLICT_RETRIES:
                     raise
-                log.info("conflict, re-reading", extra={"fields": {"object": where(obj), "attempt": attempt + 1}})
-                obj = self.api.get(path)
-                obj.setdefault("kind", it.kind.kind)
-                obj.setdefault("apiVersion", it.kind.api_version)
-                decision = decide(obj, it.kind, it.ns, self.settings, now, self.matches)
-                if decision.action == "error":
-                    raise ApiError("PATCH", path, 409, decision.reason) from None
         raise AssertionError("unreachable")
 
     def _account(self, it: _Item, report: PassReport) -> None:
@@ -331,10 +370,18 @@ class Downscaler:
             "lastTimestamp": stamp,
             "count": 1,
         }
-        try:
-            self.api.create(f"/api/v1/namespaces/{path_segment(ns)}/events", body)
-        except ApiError as exc:
-            log.warning("cannot create event", extra={"fields": {"object": where(obj), "error": str(exc)}})
+        self._events.append(
+            (where(obj), Request("POST", f"/api/v1/namespaces/{path_segment(ns)}/events", encode(body)))
+        )
+
+    def _flush_events(self) -> None:
+        """Send the queued Events as one pipelined batch; a failed Event is logged, never fatal."""
+        queued, self._events = self._events, []
+        if not queued:
+            return
+        for (w, _), result in zip(queued, self.api.send_all([r for _, r in queued]), strict=True):
+            if isinstance(result, ApiError):
+                log.warning("cannot create event", extra={"fields": {"object": w, "error": str(result)}})
 
     # --- Argo CD --------------------------------------------------------------------------------------
 
