@@ -12,6 +12,7 @@ import typer
 
 from zerowatt.cli.common import print_json, reports_errors
 from zerowatt.errors import UsageError
+from zerowatt.kube.savings import PowerCoefficients
 
 log = logging.getLogger("zerowatt.kube")
 
@@ -69,6 +70,15 @@ def downscaler(
         bool, _opt("Pause the owning Argo CD Application's self-heal while downscaled", "ARGOCD_PAUSE_SELF_HEAL")
     ] = False,
     argocd_namespace: Annotated[str, _opt("Namespace of Argo CD Applications", "ARGOCD_NAMESPACE")] = "argocd",
+    power_model: Annotated[
+        str, _opt("Savings estimate: energy (zerowatt.energy's node model), ccf (fixed CCF averages)", "POWER_MODEL")
+    ] = "energy",
+    cpu: Annotated[
+        str, _opt("CPU model of the cluster's nodes for the energy model (default: this node's)", "CPU_MODEL")
+    ] = "",
+    pue: Annotated[str, _opt("Facility PUE: a number or hyperscale, free-cooled, industry-average", "PUE")] = "",
+    carbon: Annotated[float | None, _opt("Grid intensity, g CO2e per kWh", "CARBON_INTENSITY")] = None,
+    region: Annotated[str, _opt("Cloud region for grid intensity, e.g. aws:eu-west-1", "REGION")] = "",
     debug: Annotated[bool, _opt("Debug logging", "DEBUG")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print each pass's report as JSON on stdout")] = False,
 ) -> None:
@@ -117,9 +127,10 @@ def downscaler(
         argocd_pause_self_heal=argocd_pause_self_heal,
         argocd_namespace=argocd_namespace,
     )
+    coefficients = _coefficients(power_model, cpu or None, pue or None, carbon, region or None)
     api = KubeApi(load_api_client(kubeconfig or None, context or None))
     controller = Downscaler(api, settings, matches, options)
-    metrics = DownscalerMetrics(REGISTRY)
+    metrics = DownscalerMetrics(REGISTRY, coefficients)
     if metrics_listen:
         host, port = _listen(metrics_listen)
         start_http_server(port, addr=host)
@@ -154,6 +165,25 @@ def downscaler(
             break
     if failed:
         raise typer.Exit(1)
+
+
+def _coefficients(
+    power_model: str, cpu: str | None, pue: str | None, carbon: float | None, region: str | None
+) -> PowerCoefficients:
+    """The savings coefficients: the energy subsystem's model, or CCF's averages (see docs/downscaler.md)."""
+    from zerowatt.kube.power import ccf_coefficients, energy_coefficients
+
+    if power_model == "ccf":
+        if cpu:
+            raise UsageError("--cpu needs --power-model energy")
+        coefficients = ccf_coefficients(pue, carbon, region)
+        log.info("power model", extra={"fields": {"basis": coefficients.basis, "coefficients": str(coefficients)}})
+        return coefficients
+    if power_model != "energy":
+        raise UsageError(f"--power-model: expected energy or ccf, got {power_model!r}")
+    coefficients, why = energy_coefficients(cpu, pue, carbon, region)
+    log.info("power model", extra={"fields": {"basis": coefficients.basis, "detail": why}})
+    return coefficients
 
 
 def register(app: typer.Typer) -> None:

@@ -34,6 +34,8 @@ from zerowatt.kube.wire import Connection, Request, Response, endpoint_from
 RETRYABLE = frozenset({429, 500, 502, 503, 504, 0})
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
+#: Lists of metadata only (names, annotations, no spec or status): a fraction of the bytes to decode.
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 _OWN_HEADERS = frozenset({"accept", "content-type", "content-length", "host", "connection"})
 
 
@@ -135,7 +137,7 @@ class KubeApi:
         pool, out = self._pool(), []
         timeout = urllib3.Timeout(total=self._timeout)
         for r in requests:
-            h = {**headers, "Accept": "application/json"}
+            h = {**headers, "Accept": r.accept}
             if r.body is not None:
                 h["Content-Type"] = r.content_type
             try:
@@ -188,22 +190,24 @@ class KubeApi:
         query: dict[str, Any] | None = None,
         body: Any = None,
         content_type: str = "application/json",
+        accept: str = "application/json",
     ) -> Any:
         """One request with retries; returns the decoded JSON body or raises :class:`ApiError`."""
         target = path + ("?" + urlencode(query) if query else "")
-        (result,) = self.send_all([Request(method, target, None if body is None else encode(body), content_type)])
+        payload = None if body is None else encode(body)
+        (result,) = self.send_all([Request(method, target, payload, content_type, accept)])
         if isinstance(result, ApiError):
             raise result
         return result
 
-    def list(self, path: str, **params: str) -> Iterator[dict[str, Any]]:
+    def list(self, path: str, *, accept: str = "application/json", **params: str) -> Iterator[dict[str, Any]]:
         """All items of a collection, fetched a page at a time (``params``: ``fieldSelector``...)."""
         token: str | None = None
         while True:
             query: dict[str, Any] = {"limit": self._page_size, **params}
             if token:
                 query["continue"] = token
-            page = self.request("GET", path, query=query)
+            page = self.request("GET", path, query=query, accept=accept)
             yield from page.get("items") or []
             token = (page.get("metadata") or {}).get("continue")
             if not token:

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from zerowatt.kube import annotations as ann
-from zerowatt.kube.api import MERGE_PATCH, ApiError, KubeApi, encode, path_segment
+from zerowatt.kube.api import MERGE_PATCH, METADATA_ONLY, ApiError, KubeApi, encode, path_segment
 from zerowatt.kube.decide import Decision, Matcher, NamespaceView, decide, namespace_filtered
 from zerowatt.kube.kinds import Kind, Obj, annotations_of, labels_of, meta, where
 from zerowatt.kube.savings import Released, released_replicas, requests_per_pod
@@ -36,6 +36,7 @@ log = logging.getLogger("zerowatt.kube")
 COMPONENT = "zerowatt-downscaler"
 CONFLICT_RETRIES = 3
 ARGO_APPS = "/apis/argoproj.io/v1alpha1"
+RUNNING_PODS = "status.phase!=Succeeded,status.phase!=Failed"
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class Options:
     enable_events: bool = False
     argocd_pause_self_heal: bool = False
     argocd_namespace: str = "argocd"
+    #: Look for running pods annotated ``downscaler/force-uptime`` (kube-downscaler does, every pass).
+    pod_force_uptime: bool = True
 
 
 @dataclass
@@ -122,6 +125,7 @@ class Downscaler:
         #: every pass, the Event only once per process and object, so a broken annotation does not flood.
         self._warned: set[tuple[str, str]] = set()
         self._events: list[tuple[str, Request]] = []
+        self._forced: dict[str, str] = {}
 
     # --- reading ----------------------------------------------------------------------------------------
 
@@ -137,11 +141,45 @@ class Downscaler:
                     log.warning("namespace not found", extra={"fields": {"namespace": name}})
         else:
             raw = list(self.api.list("/api/v1/namespaces"))
+        forced = self._forced = self._pods_forcing_uptime()
         views = {}
         for ns in raw:
             name = str(meta(ns).get("name"))
-            views[name] = NamespaceView(name, dict(annotations_of(ns)), namespace_filtered(name, self.settings))
+            views[name] = NamespaceView(
+                name, dict(annotations_of(ns)), namespace_filtered(name, self.settings), forced.get(name)
+            )
         return views
+
+    def _pods_forcing_uptime(self) -> dict[str, str]:
+        """Namespace → name of a running pod annotated ``downscaler/force-uptime: "true"``.
+
+        Annotations cannot be selected on by the API server, so this is one list of the pods' metadata
+        (``PartialObjectMetadataList``: no spec, no status) with a field selector that drops finished pods;
+        a server that ignores either still gives a correct answer, because the phase is checked here too.
+        """
+        if not self.options.pod_force_uptime:
+            return {}
+        paths = (
+            [f"/api/v1/namespaces/{path_segment(n)}/pods" for n in self.options.namespaces]
+            if self.options.namespaces
+            else ["/api/v1/pods"]
+        )
+        forced: dict[str, str] = {}
+        try:
+            for path in paths:
+                for pod in self.api.list(path, accept=METADATA_ONLY, fieldSelector=RUNNING_PODS):
+                    if str(annotations_of(pod).get(ann.FORCE_UPTIME, "")).strip().lower() != "true":
+                        continue
+                    if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+                        continue
+                    m = meta(pod)
+                    ns = str(m.get("namespace", ""))
+                    if ns not in forced:
+                        forced[ns] = str(m.get("name", ""))
+                        log.info("forced uptime by pod", extra={"fields": {"namespace": ns, "pod": forced[ns]}})
+        except ApiError as exc:  # e.g. RBAC without "list pods": the pass goes on without this rule
+            log.error("cannot list pods for force-uptime", extra={"fields": {"error": str(exc)}})
+        return forced
 
     def _objects(self, kind: Kind, namespaces: Iterable[str]) -> Iterable[dict[str, Any]]:
         if self.options.namespaces:
@@ -164,7 +202,9 @@ class Downscaler:
                 continue
             for obj in objects:
                 ns_name = str(meta(obj).get("namespace", ""))
-                ns = namespaces.get(ns_name) or NamespaceView(ns_name, {}, namespace_filtered(ns_name, self.settings))
+                ns = namespaces.get(ns_name) or NamespaceView(
+                    ns_name, {}, namespace_filtered(ns_name, self.settings), self._forced.get(ns_name)
+                )
                 obj.setdefault("kind", kind.kind)
                 obj.setdefault("apiVersion", kind.api_version)
                 decision = decide(obj, kind, ns, self.settings, now, self.matches)

@@ -8,7 +8,8 @@ annotations, more kinds) so that the same cluster state leads to the same action
 
 * excluded (``downscaler/exclude`` not ``false``, or ``exclude-until`` in the future, on the object or its
   namespace) and never downscaled → nothing; excluded but carrying ``original-replicas`` → scaled back up;
-* ``force-uptime`` (true / a schedule) → up; else ``force-downtime`` → down;
+* ``force-uptime`` (true / a schedule) → up; a running pod of the namespace annotated ``force-uptime:
+  true`` → up; else ``force-downtime`` → down;
 * ``upscale-period``/``downscale-period`` set (not ``never``): up inside the first, down inside the second,
   nothing outside both or where they overlap;
 * else uptime = ``uptime`` matches and ``downtime`` does not;
@@ -62,6 +63,9 @@ class NamespaceView:
     name: str
     annotations: Mapping[str, str] = field(default_factory=dict)
     excluded_by_flag: bool = False
+    #: A running pod in the namespace annotated ``downscaler/force-uptime: "true"`` (its name): the whole
+    #: namespace is in uptime, as in kube-downscaler.
+    forced_by_pod: str | None = None
 
 
 def parse_time(where_: str, value: str) -> datetime:
@@ -212,6 +216,8 @@ def _decide(obj: Obj, kind: Kind, ns: NamespaceView, settings: Settings, now: da
     ignore = False
     if excluded or _forced(w, ann.FORCE_UPTIME, annos, ns_annos, settings.forced_uptime, now, matches):
         is_uptime, why = True, "forced uptime" if not excluded else "excluded, restoring"
+    elif ns.forced_by_pod:
+        is_uptime, why = True, f"forced uptime by pod {ns.name}/{ns.forced_by_pod}"
     elif _forced(w, ann.FORCE_DOWNTIME, annos, ns_annos, False, now, matches):
         is_uptime, why = False, "forced downtime"
     else:

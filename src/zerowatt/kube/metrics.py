@@ -38,6 +38,21 @@ class DownscalerMetrics:
         )
         self.objects = Gauge(p + "objects_seen", "Objects looked at in the last pass", registry=registry)
         self.last_pass = Gauge(p + "last_pass_timestamp_seconds", "When the last pass finished", registry=registry)
+        self.watts_per_core = Gauge(
+            p + "watts_per_released_core", "Watts one released CPU core is estimated to save", registry=registry
+        )
+        self.pue = Gauge(p + "pue", "Facility PUE applied to the estimate", registry=registry)
+        self.carbon = Gauge(
+            p + "grid_g_co2e_per_kwh", "Grid carbon intensity applied to the estimate", registry=registry
+        )
+        self.model = Gauge(
+            p + "power_model_info", "Where the power coefficients come from (value 1)", ["basis"], registry=registry
+        )
+        c = self.coefficients
+        self.watts_per_core.set(c.watts_per_core)
+        self.pue.set(c.pue)
+        self.carbon.set(c.grams_co2e_per_kwh)
+        self.model.labels(c.basis).set(1)
         self._last: tuple[datetime, float] | None = None
 
     def observe(self, report: PassReport, now: datetime) -> None:

@@ -9,7 +9,10 @@ Default coefficients follow Cloud Carbon Footprint's methodology (Apache-2.0, da
 averaged over the 20 AWS micro-architectures of ``ccf-coefficients-aws-use.csv`` (min 1.0113 W, max
 3.8128 W → 2.4120 W); memory 0.392 W per GB (CCF's memory coefficient) = 0.4209 W per GiB; AWS PUE 1.135;
 grid intensity 428.07 g CO2e/kWh, the mean of the 25 regions in ``grid-emissions-factors-aws.csv``.
-``tests/kube/test_savings.py`` re-derives these numbers from the CSV files.
+``tests/kube/test_savings.py`` re-derives these numbers from the CSV files. When the energy subsystem is
+installed (it is, in this package), :mod:`zerowatt.kube.power` replaces the per-core watts with its node
+model's marginal watts per busy core, and PUE and carbon with its facility factors; these CCF numbers stay
+as ``--power-model ccf``.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ class PowerCoefficients:
     watts_per_gib: Watts = 0.4209
     pue: float = 1.135
     grams_co2e_per_kwh: GramsCO2e = 428.07
+    #: Where the numbers come from (logged at start and exported as a metric label).
+    basis: str = "ccf-default"
 
     def watts(self, cores: Cores, memory: Bytes | float) -> Watts:
         return (cores * self.watts_per_core + memory / GIB * self.watts_per_gib) * self.pue

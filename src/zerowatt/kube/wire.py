@@ -39,6 +39,7 @@ class Request:
     target: str  # path and query, already escaped, without the endpoint's prefix
     body: bytes | None = None
     content_type: str = "application/json"
+    accept: str = "application/json"
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ class Connection:
         self._buf = bytearray()
         self._pos = 0
         self.connects = 0
-        self._start = f" HTTP/1.1\r\nHost: {endpoint.host_header}\r\nAccept: application/json\r\n"
+        self._start = f" HTTP/1.1\r\nHost: {endpoint.host_header}\r\n"
 
     def close(self) -> None:
         if self._sock is not None:
@@ -167,7 +168,7 @@ class Connection:
 
     def _encode(self, req: Request, headers: str) -> bytes:
         body = req.body
-        head = f"{req.method} {self.endpoint.prefix}{req.target}{self._start}{headers}"
+        head = f"{req.method} {self.endpoint.prefix}{req.target}{self._start}Accept: {req.accept}\r\n{headers}"
         if body is None:
             return (head + "\r\n").encode("latin-1")
         head += f"Content-Type: {req.content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
