@@ -40,6 +40,7 @@ def test_rbac_is_exactly_what_the_controller_uses() -> None:
     expected = {(k.group, k.plural): {"get", "list", "patch"} for k in KINDS.values()}
     expected[("", "namespaces")] = {"get", "list"}  # list all, or get those of --namespace
     expected[("", "events")] = {"create"}
+    expected[("", "pods")] = {"list"}  # force-uptime pods
     expected[("argoproj.io", "applications")] = {"list", "patch"}
     assert granted == expected
 

@@ -70,6 +70,9 @@ def downscaler(
         bool, _opt("Pause the owning Argo CD Application's self-heal while downscaled", "ARGOCD_PAUSE_SELF_HEAL")
     ] = False,
     argocd_namespace: Annotated[str, _opt("Namespace of Argo CD Applications", "ARGOCD_NAMESPACE")] = "argocd",
+    pod_force_uptime: Annotated[
+        bool, _opt("Keep a namespace up while a running pod there has downscaler/force-uptime", "POD_FORCE_UPTIME")
+    ] = True,
     power_model: Annotated[
         str, _opt("Savings estimate: energy (zerowatt.energy's node model), ccf (fixed CCF averages)", "POWER_MODEL")
     ] = "energy",
@@ -126,6 +129,7 @@ def downscaler(
         enable_events=enable_events,
         argocd_pause_self_heal=argocd_pause_self_heal,
         argocd_namespace=argocd_namespace,
+        pod_force_uptime=pod_force_uptime,
     )
     coefficients = _coefficients(power_model, cpu or None, pue or None, carbon, region or None)
     api = KubeApi(load_api_client(kubeconfig or None, context or None))
