@@ -21,6 +21,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from zerowatt.kube.kinds import Kind, Obj
@@ -40,9 +41,15 @@ def parse_quantity(value: Any) -> float:
     """A Kubernetes quantity (``500m``, ``1.5``, ``128Mi``, ``1e3``) as a float; ``ValueError`` if not one."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    m = _QUANTITY.match(str(value).strip())
+    return _parse_text(str(value))
+
+
+@lru_cache(maxsize=4096)
+def _parse_text(text: str) -> float:
+    """Cached: a cluster repeats a few request strings (``100m``, ``128Mi``) across thousands of workloads."""
+    m = _QUANTITY.match(text.strip())
     if not m:
-        raise ValueError(f"{value!r} is not a Kubernetes quantity")
+        raise ValueError(f"{text!r} is not a Kubernetes quantity")
     return float(Decimal(m.group(1)) * Decimal(_SUFFIX[m.group(2)]))
 
 
