@@ -70,13 +70,14 @@ class Offload(StrEnum):
 
 
 def variable_environment(component: Component) -> dict[str, str]:
-    """Component variables as environment variables for a WAGI guest (``SPIN_VARIABLE_<NAME>``).
+    """The component's ``environment`` plus each variable as ``NAME.upper()`` (docs/manifest.md).
 
-    WAGI guests have no ``spin:variables`` interface, so values are passed the way Spin's own
-    environment provider names them; ``environment`` entries of the component come on top.
+    WAGI guests have no ``spin:variables`` interface, so variables reach them as environment
+    variables, the convention of :meth:`Component.guest_environment` from the manifest work.
     """
-    env = {f"SPIN_VARIABLE_{name.upper()}": value for name, value in component.variables.items()}
-    env.update(component.environment)
+    env = dict(component.environment)
+    for name, value in component.variables.items():
+        env[name.upper()] = value
     return env
 
 
