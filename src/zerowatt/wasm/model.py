@@ -35,6 +35,7 @@ class Variable:
     default: str | None = None
     required: bool = False
     secret: bool = False
+    description: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,19 @@ class Component:
     limits: Limits = field(default_factory=Limits)
     description: str = ""
 
+    def guest_environment(self) -> dict[str, str]:
+        """The environment a guest sees: each variable as ``SPIN_VARIABLE_<NAME>``, plus ``environment``.
+
+        This is how zerowatt exposes component variables to guests without a ``spin:variables``
+        interface (WAGI, plain wasi:http): ``message = "..."`` becomes ``SPIN_VARIABLE_MESSAGE=...``,
+        the name Spin's own environment provider uses. The loader rejects a manifest whose
+        ``environment`` sets one of those names, so neither silently wins. Executors add their
+        per-request variables (CGI) on top.
+        """
+        env = {f"SPIN_VARIABLE_{name.upper()}": value for name, value in self.variables.items()}
+        env.update(self.environment)
+        return env
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -131,3 +145,4 @@ class App:
     description: str = ""
     variables: Mapping[str, Variable] = field(default_factory=dict)
     base: str = "/"
+    authors: tuple[str, ...] = ()
