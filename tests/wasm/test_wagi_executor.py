@@ -103,7 +103,7 @@ async def test_environment_argv_and_variables_reach_the_guest(
     assert (env["ARGV0"], env["ARGV1"], env["ARGV2"]) == ("/probe", "a=1", "b=x y")
     assert env["PATH_INFO"] == "/env" and env["X_MATCHED_ROUTE"] == "/probe/..."
     assert env["CONTENT_LENGTH"] == "4" and env["HTTP_X_FOO"] == "bar"
-    assert env["MODE"] == "test" and env["GREETING"] == "hi"
+    assert env["MODE"] == "test" and env["SPIN_VARIABLE_GREETING"] == "hi"
     assert resp.cold_start_seconds is not None and resp.cold_start_seconds > 0
     assert resp.cpu_seconds > 0
     again = await ex.handle(req("/env"))

@@ -161,7 +161,8 @@ class HostApp:
             component=component.id,
         )
         executor = slot.executor
-        if not executor.loaded and self._loaded_event is not None:
+        cold = not executor.loaded
+        if cold and self._loaded_event is not None:
             self._loaded_event.set()
         slot.in_flight += 1
         cpu = 0.0
@@ -169,6 +170,10 @@ class HostApp:
             response: GuestResponse = await executor.handle(request)
         except GuestError as exc:
             status, cpu = exc.status, exc.cpu_seconds
+            if cold and executor.loaded:  # loaded, then the guest failed: still a cold start (duration unknown)
+                slot.cold_starts += 1
+                if self.metrics is not None:
+                    self.metrics.cold_start(app.name, component.id, None)
             message = {504: "gateway timeout", 503: "service unavailable"}.get(status, "internal server error")
             await _answer(
                 send,
@@ -191,7 +196,6 @@ class HostApp:
                 log.info("cold start %s/%s: %.3f ms", app.name, component.id, response.cold_start_seconds * 1e3)
                 if self.metrics is not None:
                     self.metrics.cold_start(app.name, component.id, response.cold_start_seconds)
-                    self.metrics.set_loaded(app.name, component.id, True)
         finally:
             slot.in_flight -= 1
         slot.last_used = self.clock()

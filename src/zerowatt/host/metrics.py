@@ -89,9 +89,12 @@ class HostMetrics:
         if cpu_seconds:
             self._child(self.cpu, app, component).inc(cpu_seconds)
 
-    def cold_start(self, app: str, component: str, seconds: float) -> None:
+    def cold_start(self, app: str, component: str, seconds: float | None) -> None:
+        """Count a cold start; ``seconds`` is None when the guest failed and the load time is unknown."""
         self._child(self.cold_starts, app, component).inc()
-        self._child(self.cold_start_duration, app, component).observe(seconds)
+        if seconds is not None:
+            self._child(self.cold_start_duration, app, component).observe(seconds)
+        self._child(self.loaded, app, component).set(1)
 
     def set_loaded(self, app: str, component: str, loaded: bool) -> None:
         self._child(self.loaded, app, component).set(1 if loaded else 0)

@@ -69,18 +69,6 @@ class Offload(StrEnum):
     HYBRID = "hybrid"  # inline with a short budget, re-run on the pool when the budget expires
 
 
-def variable_environment(component: Component) -> dict[str, str]:
-    """The component's ``environment`` plus each variable as ``NAME.upper()`` (docs/manifest.md).
-
-    WAGI guests have no ``spin:variables`` interface, so variables reach them as environment
-    variables, the convention of :meth:`Component.guest_environment` from the manifest work.
-    """
-    env = dict(component.environment)
-    for name, value in component.variables.items():
-        env[name.upper()] = value
-    return env
-
-
 class _Strings:
     """NUL-terminated strings in one buffer plus a ``char**`` pointing at them (cheap to build).
 
@@ -167,7 +155,8 @@ class WagiExecutor:
         self.inline_budget = inline_budget
         self._pre: wasmtime.InstancePre | None = None
         self._module: wasmtime.Module | None = None
-        self._static_env = {**variable_environment(component)}
+        self._checked = False
+        self._static_env = component.guest_environment()  # variables as SPIN_VARIABLE_<NAME> + environment
         self._preopens = [(str(p.host_path).encode(), p.guest_path.encode()) for p in component.files]
         self._label = f"{app.name}/{component.id}"
 
@@ -180,10 +169,12 @@ class WagiExecutor:
         """Bring the component into memory from the compile cache; returns the seconds it took."""
         start = time.perf_counter()
         module, _cached = self.cache.load(self.component.source, self.component.source_digest)
-        entrypoints = {o.entrypoint for o in self.options.values()} or {WagiOptions().entrypoint}
-        exports = {e.name for e in module.exports}
-        for entry in sorted(entrypoints - exports):
-            raise GuestUnavailable(f"{self._label}: the module exports no function {entry!r} (WAGI entry point)")
+        if not self._checked:  # listing exports costs ~0.1 ms in wasmtime-py: once per executor is enough
+            entrypoints = {o.entrypoint for o in self.options.values()} or {WagiOptions().entrypoint}
+            exports = {e.name for e in module.exports}
+            for entry in sorted(entrypoints - exports):
+                raise GuestUnavailable(f"{self._label}: the module exports no function {entry!r} (WAGI entry point)")
+            self._checked = True
         try:
             pre = self.runtime.linker.instantiate_pre(module)
         except wasmtime.WasmtimeError as exc:
