@@ -43,7 +43,7 @@ def up(
     admin: Annotated[str, typer.Option(help="Admin listener for /healthz, /readyz, /metrics (HOST:PORT).")] = (
         "127.0.0.1:3001"
     ),
-    workers: Annotated[int, typer.Option(help="Worker processes (default: one per CPU core).", min=1)] = 0,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: one per CPU core).", min=1)] = None,
     idle_unload: Annotated[
         float, typer.Option(help="Unload a component after this many idle seconds (0: never).", min=0)
     ] = 60.0,
