@@ -71,7 +71,9 @@ def echo_module(work: Path) -> Path:
     return out
 
 
-def make_executor(module: Path, work: Path, *, pooling: bool, offload: str, threads: ThreadPoolExecutor) -> Any:
+def make_executor(
+    module: Path, work: Path, *, pooling: bool, offload: str, threads: ThreadPoolExecutor, stdout: Any = None
+) -> Any:
     from tests.host.guestbuild import app, component
 
     from zerowatt.wasm.cache import ModuleCache
@@ -92,6 +94,7 @@ def make_executor(module: Path, work: Path, *, pooling: bool, offload: str, thre
         options={"/echo/...": a.triggers[0].wagi},
         threads=threads,
         offload=Offload(offload),
+        stdout=stdout,
     )
 
 
@@ -127,10 +130,10 @@ def timed_loop(n: int, step: Callable[[int], Any], before: Callable[[], None] | 
     return asyncio.run(run())
 
 
-def bench_cold(module: Path, work: Path, n: int, threads: ThreadPoolExecutor) -> dict[str, Any]:
+def bench_cold(module: Path, work: Path, n: int, threads: ThreadPoolExecutor, stdout: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for pooling in (True, False):
-        ex = make_executor(module, work, pooling=pooling, offload="hybrid", threads=threads)
+        ex = make_executor(module, work, pooling=pooling, offload="hybrid", threads=threads, stdout=stdout)
         ex.load()  # fills the compile cache
 
         async def cycle(i: int, ex: Any = ex) -> None:
@@ -142,22 +145,33 @@ def bench_cold(module: Path, work: Path, n: int, threads: ThreadPoolExecutor) ->
     return out
 
 
-def bench_warm(module: Path, work: Path, n: int, threads: ThreadPoolExecutor) -> dict[str, Any]:
+def bench_warm(module: Path, work: Path, n: int, threads: ThreadPoolExecutor, stdout: Any) -> dict[str, Any]:
+    """Per-request cost for each configuration; ``+fd1`` = inline guests inherit fd 1 (as workers do)."""
+    variants = [
+        ("pooling", "hybrid", True),
+        ("pooling", "hybrid", False),
+        ("pooling", "inline", True),
+        ("pooling", "thread", False),
+        ("on-demand", "hybrid", True),
+    ]
     out: dict[str, Any] = {}
-    for pooling in (True, False):
-        for offload in ("inline", "hybrid", "thread"):
-            if not pooling and offload != "hybrid":
-                continue
-            ex = make_executor(module, work, pooling=pooling, offload=offload, threads=threads)
-            ex.load()
+    for allocator, offload, inherit in variants:
+        ex = make_executor(
+            module,
+            work,
+            pooling=allocator == "pooling",
+            offload=offload,
+            threads=threads,
+            stdout=stdout if inherit else None,
+        )
+        ex.load()
 
-            async def once(i: int, ex: Any = ex) -> None:
-                resp = await ex.handle(echo_request(i))
-                assert resp.status == 200
+        async def once(i: int, ex: Any = ex) -> None:
+            resp = await ex.handle(echo_request(i))
+            assert resp.status == 200
 
-            key = f"{'pooling' if pooling else 'on-demand'}/{offload}"
-            out[key] = summary(timed_loop(n, once))
-            ex.runtime.close()
+        out[f"{allocator}/{offload}{'+fd1' if inherit else ''}"] = summary(timed_loop(n, once))
+        ex.runtime.close()
     return out
 
 
@@ -297,15 +311,18 @@ def main(argv: list[str]) -> int:
     print("machine:", describe(), flush=True)
     print("command: python -m benchmarks host " + " ".join(argv), flush=True)
     results: dict[str, Any] = {"machine": describe()}
+    from zerowatt.wasm.wagi import InheritedStdout
+
+    stdout = InheritedStdout()  # as in a worker process: fd 1 becomes the guests' stdout
     with tempfile.TemporaryDirectory(prefix="zerowatt-bench-") as tmp, ThreadPoolExecutor(4) as threads:
         work = Path(tmp)
         module = echo_module(work)
         print("module:", module, flush=True)
         if args.part in ("cold", "all"):
-            results["cold_start"] = bench_cold(module, work, args.requests, threads)
+            results["cold_start"] = bench_cold(module, work, args.requests, threads, stdout)
             print("cold start (unloaded → response):", json.dumps(results["cold_start"], indent=1), flush=True)
         if args.part in ("warm", "all"):
-            results["warm"] = bench_warm(module, work, args.requests, threads)
+            results["warm"] = bench_warm(module, work, args.requests, threads, stdout)
             print("warm request (fresh instance):", json.dumps(results["warm"], indent=1), flush=True)
         if args.part in ("raw", "all"):
             results["naive_wasmtime_py"] = bench_raw_wasmtime(module, args.requests)
@@ -313,6 +330,7 @@ def main(argv: list[str]) -> int:
         if args.part in ("http", "all"):
             results["http_rps"] = bench_http(args.seconds, work)
             print("HTTP req/s, one core:", json.dumps(results["http_rps"], indent=1), flush=True)
+    stdout.close()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "host.json").write_text(json.dumps(results, indent=2))
     return 0

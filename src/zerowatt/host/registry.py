@@ -20,7 +20,7 @@ from zerowatt.wasm.cache import ModuleCache
 from zerowatt.wasm.engine import Runtime
 from zerowatt.wasm.executor import Executor
 from zerowatt.wasm.model import App, Component, ExecutorKind, WagiOptions
-from zerowatt.wasm.wagi import Offload, WagiExecutor
+from zerowatt.wasm.wagi import InheritedStdout, Offload, WagiExecutor
 
 
 @dataclass(slots=True)
@@ -34,6 +34,7 @@ class ExecutorContext:
     idle_timeout: Seconds
     threads: ThreadPoolExecutor | None
     offload: Offload = Offload.HYBRID
+    stdout: InheritedStdout | None = None  # set in worker processes: inline guests inherit fd 1
 
 
 ExecutorFactory = Callable[[App, Component, Mapping[str, WagiOptions], ExecutorContext], Executor]
@@ -50,6 +51,7 @@ def wagi_factory(app: App, component: Component, options: Mapping[str, WagiOptio
         options=options,
         threads=ctx.threads,
         offload=ctx.offload,
+        stdout=ctx.stdout,
     )
 
 

@@ -32,7 +32,7 @@ from zerowatt.wasm.engine import EngineSettings, Runtime
 from zerowatt.wasm.manifest import load_apps
 from zerowatt.wasm.model import App, ExecutorKind
 from zerowatt.wasm.router import Router
-from zerowatt.wasm.wagi import Offload
+from zerowatt.wasm.wagi import InheritedStdout, Offload
 
 from .asgi import HostApp
 from .pool import ComponentPool, executor_kinds
@@ -87,11 +87,18 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def build_host(apps: list[App], settings: HostSettings) -> tuple[HostApp, Callable[[], None]]:
-    """A worker's :class:`HostApp` (and a function that releases its engine and threads)."""
+def build_host(
+    apps: list[App], settings: HostSettings, *, inherit_stdout: bool = False
+) -> tuple[HostApp, Callable[[], None]]:
+    """A worker's :class:`HostApp` (and a function that releases its engine and threads).
+
+    ``inherit_stdout`` points this process's fd 1 at a scratch file for guests' stdout (the fast
+    path of :class:`InheritedStdout`); only worker processes, which own their fd 1, ask for it.
+    """
     from .metrics import HostMetrics  # after PROMETHEUS_MULTIPROC_DIR is in the environment
 
     runtime = Runtime(EngineSettings())
+    stdout = InheritedStdout() if inherit_stdout else None
     threads = ThreadPoolExecutor(settings.guest_threads, thread_name_prefix="zerowatt-guest")
     ctx = ExecutorContext(
         runtime=runtime,
@@ -101,6 +108,7 @@ def build_host(apps: list[App], settings: HostSettings) -> tuple[HostApp, Callab
         idle_timeout=settings.idle_unload if settings.idle_unload is not None else 365 * 86400.0,
         threads=threads,
         offload=Offload(settings.offload),
+        stdout=stdout,
     )
     pool = ComponentPool(apps, ctx)
     host = HostApp(Router(apps).match, pool, settings, HostMetrics())
@@ -108,8 +116,18 @@ def build_host(apps: list[App], settings: HostSettings) -> tuple[HostApp, Callab
     def close() -> None:
         threads.shutdown(wait=False, cancel_futures=True)
         runtime.close()
+        if stdout is not None:
+            stdout.close()
 
     return host, close
+
+
+def asgi_from_env() -> HostApp:
+    """ASGI factory for running the host under another ASGI server (the benchmark runs it under
+    granian): settings come as ``HostSettings`` JSON in ``$ZEROWATT_HOST_SETTINGS``."""
+    settings = HostSettings.from_json(os.environ["ZEROWATT_HOST_SETTINGS"])
+    host, _close = build_host(load(settings), settings, inherit_stdout=True)
+    return host
 
 
 def worker_main(settings_json: str, state_dir: str) -> None:
@@ -120,7 +138,7 @@ def worker_main(settings_json: str, state_dir: str) -> None:
     _configure_logging(settings.log_level)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides; it sends SIGTERM
     apps = load(settings)
-    host, close = build_host(apps, settings)
+    host, close = build_host(apps, settings, inherit_stdout=True)
     sock = bind(settings.listen_host, settings.listen_port)
     config = uvicorn.Config(
         host,
@@ -128,6 +146,7 @@ def worker_main(settings_json: str, state_dir: str) -> None:
         http="httptools",
         lifespan="on",
         access_log=False,
+        proxy_headers=False,  # no proxy in front by default; the middleware costs ~2% per request
         server_header=False,
         log_level=settings.log_level,
         timeout_graceful_shutdown=5,

@@ -7,6 +7,7 @@ the same environment here. No I/O: the executor passes a :class:`GuestRequest` i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -177,12 +178,13 @@ def parse_cgi_output(stdout: bytes) -> CgiResponse:
     return CgiResponse(status=status, headers=headers, body=body)
 
 
-_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 field-name
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # controls other than HTAB
 
 
 def _is_token(name: str) -> bool:
-    return all(c in _TOKEN_CHARS for c in name)
+    return _TOKEN.fullmatch(name) is not None
 
 
 def _is_field_value(value: str) -> bool:
-    return all(c == "\t" or " " <= c != "\x7f" for c in value)
+    return _BAD_VALUE.search(value) is None
