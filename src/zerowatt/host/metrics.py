@@ -75,6 +75,7 @@ class HostMetrics:
             multiprocess_mode="livesum",
         )
         self._children: dict[tuple[str, ...], Any] = {}
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
 
     def _child(self, metric: Any, *labels: str) -> Any:
         key = (str(id(metric)), *labels)
@@ -84,10 +85,18 @@ class HostMetrics:
         return child
 
     def request_done(self, app: str, component: str, status: int, duration: float, cpu_seconds: float) -> None:
-        self._child(self.requests, app, component, str(status)).inc()
-        self._child(self.duration, app, component).observe(duration)
+        key = (app, component, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = self._request_children[key] = (
+                self.requests.labels(app, component, str(status)),
+                self.duration.labels(app, component),
+                self.cpu.labels(app, component),
+            )
+        children[0].inc()
+        children[1].observe(duration)
         if cpu_seconds:
-            self._child(self.cpu, app, component).inc(cpu_seconds)
+            children[2].inc(cpu_seconds)
 
     def cold_start(self, app: str, component: str, seconds: float | None) -> None:
         """Count a cold start; ``seconds`` is None when the guest failed and the load time is unknown."""
