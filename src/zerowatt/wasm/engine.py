@@ -89,7 +89,7 @@ class EpochTicker:
         self._engine = engine
         self._tick = tick
         self._active = 0
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())  # a plain lock: cheaper than the default RLock
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="zerowatt-epoch", daemon=True)
         self._thread.start()
