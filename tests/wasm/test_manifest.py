@@ -20,7 +20,8 @@ def _sha(data: bytes) -> str:
 
 def test_examples_load_with_their_executors_and_settings(built_examples: Path) -> None:
     apps = {app.name: app for app in load_apps(sorted(built_examples.glob("*/spin.toml")), env={})}
-    assert {"hello-wat", "echo-c", "files-c", "variables-c", "slow-wat"} <= set(apps)
+    assert {"hello-wat", "echo-c", "files-c", "variables-c", "slow-wat", "hello-wasi-http"} <= set(apps)
+    assert apps["hello-wasi-http"].triggers[0].executor is ExecutorKind.WASI_HTTP
     for app in apps.values():
         for trigger in app.triggers:
             component = app.components[trigger.component_id]
@@ -43,6 +44,15 @@ def test_examples_load_with_their_executors_and_settings(built_examples: Path) -
     }
     echo_build = apps["echo-c"].components["echo"].build
     assert echo_build is not None and echo_build.workdir == built_examples / "echo-c"
+
+
+def test_auto_executor_from_the_real_wasi_http_example(write_manifest: WriteManifest, built_examples: Path) -> None:
+    component = (built_examples / "hello-wasi-http" / "hello.wat").read_text()
+    path = write_manifest(
+        '[[trigger.http]]\nroute = "/..."\ncomponent = "c"\n[component.c]\nsource = "hello.wat"\n',
+        files={"hello.wat": component},
+    )
+    assert load_app(path, env={}).triggers[0].executor is ExecutorKind.WASI_HTTP
 
 
 def test_variable_precedence_cli_then_env_then_default(built_examples: Path) -> None:
@@ -226,6 +236,21 @@ def test_directory_mount_with_exclusions_is_staged(write_manifest: WriteManifest
     assert sorted(p.relative_to(mount.host_path).as_posix() for p in mount.host_path.rglob("*") if p.is_file()) == [
         "static/ok.txt"
     ]
+
+
+def test_a_glob_naming_a_directory_mounts_its_files(write_manifest: WriteManifest) -> None:
+    path = write_manifest(
+        '[[trigger.http]]\nroute = "/x"\ncomponent = "c"\n[component.c]\nsource = "m.wat"\nfiles = ["conf"]\n',
+        files={"m.wat": CORE_WAT, "conf/a.ini": "a", "conf/sub/b.ini": "b"},
+    )
+    (mount,) = load_app(path, env={}).components["c"].files
+    staged = sorted(p.relative_to(mount.host_path).as_posix() for p in mount.host_path.rglob("*") if p.is_file())
+    assert mount.guest_path == "/" and staged == ["conf/a.ini", "conf/sub/b.ini"]
+
+
+def test_secret_values_stay_out_of_reprs(full_manifest: Path) -> None:
+    app = load_app(full_manifest, variable_values={"token": "t0k-s3cret"}, env={})
+    assert "t0k-s3cret" not in repr(app) and "t0k-s3cret" in app.components["core"].variables["auth"]
 
 
 def test_file_url_with_matching_digest(write_manifest: WriteManifest, tmp_path: Path) -> None:

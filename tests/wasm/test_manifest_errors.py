@@ -250,6 +250,12 @@ CASES: list[tuple[str, str, str, str]] = [
         "component.c.files",
         "overlap",
     ),
+    (
+        "exclude-escape",
+        manifest(component=COMPONENT + '\nexclude_files = ["../x"]'),
+        "component.c.exclude_files",
+        "without '..'",
+    ),
     ("exclude-type", manifest(component=COMPONENT + '\nexclude_files = "x"'), "component.c.exclude_files", "array"),
     (
         "build-command",

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from zerowatt.errors import ValidationError
 from zerowatt.wasm.model import App, Component, HttpTrigger, Route
-from zerowatt.wasm.router import Router
+from zerowatt.wasm.router import CACHE_MAX_PATH, CACHE_SIZE, Router
 
 
 def make_app(routes: list[str | None], name: str = "app", base: str = "/") -> App:
@@ -158,6 +158,21 @@ def test_router_agrees_with_a_linear_scan(routes: list[str], path: str) -> None:
     router = Router([make_app(list(routes))])
     assert routed(router, path) == reference_match(routes, path)
     match = router.match(path)
+    assert match == router.match_uncached(path)
     if match is not None:
         assert path.startswith(match.entry.prefix)
         assert match.entry.prefix + match.path_info == path
+
+
+def test_memoised_matches_stay_correct_and_bounded() -> None:
+    router = Router([make_app(["/a/...", "/b"])])
+    for i in range(CACHE_SIZE + 50):
+        match = router.match(f"/a/{i}")
+        assert match is not None and match.path_info == f"/{i}"
+    assert router.match("/b") is not None and router.match("/b") == router.match_uncached("/b")
+    assert router.match("/c") is None and router.match("/c") is None
+    assert len(router._cache) <= CACHE_SIZE
+    long_path = "/a/" + "x" * CACHE_MAX_PATH
+    match = router.match(long_path)
+    assert match is not None and match.path_info == "/" + "x" * CACHE_MAX_PATH
+    assert long_path not in router._cache

@@ -110,10 +110,13 @@ def resolve_files(
     exclude: Sequence[str],
     manifest_dir: Path,
     cache_dir: Path,
-    exclude_where: str,
+    component_where: str,
 ) -> tuple[Preopen, ...]:
-    """Turn ``files`` entries into preopens (staging what must be staged); errors name the entry."""
-    excluded = _excluded(manifest_dir, exclude, exclude_where)
+    """Turn ``files`` entries into preopens (staging what must be staged); errors name the entry.
+
+    ``component_where`` is ``"<file>: component.<id>"``, for errors about the lists as a whole.
+    """
+    excluded = _excluded(manifest_dir, exclude, f"{component_where}.exclude_files")
     direct: list[Preopen] = []
     staged: dict[PurePosixPath, Path] = {}
 
@@ -126,9 +129,13 @@ def resolve_files(
     for entry in entries:
         if isinstance(entry, GlobFiles):
             pattern = _relative_pattern(entry.pattern, entry.where)
-            matches = sorted(
-                p for p in manifest_dir.glob(pattern) if p.is_file() and not _is_excluded(p.resolve(), excluded)
-            )
+            found: set[Path] = set()
+            for hit in manifest_dir.glob(pattern):
+                if hit.is_dir():  # a directory stands for every file under it
+                    found.update(hit.rglob("*"))
+                else:
+                    found.add(hit)
+            matches = sorted(p for p in found if p.is_file() and not _is_excluded(p.resolve(), excluded))
             if not matches:
                 raise ValidationError(entry.where, f"glob {pattern!r} matches no files under {manifest_dir}")
             for match in matches:
@@ -158,7 +165,7 @@ def resolve_files(
         for mount in direct:
             if guest.is_relative_to(mount.guest_path):
                 raise ValidationError(
-                    exclude_where.rsplit(".", 1)[0] + ".files",
+                    f"{component_where}.files",
                     f"file {str(guest)!r} falls inside the directory mounted at {mount.guest_path!r}; "
                     "expected files and directory mounts not to overlap",
                 )

@@ -107,7 +107,7 @@ def _resolve_component(
         text = render(template, app_values, where)
         parse_host_pattern(text, where)
         outbound.append(text)
-    files = resolve_files(spec.files, spec.exclude_files, directory, cache_dir, f"{spec.where}.exclude_files")
+    files = resolve_files(spec.files, spec.exclude_files, directory, cache_dir, spec.where)
     component = Component(
         id=spec.id,
         source=source,

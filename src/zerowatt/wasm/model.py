@@ -32,7 +32,7 @@ class Variable:
     """An application variable (``[variables]``): exactly one of default/required applies."""
 
     name: str
-    default: str | None = None
+    default: str | None = field(default=None, repr=False)  # may be a secret's value: never in repr()
     required: bool = False
     secret: bool = False
     description: str = ""
@@ -83,7 +83,8 @@ class Component:
     source_digest: str  # "sha256:<hex>" of the file's bytes, computed at load time; keys the compile cache
     environment: Mapping[str, str] = field(default_factory=dict)
     files: tuple[Preopen, ...] = ()
-    variables: Mapping[str, str] = field(default_factory=dict)  # resolved values of component variables
+    # resolved values of component variables; kept out of repr() so that logging a Component leaks no secret
+    variables: Mapping[str, str] = field(default_factory=dict, repr=False)
     secret_variables: frozenset[str] = frozenset()  # keys whose values must never be logged or printed
     allowed_outbound_hosts: tuple[str, ...] = ()
     build: BuildSpec | None = None

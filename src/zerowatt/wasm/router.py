@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from zerowatt.errors import ValidationError
 from zerowatt.wasm.model import App, Component, HttpTrigger
@@ -42,9 +43,8 @@ class RouteEntry:
         return f"{self.app.manifest_path}: trigger.http[{index}].route"
 
 
-@dataclass(frozen=True, slots=True)
-class RouteMatch:
-    """The outcome of routing one path."""
+class RouteMatch(NamedTuple):
+    """The outcome of routing one path (a tuple: built on every request, it must be cheap to make)."""
 
     entry: RouteEntry
     path_info: str  # the rest of the path after the route's prefix (Spin's PATH_INFO); "" for an exact match
@@ -67,6 +67,15 @@ class RouteMatch:
         return self.entry.pattern
 
 
+#: Paths whose routing result :meth:`Router.match` remembers before starting over.
+CACHE_SIZE = 4096
+#: Longer paths are routed without being remembered (so the memo stays well under a few MiB).
+CACHE_MAX_PATH = 256
+_MISS = object()
+#: ``tuple.__new__`` builds a RouteMatch without NamedTuple's Python-level ``__new__`` (3x cheaper).
+_new_match = tuple.__new__
+
+
 def _strip_one_slash(path: str) -> str:
     return path[:-1] if path.endswith("/") else path
 
@@ -87,9 +96,10 @@ def effective_pattern(prefix: str, wildcard: bool) -> str:
 class Router:
     """Routes request paths to triggers; build it once per set of apps, then call :meth:`match`."""
 
-    __slots__ = ("_entries", "_exact", "_wildcards")
+    __slots__ = ("_cache", "_entries", "_exact", "_wildcards")
 
     def __init__(self, apps: Iterable[App]) -> None:
+        self._cache: dict[str, RouteMatch | None] = {}
         self._exact: dict[str, RouteEntry] = {}
         self._wildcards: dict[str, RouteEntry] = {}
         self._entries: list[RouteEntry] = []
@@ -126,13 +136,31 @@ class Router:
         return len(self._entries)
 
     def match(self, path: str) -> RouteMatch | None:
-        """The trigger that serves ``path`` (the raw path, without the query string), or ``None``."""
+        """The trigger that serves ``path`` (the raw path, without the query string), or ``None``.
+
+        Results (misses included) are memoised per path in a bounded dict, so a path seen before costs
+        one lookup; the memo is emptied when full and skips long paths, so random paths cannot grow it.
+        """
+        cache = self._cache
+        hit = cache.get(path, _MISS)
+        if hit is not _MISS:
+            return hit  # type: ignore[return-value]
+        result = self.match_uncached(path)
+        if len(path) > CACHE_MAX_PATH:  # keeps the memo's memory small whatever clients send
+            return result
+        if len(cache) >= CACHE_SIZE:
+            cache.clear()
+        cache[path] = result
+        return result
+
+    def match_uncached(self, path: str) -> RouteMatch | None:
+        """:meth:`match` without the memo: one dict lookup, then one per path segment for wildcards."""
         if not path.startswith("/"):
             return None
         key = path[:-1] if path.endswith("/") else path
         entry = self._exact.get(key)
         if entry is not None:
-            return RouteMatch(entry, path[len(entry.prefix) :])
+            return _new_match(RouteMatch, (entry, path[len(entry.prefix) :]))
         wildcards = self._wildcards
         if not wildcards:
             return None
@@ -140,7 +168,7 @@ class Router:
         while True:
             entry = wildcards.get(key)
             if entry is not None:
-                return RouteMatch(entry, path[len(entry.prefix) :])
+                return _new_match(RouteMatch, (entry, path[len(entry.prefix) :]))
             if not key:
                 return None
             key = key[: key.rindex("/")]
