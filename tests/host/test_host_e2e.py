@@ -113,6 +113,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 "up",
                 str(work / "spin.toml"),
                 str(EXAMPLES / "hello-wat" / "spin.toml"),
+                str(EXAMPLES / "hello-wasi-http" / "spin.toml"),
                 "--listen",
                 f"127.0.0.1:{port}",
                 "--admin",
@@ -165,6 +166,11 @@ def test_routing_cgi_variables_headers_and_argv(server: Server) -> None:
     assert (env["ARGV0"], env["ARGV1"], env["ARGV2"]) == ("/probe", "x=1", "y=a b")
     assert env["MODE"] == "e2e" and env["SPIN_VARIABLE_GREETING"] == "hey"  # --variable wins over the default
     assert httpx.get(f"{server.url}/hello").text == "Hello from WebAssembly (WAT)!\n"
+
+
+def test_wasi_http_component_is_served_through_wasmtime_serve(server: Server) -> None:
+    r = httpx.get(f"{server.url}/hello-http", timeout=30)
+    assert r.status_code == 200 and r.text == "Hello from wasi:http\n"
 
 
 def test_exact_route_and_custom_argv(server: Server) -> None:
