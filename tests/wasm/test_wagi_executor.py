@@ -154,6 +154,14 @@ async def test_faults_become_guest_errors_with_logged_ids(
     assert "guest says hello on stderr" in caplog.text and "req-stderr" in caplog.text
 
 
+async def test_response_larger_than_the_cap_is_a_500(probe: Path, runtime: Runtime, cache: ModuleCache) -> None:
+    ex = make_executor(probe, runtime, cache, None)
+    ex.max_response = 1 << 20
+    with pytest.raises(GuestTrap, match="larger than"):
+        await ex.handle(req("/echo", body=b"z" * (2 << 20)))
+    assert (await ex.handle(req("/echo", body=b"small"))).body == b"small"
+
+
 async def test_memory_cap(probe: Path, runtime: Runtime, cache: ModuleCache) -> None:
     ex = make_executor(probe, runtime, cache, None, memory=16 << 20)
     with pytest.raises(GuestMemoryExceeded) as info:

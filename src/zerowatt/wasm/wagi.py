@@ -63,7 +63,10 @@ _PP_CHAR = POINTER(POINTER(c_char))
 _P_BYTE = POINTER(ffi.wasm_byte_t)
 _PLUS_ONE = (1).__add__
 _NO_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)()
-_KEEP_SCRATCH: Bytes = 1 << 20  # a stdout scratch file larger than this is truncated after reading
+_KEEP_SCRATCH: Bytes = 1 << 20  # a stdout scratch file larger than this is truncated after the run
+#: Guest output (headers + body) above this is answered 500. While it runs, a guest's output is
+#: bounded only by its deadline (it goes to a scratch file, truncated after the run).
+DEFAULT_MAX_RESPONSE: Bytes = 128 << 20
 
 
 class Offload(StrEnum):
@@ -115,15 +118,21 @@ class _Scratch(threading.local):
     """
 
     def __init__(self) -> None:
-        directory = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
-        fd, path = tempfile.mkstemp(prefix="zerowatt-stdout-", dir=directory)
+        # The temp dir, not /dev/shm: containers often cap /dev/shm at 64 MiB. Unlinked files that are
+        # rewritten in place live in the page cache either way.
+        fd, path = tempfile.mkstemp(prefix="zerowatt-stdout-")
         os.unlink(path)  # wasmtime reopens it by /proc/self/fd, so it needs no name on disk
         self.fd = fd
         self.path = f"/proc/self/fd/{fd}".encode()
 
-    def read(self) -> bytes:
+    def read(self, limit: Bytes) -> bytes | None:
+        """The guest's output, or None when it is larger than ``limit``."""
         size = os.fstat(self.fd).st_size
-        return os.pread(self.fd, size, 0) if size else b""
+        return None if size > limit else os.pread(self.fd, size, 0) if size else b""
+
+    def finish(self) -> None:
+        if os.fstat(self.fd).st_size > _KEEP_SCRATCH:  # give back what a large response left behind
+            os.ftruncate(self.fd, 0)
 
 
 _scratch = _Scratch()
@@ -143,8 +152,7 @@ class InheritedStdout:
 
     def __init__(self) -> None:
         self.owner = threading.get_ident()
-        directory = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
-        fd, path = tempfile.mkstemp(prefix="zerowatt-stdout-", dir=directory)
+        fd, path = tempfile.mkstemp(prefix="zerowatt-stdout-")
         os.unlink(path)
         self.fd = fd
         sys.stdout.flush()
@@ -158,12 +166,14 @@ class InheritedStdout:
         # read, and not truncating every time saves freeing and re-allocating tmpfs pages.
         os.lseek(self.fd, 0, os.SEEK_SET)  # shared with fd 1: they are one open file description
 
-    def read(self) -> bytes:
+    def read(self, limit: Bytes) -> bytes | None:
+        """The guest's output, or None when it is larger than ``limit``."""
         end = os.lseek(self.fd, 0, os.SEEK_CUR)
-        data = os.pread(self.fd, end, 0) if end else b""
-        if end > _KEEP_SCRATCH:  # give back what a large response left behind
+        return None if end > limit else os.pread(self.fd, end, 0) if end else b""
+
+    def finish(self) -> None:
+        if os.lseek(self.fd, 0, os.SEEK_CUR) > _KEEP_SCRATCH:  # give back what a large response left behind
             os.ftruncate(self.fd, 0)
-        return data
 
     def close(self) -> None:
         """Give fd 1 back to the original stdout."""
@@ -192,6 +202,7 @@ class WagiExecutor:
         offload: Offload = Offload.HYBRID,
         inline_budget: Seconds = 0.02,
         stdout: InheritedStdout | None = None,
+        max_response: Bytes = DEFAULT_MAX_RESPONSE,
     ) -> None:
         self.app = app
         self.component = component
@@ -204,6 +215,7 @@ class WagiExecutor:
         self.offload = offload if threads is not None else Offload.INLINE
         self.inline_budget = inline_budget
         self.stdout = stdout
+        self.max_response = max_response
         self._pre: wasmtime.InstancePre | None = None
         self._module: wasmtime.Module | None = None
         self._checked = False
@@ -349,8 +361,14 @@ class WagiExecutor:
             ffi.wasmtime_store_delete(store)
         outcome.cpu_seconds = cpu
         outcome.stderr = b"".join(stderr)
+        sink_file = inherited if inherited is not None else _scratch
         if outcome.error is None and not outcome.interrupted:
-            outcome.stdout = inherited.read() if inherited is not None else _scratch.read()
+            stdout = sink_file.read(self.max_response)
+            if stdout is None:
+                outcome.error = GuestTrap(f"{self._label}: the response is larger than {self.max_response} bytes")
+            else:
+                outcome.stdout = stdout
+        sink_file.finish()
         return outcome
 
     def _instantiate_and_call(self, pre: wasmtime.InstancePre, ctx: Any, entrypoint: str, timeout: Seconds) -> _Outcome:
