@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -147,5 +148,5 @@ def register(app: typer.Typer) -> None:
             print_json(out)
             return
         # Piped output is not cut to 80 columns: the table is meant to be read whole.
-        width = None if console.is_terminal else max(console.width, 160)
-        console.print(_table(results, cold_start, loaded), width=width)
+        out_console = console if console.is_terminal else Console(width=max(console.width, 160))
+        out_console.print(_table(results, cold_start, loaded))

@@ -122,11 +122,13 @@ class WindowAutoscaler:
         if self._idle_since is None:
             self._idle_since = obs.now
             self._prewarm, self._keep = self._windows()
-        age = obs.now - self._idle_since
-        if age < self._prewarm:
-            return Decision(0, self._idle_since + self._prewarm, "unloaded until pre-warm")
-        if age < self._prewarm + self._keep:
-            return Decision(1, self._idle_since + self._prewarm + self._keep, "keep-alive")
+        # Absolute edges, so that a call at exactly ``wake_at`` sees the edge passed.
+        load_at = self._idle_since + self._prewarm
+        release_at = self._idle_since + self._prewarm + self._keep
+        if obs.now < load_at:
+            return Decision(0, load_at, "unloaded until pre-warm")
+        if obs.now < release_at:
+            return Decision(1, release_at, "keep-alive")
         return Decision(0, None, "keep-alive expired")
 
 
