@@ -53,6 +53,10 @@ def load_trace(directory: Path, functions: int | None, seed: int) -> tuple[Trace
     return trace.resample(functions, seed), note
 
 
+def _ms(v: float) -> str:
+    return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
+
+
 def _table(results: dict[str, PolicyResult], cold_start: float, trace: Trace) -> Table:
     table = Table(
         title=f"{trace.n_functions} functions, {trace.invocations:,} invocations, cold start {cold_start * 1000:g} ms",
@@ -67,9 +71,9 @@ def _table(results: dict[str, PolicyResult], cold_start: float, trace: Trace) ->
             name,
             f"{r.cold_starts:,}",
             f"{r.cold_start_share:.2%}",
-            f"{lat['p50']:.3g}",
-            f"{lat['p99']:.3g}",
-            f"{lat['p999']:.3g}",
+            _ms(lat["p50"]),
+            _ms(lat["p99"]),
+            _ms(lat["p999"]),
             f"{r.instance_seconds:,.0f}",
             f"{r.idle_instance_seconds:,.0f}",
             f"{r.idle_memory_gb_seconds:,.0f}",
