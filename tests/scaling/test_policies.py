@@ -102,3 +102,14 @@ def test_energy_policy_prices_latency_when_asked_and_uses_a_measured_start_energ
 def test_invalid_parameters_raise_validation_errors(make: object) -> None:
     with pytest.raises(ValidationError):
         make()  # type: ignore[operator]
+
+
+def test_energy_params_from_the_energy_subsystems_models() -> None:
+    from zerowatt.energy.facility import Facility
+    from zerowatt.energy.model import NodePowerModel
+
+    e = EnergyParams.from_models(NodePowerModel(idle_watts=40.0, max_watts=200.0, logical_cpus=16), Facility(pue=1.2))
+    assert e.cpu_min_watts_per_vcpu == pytest.approx(2.5)
+    assert e.cpu_max_watts_per_vcpu == pytest.approx(12.5)
+    assert e.pue == pytest.approx(1.2)
+    assert e.present_watts(2.0) == pytest.approx(2 * 0.392 + 2.5)

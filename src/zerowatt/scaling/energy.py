@@ -10,14 +10,16 @@ The model is Cloud Carbon Footprint's (CCF) linear one, applied per instance rat
 
 So an idle warm instance costs memory-proportional power (plus its idle vCPU share) and a busy one adds CPU
 power: exactly the trade a keep-alive policy makes. The defaults are documented constants, not measurements
-of this machine; the lead can later derive them from ``zerowatt.energy`` (``NodePowerModel``/``Facility``)
-and pass them in, which is why this is a small injectable dataclass and nothing reads it from a global.
+of this machine; :meth:`EnergyParams.from_models` derives them from ``zerowatt.energy``'s
+``NodePowerModel``/``Facility``, and nothing reads them from a global: callers inject them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from zerowatt.energy.facility import Facility
+from zerowatt.energy.model import NodePowerModel
 from zerowatt.errors import ValidationError
 from zerowatt.units import Joules, Seconds, Watts
 
@@ -53,6 +55,24 @@ class EnergyParams:
             raise ValidationError("EnergyParams.cpu_max_watts_per_vcpu", "must be >= cpu_min_watts_per_vcpu")
         if self.pue < 1.0:
             raise ValidationError("EnergyParams.pue", f"must be >= 1.0, got {self.pue}")
+
+    @classmethod
+    def from_models(
+        cls,
+        node: NodePowerModel,
+        facility: Facility,
+        memory_watts_per_gb: Watts = CCF_MEMORY_WATTS_PER_GB,
+        vcpus_per_instance: float = 1.0,
+    ) -> EnergyParams:
+        """Per-vCPU watts from the energy subsystem's node model (its idle/max split per logical CPU) and
+        the PUE from its facility: how ``zerowatt up`` can price instances with the machine it measured."""
+        return cls(
+            memory_watts_per_gb=memory_watts_per_gb,
+            cpu_min_watts_per_vcpu=node.idle_watts / node.logical_cpus,
+            cpu_max_watts_per_vcpu=node.max_watts / node.logical_cpus,
+            vcpus_per_instance=vcpus_per_instance,
+            pue=facility.pue,
+        )
 
     def present_watts(self, memory_gb: float) -> Watts:
         """Power of an instance that exists but runs nothing (idle-warm): memory plus its idle vCPU share."""
