@@ -112,3 +112,28 @@ def test_desired_is_never_negative_never_above_max_and_serves_every_request(
             assert d.desired >= 1
         if d.wake_at is not None:
             assert d.wake_at >= now
+
+
+ROWS = [(0, 0.5, 1.0), (0, 80.25, 3.0), (0, 300.0, 0.5), (0, 301.0, 2.0), (0, 999.0, 40.0), (0, 1500.7, 1.0),
+        (0, 1600.3, 2.0), (0, 1650.2, 1.0)]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["kpa", "keepalive", "hybrid", "energy"])
+def test_live_autoscaler_sees_the_cold_starts_the_simulator_counts(name: str) -> None:
+    import numpy as np
+
+    from tests.scaling.conftest import invocations
+    from zerowatt.scaling.simulate import SimulationConfig, prepare, run_policy
+
+    horizon = 2400.0
+    starts = [r[1] for r in ROWS]
+    ends = [r[1] + r[2] for r in ROWS]
+    a = make_autoscaler(name, cold_start=0.0, memory_gb=1.0)
+    cold, desired = 0, 0
+    for t in sorted(set(starts) | set(ends) | set(np.arange(0.0, horizon, 0.5).tolist())):
+        in_flight = sum(1 for s, e in zip(starts, ends, strict=True) if s <= t < e)
+        if t in starts and desired == 0:
+            cold += 1
+        desired = a.decide(Observation(t, in_flight=in_flight, ready=desired)).desired
+    sim = run_policy(name, prepare(invocations(ROWS, horizon=horizon)), SimulationConfig(cold_start=0.0))
+    assert cold == sim.cold_starts
