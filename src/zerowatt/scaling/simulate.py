@@ -210,8 +210,13 @@ def _account(
     energy: EnergyParams,
     params: dict[str, Any],
     extra_starts: int = 0,
-    extra_instance_by_fn: FloatArray | None = None,
+    override: tuple[npt.NDArray[np.bool_], FloatArray, FloatArray] | None = None,
 ) -> PolicyResult:
+    """Per-function sums into a :class:`PolicyResult`.
+
+    ``override`` = (functions, instance-seconds, idle seconds) replaces the window accounting of those
+    functions (the KPA tick loop's figures for functions that can need several pods).
+    """
     f = inv.n_functions
     h = inv.horizon
     mem = inv.memory_gb
@@ -227,8 +232,10 @@ def _account(
     idle_by_fn = np.bincount(gaps.fid, weights=idle, minlength=f)
     starts_by_fn = np.bincount(cold_fid, minlength=f).astype(np.float64)
     inst_by_fn = busy_by_fn + idle_by_fn + starts_by_fn * cold_start
-    if extra_instance_by_fn is not None:
-        inst_by_fn = inst_by_fn + extra_instance_by_fn
+    if override is not None:
+        which, inst_o, idle_o = override
+        inst_by_fn = np.where(which, inst_o, inst_by_fn)
+        idle_by_fn = np.where(which, idle_o, idle_by_fn)
     cpu_busy = float(np.clip(np.minimum(inv.duration, h - inv.arrival), 0.0, None).sum())
     n_cold = int(cold_period.sum())
     n_starts = n_cold + int(prewarm_loads.sum()) + extra_starts
@@ -463,24 +470,22 @@ def simulate_kpa(
     cold_period &= ~heavy[periods.fid]
 
     heavy_ids = np.flatnonzero(heavy)
-    extra_inst = np.zeros(inv.n_functions)
-    extra_idle = np.zeros(inv.n_functions)
     extra_starts = 0
-    heavy_events: list[tuple[IntArray, FloatArray]] = []
+    override = None
     if heavy_ids.size:
         res = _kpa_tick_loop(inv, periods, heavy_ids, params, cold_start, progress)
-        extra_inst[heavy_ids] = res.instance_seconds
-        extra_idle[heavy_ids] = res.idle_seconds
+        inst_o = np.zeros(inv.n_functions)
+        idle_o = np.zeros(inv.n_functions)
+        inst_o[heavy_ids] = res.instance_seconds
+        idle_o[heavy_ids] = res.idle_seconds
+        override = (heavy, inst_o, idle_o)
         extra_starts = res.scale_up_starts
-        heavy_events.append((res.event_fid, res.event_time))
-    # Heavy functions' cold starts are their scale-from-zero events; fold them into the period flags.
-    if heavy_events:
-        ev_fid, ev_time = heavy_events[0]
-        key_p = periods.fid * 1e7 + periods.start
-        ev_key = ev_fid * 1e7 + ev_time
-        cold_period |= np.isin(key_p, ev_key)
+        # Their cold starts are the scale-from-zero events, each at the arrival that opens a busy period.
+        cold_period |= np.isin(
+            periods.fid * inv.horizon * 4 + periods.start, res.event_fid * inv.horizon * 4 + res.event_time
+        )
     no_prewarm = np.zeros(gaps.fid.size, dtype=np.bool_)
-    result = _account(
+    return _account(
         "kpa",
         inv,
         periods,
@@ -493,25 +498,8 @@ def simulate_kpa(
         energy,
         {"heavy_functions": int(heavy_ids.size), "target_concurrency": params.target},
         extra_starts=extra_starts,
-        extra_instance_by_fn=None,
+        override=override,
     )
-    if heavy_ids.size:
-        # Heavy functions: replace the window accounting (zero idle above) by the tick loop's figures.
-        h = inv.horizon
-        busy_len = np.clip(np.minimum(periods.end, h) - periods.start, 0.0, None)
-        busy_by_fn = np.bincount(periods.fid, weights=busy_len, minlength=inv.n_functions)
-        mem = inv.memory_gb
-        present_w = mem * energy.memory_watts_per_gb + energy.vcpus_per_instance * energy.cpu_min_watts_per_vcpu
-        cold_by_fn = np.bincount(periods.fid[cold_period], minlength=inv.n_functions)
-        window_inst = busy_by_fn + cold_by_fn * cold_start
-        delta_inst = np.where(heavy, extra_inst - window_inst, 0.0)
-        result.instance_seconds += float(delta_inst.sum())
-        result.idle_instance_seconds += float(extra_idle.sum())
-        result.idle_memory_gb_seconds += float((extra_idle * mem).sum())
-        result.energy_joules += float((delta_inst * present_w).sum())
-        result.idle_energy_joules += float((extra_idle * present_w).sum())
-        result.facility_energy_joules = result.energy_joules * energy.pue
-    return result
 
 
 @dataclass(frozen=True, slots=True)
