@@ -61,6 +61,13 @@ def test_table_output_credits_the_dataset(azure_dir: Path) -> None:
     assert "keepalive" in result.stdout and "Azure Public Dataset, Microsoft" in result.stdout
 
 
+def test_more_functions_than_the_largest_file_resamples(azure_dir: Path) -> None:
+    r = run_cli(["simulate", "--trace", str(azure_dir), "--functions", "230", "--policy", "energy", "--json"])
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["trace"]["functions"] == 230
+    assert "resampled the 200-function files to 230 functions" in r.stderr
+
+
 def test_bad_input_exits_2_with_a_clear_message(azure_dir: Path, tmp_path: Path) -> None:
     r = run_cli(["simulate", "--trace", str(tmp_path / "nope"), "--policy", "kpa"])
     assert r.returncode == 2 and "trace directory not found" in r.stderr

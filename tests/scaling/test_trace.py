@@ -116,3 +116,24 @@ def test_resample_and_take(azure_dir: Path) -> None:
     assert big.n_functions == 25 and len(set(big.function_ids)) == 25
     assert np.array_equal(big.counts, tr.resample(25, seed=3).counts)
     assert tr.take(4).n_functions == 4
+
+
+def test_original_azure_column_layout_is_read_by_name(tmp_path: Path) -> None:
+    # The Azure Public Dataset's own files: owner first, a Trigger column, minutes named 1..N.
+    (tmp_path / "2_inv.csv").write_text(
+        "HashOwner,HashApp,HashFunction,Trigger,1,2,3\no1,a1,f1,http,0,2,1\no2,a2,f2,timer,1,0,0\n"
+    )
+    (tmp_path / "2_run.csv").write_text(
+        "HashOwner,HashApp,HashFunction,Average,Count,Minimum,Maximum,percentile_Average_0,percentile_Average_1,"
+        "percentile_Average_25,percentile_Average_50,percentile_Average_75,percentile_Average_99,"
+        "percentile_Average_100\no1,a1,f1,100,3,10,500,10,10,50,100,200,500,500\n"
+    )
+    (tmp_path / "2_mem.csv").write_text("HashOwner,HashApp,SampleCount,AverageAllocatedMb\no1,a1,5,256\n")
+    tr = read_trace(tmp_path, 2)
+    assert tr.function_ids == ("f1", "f2")
+    assert tr.counts.tolist() == [[0, 2, 1], [1, 0, 0]]
+    assert tr.duration_percentiles[0, 3] == pytest.approx(0.1)  # ms -> s
+    assert tr.memory_gb[0] == pytest.approx(0.25)
+    assert tr.fallbacks == {"functions_without_run_row": 1, "apps_without_mem_row": 1}
+    inv = expand(tr, 1)
+    assert inv.size == 4 and inv.horizon == 180.0
