@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from zerowatt.errors import ValidationError
 from zerowatt.scaling.kpa import KpaParams, KpaState, WindowAverage, decide
@@ -128,3 +132,26 @@ def test_window_average_counts_gaps_as_zero_and_resets_after_a_window() -> None:
     assert w.is_empty(10.0)
     w.record(20.0, 4.0)
     assert w.average(20.0) == pytest.approx(4.0)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    seq=st.lists(
+        st.tuples(st.integers(0, 50), st.floats(0, 5000), st.floats(0, 5000), st.booleans()), min_size=1, max_size=40
+    )
+)
+def test_decisions_stay_within_knatives_bounds(seq: list[tuple[int, float, float, bool]]) -> None:
+    p, s = KpaParams(max_scale=20), KpaState.fresh(1)
+    for i, (ready, stable, panic, data) in enumerate(seq):
+        was_panicking = s.panic_since[0] > -np.inf
+        before = int(s.max_panic_pods[0])
+        d = step(p, s, 2.0 * (i + 1), ready, stable, panic, data)
+        assert 0 <= d <= max(20, ready)
+        if not data:
+            assert d == ready
+            continue
+        assert d <= max(math.ceil(1000 * max(ready, 1)), 1)
+        if s.panic_since[0] > -np.inf:
+            assert d >= 1
+            if was_panicking:
+                assert d >= min(before, 20)  # no scale-down while panicking
