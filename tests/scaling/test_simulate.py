@@ -10,17 +10,10 @@ from hypothesis import strategies as st
 from tests.scaling.conftest import invocations
 from zerowatt.scaling.energy import EnergyParams
 from zerowatt.scaling.kpa import KpaParams
+from zerowatt.scaling.kpa_replay import kpa_tick_loop, peak_concurrency
 from zerowatt.scaling.policies import FixedKeepAlive, HybridHistogram, HybridParams
-from zerowatt.scaling.simulate import (
-    SimulationConfig,
-    _kpa_tick_loop,
-    busy_periods,
-    keepalive_matching_idle_memory,
-    latency_percentiles,
-    peak_concurrency,
-    prepare,
-    run_policy,
-)
+from zerowatt.scaling.replay import busy_periods, latency_percentiles
+from zerowatt.scaling.simulate import SimulationConfig, keepalive_matching_idle_memory, prepare, run_policy
 
 THREE = [(0, 0.0, 10.0), (0, 100.0, 10.0), (0, 1000.0, 10.0)]
 
@@ -89,7 +82,7 @@ def test_kpa_tick_loop_agrees_with_the_light_shortcut() -> None:
     inv = invocations(rows, horizon=2400.0)
     prep = prepare(inv)
     light = run_policy("kpa", prep, SimulationConfig(cold_start=0.25))
-    loop = _kpa_tick_loop(inv, prep.periods, np.array([0]), KpaParams(), 0.25, None)
+    loop = kpa_tick_loop(inv, prep.periods, np.array([0]), KpaParams(), 0.25, None)
     busy = float(np.sum(np.minimum(prep.periods.end, 2400.0) - prep.periods.start))
     assert loop.event_time.size == light.cold_starts
     assert loop.idle_seconds[0] == pytest.approx(light.idle_instance_seconds)
@@ -104,7 +97,7 @@ def test_kpa_scales_out_and_panics_for_a_burst() -> None:
     r = run_policy("kpa", prep, SimulationConfig(cold_start=0.0))
     assert r.params["heavy_functions"] == 1
     assert r.cold_starts == 1
-    loop = _kpa_tick_loop(inv, prep.periods, np.array([0]), KpaParams(), 0.0, None)
+    loop = kpa_tick_loop(inv, prep.periods, np.array([0]), KpaParams(), 0.0, None)
     assert loop.scale_up_starts >= 4 - 1  # ceil(300 / 70) = 5 pods wanted; at least 4 started after the first
     # Extra pods stay while panicking and the stable window drains: much more instance time than one pod.
     assert loop.instance_seconds[0] > 4 * 60
