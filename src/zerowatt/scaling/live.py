@@ -180,8 +180,10 @@ class KpaAutoscaler:
             self._desired = 1
             self._next_tick = obs.now + self.params.tick
             return Decision(1, self._next_tick, "scale from zero")
-        if self._next_tick is None or obs.now < self._next_tick:
-            return Decision(self._desired, self._next_tick, "between ticks")
+        if self._next_tick is None:
+            return Decision(0, None, "scaled to zero")
+        if obs.now < self._next_tick:
+            return Decision(self._desired, self._next_tick if self._desired > 0 else None, "between ticks")
         while self._next_tick <= obs.now:
             self._next_tick += self.params.tick
         has_data = not self._stable.is_empty(obs.now)
