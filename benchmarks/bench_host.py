@@ -403,7 +403,7 @@ def main(argv: list[str]) -> int:
     print("machine:", describe(), flush=True)
     print("command: python -m benchmarks host " + " ".join(argv), flush=True)
     results: dict[str, Any] = {"machine": describe()}
-    from zerowatt.wasm.wagi import InheritedStdout
+    from zerowatt.wasm.stdio import InheritedStdout
 
     stdout = InheritedStdout()  # as in a worker process: fd 1 becomes the guests' stdout
     with tempfile.TemporaryDirectory(prefix="zerowatt-bench-") as tmp, ThreadPoolExecutor(4) as threads:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ from zerowatt.wasm.cache import ModuleCache
 from zerowatt.wasm.engine import EngineSettings, Runtime
 from zerowatt.wasm.executor import GuestMemoryExceeded, GuestRequest, GuestTimeout, GuestTrap
 from zerowatt.wasm.model import Limits, Preopen
+from zerowatt.wasm.stdio import InheritedStdout
 from zerowatt.wasm.wagi import Offload, WagiExecutor
 
 
@@ -118,6 +120,23 @@ async def test_body_round_trips_through_stdin_and_stdout(probe: Path, runtime: R
         assert resp.status == 200
         assert ("x-echo", "yes") in resp.headers
         assert resp.body == body
+
+
+async def test_inline_guests_can_write_through_an_inherited_fd_1(
+    probe: Path, runtime: Runtime, cache: ModuleCache
+) -> None:
+    before = os.fstat(1)
+    stdout = InheritedStdout()
+    try:
+        ex = make_executor(probe, runtime, cache, None)
+        ex.stdout = stdout
+        for size in (3 << 20, 5, 0):  # a large response first: later, shorter ones must not see its tail
+            body = bytes(i % 253 for i in range(size))
+            assert (await ex.handle(req("/echo", body=body))).body == body
+        assert os.fstat(1).st_ino != before.st_ino  # fd 1 is the scratch file meanwhile
+    finally:
+        stdout.close()
+    assert os.fstat(1).st_ino == before.st_ino
 
 
 async def test_status_redirect_and_files(probe: Path, runtime: Runtime, cache: ModuleCache) -> None:

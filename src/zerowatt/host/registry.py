@@ -20,7 +20,8 @@ from zerowatt.wasm.cache import ModuleCache
 from zerowatt.wasm.engine import Runtime
 from zerowatt.wasm.executor import Executor
 from zerowatt.wasm.model import App, Component, ExecutorKind, WagiOptions
-from zerowatt.wasm.wagi import InheritedStdout, Offload, WagiExecutor
+from zerowatt.wasm.stdio import InheritedStdout
+from zerowatt.wasm.wagi import Offload, WagiExecutor
 
 
 @dataclass(slots=True)

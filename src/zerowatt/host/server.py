@@ -32,7 +32,8 @@ from zerowatt.wasm.engine import EngineSettings, Runtime
 from zerowatt.wasm.manifest import load_apps
 from zerowatt.wasm.model import App, ExecutorKind
 from zerowatt.wasm.router import Router
-from zerowatt.wasm.wagi import InheritedStdout, Offload
+from zerowatt.wasm.stdio import InheritedStdout
+from zerowatt.wasm.wagi import Offload
 
 from .asgi import HostApp
 from .pool import ComponentPool, executor_kinds

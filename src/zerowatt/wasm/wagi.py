@@ -1,13 +1,13 @@
 """The WAGI executor: a fresh wasmtime instance per request, in-process, CGI over WASI preview 1.
 
 Per request: a new ``Store`` (memory cap, epoch deadline), a WASI context (argv, the CGI
-environment, the body on stdin, stdout to a per-thread scratch file, stderr to the log, read-only
-preopens and nothing else), an instance from the component's ``InstancePre`` and a call of its entry
+environment, the body on stdin, stdout to a scratch file (:mod:`zerowatt.wasm.stdio`), stderr to the
+log, read-only preopens and nothing else), an instance from the component's ``InstancePre`` and a call of its entry
 point; stdout is then parsed as CGI output (:mod:`zerowatt.wasm.cgi`).
 
 The hot path talks to wasmtime's C API through wasmtime-py's ``_ffi`` bindings rather than its
-convenience classes: those rebuild type information and ctypes string arrays on every call, which
-measured 2-3× the cost of the guest itself (see docs/benchmarks.md). Everything else (errors, traps,
+convenience classes: those rebuild type information and ctypes string arrays on every call (the naive
+path measured ~1.8× ours for the same request, docs/benchmarks.md). Everything else (errors, traps,
 modules) still goes through the public wasmtime-py objects.
 
 Where a guest runs: fast guests run inline on the event loop's thread with a short "inline budget"
@@ -22,11 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import itertools
 import logging
-import os
-import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -43,6 +39,7 @@ import wasmtime
 from wasmtime import _ffi as ffi
 
 from zerowatt.units import Bytes, Seconds
+from zerowatt.wasm import stdio
 from zerowatt.wasm.cache import ModuleCache
 from zerowatt.wasm.cgi import CgiOutputError, cgi_argv, cgi_environment, parse_cgi_output
 from zerowatt.wasm.engine import Runtime
@@ -56,6 +53,7 @@ from zerowatt.wasm.executor import (
     GuestUnavailable,
 )
 from zerowatt.wasm.model import App, Component, WagiOptions
+from zerowatt.wasm.stdio import InheritedStdout, StderrSink, stderr_callback
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +61,6 @@ _PP_CHAR = POINTER(POINTER(c_char))
 _P_BYTE = POINTER(ffi.wasm_byte_t)
 _PLUS_ONE = (1).__add__
 _NO_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)()
-_KEEP_SCRATCH: Bytes = 1 << 20  # a stdout scratch file larger than this is truncated after the run
 #: Guest output (headers + body) above this is answered 500. While it runs, a guest's output is
 #: bounded only by its deadline (it goes to a scratch file, truncated after the run).
 DEFAULT_MAX_RESPONSE: Bytes = 128 << 20
@@ -109,80 +106,6 @@ class _Outcome:
     cpu_seconds: float
     error: GuestError | None = None
     interrupted: bool = False
-
-
-class _Scratch(threading.local):
-    """A per-thread scratch file that receives a guest's stdout (wasmtime writes it, we ``pread`` it).
-
-    Measured cheaper than wasmtime's custom-stdout callback, which re-enters Python per write.
-    """
-
-    def __init__(self) -> None:
-        # The temp dir, not /dev/shm: containers often cap /dev/shm at 64 MiB. Unlinked files that are
-        # rewritten in place live in the page cache either way.
-        fd, path = tempfile.mkstemp(prefix="zerowatt-stdout-")
-        os.unlink(path)  # wasmtime reopens it by /proc/self/fd, so it needs no name on disk
-        self.fd = fd
-        self.path = f"/proc/self/fd/{fd}".encode()
-
-    def read(self, limit: Bytes) -> bytes | None:
-        """The guest's output, or None when it is larger than ``limit``."""
-        size = os.fstat(self.fd).st_size
-        return None if size > limit else os.pread(self.fd, size, 0) if size else b""
-
-    def finish(self) -> None:
-        if os.fstat(self.fd).st_size > _KEEP_SCRATCH:  # give back what a large response left behind
-            os.ftruncate(self.fd, 0)
-
-
-_scratch = _Scratch()
-
-
-class InheritedStdout:
-    """Process-wide fast path for guest stdout: file descriptor 1 *is* a scratch file.
-
-    Opening a stdout file per request (``wasi_config_set_stdout_file``) costs an ``open``/``close``
-    pair inside wasmtime; a guest that inherits the process's stdout needs neither, which measured
-    ~30% off a small guest's request (docs/benchmarks.md). So a worker process that serves guests
-    points fd 1 at an unlinked scratch file once (:meth:`install`), keeps Python's own ``sys.stdout``
-    on the original stdout, and guests that run inline on the installing thread inherit fd 1; we
-    rewind it before and ``pread`` it after each run. Guests on other threads use :class:`_Scratch`.
-    Only for processes whose own output goes through ``sys.stdout``/logging, like the host's workers.
-    """
-
-    def __init__(self) -> None:
-        self.owner = threading.get_ident()
-        fd, path = tempfile.mkstemp(prefix="zerowatt-stdout-")
-        os.unlink(path)
-        self.fd = fd
-        sys.stdout.flush()
-        self.saved = os.dup(1)
-        self.python_stdout = sys.stdout
-        sys.stdout = os.fdopen(os.dup(self.saved), "w", buffering=1, encoding="utf-8", errors="replace")
-        os.dup2(fd, 1)
-
-    def begin(self) -> None:
-        # Rewind only: the guest's output is [0, offset after the run); stale bytes past it are never
-        # read, and not truncating every time saves freeing and re-allocating tmpfs pages.
-        os.lseek(self.fd, 0, os.SEEK_SET)  # shared with fd 1: they are one open file description
-
-    def read(self, limit: Bytes) -> bytes | None:
-        """The guest's output, or None when it is larger than ``limit``."""
-        end = os.lseek(self.fd, 0, os.SEEK_CUR)
-        return None if end > limit else os.pread(self.fd, end, 0) if end else b""
-
-    def finish(self) -> None:
-        if os.lseek(self.fd, 0, os.SEEK_CUR) > _KEEP_SCRATCH:  # give back what a large response left behind
-            os.ftruncate(self.fd, 0)
-
-    def close(self) -> None:
-        """Give fd 1 back to the original stdout."""
-        os.dup2(self.saved, 1)
-        os.close(self.saved)
-        os.close(self.fd)
-        sys.stdout.flush()
-        sys.stdout.close()
-        sys.stdout = self.python_stdout
 
 
 class WagiExecutor:
@@ -317,11 +240,11 @@ class WagiExecutor:
         strings = _Strings([*argv, *env, *env.values()])  # one block: argv..., names..., values...
         argc, envc = len(argv), len(env)
         inherited = self.stdout if self.stdout is not None and self.stdout.owner == threading.get_ident() else None
-        scratch = _scratch if inherited is None else None
+        scratch = stdio.scratch if inherited is None else None
         if inherited is not None:
             inherited.begin()
         stderr: list[bytes] = []
-        sink = _StderrSink(stderr)
+        sink = StderrSink(stderr)
 
         engine = self.runtime.engine
         store = ffi.wasmtime_store_new(engine.ptr(), None, _NO_FINALIZER)
@@ -344,7 +267,7 @@ class WagiExecutor:
             elif not ffi.wasi_config_set_stdout_file(wasi, scratch.path):
                 ffi.wasi_config_delete(wasi)
                 return _Outcome(b"", b"", 0.0, GuestUnavailable(f"{self._label}: cannot open the stdout scratch file"))
-            ffi.wasi_config_set_stderr_custom(wasi, _stderr_callback, sink.handle, _NO_FINALIZER)
+            ffi.wasi_config_set_stderr_custom(wasi, stderr_callback, sink.handle, _NO_FINALIZER)
             for host_path, guest_path in self._preopens:
                 if not ffi.wasi_config_preopen_dir(wasi, host_path, guest_path, False):
                     ffi.wasi_config_delete(wasi)
@@ -361,7 +284,7 @@ class WagiExecutor:
             ffi.wasmtime_store_delete(store)
         outcome.cpu_seconds = cpu
         outcome.stderr = b"".join(stderr)
-        sink_file = inherited if inherited is not None else _scratch
+        sink_file = inherited if inherited is not None else stdio.scratch
         if outcome.error is None and not outcome.interrupted:
             stdout = sink_file.read(self.max_response)
             if stdout is None:
@@ -435,35 +358,3 @@ def _error_text(error: Any) -> str:
 
 def _trap_text(trap: Any) -> str:
     return wasmtime.Trap._from_ptr(trap).message
-
-
-# Guests rarely write to stderr, so a callback (which re-enters Python per write) costs nothing in the
-# common case and avoids opening a second scratch file per request.
-_STDERR_SINKS: dict[int, list[bytes]] = {}
-_STDERR_LIMIT: Bytes = 64 * 1024
-
-
-_SINK_HANDLES = itertools.count(1)  # next() on a count is atomic under the GIL
-
-
-class _StderrSink:
-    __slots__ = ("handle",)
-
-    def __init__(self, into: list[bytes]) -> None:
-        self.handle = next(_SINK_HANDLES)
-        _STDERR_SINKS[self.handle] = into
-
-    def close(self) -> None:
-        _STDERR_SINKS.pop(self.handle, None)
-
-
-def _on_stderr(handle: int | None, data: Any, size: int) -> int:
-    sink = _STDERR_SINKS.get(handle or 0)
-    if sink is not None and sum(map(len, sink)) < _STDERR_LIMIT:
-        sink.append(ctypes.string_at(data, size))
-    return size
-
-
-_stderr_callback = ctypes.CFUNCTYPE(ctypes.c_ssize_t, ctypes.c_void_p, POINTER(ctypes.c_ubyte), ctypes.c_size_t)(
-    _on_stderr
-)
