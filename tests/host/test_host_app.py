@@ -82,6 +82,15 @@ async def test_serves_routes_and_reports_every_request_to_observers(client: tupl
     assert all(duration > 0 and cpu >= 0 for *_, duration, cpu in seen)
 
 
+async def test_host_owns_framing_and_hop_by_hop_headers(client: tuple) -> None:
+    c, _host, _seen = client
+    r = await c.get("/probe/hop")
+    assert r.status_code == 200 and r.content == b"body"
+    assert r.headers["content-length"] == "4"
+    assert "transfer-encoding" not in r.headers and "connection" not in r.headers
+    assert r.headers.raw[[k for k, _ in r.headers.raw].index(b"x-utf8")][1] == "héllo".encode()
+
+
 async def test_body_limit_is_413_announced_or_not(client: tuple) -> None:
     c, _host, _seen = client
     assert (await c.post("/probe/echo", content=b"x" * 1024)).content == b"x" * 1024

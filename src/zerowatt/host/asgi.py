@@ -45,6 +45,10 @@ class RouteMatchLike(Protocol):
 Matcher = Callable[[str], RouteMatchLike | None]
 
 _TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
+#: Response headers the host sets itself (framing, RFC 9110 hop-by-hop fields); a guest's are dropped.
+_HOST_OWNED = frozenset(
+    {"content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade", "proxy-connection"}
+)
 
 
 class HostApp:
@@ -189,8 +193,9 @@ class HostApp:
         else:
             status, cpu = response.status, response.cpu_seconds
             body = response.body
-            # An explicit Content-Length spares the server chunked encoding (measured: two writes less).
-            out = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers if k != "content-length"]
+            # The host frames the body: an explicit Content-Length (which also spares the server chunked
+            # encoding) replaces whatever framing or hop-by-hop headers the guest wrote.
+            out = [(k.encode(), v.encode()) for k, v in response.headers if k not in _HOST_OWNED]
             out.append((b"content-length", str(len(body)).encode()))
             await send({"type": "http.response.start", "status": status, "headers": out})
             await send({"type": "http.response.body", "body": body})

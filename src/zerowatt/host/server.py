@@ -74,12 +74,17 @@ def precompile(apps: list[App], settings: HostSettings) -> int:
         runtime.close()
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A TCP socket bound with ``SO_REUSEPORT`` (shared by all workers)."""
+def bind(host: str, port: int, *, reuse_port: bool = True) -> socket.socket:
+    """A TCP socket bound to ``host:port``, with ``SO_REUSEPORT`` (shared by all workers) by default.
+
+    The supervisor checks the port with ``reuse_port=False`` first: that bind fails if anything else
+    listens there, even another ``zerowatt up`` whose workers would otherwise share the port silently.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -267,7 +272,7 @@ def serve(settings: HostSettings, announce: Callable[[list[App], HostSettings], 
     apps = load(settings)
     compiled = precompile(apps, settings)
     log.info("%d WAGI module(s) in the compile cache", compiled)
-    bind(settings.listen_host, settings.listen_port).close()  # fail early (exit 2) if the port is taken
+    bind(settings.listen_host, settings.listen_port, reuse_port=False).close()  # taken port: exit 2 now
     state_dir = tempfile.mkdtemp(prefix="zerowatt-up-")
     metrics_dir = Path(state_dir) / "metrics"
     metrics_dir.mkdir()

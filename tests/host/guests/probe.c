@@ -9,6 +9,7 @@
  * /trap    executes an unreachable instruction; /exit3 exits with code 3
  * /loop    never returns (the deadline must stop it); /mem allocates until the cap stops it
  * /stderr  writes a line to stderr, then answers normally
+ * /hop     sets framing/hop-by-hop headers (the host must drop them) and a UTF-8 header value
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -79,6 +80,9 @@ int main(int argc, char **argv) {
             memset(p, 1, 1 << 20);
             kept = p; /* a global the optimiser cannot see through, so the allocation is real */
         }
+    } else if (strcmp(path, "/hop") == 0) {
+        printf("Content-Type: text/plain\nTransfer-Encoding: chunked\nConnection: close\nContent-Length: 99\n"
+               "X-Utf8: h\xc3\xa9llo\n\nbody");
     } else if (strcmp(path, "/stderr") == 0) {
         fprintf(stderr, "guest says hello on stderr\n");
         printf("Content-Type: text/plain\n\nlogged\n");
