@@ -7,6 +7,7 @@ test guest (``guests/probe.c``) picks its behaviour from PATH_INFO.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -280,8 +281,8 @@ def test_admin_endpoints_aggregate_workers(server: Server) -> None:
 def test_sigterm_stops_everything(tmp_path: Path) -> None:
     port, admin = free_port(), free_port()
     env = dict(cli_env(), ZEROWATT_CACHE_DIR=str(tmp_path / "cache"))
-    log = tmp_path / "log"
-    with log.open("w") as out:
+    log, stdout = tmp_path / "log", tmp_path / "stdout"
+    with log.open("w") as err, stdout.open("w") as out:
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -295,14 +296,17 @@ def test_sigterm_stops_everything(tmp_path: Path) -> None:
                 f"127.0.0.1:{admin}",
                 "--workers",
                 "1",
+                "--json",
             ],
             stdout=out,
-            stderr=subprocess.STDOUT,
+            stderr=err,
             env=env,
             text=True,
         )
     wait_ready(f"http://127.0.0.1:{admin}", proc, log)
     assert httpx.get(f"http://127.0.0.1:{port}/hello").status_code == 200
+    announced = json.loads(stdout.read_text())  # --json: stdout is exactly one JSON document
+    assert announced["routes"] == [{"app": "hello-wat", "component": "hello", "url": f"http://127.0.0.1:{port}/hello"}]
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(20) == 0
     with socket.socket() as s:  # the workers are gone: the port is free again

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from zerowatt.cli.common import console, reports_errors
+from zerowatt.cli.common import console, print_json, reports_errors
 from zerowatt.errors import UsageError
 from zerowatt.host.settings import DEFAULT_MAX_BODY, HostSettings
 from zerowatt.wasm.engine import DEFAULT_MEMORY_LIMIT, DEFAULT_REQUEST_TIMEOUT
@@ -25,14 +25,19 @@ def parse_address(value: str, flag: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def announce(apps: list[App], settings: HostSettings) -> None:
+def announce(apps: list[App], settings: HostSettings, as_json: bool = False) -> None:
+    """Print the route URLs (and the admin URLs) once everything is validated and listening."""
     from zerowatt.host.server import route_urls
 
+    admin_url = f"http://{settings.admin_host}:{settings.admin_port}"
+    if as_json:
+        routes = [{"app": a, "component": c, "url": u} for a, c, u in route_urls(apps, settings)]
+        print_json({"routes": routes, "admin": admin_url, "workers": settings.workers})
+        return
     console.print(f"[bold]zerowatt[/] serving {len(apps)} app(s) with {settings.workers} worker(s):", highlight=False)
     for app, component, url in route_urls(apps, settings):
         console.print(f"  {url}  [dim]({app}/{component})[/]", highlight=False)
-    admin = f"http://{settings.admin_host}:{settings.admin_port}"
-    console.print(f"admin: {admin}/metrics {admin}/healthz {admin}/readyz", highlight=False)
+    console.print(f"admin: {admin_url}/metrics {admin_url}/healthz {admin_url}/readyz", highlight=False)
     console.file.flush()
 
 
@@ -61,6 +66,7 @@ def up(
         Path | None, typer.Option(help="Precompiled module cache (default ~/.cache/zerowatt).")
     ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    json_output: Annotated[bool, typer.Option("--json", help="Print the routes as JSON on stdout.")] = False,
 ) -> None:
     """Serve the apps of MANIFEST... on 127.0.0.1 with a fresh WebAssembly instance per request."""
     from zerowatt.host.server import serve
@@ -84,7 +90,7 @@ def up(
         cache_dir=str(cache_dir) if cache_dir else None,
         log_level=log_level.lower(),
     )
-    raise typer.Exit(serve(settings, announce))
+    raise typer.Exit(serve(settings, lambda apps, s: announce(apps, s, json_output)))
 
 
 def register_up(app: typer.Typer) -> None:
