@@ -41,6 +41,9 @@ class EngineSettings:
     max_instances: int = 256  # pooling: instances (and memories, tables) alive at once in this process
     max_memory: Bytes = 4096 * MIB  # pooling: the largest linear memory a slot can hold (per-store caps are lower)
     keep_resident: Bytes = 1 * MIB  # pooling: bytes of a slot's memory kept mapped and memset on reuse
+    # Copy-on-write memory images pay off for big data segments; for small guests, copying the data at
+    # instantiation measured faster: cold start −6%, warm request −2.5% (C echo app, same-process A/B).
+    memory_init_cow: bool = False
 
     def fingerprint(self) -> str:
         """Hash of the settings that affect compiled code, plus the wasmtime version."""
@@ -61,6 +64,7 @@ def make_config(settings: EngineSettings) -> wasmtime.Config:
     config = wasmtime.Config()
     config.epoch_interruption = True
     config.cranelift_opt_level = settings.opt_level
+    config.memory_init_cow = settings.memory_init_cow
     if settings.pooling:
         # wasmtime-py has no wrapper for the pooling allocator yet; its C API is exposed in _ffi.
         pool = wasmtime_ffi.wasmtime_pooling_allocation_config_new()
