@@ -1,0 +1,362 @@
+"""Usage history from Prometheus's HTTP API, fetched in bounded chunks.
+
+A scan of a large cluster must not overload Prometheus (KRR issues queries per container over the whole
+range, which is the usual complaint): here every range query covers at most ``max_points`` steps per series
+(below Prometheus's 11,000-point limit) and at most ``pods_per_query`` pods, and at most ``concurrency``
+queries are in flight. Every chunk must succeed: a failed chunk (error, timeout, ``warnings`` in the
+response) fails the whole run unless ``allow_partial`` is set, in which case the chunk is skipped, a warning
+is recorded and the result is marked partial (and the CLI then refuses ``--apply``).
+
+Series (cAdvisor and kube-state-metrics): ``container_cpu_usage_seconds_total`` (``rate``),
+``container_memory_working_set_bytes``, ``kube_pod_container_status_last_terminated_reason{reason="OOMKilled"}``
+(an OOM event is the step where it turns to 1), ``kube_pod_container_resource_requests`` / ``_limits`` and
+``kube_pod_owner`` / ``kube_replicaset_owner`` (pods → workloads, as the VPA aggregates them).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import numpy as np
+
+from zerowatt.errors import ValidationError, ZerowattError
+from zerowatt.rightsize.estimator import UsageAccumulator, VpaConfig
+from zerowatt.rightsize.samples import LoadStats
+
+Progress = Callable[[int, int], None]
+CONTAINER_FILTER = 'container!="",container!="POD"'
+
+
+class PrometheusError(ZerowattError):
+    """Prometheus could not be reached or answered with an error (exit code 1)."""
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """How a scan is cut: ``step`` seconds between points, at most ``max_points`` per series per query."""
+
+    step: float = 60.0
+    max_points: int = 10_000
+    pods_per_query: int = 50
+    concurrency: int = 4
+    timeout: float = 30.0
+    retries: int = 1
+    rate_window: str = "5m"
+
+    def windows(self, start: float, end: float) -> list[tuple[float, float]]:
+        """Consecutive [t0, t1] ranges on the step grid, each with at most ``max_points`` points."""
+        span = self.step * (self.max_points - 1)
+        out: list[tuple[float, float]] = []
+        t0 = start
+        while t0 <= end:
+            t1 = min(end, t0 + span)
+            out.append((t0, t1))
+            t0 = t1 + self.step
+        return out
+
+
+@dataclass
+class FetchResult:
+    accumulator: UsageAccumulator
+    stats: LoadStats
+    partial: bool = False
+    queries: int = 0
+    failed_chunks: list[str] = field(default_factory=list)
+
+
+def _label_regex(values: Iterable[str]) -> str:
+    return "|".join(re.escape(v) for v in sorted(values))
+
+
+def _matchers(namespaces: Iterable[str], selector: dict[str, str]) -> str:
+    parts = [CONTAINER_FILTER]
+    ns = list(namespaces)
+    if ns:
+        parts.append(f'namespace=~"{_label_regex(ns)}"')
+    for k, v in selector.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k):
+            raise ValidationError("--selector", f"{k!r} is not a Prometheus label name")
+        parts.append(f'{k}="{v}"'.replace("\\", "\\\\"))
+    return ",".join(parts)
+
+
+class PrometheusClient:
+    """Thin synchronous client of ``/api/v1/query`` and ``/api/v1/query_range`` with clear errors."""
+
+    def __init__(self, url: str, plan: ChunkPlan) -> None:
+        if not re.match(r"^https?://", url):
+            raise ValidationError("--prometheus", f"expected an http(s):// URL, got {url!r}")
+        self.url = url.rstrip("/")
+        self.plan = plan
+        self.client = httpx.Client(timeout=httpx.Timeout(plan.timeout), follow_redirects=True)
+        self.queries = 0
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _get(self, path: str, params: dict[str, str]) -> tuple[Any, list[str]]:
+        last: str = ""
+        for attempt in range(self.plan.retries + 1):
+            self.queries += 1
+            try:
+                resp = self.client.post(f"{self.url}{path}", data=params)
+            except httpx.TimeoutException:
+                last = f"timed out after {self.plan.timeout:g} s"
+            except httpx.HTTPError as exc:
+                last = f"cannot reach {self.url}: {exc}"
+            else:
+                try:
+                    body = resp.json()
+                except ValueError:
+                    body = None
+                if resp.status_code == 200 and isinstance(body, dict) and body.get("status") == "success":
+                    return body.get("data"), [str(w) for w in body.get("warnings") or []]
+                if isinstance(body, dict) and body.get("error"):
+                    last = f"HTTP {resp.status_code}: {body.get('errorType', 'error')}: {body['error']}"
+                else:
+                    last = f"HTTP {resp.status_code}: {resp.text[:200]!r}"
+                if resp.status_code < 500 and resp.status_code != 429:
+                    break  # a bad query does not get better by asking again
+            if attempt < self.plan.retries:
+                time.sleep(0.2 * (attempt + 1))
+        raise PrometheusError(f"Prometheus {self.url}{path} ({params.get('query', '')[:120]}): {last}")
+
+    def instant(self, query: str, at: float) -> tuple[list[dict[str, Any]], list[str]]:
+        data, warnings = self._get("/api/v1/query", {"query": query, "time": f"{at:.3f}"})
+        return list(data.get("result") or []), warnings
+
+    def range(self, query: str, start: float, end: float, step: float) -> tuple[list[dict[str, Any]], list[str]]:
+        params = {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+        data, warnings = self._get("/api/v1/query_range", params)
+        return list(data.get("result") or []), warnings
+
+
+def _duration(seconds: float) -> str:
+    return f"{math.ceil(seconds)}s"
+
+
+def fetch(
+    url: str,
+    now: float,
+    history: float,
+    *,
+    plan: ChunkPlan | None = None,
+    config: VpaConfig | None = None,
+    namespaces: Iterable[str] = (),
+    selector: dict[str, str] | None = None,
+    allow_partial: bool = False,
+    progress: Progress | None = None,
+) -> FetchResult:
+    """Scan ``[now − history, now]`` and return the filled accumulator."""
+    plan = plan or ChunkPlan()
+    sel = _matchers(namespaces, selector or {})
+    client = PrometheusClient(url, plan)
+    stats = LoadStats()
+    acc = UsageAccumulator(now, history, config)
+    result = FetchResult(acc, stats)
+    try:
+        # Which pod-containers exist in the window (one cheap instant query).
+        found, warns = client.instant(
+            f"count by (namespace, pod, container) "
+            f"(last_over_time(container_memory_working_set_bytes{{{sel}}}[{_duration(history)}]))",
+            now,
+        )
+        _note_warnings(warns, "discovery", result, allow_partial)
+        pods: dict[str, set[str]] = defaultdict(set)
+        for s in found:
+            m = s.get("metric", {})
+            if m.get("namespace") and m.get("pod") and m.get("container"):
+                pods[m["namespace"]].add(m["pod"])
+        if not pods:
+            raise ValidationError(
+                url, f"no container_memory_working_set_bytes series matching {{{sel}}} in the history"
+            )
+        owners = _owners(client, now, history, sel, result, allow_partial)
+        batches = [
+            (ns, sorted(names)[i : i + plan.pods_per_query])
+            for ns, names in sorted(pods.items())
+            for i in range(0, len(names), plan.pods_per_query)
+        ]
+        start = math.ceil((now - history) / plan.step) * plan.step
+        windows = plan.windows(start, now)
+        jobs = [(ns, batch, w, what) for ns, batch in batches for w in windows for what in ("cpu", "memory", "oom")]
+        total = len(jobs) + 2 * len(batches)
+        done = 0
+
+        def run(job: tuple[str, list[str], tuple[float, float], str]) -> tuple[str, list[dict[str, Any]], list[str]]:
+            ns, batch, (t0, t1), what = job
+            matcher = f'{sel},namespace="{ns}",pod=~"{_label_regex(batch)}"'
+            if what == "cpu":
+                q = f"rate(container_cpu_usage_seconds_total{{{matcher}}}[{plan.rate_window}])"
+            elif what == "memory":
+                q = f"container_memory_working_set_bytes{{{matcher}}}"
+            else:
+                q = f'kube_pod_container_status_last_terminated_reason{{{matcher},reason="OOMKilled"}}'
+            res, w = client.range(q, t0, t1, plan.step)
+            return what, res, w
+
+        with ThreadPoolExecutor(max_workers=max(1, plan.concurrency)) as pool:
+            for job, fut in zip(jobs, [pool.submit(run, j) for j in jobs], strict=True):
+                label = f"{job[3]} {job[0]} pods {job[1][0]}… {job[2][0]:.0f}-{job[2][1]:.0f}"
+                try:
+                    what, series, warns = fut.result()
+                except PrometheusError as exc:
+                    if not allow_partial:
+                        raise
+                    result.partial = True
+                    result.failed_chunks.append(label)
+                    stats.warnings.append(f"chunk {label} failed and was skipped: {exc}")
+                else:
+                    _note_warnings(warns, label, result, allow_partial)
+                    _ingest(acc, series, what, owners, stats)
+                done += 1
+                if progress:
+                    progress(done, total)
+            for ns, batch in batches:
+                _current(
+                    client,
+                    acc,
+                    now,
+                    f'{sel},namespace="{ns}",pod=~"{_label_regex(batch)}"',
+                    owners,
+                    result,
+                    allow_partial,
+                )
+                done += 2
+                if progress:
+                    progress(done, total)
+    finally:
+        result.queries = client.queries
+        client.close()
+    stats.finish(url)
+    if not acc.has_data():
+        raise ValidationError(url, "no valid samples in the history (all series empty, NaN or negative)")
+    return result
+
+
+def _note_warnings(warns: list[str], label: str, result: FetchResult, allow_partial: bool) -> None:
+    if not warns:
+        return
+    msg = f"Prometheus warned on {label}: {'; '.join(warns)}"
+    if not allow_partial:
+        raise PrometheusError(msg + " (the data may be partial; rerun with --allow-partial to accept it)")
+    result.partial = True
+    result.stats.warnings.append(msg)
+
+
+def _owners(
+    client: PrometheusClient, now: float, history: float, sel: str, result: FetchResult, allow_partial: bool
+) -> dict[tuple[str, str], str]:
+    """(namespace, pod) → ``Kind/name`` of the workload, through ReplicaSets to Deployments."""
+    rng = _duration(history)
+    pod_sel = sel.replace(CONTAINER_FILTER, "").strip(",")
+    q = f"max by (namespace, pod, owner_kind, owner_name) (last_over_time(kube_pod_owner{{{pod_sel}}}[{rng}]))"
+    pods, w1 = client.instant(q, now)
+    _note_warnings(w1, "kube_pod_owner", result, allow_partial)
+    ns_sel = f'namespace=~"{_label_regex({p["metric"].get("namespace", "") for p in pods})}"' if pods else ""
+    rs_owner: dict[tuple[str, str], str] = {}
+    if any(p["metric"].get("owner_kind") == "ReplicaSet" for p in pods):
+        q = (
+            "max by (namespace, replicaset, owner_kind, owner_name) "
+            f"(last_over_time(kube_replicaset_owner{{{ns_sel}}}[{rng}]))"
+        )
+        rs, w2 = client.instant(q, now)
+        _note_warnings(w2, "kube_replicaset_owner", result, allow_partial)
+        for r in rs:
+            m = r["metric"]
+            if m.get("owner_kind") and m.get("owner_name") and m.get("owner_kind") != "<none>":
+                rs_owner[(m.get("namespace", ""), m.get("replicaset", ""))] = f"{m['owner_kind']}/{m['owner_name']}"
+    out: dict[tuple[str, str], str] = {}
+    for p in pods:
+        m = p["metric"]
+        kind, name = m.get("owner_kind", ""), m.get("owner_name", "")
+        if not kind or kind == "<none>" or not name:
+            continue
+        key = (m.get("namespace", ""), m.get("pod", ""))
+        out[key] = rs_owner.get((key[0], name), f"{kind}/{name}") if kind == "ReplicaSet" else f"{kind}/{name}"
+    return out
+
+
+def _values(series: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    vals = series.get("values") or []
+    if not vals:
+        return np.zeros(0), np.zeros(0)
+    t = np.fromiter((float(v[0]) for v in vals), dtype=np.float64, count=len(vals))
+    x = np.fromiter((float(v[1]) for v in vals), dtype=np.float64, count=len(vals))  # "NaN" parses to nan
+    return t, x
+
+
+def _ingest(
+    acc: UsageAccumulator,
+    series: list[dict[str, Any]],
+    what: str,
+    owners: dict[tuple[str, str], str],
+    stats: LoadStats,
+) -> None:
+    for s in series:
+        m = s.get("metric", {})
+        ns, pod, container = m.get("namespace"), m.get("pod"), m.get("container")
+        if not (ns and pod and container):
+            continue
+        t, x = _values(s)
+        if t.size == 0:
+            continue
+        sid = acc.series_id(ns, pod, container, owners.get((ns, pod)))
+        ids = np.full(t.size, sid)
+        if what == "oom":
+            # An OOM kill is where last_terminated_reason{reason="OOMKilled"} turns 1 (or appears as 1).
+            on = x > 0
+            prev = np.concatenate(([False], on[:-1]))
+            gap = np.concatenate(([True], np.diff(t) > 1.5 * (t[1] - t[0] if t.size > 1 else 1.0)))
+            events = on & (~prev | gap)
+            acc.add_samples(ids[events], t[events], oom=np.ones(int(events.sum()), dtype=np.bool_))
+            continue
+        stats.rows += int(t.size)
+        stats.nan_samples += int(np.isnan(x).sum())
+        stats.negative_samples += int((x < 0).sum())
+        if what == "cpu":
+            acc.add_samples(ids, t, cpu=x)
+        else:
+            acc.add_samples(ids, t, memory=x)
+
+
+def _current(
+    client: PrometheusClient,
+    acc: UsageAccumulator,
+    now: float,
+    matcher: str,
+    owners: dict[tuple[str, str], str],
+    result: FetchResult,
+    allow_partial: bool,
+) -> None:
+    for kind in ("requests", "limits"):
+        q = (
+            "max by (namespace, pod, container, resource) "
+            f"(last_over_time(kube_pod_container_resource_{kind}{{{matcher}}}[1h]))"
+        )
+        try:
+            series, warns = client.instant(q, now)
+        except PrometheusError as exc:
+            if not allow_partial:
+                raise
+            result.partial = True
+            result.stats.warnings.append(f"current {kind} failed and were skipped: {exc}")
+            continue
+        _note_warnings(warns, f"current {kind}", result, allow_partial)
+        for s in series:
+            m = s.get("metric", {})
+            ns, pod, container, res = m.get("namespace"), m.get("pod"), m.get("container"), m.get("resource")
+            if not (ns and pod and container) or res not in ("cpu", "memory"):
+                continue
+            value = float(s["value"][1])
+            sid = acc.series_id(ns, pod, container, owners.get((ns, pod)))
+            col = f"{res}_{'request' if kind == 'requests' else 'limit'}"
+            acc.set_current([sid], **{col: [value]})
