@@ -357,7 +357,7 @@ class UsageAccumulator:
         first, last = self._first[:n], self._last[:n]
         has = np.isfinite(first)
         ref = np.where(has, decay_reference(np.where(has, first, 0), np.where(has, last, 0), cfg.cpu_half_life), 0)
-        factor = np.where(has, np.exp2((self._ref - ref) / cfg.cpu_half_life), 1.0)
+        factor = np.exp2(np.where(has, (self._ref - ref) / cfg.cpu_half_life, 0.0))
         return self._cpu_hist[:n] * factor[:, None]
 
     def confidence(self) -> FloatArray:

@@ -56,7 +56,9 @@ class HistogramOptions:
     def find_buckets(self, values: npt.ArrayLike) -> IntArray:
         """Bucket index of every value (``FindBucket``), vectorised."""
         v = np.asarray(values, dtype=np.float64)
-        scaled = v * ((self.ratio - 1.0) / self.first_bucket_size) + 1.0
+        # Same operation order as Go (value·(r−1)/first + 1) so that values on a bucket boundary fall the same
+        # way (up to the last-ulp differences between Go's and the C library's log).
+        scaled = v * (self.ratio - 1.0) / self.first_bucket_size + 1.0
         with np.errstate(invalid="ignore", divide="ignore"):
             idx = np.floor(np.log(np.maximum(scaled, 1.0)) / math.log(self.ratio))
         out = idx.astype(np.int64)

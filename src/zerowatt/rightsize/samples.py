@@ -152,6 +152,7 @@ def _numeric(col: pa.ChunkedArray | pa.Array, name: str, where: str) -> FloatArr
     if pa.types.is_boolean(typ):
         col = pc.cast(col, pa.float64())
     elif pa.types.is_string(typ) or pa.types.is_large_string(typ):
+        col = pc.if_else(pc.equal(pc.utf8_trim_whitespace(col), ""), pa.scalar(None, typ), col)
         try:
             col = pc.cast(col, pa.float64())
         except pa.ArrowInvalid:
