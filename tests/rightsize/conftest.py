@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +46,8 @@ def samples(w: Workload, pod_index: int) -> tuple[np.ndarray, np.ndarray, np.nda
     i = np.arange(n)
     cpu = np.where((i + pod_index) % 10 == 0, w.cpu_high, w.cpu_low) + 0.001 * (i % 7)
     mem = np.floor(w.memory + w.memory_growth * (i / 1440) + 1e6 * ((i * 7 + pod_index) % 13))
-    return t.astype(np.float64), np.round(cpu, 6), mem
+    # +0.4 millicore keeps values off whole-millicore boundaries, where rate() rounding could truncate down.
+    return t.astype(np.float64), np.round(cpu, 6) + 0.0004, mem
 
 
 def write_csv(path: Path, workloads: tuple[Workload, ...] = WORKLOADS, rfc3339: bool = False) -> Path:
@@ -69,3 +71,10 @@ def write_csv(path: Path, workloads: tuple[Workload, ...] = WORKLOADS, rfc3339: 
 @pytest.fixture(scope="session")
 def samples_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_csv(tmp_path_factory.mktemp("rightsize") / "samples.csv")
+
+
+@pytest.fixture(scope="session")
+def prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from tests.rightsize.promfixture import start_prometheus
+
+    yield from start_prometheus(tmp_path_factory.mktemp("prometheus"))

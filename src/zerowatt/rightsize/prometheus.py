@@ -72,8 +72,15 @@ class FetchResult:
     failed_chunks: list[str] = field(default_factory=list)
 
 
+def _quote(value: str) -> str:
+    """Escape a value for a PromQL double-quoted string."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
 def _label_regex(values: Iterable[str]) -> str:
-    return "|".join(re.escape(v) for v in sorted(values))
+    """An RE2 alternation matching exactly these values, escaped for a PromQL string."""
+    meta = set("\\.+*?()|[]{}^$")
+    return _quote("|".join("".join("\\" + ch if ch in meta else ch for ch in v) for v in sorted(values)))
 
 
 def _matchers(namespaces: Iterable[str], selector: dict[str, str]) -> str:
@@ -84,7 +91,7 @@ def _matchers(namespaces: Iterable[str], selector: dict[str, str]) -> str:
     for k, v in selector.items():
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k):
             raise ValidationError("--selector", f"{k!r} is not a Prometheus label name")
-        parts.append(f'{k}="{v}"'.replace("\\", "\\\\"))
+        parts.append(f'{k}="{_quote(v)}"')
     return ",".join(parts)
 
 
@@ -193,7 +200,7 @@ def fetch(
 
         def run(job: tuple[str, list[str], tuple[float, float], str]) -> tuple[str, list[dict[str, Any]], list[str]]:
             ns, batch, (t0, t1), what = job
-            matcher = f'{sel},namespace="{ns}",pod=~"{_label_regex(batch)}"'
+            matcher = f'{sel},namespace="{_quote(ns)}",pod=~"{_label_regex(batch)}"'
             if what == "cpu":
                 q = f"rate(container_cpu_usage_seconds_total{{{matcher}}}[{plan.rate_window}])"
             elif what == "memory":
