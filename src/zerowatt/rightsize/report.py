@@ -187,7 +187,9 @@ def _change(cur: float | None, new: float | None) -> str:
 def render_table(report: Report) -> list[Table]:
     """Rich tables: one row per container, then the totals per namespace and for the cluster."""
     t = Table(title=f"zerowatt rightsize — strategy {report.strategy}", show_lines=False)
-    for col in ("namespace", "owner", "container", "CPU request", "memory request", "CPU limit", "memory limit"):
+    for col in ("namespace", "owner", "container"):
+        t.add_column(col, no_wrap=True)
+    for col in ("CPU request", "memory request", "CPU limit", "memory limit"):
         t.add_column(col, overflow="fold")
     for r in report.recommendations:
         t.add_row(
