@@ -284,3 +284,23 @@ def test_no_history_gives_infinite_upper_and_zero_lower_before_floors() -> None:
     assert rec.confidence_days == 0.0
     assert rec.upper_bound.cpu == pytest.approx(1e14 / 1000)  # MaxResourceAmount
     assert rec.lower_bound.cpu == pytest.approx(0.025)  # 0, then the floor
+
+
+def test_millicore_bucket_table_matches_find_bucket() -> None:
+    acc = UsageAccumulator(NOW, DAY)
+    cores = np.concatenate([np.arange(0, 5000) / 1000.0, np.array([0.0209999, 999.9999, 1048.577, 5000.0])])
+    expected = CPU_HISTOGRAM.find_buckets(np.floor(cores * 1000.0) / 1000.0)
+    assert acc._cpu_buckets(cores).tolist() == expected.tolist()
+    assert (
+        acc._cpu_buckets(cores.astype(np.float32)).tolist()
+        == CPU_HISTOGRAM.find_buckets(np.floor(cores.astype(np.float32).astype(np.float64) * 1000.0) / 1000.0).tolist()
+    )
+
+
+def test_current_requests_follow_the_latest_sample() -> None:
+    acc = UsageAccumulator(NOW, DAY)
+    sid = acc.series_id("ns", "p", "c")
+    acc.add_samples([sid, sid], [NOW - 60, NOW], cpu=[0.5, 0.5])
+    acc.set_current([sid, sid], cpu_request=[2.0, 1.0], timestamps=[NOW - 60, NOW])
+    acc.set_current([sid], cpu_request=[4.0], timestamps=[NOW - 120])  # older batch: ignored
+    assert acc.recommend()[0].current_request.cpu == 1.0

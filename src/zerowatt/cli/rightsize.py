@@ -144,7 +144,15 @@ def rightsize(
 
         if samples_file is not None:
             flt = samples.SampleFilter(namespaces=tuple(namespace or ()), selector=sel)
-            acc, stats = samples.load_samples(samples_file, hist, now=end_at, config=vpa_cfg, flt=flt, progress=tick)
+            acc, stats = samples.load_samples(
+                samples_file,
+                hist,
+                now=end_at,
+                config=vpa_cfg,
+                flt=flt,
+                progress=tick,
+                track_simple=strategy is StrategyName.simple,
+            )
             source = str(samples_file)
         else:
             assert prometheus_url is not None
@@ -166,6 +174,7 @@ def rightsize(
                 selector=sel,
                 allow_partial=allow_partial,
                 progress=tick,
+                track_simple=strategy is StrategyName.simple,
             )
             acc, stats, partial = fetched.accumulator, fetched.stats, fetched.partial
             source = prometheus_url

@@ -161,13 +161,14 @@ def fetch(
     selector: dict[str, str] | None = None,
     allow_partial: bool = False,
     progress: Progress | None = None,
+    track_simple: bool = True,
 ) -> FetchResult:
     """Scan ``[now − history, now]`` and return the filled accumulator."""
     plan = plan or ChunkPlan()
     sel = _matchers(namespaces, selector or {})
     client = PrometheusClient(url, plan)
     stats = LoadStats()
-    acc = UsageAccumulator(now, history, config)
+    acc = UsageAccumulator(now, history, config, track_simple)
     result = FetchResult(acc, stats)
     try:
         # Which pod-containers exist in the window (one cheap instant query).

@@ -162,8 +162,11 @@ def _numeric(col: pa.ChunkedArray | pa.Array, name: str, where: str) -> FloatArr
         raise ValidationError(_file_of(where), f"column {name} has type {typ}, expected numbers")
     if pa.types.is_null(col.type):
         return np.full(len(col), np.nan)
-    arr = pc.fill_null(pc.cast(col, pa.float64()), math.nan)
-    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
+    if col.null_count:
+        col = pc.fill_null(pc.cast(col, pa.float64()), math.nan)
+    if pa.types.is_floating(col.type):
+        return np.asarray(col.to_numpy(zero_copy_only=False))  # float32 stays float32: exact either way
+    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
 class _KeyMapper:
@@ -178,7 +181,7 @@ class _KeyMapper:
 
     def series(self, batch: pa.RecordBatch | pa.Table) -> tuple[np.ndarray, np.ndarray]:
         """(series id per row, keep mask) for a batch."""
-        codes = np.zeros(batch.num_rows, dtype=np.int64)
+        columns: list[tuple[np.ndarray, int]] = []
         dicts: list[list[str | None]] = []
         radix = 1
         for name in KEY_COLUMNS:
@@ -190,14 +193,29 @@ class _KeyMapper:
                 col = col.combine_chunks()
             if not pa.types.is_dictionary(col.type):
                 col = pc.dictionary_encode(col)
-            idx = col.indices.to_numpy(zero_copy_only=False)
-            if col.indices.null_count:
-                idx = np.where(pc.is_null(col.indices).to_numpy(zero_copy_only=False), len(col.dictionary), idx)
             values: list[str | None] = [*col.dictionary.to_pylist(), None]
-            codes = codes + idx.astype(np.int64) * radix
-            radix *= len(values)
             dicts.append(values)
-        uniq, inverse = np.unique(codes, return_inverse=True)
+            if col.indices.null_count:
+                idx = pc.fill_null(col.indices, len(col.dictionary)).to_numpy(zero_copy_only=False)
+            elif len(col.dictionary) == 1:
+                radix *= len(values)  # one name in this batch: index 0 everywhere, nothing to add
+                continue
+            else:
+                idx = col.indices.to_numpy(zero_copy_only=False)
+            columns.append((idx, radix))
+            radix *= len(values)
+        small = radix < 2**31
+        codes = np.zeros(batch.num_rows, dtype=np.int32 if small else np.int64)
+        for idx, mult in columns:
+            codes += idx * mult if small else idx.astype(np.int64) * mult
+        if radix <= 4 * codes.size + (1 << 16):
+            # Few combinations (dictionary pages per row group): an O(n) lookup table instead of a sort.
+            present = np.flatnonzero(np.bincount(codes, minlength=radix))
+            lut = np.empty(radix, dtype=np.int64)
+            lut[present] = np.arange(present.size)
+            uniq, inverse = present, lut[codes]
+        else:
+            uniq, inverse = np.unique(codes, return_inverse=True)
         sids = np.empty(uniq.size, dtype=np.int64)
         keep = np.ones(uniq.size, dtype=np.bool_)
         for j, code in enumerate(uniq.tolist()):
@@ -256,7 +274,7 @@ def _feed(
     current = [c for c in CURRENT_COLUMNS if c in names]
     if current:
         vals = {c: _numeric(batch.column(c), c, where)[keep] for c in current}
-        acc.set_current(sid, **vals)
+        acc.set_current(sid, timestamps=t, **vals)
 
 
 def _csv_table(path: Path) -> pa.Table:
@@ -305,9 +323,11 @@ def _parquet_now(pf: pq.ParquetFile, where: str) -> float | None:
     return best
 
 
-def iter_parquet(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+def iter_parquet(path: Path, batch_rows: int = BATCH_ROWS, use_threads: bool = True) -> Iterator[pa.RecordBatch]:
+    """Record batches with the name columns kept dictionary-encoded (as stored), one row group at a time."""
     pf = pq.ParquetFile(path, read_dictionary=[c for c in KEY_COLUMNS if c in pq.read_schema(path).names])
-    yield from pf.iter_batches(batch_size=batch_rows)
+    for rg in range(pf.metadata.num_row_groups):  # batches never straddle row groups (and their dictionaries)
+        yield from pf.iter_batches(batch_size=batch_rows, row_groups=[rg], use_threads=use_threads)
 
 
 def load_samples(
@@ -319,6 +339,7 @@ def load_samples(
     flt: SampleFilter | None = None,
     progress: Progress | None = None,
     batch_rows: int = BATCH_ROWS,
+    track_simple: bool = True,
 ) -> tuple[UsageAccumulator, LoadStats]:
     """Stream a CSV or Parquet sample file into a fresh accumulator.
 
@@ -346,7 +367,7 @@ def load_samples(
                     now = max(now, float(np.nanmax(t)))
         if not math.isfinite(now):
             raise ValidationError(str(path), "no samples")
-        acc = UsageAccumulator(now, history, config)
+        acc = UsageAccumulator(now, history, config, track_simple)
         mapper = _KeyMapper(acc, flt)
         done = 0
         try:
@@ -369,7 +390,7 @@ def load_samples(
             if np.all(np.isnan(t_all)):
                 raise ValidationError(str(path), "no valid timestamps")
             now = float(np.nanmax(t_all))
-        acc = UsageAccumulator(now, history, config)
+        acc = UsageAccumulator(now, history, config, track_simple)
         mapper = _KeyMapper(acc, flt)
         for start in range(0, total, batch_rows):
             batch = table.slice(start, batch_rows)
