@@ -233,3 +233,13 @@ def test_no_samples_at_all(fake: Callable[..., FakePrometheus]) -> None:
 
     with pytest.raises(ValidationError, match="no valid samples"):
         fetch(fake(hollow).url, NOW, HISTORY)
+
+
+def test_selector_filters_usage_but_keeps_kube_state_metrics(prometheus_url: str) -> None:
+    plan = ChunkPlan(step=300, rate_window="90s")
+    res = fetch(prometheus_url, NOW, HISTORY, plan=plan, selector={"container": "postgres"})
+    (rec,) = res.accumulator.recommend()
+    assert rec.id.owner == "StatefulSet/db" and rec.id.container == "postgres"
+    assert rec.current_request.cpu == 2.0 and rec.current_limit.memory == 4 * 1024**3
+    with pytest.raises(ValidationError, match="not a Prometheus label name"):
+        fetch(prometheus_url, NOW, HISTORY, plan=plan, selector={"bad-label": "x"})

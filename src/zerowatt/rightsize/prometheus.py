@@ -187,7 +187,7 @@ def fetch(
             raise ValidationError(
                 url, f"no container_memory_working_set_bytes series matching {{{sel}}} in the history"
             )
-        owners = _owners(client, now, history, sel, result, allow_partial)
+        owners = _owners(client, now, history, sorted(pods), result, allow_partial)
         batches = [
             (ns, sorted(names)[i : i + plan.pods_per_query])
             for ns, names in sorted(pods.items())
@@ -201,7 +201,9 @@ def fetch(
 
         def run(job: tuple[str, list[str], tuple[float, float], str]) -> tuple[str, list[dict[str, Any]], list[str]]:
             ns, batch, (t0, t1), what = job
-            matcher = f'{sel},namespace="{_quote(ns)}",pod=~"{_label_regex(batch)}"'
+            pods_of = f'namespace="{_quote(ns)}",pod=~"{_label_regex(batch)}"'
+            # Selector labels live on the cAdvisor series; kube-state-metrics ones are matched by pod only.
+            matcher = f"{sel},{pods_of}" if what != "oom" else f"{CONTAINER_FILTER},{pods_of}"
             if what == "cpu":
                 q = f"rate(container_cpu_usage_seconds_total{{{matcher}}}[{plan.rate_window}])"
             elif what == "memory":
@@ -233,7 +235,7 @@ def fetch(
                     client,
                     acc,
                     now,
-                    f'{sel},namespace="{ns}",pod=~"{_label_regex(batch)}"',
+                    f'{CONTAINER_FILTER},namespace="{_quote(ns)}",pod=~"{_label_regex(batch)}"',
                     owners,
                     result,
                     allow_partial,
@@ -261,11 +263,17 @@ def _note_warnings(warns: list[str], label: str, result: FetchResult, allow_part
 
 
 def _owners(
-    client: PrometheusClient, now: float, history: float, sel: str, result: FetchResult, allow_partial: bool
+    client: PrometheusClient,
+    now: float,
+    history: float,
+    namespaces: Iterable[str],
+    result: FetchResult,
+    allow_partial: bool,
 ) -> dict[tuple[str, str], str]:
     """(namespace, pod) → ``Kind/name`` of the workload, through ReplicaSets to Deployments."""
     rng = _duration(history)
-    pod_sel = sel.replace(CONTAINER_FILTER, "").strip(",")
+    ns_list = list(namespaces)
+    pod_sel = f'namespace=~"{_label_regex(ns_list)}"' if ns_list else ""
     q = f"max by (namespace, pod, owner_kind, owner_name) (last_over_time(kube_pod_owner{{{pod_sel}}}[{rng}]))"
     pods, w1 = client.instant(q, now)
     _note_warnings(w1, "kube_pod_owner", result, allow_partial)
