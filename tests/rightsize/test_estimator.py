@@ -193,7 +193,9 @@ def test_memory_peak_replaced_within_interval() -> None:
     acc.add_samples([sid] * 3, [NOW - 3600 * 3, NOW - 3600 * 2, NOW - 3600], memory=[100e6, 300e6, 200e6])
     hist, _ = acc._memory_histograms()
     assert np.count_nonzero(hist[0]) == 1
-    assert hist[0, mem_bucket(300e6)] == pytest.approx(1.0)  # window end = NOW = its own reference
+    # The interval starts at the first sample (NOW − 3 h) and ends 21 h after NOW; the decay reference is
+    # that end rounded to a day (NOW + 24 h): weight 2^(−3/24).
+    assert hist[0, mem_bucket(300e6)] == pytest.approx(2.0**-0.125)
 
 
 def test_memory_keeps_eight_intervals_only() -> None:
@@ -206,8 +208,9 @@ def test_memory_keeps_eight_intervals_only() -> None:
     hist, _ = acc._memory_histograms()
     assert hist[0, mem_bucket(10e9)] == 0.0
     assert np.count_nonzero(hist[0]) == 1
-    # One peak per interval, decayed by the interval end: weights 2^0 … 2^-7 relative to the newest.
-    assert hist[0, mem_bucket(400e6)] == pytest.approx(sum(2.0**-k for k in range(8)) * 2.0**7)
+    # One peak per interval (intervals start at the first sample, NOW − 7 d − 60 s), decayed by the interval end
+    # against the first end rounded to a day (NOW − 6 d): weights 2^(w − 60/86400), w = 0 … 7.
+    assert hist[0, mem_bucket(400e6)] == pytest.approx(sum(2.0 ** (w - 60 / DAY) for w in range(8)))
     rec = acc.recommend()[0]
     assert rec.target.memory == math.floor(math.floor(mem_end(mem_bucket(400e6))) * 1.15)
     assert rec.samples == 9  # CPU history is the full 14 days
@@ -231,8 +234,8 @@ def test_oom_bump_ratio_and_request() -> None:
     a = acc.series_id("ns", "a", "c")
     b = acc.series_id("ns", "b", "c")
     acc.add_samples([a, a], [NOW - 600, NOW - 60], memory=[2000 * MIB, 1000 * MIB], oom=[False, True])
+    acc.set_current([b], memory_request=[1000 * MIB])  # the request when the kill happens: used = 1000 MiB
     acc.add_samples([b, b], [NOW - 600, NOW - 60], memory=[100 * MIB, 100 * MIB], oom=[False, True])
-    acc.set_current([b], memory_request=[1000 * MIB])  # used = max(request, peak) = 1000 MiB
     hist, _ = acc._memory_histograms()
     assert int(np.argmax(hist[0])) == mem_bucket(math.floor(2000 * MIB * 1.2))  # 20 % beats +100 MiB
     assert int(np.argmax(hist[1])) == mem_bucket(math.floor(1000 * MIB * 1.2))
@@ -304,3 +307,36 @@ def test_current_requests_follow_the_latest_sample() -> None:
     acc.set_current([sid, sid], cpu_request=[2.0, 1.0], timestamps=[NOW - 60, NOW])
     acc.set_current([sid], cpu_request=[4.0], timestamps=[NOW - 120])  # older batch: ignored
     assert acc.recommend()[0].current_request.cpu == 1.0
+
+
+def test_memory_intervals_start_at_first_sample_and_out_of_order_samples_drop() -> None:
+    acc = UsageAccumulator(NOW, 14 * DAY)
+    sid = acc.series_id("ns", "p", "c")
+    first = NOW - 2 * DAY + 3600  # intervals [first, first + 24 h), [first + 24 h, first + 48 h)
+    acc.add_samples([sid] * 3, [first, first + DAY - 1, first + DAY], memory=[500e6, 900e6, 300e6])
+    acc.add_samples([sid], [first - 60], memory=[5e9])  # older than the anchor: out of order, dropped
+    hist, _ = acc._memory_histograms()
+    assert acc.memory_out_of_order == 1
+    assert hist[0, mem_bucket(5e9)] == 0.0
+    # Ends first + 24 h and first + 48 h; reference = first end rounded (NOW − 1 d): weights 2^(1/24), 2^(25/24).
+    assert hist[0, mem_bucket(900e6)] == pytest.approx(2.0 ** (1 / 24))
+    assert hist[0, mem_bucket(300e6)] == pytest.approx(2.0 ** (25 / 24))
+
+
+def test_oom_used_is_the_peak_up_to_the_kill() -> None:
+    acc = UsageAccumulator(NOW, DAY)
+    sid = acc.series_id("ns", "p", "c")
+    # Two batches: 700 MiB before the kill (previous batch), 800 MiB in this batch before it, 3 GiB after it.
+    acc.add_samples([sid], [NOW - 7200], memory=[700 * MIB])
+    acc.add_samples([sid] * 3, [NOW - 3600, NOW - 1800, NOW - 600], memory=[800 * MIB, 800 * MIB, 3 * 1024 * MIB],
+                    oom=[False, True, False])  # fmt: skip
+    hist, ooms = acc._memory_histograms()
+    bumped = max(800 * MIB + 100 * MIB, math.floor(800 * MIB * 1.2))  # not 3 GiB × 1.2
+    assert ooms.tolist() == [1]
+    # The interval holds max(usage peak 3 GiB, bump 960 MiB) = 3 GiB: one peak, not two.
+    assert np.count_nonzero(hist[0]) == 1 and hist[0, mem_bucket(3 * 1024 * MIB)] > 0
+    acc2 = UsageAccumulator(NOW, DAY)
+    s2 = acc2.series_id("ns", "p", "c")
+    acc2.add_samples([s2] * 2, [NOW - 3600, NOW - 1800], memory=[800 * MIB, 100 * MIB], oom=[False, True])
+    hist2, _ = acc2._memory_histograms()
+    assert int(np.argmax(hist2[0])) == mem_bucket(bumped)

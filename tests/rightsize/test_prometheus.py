@@ -243,3 +243,15 @@ def test_selector_filters_usage_but_keeps_kube_state_metrics(prometheus_url: str
     assert rec.current_request.cpu == 2.0 and rec.current_limit.memory == 4 * 1024**3
     with pytest.raises(ValidationError, match="not a Prometheus label name"):
         fetch(prometheus_url, NOW, HISTORY, plan=plan, selector={"bad-label": "x"})
+
+
+def test_small_chunks_give_the_same_result_and_count_each_kill_once(prometheus_url: str, samples_csv: Path) -> None:
+    from zerowatt.rightsize.samples import SampleFilter, load_samples
+
+    # 60-point windows: the OOM gauge stays 1 across ~40 chunk boundaries after the kill.
+    plan = ChunkPlan(step=60, max_points=60, rate_window="90s", concurrency=2)
+    res = fetch(prometheus_url, NOW, HISTORY, plan=plan, namespaces=["batch"])
+    (rec,) = res.accumulator.recommend()
+    assert rec.oom_kills == 1
+    acc, _ = load_samples(samples_csv, HISTORY, flt=SampleFilter(namespaces=("batch",)))
+    assert acc.recommend() == [rec]

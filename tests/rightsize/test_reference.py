@@ -15,21 +15,22 @@ MEM_START = NOW - 8 * DAY
 
 def make_series(seed: int, start: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    t = np.arange(start, NOW - STEP + 1, STEP)
+    t = np.arange(start, NOW + 1, STEP)
     cpu = np.round(np.exp(rng.normal(np.log(0.05 + seed * 0.07), 0.6, t.size)), 6)
     mem = np.floor(np.abs(2e8 + seed * 1e8 + np.cumsum(rng.normal(0, 3e6, t.size)))) + 1e6
     return t, cpu, mem
 
 
 def test_vectorised_equals_sequential_reference() -> None:
-    # (workload, pod, container, seed, first sample): pods start on memory-interval boundaries (see estimator).
+    # (workload, pod, container, seed, first sample): long-lived pods, and pods started at odd times.
     layout = [
         ("web", "web-1", "app", 1, NOW - 14 * DAY),
         ("web", "web-1", "sidecar", 2, NOW - 14 * DAY),
-        ("web", "web-2", "app", 3, MEM_START + 2 * DAY),
-        ("web", "web-2", "sidecar", 4, MEM_START + 2 * DAY),
+        ("web", "web-2", "app", 3, MEM_START + 2.3 * DAY + 1020),
+        ("web", "web-2", "sidecar", 4, MEM_START + 2.3 * DAY + 1020),
         ("db", "db-0", "main", 5, NOW - 11 * DAY),
-        ("batch", "batch-0", "job", 6, NOW - 0.5 * DAY),
+        ("batch", "batch-0", "job", 6, NOW - 0.5 * DAY - 600),
+        ("batch", "batch-1", "job", 7, NOW - 9.2 * DAY - 300),
     ]
     acc = UsageAccumulator(NOW, 14 * DAY)
     aggs: dict[tuple[str, str], ref.Aggregate] = {}

@@ -13,10 +13,9 @@ Upstream (kubernetes/autoscaler, ``vertical-pod-autoscaler/pkg/recommender``) se
 * Memory: one peak per pod-container per 24 h aggregation interval, added at the interval's end; a higher
   sample in the same interval replaces the peak (upstream subtracts the old one and adds the new,
   ``model/container.go``, ``addMemorySample``), i.e. the interval contributes its maximum. Only the last
-  ``MemoryAggregationIntervalCount`` (8) intervals are kept (``model/aggregations_config.go``).
-  Deviation: upstream anchors a container's intervals at its first sample; with batch history we anchor
-  every container's intervals at ``now − 8 × 24 h`` (which is what a VPA that loaded 8 days of Prometheus
-  history sees for long-lived pods).
+  ``MemoryAggregationIntervalCount`` × 24 h (8 days) of memory history are used, as a VPA that loads 8 days
+  of Prometheus history (``model/aggregations_config.go``), and each pod-container's intervals start at its
+  first memory sample, as upstream's ``WindowEnd`` does.
 * OOM kills: the interval's peak becomes ``max(used + 100 MiB, used × 1.2)`` with ``used = max(memory
   request, usage peak)`` (``model/container.go``, ``RecordOOM``). Deviation: ``used`` is the interval's
   whole usage peak rather than the peak up to the kill (the container restarts small after a kill).
@@ -182,8 +181,14 @@ class UsageAccumulator:
         nb_cpu = cfg.cpu_histogram.num_buckets
         self._agg_of = np.zeros(0, dtype=np.int64)
         self._series_last = np.zeros(0)
-        self._mem_peak = np.zeros((0, cfg.memory_interval_count))
-        self._oom = np.zeros((0, cfg.memory_interval_count), dtype=np.bool_)
+        # One slot per aggregation interval since the series' first memory sample, plus one: a sample exactly
+        # at ``now`` after an anchor exactly at ``now − 8 × 24 h`` opens a ninth interval, as upstream's would.
+        self._slots = cfg.memory_interval_count + 1
+        self._mem_peak = np.zeros((0, self._slots))
+        self._oom_need = np.zeros((0, self._slots))  # memory needed after OOM kills per interval (−1: none)
+        self._oom_count = np.zeros(0, dtype=np.int64)
+        self._mem_anchor = np.zeros(0)
+        self.memory_out_of_order = 0
         self._current = np.zeros((0, 4))  # cpu_request, memory_request, cpu_limit, memory_limit (NaN: unknown)
         self._current_t = np.zeros(0)
         self._has_memory = np.zeros(0, dtype=np.bool_)
@@ -230,7 +235,9 @@ class UsageAccumulator:
         self._agg_of[sid] = aid
         self._series_last = _Grow.grow(self._series_last, n, -np.inf)  # type: ignore[assignment]
         self._mem_peak = _Grow.grow(self._mem_peak, n, -1.0)  # type: ignore[assignment]
-        self._oom = _Grow.grow(self._oom, n, False)  # type: ignore[assignment]
+        self._oom_need = _Grow.grow(self._oom_need, n, -1.0)  # type: ignore[assignment]
+        self._oom_count = _Grow.grow(self._oom_count, n, 0)  # type: ignore[assignment]
+        self._mem_anchor = _Grow.grow(self._mem_anchor, n, np.nan)  # type: ignore[assignment]
         self._current = _Grow.grow(self._current, n, np.nan)  # type: ignore[assignment]
         self._current_t = _Grow.grow(self._current_t, n, -np.inf)  # type: ignore[assignment]
         return sid
@@ -294,6 +301,7 @@ class UsageAccumulator:
                 np.minimum.at(self._first, agg, tc)
                 np.maximum.at(self._last, agg, tc)
                 self._count[:n_agg] += np.bincount(agg, minlength=n_agg)
+        batch_memory: tuple[IntArray, FloatArray, FloatArray] | None = None
         if memory is not None:
             m = np.asarray(memory)
             ok = in_history & (m >= 0)
@@ -304,16 +312,22 @@ class UsageAccumulator:
                     self._has_memory[self._agg_of[sid[ok]]] = True
                 recent = ok & (t >= self.memory_start)
                 if recent.all():
-                    flat = sid * cfg.memory_interval_count + self._interval(t)
-                    np.maximum.at(self._mem_peak.reshape(-1), flat, np.floor(m))
+                    rs, rt, rm = sid, t, m
                 elif recent.any():
-                    flat = sid[recent] * cfg.memory_interval_count + self._interval(t[recent])
-                    np.maximum.at(self._mem_peak.reshape(-1), flat, np.floor(m[recent]))
+                    rs, rt, rm = sid[recent], t[recent], m[recent]
+                else:
+                    rs = None
+                if rs is not None:
+                    flat, valid = self._interval(rs, rt)
+                    if not valid.all():
+                        flat, rt, rm = flat[valid], rt[valid], rm[valid]
+                    batch_memory = (flat, rt, np.floor(rm))
         if oom is not None:
             o = np.asarray(oom).astype(np.bool_) & in_history & (t >= self.memory_start)
             if o.any():
-                self._oom.reshape(-1)[sid[o] * cfg.memory_interval_count + self._interval(t[o])] = True
-                self.oom_events += int(o.sum())
+                self._record_ooms(sid[o], t[o], batch_memory)
+        if batch_memory is not None:
+            np.maximum.at(self._mem_peak.reshape(-1), batch_memory[0], batch_memory[2])
         if everything:
             np.maximum.at(self._series_last, sid, t)
         elif in_history.any():
@@ -335,10 +349,54 @@ class UsageAccumulator:
             out[big] = self.config.cpu_histogram.find_buckets(np.floor(np.asarray(cores)[big] * 1000.0) / 1000.0)
         return out
 
-    def _interval(self, t: FloatArray) -> IntArray:
+    def _record_ooms(
+        self, sid: IntArray, t: FloatArray, batch_memory: tuple[IntArray, FloatArray, FloatArray] | None
+    ) -> None:
+        """``RecordOOM`` for each kill: the interval must hold ``max(used + 100 MiB, used × 1.2)``.
+
+        ``used`` is the larger of the memory request and the interval's usage peak up to the kill: the peak
+        of earlier batches plus this batch's samples of the same interval at or before the kill (kills are
+        rare, so a scan of the batch per kill is fine). Upstream does not raise ``used`` for a second kill in
+        an interval when usage stayed under the first kill's bump; that corner is not reproduced.
+        """
         cfg = self.config
-        idx = np.floor((t - self.memory_start) / cfg.memory_interval).astype(np.int64)
-        return np.clip(idx, 0, cfg.memory_interval_count - 1)
+        flat, valid = self._interval(sid, t)
+        peaks = self._mem_peak.reshape(-1)
+        need = self._oom_need.reshape(-1)
+        for s_i, f_i, t_i in zip(sid[valid].tolist(), flat[valid].tolist(), t[valid].tolist(), strict=True):
+            used = max(0.0, float(peaks[f_i]))
+            if batch_memory is not None:
+                before = (batch_memory[0] == f_i) & (batch_memory[1] <= t_i)
+                if before.any():
+                    used = max(used, float(batch_memory[2][before].max()))
+            request = float(self._current[s_i, 1])
+            if math.isfinite(request):
+                used = max(used, math.floor(request))
+            used = float(math.floor(used))
+            bumped = max(used + math.floor(cfg.oom_min_bump_bytes), math.floor(used * cfg.oom_bump_ratio))
+            need[f_i] = max(need[f_i], bumped)
+            self._oom_count[s_i] += 1
+            self.oom_events += 1
+
+    def _interval(self, sid: IntArray, t: FloatArray) -> tuple[IntArray, BoolArray]:
+        """Flat (series, interval) slot of each memory sample, and which samples are in order.
+
+        A series' intervals start at its first memory sample (upstream's ``WindowEnd`` starts there), taken
+        as the earliest one in the first batch that has any; a later sample before that anchor is out of
+        order and dropped, as upstream drops memory samples older than the last one it aggregated.
+        """
+        cfg = self.config
+        anchor = self._mem_anchor[sid]
+        new = np.isnan(anchor)
+        if new.any():
+            np.fmin.at(self._mem_anchor, sid[new], t[new])
+            anchor = self._mem_anchor[sid]
+        k = np.floor((t - anchor) / cfg.memory_interval)
+        valid = k >= 0
+        if not valid.all():
+            self.memory_out_of_order += int((~valid).sum())
+        idx = np.clip(k, 0, self._slots - 1).astype(np.int64)
+        return sid * self._slots + idx, valid
 
     def set_current(
         self,
@@ -381,16 +439,12 @@ class UsageAccumulator:
     def _memory_histograms(self) -> tuple[FloatArray, IntArray]:
         """Memory-peak histograms per aggregate, and OOM-bumped interval counts."""
         cfg = self.config
-        n_s, n_agg, _k = self.n_series, self.n_aggregates, cfg.memory_interval_count
-        peak = self._mem_peak[:n_s]
-        oom = self._oom[:n_s]
-        request = np.nan_to_num(self._current[:n_s, 1:2], nan=0.0)
-        used = np.maximum(request, np.maximum(peak, 0.0))
-        value = np.where(oom, np.maximum(peak, oom_bump(used, cfg)), peak)
+        n_s, n_agg = self.n_series, self.n_aggregates
+        value = np.maximum(self._mem_peak[:n_s], self._oom_need[:n_s])
         present = value >= 0
         s_idx, w_idx = np.nonzero(present)
         agg = self._agg_of[s_idx]
-        window_end = self.memory_start + (w_idx + 1) * cfg.memory_interval
+        window_end = self._mem_anchor[s_idx] + (w_idx + 1) * cfg.memory_interval
         first = np.full(n_agg, np.inf)
         last = np.full(n_agg, -np.inf)
         np.minimum.at(first, agg, window_end)
@@ -400,7 +454,7 @@ class UsageAccumulator:
         nb = cfg.memory_histogram.num_buckets
         flat = agg * nb + cfg.memory_histogram.find_buckets(value[s_idx, w_idx])
         hist = np.bincount(flat, weights=weight, minlength=n_agg * nb).reshape(n_agg, nb).astype(np.float64)
-        ooms = np.bincount(self._agg_of[np.nonzero(oom)[0]], minlength=n_agg).astype(np.int64)
+        ooms = np.bincount(self._agg_of[:n_s], weights=self._oom_count[:n_s], minlength=n_agg).astype(np.int64)
         return hist, ooms
 
     def _cpu_histograms(self) -> FloatArray:

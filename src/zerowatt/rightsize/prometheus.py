@@ -18,9 +18,9 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -213,23 +213,49 @@ def fetch(
             res, w = client.range(q, t0, t1, plan.step)
             return what, res, w
 
+        memory_of: dict[tuple[str, tuple[str, ...], tuple[float, float]], list[dict[str, Any]]] = {}
+        oom_state: dict[tuple[str, str, str], tuple[float, bool]] = {}
+
+        def consume(job: tuple[str, list[str], tuple[float, float], str], fut: Future[Any]) -> None:
+            nonlocal done
+            ns, batch, window, what = job
+            label = f"{what} {ns} pods {batch[0]}… {window[0]:.0f}-{window[1]:.0f}"
+            series: list[dict[str, Any]] = []
+            try:
+                _, series, warns = fut.result()
+            except PrometheusError as exc:
+                if not allow_partial:
+                    raise
+                result.partial = True
+                result.failed_chunks.append(label)
+                stats.warnings.append(f"chunk {label} failed and was skipped: {exc}")
+            else:
+                _note_warnings(warns, label, result, allow_partial)
+            key = (ns, tuple(batch), window)
+            if what == "cpu":
+                _ingest_cpu(acc, series, owners, stats)
+            elif what == "memory":
+                memory_of[key] = series  # ingested with the same chunk's OOM kills, which come next
+            else:
+                events = _oom_events(series, oom_state, plan.step)
+                _ingest_memory(acc, memory_of.pop(key, []), events, owners, stats)
+            done += 1
+            if progress:
+                progress(done, total)
+
+        # At most 2 × concurrency chunks are fetched ahead of the one being ingested: bounded memory too.
         with ThreadPoolExecutor(max_workers=max(1, plan.concurrency)) as pool:
-            for job, fut in zip(jobs, [pool.submit(run, j) for j in jobs], strict=True):
-                label = f"{job[3]} {job[0]} pods {job[1][0]}… {job[2][0]:.0f}-{job[2][1]:.0f}"
-                try:
-                    what, series, warns = fut.result()
-                except PrometheusError as exc:
-                    if not allow_partial:
-                        raise
-                    result.partial = True
-                    result.failed_chunks.append(label)
-                    stats.warnings.append(f"chunk {label} failed and was skipped: {exc}")
-                else:
-                    _note_warnings(warns, label, result, allow_partial)
-                    _ingest(acc, series, what, owners, stats)
-                done += 1
-                if progress:
-                    progress(done, total)
+            ahead: deque[tuple[tuple[str, list[str], tuple[float, float], str], Future[Any]]] = deque()
+            try:
+                for job in jobs:
+                    ahead.append((job, pool.submit(run, job)))
+                    if len(ahead) >= 2 * plan.concurrency:
+                        consume(*ahead.popleft())
+                while ahead:
+                    consume(*ahead.popleft())
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
             for ns, batch in batches:
                 _current(
                     client,
@@ -310,38 +336,85 @@ def _values(series: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     return t, x
 
 
-def _ingest(
-    acc: UsageAccumulator,
-    series: list[dict[str, Any]],
-    what: str,
-    owners: dict[tuple[str, str], str],
-    stats: LoadStats,
+def _key(s: dict[str, Any]) -> tuple[str, str, str] | None:
+    m = s.get("metric", {})
+    ns, pod, container = m.get("namespace"), m.get("pod"), m.get("container")
+    return (ns, pod, container) if ns and pod and container else None
+
+
+def _ingest_cpu(
+    acc: UsageAccumulator, series: list[dict[str, Any]], owners: dict[tuple[str, str], str], stats: LoadStats
 ) -> None:
     for s in series:
-        m = s.get("metric", {})
-        ns, pod, container = m.get("namespace"), m.get("pod"), m.get("container")
-        if not (ns and pod and container):
-            continue
+        key = _key(s)
         t, x = _values(s)
-        if t.size == 0:
+        if key is None or t.size == 0:
             continue
-        sid = acc.series_id(ns, pod, container, owners.get((ns, pod)))
-        ids = np.full(t.size, sid)
-        if what == "oom":
-            # An OOM kill is where last_terminated_reason{reason="OOMKilled"} turns 1 (or appears as 1).
-            on = x > 0
-            prev = np.concatenate(([False], on[:-1]))
-            gap = np.concatenate(([True], np.diff(t) > 1.5 * (t[1] - t[0] if t.size > 1 else 1.0)))
-            events = on & (~prev | gap)
-            acc.add_samples(ids[events], t[events], oom=np.ones(int(events.sum()), dtype=np.bool_))
-            continue
+        sid = acc.series_id(*key, owners.get(key[:2]))
         stats.rows += int(t.size)
         stats.nan_samples += int(np.isnan(x).sum())
         stats.negative_samples += int((x < 0).sum())
-        if what == "cpu":
-            acc.add_samples(ids, t, cpu=x)
-        else:
-            acc.add_samples(ids, t, memory=x)
+        acc.add_samples(np.full(t.size, sid), t, cpu=x)
+
+
+def _oom_events(
+    series: list[dict[str, Any]], state: dict[tuple[str, str, str], tuple[float, bool]], step: float
+) -> dict[tuple[str, str, str], np.ndarray]:
+    """Times where ``last_terminated_reason{reason="OOMKilled"}`` turns 1 (or reappears as 1 after a gap).
+
+    ``state`` carries each series' last point across chunks, so a kill is not counted again when the gauge
+    simply stays 1 into the next time window.
+    """
+    out: dict[tuple[str, str, str], np.ndarray] = {}
+    for s in series:
+        key = _key(s)
+        t, x = _values(s)
+        if key is None or t.size == 0:
+            continue
+        last_t, last_on = state.get(key, (-math.inf, False))
+        on = x > 0
+        prev_on = np.concatenate(([last_on], on[:-1]))
+        prev_t = np.concatenate(([last_t], t[:-1]))
+        events = on & (~prev_on | (t - prev_t > 1.5 * step))
+        state[key] = (float(t[-1]), bool(on[-1]))
+        if events.any():
+            out[key] = t[events]
+    return out
+
+
+def _ingest_memory(
+    acc: UsageAccumulator,
+    series: list[dict[str, Any]],
+    events: dict[tuple[str, str, str], np.ndarray],
+    owners: dict[tuple[str, str], str],
+    stats: LoadStats,
+) -> None:
+    """Working-set samples of one chunk together with its OOM kills, in time order (as the file path)."""
+    keys: set[tuple[str, str, str]] = set(events)
+    by_key: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
+    for s in series:
+        key = _key(s)
+        t, x = _values(s)
+        if key is None or t.size == 0:
+            continue
+        by_key[key] = (t, x)
+        keys.add(key)
+        stats.rows += int(t.size)
+        stats.nan_samples += int(np.isnan(x).sum())
+        stats.negative_samples += int((x < 0).sum())
+    for key in sorted(keys):
+        t, x = by_key.get(key, (np.zeros(0), np.zeros(0)))
+        kills = events.get(key, np.zeros(0))
+        oom = np.isin(t, kills)
+        extra = kills[~np.isin(kills, t)]
+        if extra.size:
+            t = np.concatenate((t, extra))
+            x = np.concatenate((x, np.full(extra.size, np.nan)))
+            oom = np.concatenate((oom, np.ones(extra.size, dtype=np.bool_)))
+            order = np.argsort(t, kind="stable")
+            t, x, oom = t[order], x[order], oom[order]
+        sid = acc.series_id(*key, owners.get(key[:2]))
+        acc.add_samples(np.full(t.size, sid), t, memory=x, oom=oom)
 
 
 def _current(
