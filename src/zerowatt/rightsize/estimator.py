@@ -17,8 +17,7 @@ Upstream (kubernetes/autoscaler, ``vertical-pod-autoscaler/pkg/recommender``) se
   of Prometheus history (``model/aggregations_config.go``), and each pod-container's intervals start at its
   first memory sample, as upstream's ``WindowEnd`` does.
 * OOM kills: the interval's peak becomes ``max(used + 100 MiB, used × 1.2)`` with ``used = max(memory
-  request, usage peak)`` (``model/container.go``, ``RecordOOM``). Deviation: ``used`` is the interval's
-  whole usage peak rather than the peak up to the kill (the container restarts small after a kill).
+  request, usage peak of the interval up to the kill)`` (``model/container.go``, ``RecordOOM``).
 * Estimation (``logic/recommender.go``, ``logic/estimator.go``): target = P90 × 1.15, lower bound =
   P50 × 1.15 × (1 + 0.001/c)^−2, upper bound = P95 × 1.15 × (1 + 1/c), with the confidence
   c = min(days between first and last CPU sample, CPU samples / 1440); each step truncates to whole
