@@ -107,3 +107,23 @@ def test_power_defaults_derive_from_ccf_data() -> None:
     assert abs(derived.watts_per_vcpu - CCF_WATTS_PER_VCPU) < 0.001
     assert PowerCoefficients().watts(2.0, 10e9) == 2 * CCF_WATTS_PER_VCPU + 10 * 0.392
     assert GIB == 1024**3
+
+
+def test_apply_omits_unbounded_upper_bound() -> None:
+    import yaml as _yaml
+
+    from zerowatt.rightsize.apply import render_objects
+    from zerowatt.rightsize.estimator import UsageAccumulator
+
+    acc = UsageAccumulator(1_764_288_000.0, 86400.0)
+    sid = acc.series_id("ns", "web-1", "app", "Deployment/web")
+    acc.add_samples([sid], [1_764_288_000.0], cpu=[0.5], memory=[4e8])  # one sample: no confidence yet
+    files, notes = render_objects(acc.recommend(), "vpa")
+    pol = _yaml.safe_load(files[0][1])["spec"]["resourcePolicy"]["containerPolicies"][0]
+    assert pol["maxAllowed"] == {} and pol["minAllowed"]["cpu"] == "25m"
+    assert notes == []
+    pods = UsageAccumulator(1_764_288_000.0, 86400.0)
+    pid = pods.series_id("ns", "lonely", "app")
+    pods.add_samples([pid], [1_764_288_000.0], cpu=[0.5])
+    files, notes = render_objects(pods.recommend(), "patch")
+    assert files == [] and "no workload known" in notes[0]

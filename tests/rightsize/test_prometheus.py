@@ -87,13 +87,18 @@ def ok(result: list[dict[str, Any]], warnings: list[str] | None = None, kind: st
     return 200, body
 
 
+def labels(data: list[dict[str, str]]) -> tuple[int, Any]:
+    return 200, {"status": "success", "data": data}
+
+
 def healthy(path: str, q: dict[str, str]) -> tuple[int, Any]:
     query = q.get("query", "")
+    if path.endswith("/series"):
+        if q.get("match[]", "").startswith("container_memory_working_set_bytes"):
+            return labels([{"__name__": "container_memory_working_set_bytes", "namespace": "a", "pod": "p",
+                            "container": "c"}])  # fmt: skip
+        return labels([])
     if path.endswith("/query"):
-        if "count by" in query:
-            return ok(
-                [{"metric": {"namespace": "a", "pod": "p", "container": "c"}, "value": [NOW, "1"]}], kind="vector"
-            )
         return ok([], kind="vector")
     ts = [NOW - 120 + 60 * i for i in range(3)]
     if "cpu" in query:
@@ -221,6 +226,8 @@ def test_warnings_mean_partial_data(fake: Callable[..., FakePrometheus]) -> None
 
 def test_no_samples_at_all(fake: Callable[..., FakePrometheus]) -> None:
     def empty(path: str, q: dict[str, str]) -> tuple[int, Any]:
+        if path.endswith("/series"):
+            return labels([])
         return ok([], kind="vector" if path.endswith("/query") else "matrix")
 
     with pytest.raises(ValidationError, match="no container_memory_working_set_bytes series"):

@@ -33,11 +33,15 @@ def memory_quantity(bytes_: float) -> str:
     return f"{max(1, math.ceil(bytes_ / MIB))}Mi"
 
 
+#: The VPA's "no history" upper bound is MaxResourceAmount (1e14 millicores / bytes): not a usable cap.
+_UNBOUNDED_CPU, _UNBOUNDED_MEMORY = 1e10, 1e13
+
+
 def _quantities(r: Resources) -> dict[str, str]:
     out: dict[str, str] = {}
-    if r.cpu is not None and math.isfinite(r.cpu):
+    if r.cpu is not None and math.isfinite(r.cpu) and r.cpu < _UNBOUNDED_CPU:
         out["cpu"] = cpu_quantity(r.cpu)
-    if r.memory is not None and math.isfinite(r.memory):
+    if r.memory is not None and math.isfinite(r.memory) and r.memory < _UNBOUNDED_MEMORY:
         out["memory"] = memory_quantity(r.memory)
     return out
 

@@ -136,6 +136,12 @@ class PrometheusClient:
                 time.sleep(0.2 * (attempt + 1))
         raise PrometheusError(f"Prometheus {self.url}{path} ({params.get('query', '')[:120]}): {last}")
 
+    def series(self, match: str, start: float, end: float) -> tuple[list[dict[str, str]], list[str]]:
+        """Label sets of the series matching ``match`` in [start, end] (index only: no samples are read)."""
+        params = {"match[]": match, "start": f"{start:.3f}", "end": f"{end:.3f}", "query": match}
+        data, warnings = self._get("/api/v1/series", params)
+        return [d for d in data or [] if isinstance(d, dict)], warnings
+
     def instant(self, query: str, at: float) -> tuple[list[dict[str, Any]], list[str]]:
         data, warnings = self._get("/api/v1/query", {"query": query, "time": f"{at:.3f}"})
         return list(data.get("result") or []), warnings
@@ -144,10 +150,6 @@ class PrometheusClient:
         params = {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
         data, warnings = self._get("/api/v1/query_range", params)
         return list(data.get("result") or []), warnings
-
-
-def _duration(seconds: float) -> str:
-    return f"{math.ceil(seconds)}s"
 
 
 def fetch(
@@ -172,15 +174,11 @@ def fetch(
     result = FetchResult(acc, stats)
     try:
         # Which pod-containers exist in the window (one cheap instant query).
-        found, warns = client.instant(
-            f"count by (namespace, pod, container) "
-            f"(last_over_time(container_memory_working_set_bytes{{{sel}}}[{_duration(history)}]))",
-            now,
-        )
+        # Which pod-containers exist in the window: the series API reads the index, not the samples.
+        found, warns = client.series(f"container_memory_working_set_bytes{{{sel}}}", now - history, now)
         _note_warnings(warns, "discovery", result, allow_partial)
         pods: dict[str, set[str]] = defaultdict(set)
-        for s in found:
-            m = s.get("metric", {})
+        for m in found:
             if m.get("namespace") and m.get("pod") and m.get("container"):
                 pods[m["namespace"]].add(m["pod"])
         if not pods:
@@ -297,28 +295,19 @@ def _owners(
     allow_partial: bool,
 ) -> dict[tuple[str, str], str]:
     """(namespace, pod) → ``Kind/name`` of the workload, through ReplicaSets to Deployments."""
-    rng = _duration(history)
     ns_list = list(namespaces)
     pod_sel = f'namespace=~"{_label_regex(ns_list)}"' if ns_list else ""
-    q = f"max by (namespace, pod, owner_kind, owner_name) (last_over_time(kube_pod_owner{{{pod_sel}}}[{rng}]))"
-    pods, w1 = client.instant(q, now)
+    pods, w1 = client.series(f"kube_pod_owner{{{pod_sel}}}", now - history, now)
     _note_warnings(w1, "kube_pod_owner", result, allow_partial)
-    ns_sel = f'namespace=~"{_label_regex({p["metric"].get("namespace", "") for p in pods})}"' if pods else ""
     rs_owner: dict[tuple[str, str], str] = {}
-    if any(p["metric"].get("owner_kind") == "ReplicaSet" for p in pods):
-        q = (
-            "max by (namespace, replicaset, owner_kind, owner_name) "
-            f"(last_over_time(kube_replicaset_owner{{{ns_sel}}}[{rng}]))"
-        )
-        rs, w2 = client.instant(q, now)
+    if any(p.get("owner_kind") == "ReplicaSet" for p in pods):
+        rs, w2 = client.series(f"kube_replicaset_owner{{{pod_sel}}}", now - history, now)
         _note_warnings(w2, "kube_replicaset_owner", result, allow_partial)
-        for r in rs:
-            m = r["metric"]
+        for m in rs:
             if m.get("owner_kind") and m.get("owner_name") and m.get("owner_kind") != "<none>":
                 rs_owner[(m.get("namespace", ""), m.get("replicaset", ""))] = f"{m['owner_kind']}/{m['owner_name']}"
     out: dict[tuple[str, str], str] = {}
-    for p in pods:
-        m = p["metric"]
+    for m in pods:
         kind, name = m.get("owner_kind", ""), m.get("owner_name", "")
         if not kind or kind == "<none>" or not name:
             continue
