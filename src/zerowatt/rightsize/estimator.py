@@ -371,9 +371,7 @@ class UsageAccumulator:
             request = float(self._current[s_i, 1])
             if math.isfinite(request):
                 used = max(used, math.floor(request))
-            used = float(math.floor(used))
-            bumped = max(used + math.floor(cfg.oom_min_bump_bytes), math.floor(used * cfg.oom_bump_ratio))
-            need[f_i] = max(need[f_i], bumped)
+            need[f_i] = max(need[f_i], float(oom_bump(np.array([used]), cfg)[0]))
             self._oom_count[s_i] += 1
             self.oom_events += 1
 
