@@ -11,8 +11,6 @@ increment itself on the hot path.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -25,10 +23,6 @@ class RequestObserver(Protocol):
     """Called after every request; the energy accounting plugs in here (joules = rate × cpu_seconds)."""
 
     def __call__(self, app: str, component: str, status: int, duration: float, cpu_seconds: float) -> None: ...
-
-
-def multiprocess_enabled() -> bool:
-    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 
 class HostMetrics:
@@ -109,4 +103,4 @@ class HostMetrics:
         self._child(self.loaded, app, component).set(1 if loaded else 0)
 
 
-ObserverList = list[Callable[[str, str, int, float, float], None]]
+ObserverList = list[RequestObserver]
