@@ -19,7 +19,7 @@ class HostSettings:
     listen_host: str = "127.0.0.1"
     listen_port: int = 3000
     admin_host: str = "127.0.0.1"
-    admin_port: int = 9090
+    admin_port: int = 3001
     workers: int = 1
     idle_unload: Seconds | None = 60.0  # None: never unload idle components
     request_timeout: Seconds = DEFAULT_REQUEST_TIMEOUT
