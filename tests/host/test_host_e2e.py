@@ -275,6 +275,11 @@ def test_admin_endpoints_aggregate_workers(server: Server) -> None:
     assert metric(text, "zerowatt_request_cpu_seconds_total", app="hello-wat", component="hello") > 0
     assert metric(text, "zerowatt_requests_total", app="probe-app", component="probe", code="504") >= 0
     assert "zerowatt_cold_start_duration_seconds_bucket" in text
+    # Per-request energy (issue 3): guest CPU time priced by the node's power model, on the admin endpoint.
+    cpu = metric(text, "zerowatt_request_cpu_seconds_total", app="hello-wat", component="hello")
+    joules = metric(text, "zerowatt_app_joules_total", app="hello-wat", component="hello")
+    assert 0 < joules < cpu * 1000  # no CPU of this machine draws a kilowatt per busy core
+    assert metric(text, "zerowatt_request_joules_count", app="hello-wat", component="hello") >= 10
     assert httpx.get(f"{server.admin}/nope").status_code == 404
 
 
@@ -309,6 +314,8 @@ def test_sigterm_stops_everything(tmp_path: Path) -> None:
     assert announced["routes"] == [{"app": "hello-wat", "component": "hello", "url": f"http://127.0.0.1:{port}/hello"}]
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(20) == 0
+    summary = r"energy hello-wat/hello: 1 requests, [0-9.]+ ms guest CPU, .* J \(.* µJ/request\)"
+    assert re.search(summary, log.read_text())  # the joules-per-request summary at shutdown
     with socket.socket() as s:  # the workers are gone: the port is free again
         s.bind(("127.0.0.1", port))
 

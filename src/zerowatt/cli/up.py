@@ -65,6 +65,10 @@ def up(
     cache_dir: Annotated[
         Path | None, typer.Option(help="Precompiled module cache (default ~/.cache/zerowatt).")
     ] = None,
+    energy_summary: Annotated[
+        float,
+        typer.Option(help="Seconds between joules-per-request log lines (0: no energy accounting).", min=0),
+    ] = 60.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     json_output: Annotated[bool, typer.Option("--json", help="Print the routes as JSON on stdout.")] = False,
 ) -> None:
@@ -89,6 +93,7 @@ def up(
         variables=parse_assignments(variable or []),
         cache_dir=str(cache_dir) if cache_dir else None,
         log_level=log_level.lower(),
+        energy_summary=energy_summary or None,
     )
     raise typer.Exit(serve(settings, lambda apps, s: announce(apps, s, json_output)))
 

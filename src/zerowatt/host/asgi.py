@@ -63,6 +63,7 @@ class HostApp:
         observers: ObserverList | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_startup: Callable[[], Awaitable[None]] | None = None,
+        on_shutdown: Callable[[], None] | None = None,
     ) -> None:
         self.match = match
         self.pool = pool
@@ -73,6 +74,7 @@ class HostApp:
             self.observers.insert(0, metrics.request_done)
         self.clock = clock
         self.on_startup = on_startup
+        self.on_shutdown = on_shutdown
         self._ids = itertools.count(1)
         self._id_prefix = f"{os.getpid():x}-"
         self._loaded_event: asyncio.Event | None = None
@@ -112,6 +114,8 @@ class HostApp:
         if self._reaper is not None:
             self._reaper.cancel()
         await self.pool.close()
+        if self.on_shutdown is not None:
+            self.on_shutdown()
 
     async def _reap(self, idle_after: float) -> None:
         """Unload idle components; sleeps until the next possible expiry, or until something loads."""

@@ -101,7 +101,11 @@ def build_host(
     ``inherit_stdout`` points this process's fd 1 at a scratch file for guests' stdout (the fast
     path of :class:`InheritedStdout`); only worker processes, which own their fd 1, ask for it.
     """
-    from .metrics import HostMetrics  # after PROMETHEUS_MULTIPROC_DIR is in the environment
+    # Both define Prometheus metrics: import them after PROMETHEUS_MULTIPROC_DIR is in the environment.
+    from zerowatt.energy import LiveRate, start_live_rate
+
+    from .energy import EnergyAccounting
+    from .metrics import HostMetrics, RequestObserver
 
     runtime = Runtime(EngineSettings())
     stdout = InheritedStdout() if inherit_stdout else None
@@ -117,9 +121,26 @@ def build_host(
         stdout=stdout,
     )
     pool = ComponentPool(apps, ctx)
-    host = HostApp(Router(apps).match, pool, settings, HostMetrics())
+    observers: list[RequestObserver] = []
+    live: LiveRate | None = None
+    accounting: EnergyAccounting | None = None
+    if settings.energy_summary is not None:
+        live = start_live_rate()  # one /proc/stat sample a second; prices guest CPU time in joules
+        accounting = EnergyAccounting(rate=live.current, interval=settings.energy_summary)
+        observers.append(accounting)
+    host = HostApp(Router(apps).match, pool, settings, HostMetrics(), observers=observers)
+
+    closed = False
 
     def close() -> None:
+        nonlocal closed
+        if closed:
+            return
+        closed = True
+        if live is not None:
+            live.stop()
+        if accounting is not None:
+            accounting.log_summary()
         threads.shutdown(wait=False, cancel_futures=True)
         runtime.close()
         if stdout is not None:
@@ -170,6 +191,8 @@ def worker_main(settings_json: str, state_dir: str) -> None:
         tasks.append(asyncio.create_task(announce_ready()))
 
     host.on_startup = on_startup
+    # uvicorn re-raises SIGTERM once it has shut down, so `finally` may never run: release at lifespan end.
+    host.on_shutdown = close
     try:
         server.run(sockets=[sock])
     finally:

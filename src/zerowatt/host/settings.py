@@ -30,6 +30,7 @@ class HostSettings:
     offload: str = "hybrid"  # zerowatt.wasm.wagi.Offload
     guest_threads: int = 16  # per worker: threads for guests that outlive the inline budget
     log_level: str = "info"
+    energy_summary: Seconds | None = 60.0  # seconds between joules-per-request log lines; None: no energy accounting
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
