@@ -68,6 +68,30 @@ def test_hybrid_by_hand() -> None:
     assert r.idle_instance_seconds == pytest.approx(299 + (330 - 216) + (699 - 216) + (792 - 216))
 
 
+def test_hybrid_default_fallback_keeps_the_first_gap_for_the_histogram_range() -> None:
+    inv = invocations([(0, 0.0, 1.0), (0, 300.0, 1.0), (0, 1000.0, 1.0), (0, 1700.0, 1.0)])
+    r = run_policy("hybrid", prepare(inv), SimulationConfig(cold_start=0.5))
+    # As test_hybrid_by_hand, but gap 1 is decided by the §4.2 fallback (4 h keep-alive): still warm.
+    assert r.params["fallback_keep_alive_s"] == 4 * 3600.0
+    assert r.cold_starts == 2
+    assert r.idle_instance_seconds == pytest.approx(299 + (330 - 216) + (699 - 216) + (792 - 216))
+
+
+def test_hybrid_out_of_range_branch_pre_warms_at_the_forecast() -> None:
+    # Four 1-s requests 5 h apart (idle times of 17,999 s, beyond the 4 h range), over 20 h.
+    h = 3600.0
+    inv = invocations([(0, 0.0, 1.0), (0, 5 * h, 1.0), (0, 10 * h, 1.0), (0, 15 * h, 1.0)], horizon=20 * h)
+    r = run_policy("hybrid", prepare(inv), SimulationConfig(cold_start=0.5))
+    it = 5 * h - 1.0
+    # Gap 0: empty histogram -> 4 h keep-alive: the request 17,999 s later is cold after 14,400 s idle.
+    # Gaps 1, 2 and the trailing one: every idle time so far is out of range -> forecast (persistence with
+    #   fewer than three points, AR(1) of a constant series after) = 17,999 s; pre-warm at 85 % of it,
+    #   keep 30 %: the next request (or the horizon, 17,999 s on) falls inside: warm, idle it - 0.85 it.
+    assert r.cold_starts == 2
+    assert r.instance_starts == 2 + 3
+    assert r.idle_instance_seconds == pytest.approx(4 * h + 3 * (it - 0.85 * it))
+
+
 def test_kpa_light_functions_by_hand() -> None:
     inv = invocations([(0, 0.0, 1.0), (0, 80.0, 1.0), (0, 300.0, 1.0)])
     r = run_policy("kpa", prepare(inv), SimulationConfig(cold_start=0.0))
@@ -155,6 +179,10 @@ def test_hybrid_prewarms_a_periodic_function_that_keepalive_always_misses() -> N
     ka = run_policy("keepalive", prep, SimulationConfig(cold_start=1.0))
     hy = run_policy("hybrid", prep, SimulationConfig(cold_start=1.0))
     assert ka.cold_starts == 40
-    assert hy.cold_starts == 2  # the first request, and the second (learnt from the first idle time only)
+    # Only the first request: the empty histogram's 4 h fallback keeps the first gap warm, and from the
+    # second gap on the learnt 29-minute bin unloads the instance and re-loads it at 29 min x 0.9 = 1,566 s.
+    assert hy.cold_starts == 1
+    assert hy.instance_starts == 1 + 39
+    assert hy.idle_instance_seconds == pytest.approx(1799.0 + 39 * (1799.0 - 29 * 60 * 0.9))
     assert hy.idle_instance_seconds < 0.5 * ka.idle_instance_seconds
-    assert hy.waited == 2  # pre-warmed instances are ready long before their request
+    assert hy.waited == 1  # pre-warmed instances are ready long before their request

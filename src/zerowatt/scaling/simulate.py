@@ -7,6 +7,7 @@ model and its assumptions are in :mod:`.replay` and ``docs/scaling.md``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -29,6 +30,7 @@ __all__ = [
     "SimulationConfig",
     "keepalive_matching_idle_memory",
     "keepalive_sweep",
+    "pareto",
     "parse_policies",
     "prepare",
     "run_policies",
@@ -120,7 +122,13 @@ def run_policy(name: str, prep: Prepared, config: SimulationConfig, progress: Pr
             k,
             config.cold_start,
             config.energy,
-            {"bin_width_s": hp.bin_width, "range_s": hp.range, "margin": hp.margin},
+            {
+                "bin_width_s": hp.bin_width,
+                "range_s": hp.range,
+                "margin": hp.margin,
+                "fallback_keep_alive_s": hp.fallback,
+                "forecast_margin": hp.forecast_margin,
+            },
         )
     if name == "kpa":
         return simulate_kpa(inv, periods, gaps, config.kpa, config.cold_start, config.energy, progress)
@@ -169,3 +177,82 @@ def keepalive_matching_idle_memory(
         else:
             hi_w, best = mid, r
     return best
+
+
+#: Default sweeps of the Pareto comparison: fixed keep-alive windows (1 minute to 4 hours) and hybrid
+#: histogram ranges (1 to 4 hours), as Shahrad et al. §5.2 sweep them for their Pareto plots.
+PARETO_KEEPALIVE = (60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 2700.0, 3600.0, 5400.0, 7200.0, 10800.0, 14400.0)
+PARETO_HYBRID_RANGES = (3600.0, 7200.0, 10800.0, 14400.0)
+
+
+@dataclass(frozen=True, slots=True)
+class ParetoPoint:
+    """One policy setting on the paper's axes."""
+
+    policy: str  # "keepalive" or "hybrid"
+    param_s: float  # keep-alive window, or histogram range
+    cold_start_share_p75: float  # 3rd quartile over functions of each function's cold-start share
+    memory_norm: float  # idle (wasted) memory GB-s relative to the 10-minute fixed keep-alive
+    cold_starts: int
+    idle_memory_gb_seconds: float
+
+    def to_json(self) -> dict[str, float | int | str]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Pareto:
+    keepalive: list[ParetoPoint]
+    hybrid: list[ParetoPoint]
+    baseline_gb_s: float  # the 10-minute keep-alive's idle memory
+
+    def keepalive_at(self, memory_norm: float) -> tuple[float, float]:
+        """(p75 share, cold starts) of the fixed keep-alive curve at ``memory_norm``, linear between sweep
+        points in log(memory) (NaN outside the swept range)."""
+        pts = sorted(self.keepalive, key=lambda q: q.memory_norm)
+        xs = np.log([max(q.memory_norm, 1e-12) for q in pts])
+        x = np.log(max(memory_norm, 1e-12))
+        if not pts or x < xs[0] or x > xs[-1]:
+            return float("nan"), float("nan")
+        share = float(np.interp(x, xs, [q.cold_start_share_p75 for q in pts]))
+        cold = float(np.interp(x, xs, [q.cold_starts for q in pts]))
+        return share, cold
+
+    def to_json(self) -> dict[str, object]:
+        rows = []
+        for h in self.hybrid:
+            share, cold = self.keepalive_at(h.memory_norm)
+            rows.append({**h.to_json(), "keepalive_p75_at_same_memory": share, "keepalive_cold_at_same_memory": cold})
+        return {
+            "baseline_idle_memory_gb_seconds": self.baseline_gb_s,
+            "keepalive": [q.to_json() for q in self.keepalive],
+            "hybrid": rows,
+        }
+
+
+def pareto(
+    prep: Prepared,
+    config: SimulationConfig,
+    keepalive_windows: Sequence[Seconds] = PARETO_KEEPALIVE,
+    hybrid_ranges: Sequence[Seconds] = PARETO_HYBRID_RANGES,
+) -> Pareto:
+    """Shahrad et al.'s comparison (§5.2, Figs. 14–15): 3rd-quartile per-function cold-start share against
+    wasted memory normalised to the 10-minute fixed keep-alive, for a sweep of fixed keep-alive windows and
+    of hybrid histogram ranges (each hybrid with its paper defaults otherwise: fallback = the range)."""
+    base = keepalive_sweep(prep, config, [600.0])[0].idle_memory_gb_seconds
+    norm = base if base > 0 else 1.0
+
+    def point(policy: str, param: float, r: PolicyResult) -> ParetoPoint:
+        return ParetoPoint(
+            policy, param, r.cold_start_share_p75, r.idle_memory_gb_seconds / norm, r.cold_starts,
+            r.idle_memory_gb_seconds,
+        )  # fmt: skip
+
+    swept = keepalive_sweep(prep, config, keepalive_windows)
+    ka = [point("keepalive", float(w), r) for w, r in zip(keepalive_windows, swept, strict=True)]
+    hy = []
+    for rng in hybrid_ranges:
+        params = dataclasses.replace(config.hybrid.params, range=float(rng))
+        cfg = dataclasses.replace(config, hybrid=HybridHistogram(params))
+        hy.append(point("hybrid", float(rng), run_policy("hybrid", prep, cfg)))
+    return Pareto(ka, hy, base)
