@@ -13,7 +13,7 @@ from zerowatt.scaling.kpa import KpaParams
 from zerowatt.scaling.kpa_replay import kpa_tick_loop, peak_concurrency
 from zerowatt.scaling.policies import FixedKeepAlive, HybridHistogram, HybridParams
 from zerowatt.scaling.replay import busy_periods, latency_percentiles
-from zerowatt.scaling.simulate import SimulationConfig, keepalive_matching_idle_memory, prepare, run_policy
+from zerowatt.scaling.simulate import SimulationConfig, keepalive_matching_idle_memory, pareto, prepare, run_policy
 
 THREE = [(0, 0.0, 10.0), (0, 100.0, 10.0), (0, 1000.0, 10.0)]
 
@@ -186,3 +186,26 @@ def test_hybrid_prewarms_a_periodic_function_that_keepalive_always_misses() -> N
     assert hy.idle_instance_seconds == pytest.approx(1799.0 + 39 * (1799.0 - 29 * 60 * 0.9))
     assert hy.idle_instance_seconds < 0.5 * ka.idle_instance_seconds
     assert hy.waited == 1  # pre-warmed instances are ready long before their request
+
+
+def test_pareto_sweep_on_the_papers_axes() -> None:
+    # Function 0: a 30-minute timer (the hybrid pre-warms it); function 1: two requests 2 minutes apart.
+    rows = [(0, 1800.0 * i, 1.0) for i in range(8)] + [(1, 0.0, 1.0), (1, 120.0, 1.0)]
+    inv = invocations(rows, n_functions=2, horizon=1800.0 * 8)
+    prep = prepare(inv)
+    sweep = pareto(prep, SimulationConfig(cold_start=1.0), keepalive_windows=(600.0, 3600.0), hybrid_ranges=(14400.0,))
+    ka10, ka60 = sweep.keepalive
+    assert ka10.memory_norm == pytest.approx(1.0)  # normalised to the 10-minute keep-alive
+    # 10 min: function 0 cold 8/8, function 1 cold 1/2 -> 75th percentile of (1, 0.5) = 0.875.
+    assert ka10.cold_starts == 9 and ka10.cold_start_share_p75 == pytest.approx(0.875)
+    # 60 min: function 0 cold only at first (1/8), function 1 1/2 -> p75 = 0.125 + 0.75 * 0.375.
+    assert ka60.cold_starts == 2 and ka60.cold_start_share_p75 == pytest.approx(0.40625)
+    (hy,) = sweep.hybrid
+    assert hy.cold_starts == 2  # each function's first request only
+    assert hy.memory_norm < ka60.memory_norm
+    share, cold = sweep.keepalive_at(ka60.memory_norm)
+    assert (share, cold) == (pytest.approx(ka60.cold_start_share_p75), pytest.approx(2.0))
+    assert np.isnan(sweep.keepalive_at(100.0)[0])  # outside the swept range: no extrapolation
+    assert sweep.to_json()["hybrid"][0]["keepalive_p75_at_same_memory"] == pytest.approx(
+        sweep.keepalive_at(hy.memory_norm)[0], nan_ok=True
+    )
