@@ -13,7 +13,14 @@ from zerowatt.scaling.kpa import KpaParams
 from zerowatt.scaling.kpa_replay import kpa_tick_loop, peak_concurrency
 from zerowatt.scaling.policies import FixedKeepAlive, HybridHistogram, HybridParams
 from zerowatt.scaling.replay import busy_periods, latency_percentiles
-from zerowatt.scaling.simulate import SimulationConfig, keepalive_matching_idle_memory, pareto, prepare, run_policy
+from zerowatt.scaling.simulate import (
+    SimulationConfig,
+    keepalive_matching_idle_memory,
+    pareto,
+    prepare,
+    run_policy,
+    window_metrics,
+)
 
 THREE = [(0, 0.0, 10.0), (0, 100.0, 10.0), (0, 1000.0, 10.0)]
 
@@ -209,3 +216,21 @@ def test_pareto_sweep_on_the_papers_axes() -> None:
     assert sweep.to_json()["hybrid"][0]["keepalive_p75_at_same_memory"] == pytest.approx(
         sweep.keepalive_at(hy.memory_norm)[0], nan_ok=True
     )
+
+
+def test_window_metrics_match_the_full_accounting_and_count_only_after_the_warm_up() -> None:
+    rows = [(0, 1800.0 * i, 1.0) for i in range(8)] + [(1, 0.0, 1.0), (1, 120.0, 1.0)]
+    prep = prepare(invocations(rows, n_functions=2, horizon=1800.0 * 8))
+    zeros = np.zeros(prep.gaps.fid.size)
+    full = run_policy("keepalive", prep, SimulationConfig(cold_start=1.0))
+    assert window_metrics(prep, zeros, zeros + 600.0) == (
+        full.cold_starts,
+        pytest.approx(full.cold_start_share_p75),
+        pytest.approx(full.idle_memory_gb_seconds),
+    )
+    # From 2 h on: function 0's requests at 2, 2.5, 3 and 3.5 h are all cold (30 min > 10 min); function 1
+    # has no request left (out of the per-function shares). Idle: 600 s after each of those four requests.
+    assert window_metrics(prep, zeros, zeros + 600.0, measure_from=7200.0) == (4, 1.0, pytest.approx(2400.0))
+    sweep = pareto(prep, SimulationConfig(cold_start=1.0), (600.0,), (14400.0,), warmup=7200.0)
+    assert sweep.warmup_s == 7200.0 and sweep.keepalive[0].cold_starts == 4
+    assert sweep.hybrid[0].cold_starts == 0  # the histogram has learnt the 30-minute period by then

@@ -130,9 +130,17 @@ def register(app: typer.Typer) -> None:
                 help="Sweep fixed keep-alive windows and hybrid ranges; write the paper's Pareto plot (PNG).",
             ),
         ] = None,
+        warmup: Annotated[
+            float,
+            typer.Option(
+                "--warmup", help="With --pareto: count only from this many seconds on (policies learn from 0)."
+            ),
+        ] = 0.0,
     ) -> None:
         """Replay an Azure Functions 2019 trace through autoscaling policies (cold starts, idle time, energy)."""
         names = parse_policies(policy)
+        if warmup < 0:
+            raise UsageError(f"--warmup: expected seconds >= 0, got {warmup}")
         if arrivals not in SPREADS:
             raise UsageError(f"--arrivals: expected one of {', '.join(SPREADS)}, got {arrivals!r}")
         if cold_start < 0:
@@ -168,9 +176,11 @@ def register(app: typer.Typer) -> None:
             err_console.print(f"[dim]plot written to {plot}[/]")
         sweep = None
         if pareto_plot is not None:
-            sweep = pareto(prep, config)
+            if warmup >= loaded.horizon:
+                raise UsageError(f"--warmup: {warmup:g} s leaves nothing of the {loaded.horizon:g} s trace")
+            sweep = pareto(prep, config, warmup=warmup)
             title = (f"{loaded.n_functions} functions, one day, cold start {cold_start * 1000:g} ms"
-                     f" (seed {seed}, {arrivals} arrivals)")  # fmt: skip
+                     f" (seed {seed}, {arrivals} arrivals, counted from {warmup / 3600:g} h)")  # fmt: skip
             write_pareto_plot(pareto_plot, {arrivals: sweep}, title)
             err_console.print(f"[dim]Pareto plot written to {pareto_plot}[/]")
         if as_json:
