@@ -60,8 +60,11 @@ def hybrid_gap_windows(
                 hist[rows[inb], b[inb]] += 1  # one gap per function per step: no repeated indices
                 oob[rows[~inb]] += 1
             forecast = None
-            oob_rows = out_of_range(params, hist[rows], oob[rows]) if k > 0 else None
-            if oob_rows is not None and oob_rows.any():
+            cand = np.flatnonzero(oob[rows] > 0)  # only rows with an out-of-range idle time can need it
+            oob_rows = np.zeros(rows.size, dtype=np.bool_)
+            if cand.size:
+                oob_rows[cand] = out_of_range(params, hist[rows[cand]], oob[rows[cand]])
+            if oob_rows.any():
                 # Out-of-range branch: forecast from the function's idle times so far (gaps 0..k-1, which
                 # are consecutive in ``gaps``). Few functions and few steps reach it: a Python loop is fine.
                 forecast = np.full(rows.size, np.nan)

@@ -144,22 +144,32 @@ def expand(trace: Trace, seed: int, spread: str = "uniform") -> Invocations:
         empty_f = np.zeros(0, dtype=np.int64)
         empty = np.zeros(0, dtype=np.float64)
         return Invocations(empty_f, empty, empty, trace.n_functions, trace.horizon, trace.memory_gb)
-    # Exponential spacings: for a group of n points draw n + 1 gaps; the cumulative sums divided by the
-    # total of all n + 1 are the sorted uniform order statistics.
     group_of_point = np.repeat(np.arange(n.size), n)
-    gaps = rng.standard_exponential(total + n.size)
     group_start_point = np.concatenate(([0], np.cumsum(n)[:-1]))
-    gap_offsets = group_start_point + np.arange(n.size)  # each group owns n + 1 consecutive gaps
-    csum = np.cumsum(gaps)
-    base = np.where(gap_offsets > 0, csum[gap_offsets - 1], 0.0)
-    group_total = csum[gap_offsets + n] - base
-    point_gap_index = np.arange(total) + group_of_point  # position of the gap ending at each point
-    u = (csum[point_gap_index] - base[group_of_point]) / group_total[group_of_point]
-    if spread == "phase":
-        phase = np.random.default_rng([seed, 1]).random(trace.n_functions)
-        j = np.arange(total) - group_start_point[group_of_point]
-        u = np.mod(phase[f_idx[group_of_point]] + j / n[group_of_point], 1.0)
-        u = u[np.lexsort((u, group_of_point))]  # sorted inside each minute; groups are already in order
+    gaps = rng.standard_exponential(total + n.size)  # drawn in both models: the same durations follow
+    if spread == "uniform":
+        # Exponential spacings: for a group of n points draw n + 1 gaps; the cumulative sums divided by the
+        # total of all n + 1 are the sorted uniform order statistics.
+        gap_offsets = group_start_point + np.arange(n.size)  # each group owns n + 1 consecutive gaps
+        csum = np.cumsum(gaps)
+        base = np.where(gap_offsets > 0, csum[gap_offsets - 1], 0.0)
+        group_total = csum[gap_offsets + n] - base
+        point_gap_index = np.arange(total) + group_of_point  # position of the gap ending at each point
+        u = (csum[point_gap_index] - base[group_of_point]) / group_total[group_of_point]
+    else:
+        phase = np.random.default_rng([seed, 1]).random(trace.n_functions)[f_idx]
+        # Sorted without a sort: φ + j/n stays below 1 for j < J = ceil(n (1 - φ)), so the r-th smallest
+        # of (φ + j/n) mod 1 is j = (r + J) mod n (the wrapped ones, then the rest). Per-group values are
+        # repeated rather than gathered, and both mods are one conditional subtraction (r + J < 2 n).
+        ng = np.repeat(n, n)
+        j = (
+            np.arange(total)
+            - np.repeat(group_start_point, n)
+            + np.repeat(np.ceil(n * (1.0 - phase) - 1e-12).astype(np.int64), n)
+        )
+        j -= ng * (j >= ng)
+        u = np.repeat(phase, n) + j / ng
+        u -= u >= 1.0
     arrival = (m_idx[group_of_point] + u) * MINUTE
     fid = f_idx[group_of_point].astype(np.int64)
     # f_idx is sorted by function then minute (np.nonzero is row-major), so arrivals are sorted per function.
