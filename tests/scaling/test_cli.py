@@ -84,3 +84,20 @@ def test_bad_input_exits_2_with_a_clear_message(azure_dir: Path, tmp_path: Path)
     assert r.returncode == 2
     assert "10_inv.csv:7" in r.stderr and "truncated" in r.stderr
     assert r.stdout == ""
+
+
+def test_pareto_sweep_json_and_plot(azure_dir: Path, tmp_path: Path) -> None:
+    png = tmp_path / "pareto.png"
+    r = run_cli(["simulate", "--trace", str(azure_dir), "--functions", "10", "--policy", "hybrid",
+                 "--cold-start", "1", "--arrivals", "phase", "--pareto", str(png), "--json"])  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["arrivals"] == "phase"
+    ka = data["pareto"]["keepalive"]
+    assert [q["param_s"] for q in ka][:3] == [60.0, 120.0, 300.0]
+    mem = [q["memory_norm"] for q in ka]
+    assert mem == sorted(mem)  # idle memory grows with the window
+    assert [q["param_s"] for q in data["pareto"]["hybrid"]] == [3600.0, 7200.0, 10800.0, 14400.0]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = run_cli(["simulate", "--trace", str(azure_dir), "--functions", "10", "--arrivals", "poisson"])
+    assert bad.returncode == 2 and "--arrivals" in bad.stderr

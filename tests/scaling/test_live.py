@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from zerowatt.errors import UsageError, ValidationError
 from zerowatt.scaling.kpa import KpaParams
-from zerowatt.scaling.live import Observation, make_autoscaler
+from zerowatt.scaling.live import IdleHistogram, Observation, make_autoscaler
 from zerowatt.scaling.policies import EnergyAware, HybridParams
 
 
@@ -137,3 +137,12 @@ def test_live_autoscaler_sees_the_cold_starts_the_simulator_counts(name: str) ->
         desired = a.decide(Observation(t, in_flight=in_flight, ready=desired)).desired
     sim = run_policy(name, prepare(invocations(ROWS, horizon=horizon)), SimulationConfig(cold_start=0.0))
     assert cold == sim.cold_starts
+
+
+def test_live_histogram_forecasts_out_of_range_idle_times_and_falls_back_to_the_range() -> None:
+    hist = IdleHistogram(HybridParams())
+    assert hist.windows() == (0.0, 4 * 3600.0)  # nothing learnt: §4.2's range-long keep-alive
+    for it in (18000.0, 18000.0, 18000.0):  # three 5-hour idle times: all beyond the 4-hour range
+        hist.add(it)
+    p, k = hist.windows()
+    assert p == pytest.approx(0.85 * 18000.0) and k == pytest.approx(0.30 * 18000.0)

@@ -7,7 +7,14 @@ import pytest
 
 from zerowatt.errors import ValidationError
 from zerowatt.scaling.energy import EnergyParams
-from zerowatt.scaling.policies import EnergyAware, FixedKeepAlive, HybridParams, hybrid_windows
+from zerowatt.scaling.policies import (
+    EnergyAware,
+    FixedKeepAlive,
+    HybridParams,
+    ar1_forecast,
+    hybrid_windows,
+    out_of_range,
+)
 
 
 def hist_of(idle_minutes: list[int], bins: int = 240) -> np.ndarray:
@@ -39,19 +46,43 @@ def test_hybrid_head_in_first_bin_means_no_unloading() -> None:
     assert k[0] == pytest.approx(4 * 60 * 1.1)
 
 
-def test_hybrid_falls_back_when_histogram_is_empty_or_flat_or_out_of_range() -> None:
-    params = HybridParams(fallback_keep_alive=600.0)
+def test_hybrid_falls_back_to_a_range_long_keep_alive_when_histogram_is_empty_or_flat() -> None:
+    # Shahrad et al. §4.2: not representative -> standard keep-alive with the histogram range, no pre-warm.
     empty = np.zeros((1, 240), dtype=np.int64)
     flat = np.ones((1, 240), dtype=np.int64)  # coefficient of variation 0 < 2
+    p, k, rep = hybrid_windows(HybridParams(), np.concatenate([empty, flat]), np.zeros(2, dtype=np.int64))
+    assert rep.tolist() == [False, False]
+    assert p.tolist() == [0.0, 0.0]
+    assert k.tolist() == [4 * 3600.0, 4 * 3600.0]
+    # A 2-hour histogram falls back to 2 hours; an explicit fallback overrides the range.
+    assert hybrid_windows(HybridParams(range=7200.0), empty[:, :120], np.zeros(1, dtype=np.int64))[1][0] == 7200.0
+    assert hybrid_windows(HybridParams(fallback_keep_alive=600.0), empty, np.zeros(1, dtype=np.int64))[1][0] == 600.0
+
+
+def test_hybrid_out_of_range_branch_uses_the_forecast_with_fifteen_percent_margins() -> None:
     peaked = hist_of([5] * 10)
-    hist = np.concatenate([empty, flat, peaked])
-    oob = np.array([0, 0, 11])  # 11 of 21 idle times beyond 4 h: more than half
-    p, k, rep = hybrid_windows(params, hist, oob)
-    assert rep.tolist() == [False, False, False]
-    assert p.tolist() == [0.0, 0.0, 0.0]
-    assert k.tolist() == [600.0, 600.0, 600.0]
-    p2, _, rep2 = hybrid_windows(params, peaked, np.array([10]))  # exactly half: still representative
-    assert rep2[0] and p2[0] == pytest.approx(5 * 60 * 0.9)
+    # 10 of 20 idle times beyond 4 h: half reaches the threshold -> out-of-range branch.
+    oob = np.array([10])
+    p, k, rep = hybrid_windows(HybridParams(), peaked, oob, np.array([20000.0]))
+    assert not rep[0]
+    assert p[0] == pytest.approx(20000.0 * 0.85)  # pre-warm 15 % before the forecast
+    assert k[0] == pytest.approx(20000.0 * 0.30)  # and keep 15 % past it
+    # Without a forecast (NaN) the range-long keep-alive is used instead.
+    p2, k2, _ = hybrid_windows(HybridParams(), peaked, oob, np.array([np.nan]))
+    assert (p2[0], k2[0]) == (0.0, 4 * 3600.0)
+    # 9 of 19 beyond the range: below half, the histogram decides.
+    p3, _, rep3 = hybrid_windows(HybridParams(), peaked, np.array([9]), np.array([20000.0]))
+    assert rep3[0] and p3[0] == pytest.approx(5 * 60 * 0.9)
+    assert out_of_range(HybridParams(), np.concatenate([peaked, peaked]), np.array([10, 9])).tolist() == [True, False]
+
+
+def test_ar1_forecast_by_hand() -> None:
+    assert np.isnan(ar1_forecast(np.array([])))
+    assert ar1_forecast(np.array([5.0, 9.0])) == 9.0  # under three points: the last idle time
+    # x = 1, 3, 1, 3: mean 2, deviations -1, 1, -1, 1; phi = sum(d[t] d[t-1]) / sum(d[t-1]^2) = -3 / 3 = -1:
+    # the alternation continues, next = 2 + (-1)(1) = 1.
+    assert ar1_forecast(np.array([1.0, 3.0, 1.0, 3.0])) == pytest.approx(1.0)
+    assert ar1_forecast(np.array([7.0, 7.0, 7.0])) == pytest.approx(7.0)  # constant: phi 0, the mean
 
 
 def test_hybrid_cv_threshold_separates_concentrated_from_spread() -> None:

@@ -13,7 +13,14 @@ from zerowatt.scaling.kpa import KpaParams
 from zerowatt.scaling.kpa_replay import kpa_tick_loop, peak_concurrency
 from zerowatt.scaling.policies import FixedKeepAlive, HybridHistogram, HybridParams
 from zerowatt.scaling.replay import busy_periods, latency_percentiles
-from zerowatt.scaling.simulate import SimulationConfig, keepalive_matching_idle_memory, prepare, run_policy
+from zerowatt.scaling.simulate import (
+    SimulationConfig,
+    keepalive_matching_idle_memory,
+    pareto,
+    prepare,
+    run_policy,
+    window_metrics,
+)
 
 THREE = [(0, 0.0, 10.0), (0, 100.0, 10.0), (0, 1000.0, 10.0)]
 
@@ -66,6 +73,30 @@ def test_hybrid_by_hand() -> None:
     assert r.cold_starts == 2
     assert r.instance_starts == 2 + 3  # three pre-warm loads
     assert r.idle_instance_seconds == pytest.approx(299 + (330 - 216) + (699 - 216) + (792 - 216))
+
+
+def test_hybrid_default_fallback_keeps_the_first_gap_for_the_histogram_range() -> None:
+    inv = invocations([(0, 0.0, 1.0), (0, 300.0, 1.0), (0, 1000.0, 1.0), (0, 1700.0, 1.0)])
+    r = run_policy("hybrid", prepare(inv), SimulationConfig(cold_start=0.5))
+    # As test_hybrid_by_hand, but gap 1 is decided by the §4.2 fallback (4 h keep-alive): still warm.
+    assert r.params["fallback_keep_alive_s"] == 4 * 3600.0
+    assert r.cold_starts == 2
+    assert r.idle_instance_seconds == pytest.approx(299 + (330 - 216) + (699 - 216) + (792 - 216))
+
+
+def test_hybrid_out_of_range_branch_pre_warms_at_the_forecast() -> None:
+    # Four 1-s requests 5 h apart (idle times of 17,999 s, beyond the 4 h range), over 20 h.
+    h = 3600.0
+    inv = invocations([(0, 0.0, 1.0), (0, 5 * h, 1.0), (0, 10 * h, 1.0), (0, 15 * h, 1.0)], horizon=20 * h)
+    r = run_policy("hybrid", prepare(inv), SimulationConfig(cold_start=0.5))
+    it = 5 * h - 1.0
+    # Gap 0: empty histogram -> 4 h keep-alive: the request 17,999 s later is cold after 14,400 s idle.
+    # Gaps 1, 2 and the trailing one: every idle time so far is out of range -> forecast (persistence with
+    #   fewer than three points, AR(1) of a constant series after) = 17,999 s; pre-warm at 85 % of it,
+    #   keep 30 %: the next request (or the horizon, 17,999 s on) falls inside: warm, idle it - 0.85 it.
+    assert r.cold_starts == 2
+    assert r.instance_starts == 2 + 3
+    assert r.idle_instance_seconds == pytest.approx(4 * h + 3 * (it - 0.85 * it))
 
 
 def test_kpa_light_functions_by_hand() -> None:
@@ -155,6 +186,51 @@ def test_hybrid_prewarms_a_periodic_function_that_keepalive_always_misses() -> N
     ka = run_policy("keepalive", prep, SimulationConfig(cold_start=1.0))
     hy = run_policy("hybrid", prep, SimulationConfig(cold_start=1.0))
     assert ka.cold_starts == 40
-    assert hy.cold_starts == 2  # the first request, and the second (learnt from the first idle time only)
+    # Only the first request: the empty histogram's 4 h fallback keeps the first gap warm, and from the
+    # second gap on the learnt 29-minute bin unloads the instance and re-loads it at 29 min x 0.9 = 1,566 s.
+    assert hy.cold_starts == 1
+    assert hy.instance_starts == 1 + 39
+    assert hy.idle_instance_seconds == pytest.approx(1799.0 + 39 * (1799.0 - 29 * 60 * 0.9))
     assert hy.idle_instance_seconds < 0.5 * ka.idle_instance_seconds
-    assert hy.waited == 2  # pre-warmed instances are ready long before their request
+    assert hy.waited == 1  # pre-warmed instances are ready long before their request
+
+
+def test_pareto_sweep_on_the_papers_axes() -> None:
+    # Function 0: a 30-minute timer (the hybrid pre-warms it); function 1: two requests 2 minutes apart.
+    rows = [(0, 1800.0 * i, 1.0) for i in range(8)] + [(1, 0.0, 1.0), (1, 120.0, 1.0)]
+    inv = invocations(rows, n_functions=2, horizon=1800.0 * 8)
+    prep = prepare(inv)
+    sweep = pareto(prep, SimulationConfig(cold_start=1.0), keepalive_windows=(600.0, 3600.0), hybrid_ranges=(14400.0,))
+    ka10, ka60 = sweep.keepalive
+    assert ka10.memory_norm == pytest.approx(1.0)  # normalised to the 10-minute keep-alive
+    # 10 min: function 0 cold 8/8, function 1 cold 1/2 -> 75th percentile of (1, 0.5) = 0.875.
+    assert ka10.cold_starts == 9 and ka10.cold_start_share_p75 == pytest.approx(0.875)
+    # 60 min: function 0 cold only at first (1/8), function 1 1/2 -> p75 = 0.125 + 0.75 * 0.375.
+    assert ka60.cold_starts == 2 and ka60.cold_start_share_p75 == pytest.approx(0.40625)
+    (hy,) = sweep.hybrid
+    assert hy.cold_starts == 2  # each function's first request only
+    assert hy.memory_norm < ka60.memory_norm
+    share, cold = sweep.keepalive_at(ka60.memory_norm)
+    assert (share, cold) == (pytest.approx(ka60.cold_start_share_p75), pytest.approx(2.0))
+    assert np.isnan(sweep.keepalive_at(100.0)[0])  # outside the swept range: no extrapolation
+    assert sweep.to_json()["hybrid"][0]["keepalive_p75_at_same_memory"] == pytest.approx(
+        sweep.keepalive_at(hy.memory_norm)[0], nan_ok=True
+    )
+
+
+def test_window_metrics_match_the_full_accounting_and_count_only_after_the_warm_up() -> None:
+    rows = [(0, 1800.0 * i, 1.0) for i in range(8)] + [(1, 0.0, 1.0), (1, 120.0, 1.0)]
+    prep = prepare(invocations(rows, n_functions=2, horizon=1800.0 * 8))
+    zeros = np.zeros(prep.gaps.fid.size)
+    full = run_policy("keepalive", prep, SimulationConfig(cold_start=1.0))
+    assert window_metrics(prep, zeros, zeros + 600.0) == (
+        full.cold_starts,
+        pytest.approx(full.cold_start_share_p75),
+        pytest.approx(full.idle_memory_gb_seconds),
+    )
+    # From 2 h on: function 0's requests at 2, 2.5, 3 and 3.5 h are all cold (30 min > 10 min); function 1
+    # has no request left (out of the per-function shares). Idle: 600 s after each of those four requests.
+    assert window_metrics(prep, zeros, zeros + 600.0, measure_from=7200.0) == (4, 1.0, pytest.approx(2400.0))
+    sweep = pareto(prep, SimulationConfig(cold_start=1.0), (600.0,), (14400.0,), warmup=7200.0)
+    assert sweep.warmup_s == 7200.0 and sweep.keepalive[0].cold_starts == 4
+    assert sweep.hybrid[0].cold_starts == 0  # the histogram has learnt the 30-minute period by then

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from zerowatt.errors import ValidationError
-from zerowatt.scaling.trace import MINUTE, available_sizes, expand, read_trace
+from zerowatt.scaling.trace import MINUTE, Trace, available_sizes, expand, read_trace
 
 
 def test_reads_the_samples(azure_dir: Path) -> None:
@@ -137,3 +137,25 @@ def test_original_azure_column_layout_is_read_by_name(tmp_path: Path) -> None:
     assert tr.fallbacks == {"functions_without_run_row": 1, "apps_without_mem_row": 1}
     inv = expand(tr, 1)
     assert inv.size == 4 and inv.horizon == 180.0
+
+
+def test_phase_spreading_keeps_each_function_on_one_offset() -> None:
+    # One timer-like function (one invocation a minute, every 5 minutes), one with 3 invocations a minute.
+    counts = np.zeros((2, 30), dtype=np.int64)
+    counts[0, ::5] = 1
+    counts[1, 10:12] = 3
+    pct = np.tile(np.array([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]), (2, 1))
+    tr = Trace(("f", "g"), ("a", "b"), counts, pct, np.ones(2))
+    inv = expand(tr, 3, spread="phase")
+    t0 = inv.arrival[inv.fid == 0]
+    assert np.allclose(np.diff(t0), 300.0)  # idle structure kept: exactly the 5-minute period
+    t1 = inv.arrival[inv.fid == 1]
+    assert np.allclose(np.diff(t1)[[0, 1, 3, 4]], 20.0)  # n invocations of a minute 60/n s apart
+    assert (np.floor(t1 / MINUTE) == [10, 10, 10, 11, 11, 11]).all()
+    again = expand(tr, 3, spread="phase")
+    assert np.array_equal(inv.arrival, again.arrival)
+    assert not np.array_equal(inv.arrival, expand(tr, 4, spread="phase").arrival)
+    # Same duration draws as the uniform model: only the placement differs.
+    assert np.array_equal(inv.duration, expand(tr, 3).duration)
+    with pytest.raises(ValidationError, match="spread"):
+        expand(tr, 3, spread="poisson")

@@ -16,16 +16,18 @@ from rich.table import Table
 
 from zerowatt.cli.common import console, err_console, print_json, reports_errors
 from zerowatt.errors import UsageError
-from zerowatt.scaling.plot import ATTRIBUTION, write_plot
+from zerowatt.scaling.plot import ATTRIBUTION, write_pareto_plot, write_plot
 from zerowatt.scaling.simulate import (
+    Pareto,
     PolicyResult,
     SimulationConfig,
     keepalive_sweep,
+    pareto,
     parse_policies,
     prepare,
     run_policy,
 )
-from zerowatt.scaling.trace import Trace, available_sizes, expand, read_trace
+from zerowatt.scaling.trace import SPREADS, Trace, available_sizes, expand, read_trace
 
 #: Fixed keep-alive windows of the frontier drawn in the plot (1 minute to 4 hours).
 FRONTIER_WINDOWS = (60.0, 300.0, 600.0, 1200.0, 3600.0, 7200.0, 14400.0)
@@ -83,6 +85,21 @@ def _table(results: dict[str, PolicyResult], cold_start: float, trace: Trace) ->
     return table
 
 
+def _pareto_table(sweep: Pareto) -> Table:
+    table = Table(title="Pareto sweep (Shahrad et al. §5.2 axes)", caption=ATTRIBUTION)
+    for col in ("policy", "window / range", "p75 fn cold %", "wasted mem (x 10-min)", "cold starts",
+                "keep-alive p75 % at same memory"):  # fmt: skip
+        table.add_column(col, justify="left" if col == "policy" else "right")
+    for q in sweep.keepalive:
+        table.add_row("keepalive", f"{q.param_s / 60:g} min", f"{100 * q.cold_start_share_p75:.1f}",
+                      f"{q.memory_norm:.2f}", f"{q.cold_starts:,}", "")  # fmt: skip
+    for q in sweep.hybrid:
+        share, _ = sweep.keepalive_at(q.memory_norm)
+        table.add_row("hybrid", f"{q.param_s / 3600:g} h", f"{100 * q.cold_start_share_p75:.1f}",
+                      f"{q.memory_norm:.2f}", f"{q.cold_starts:,}", f"{100 * share:.1f}")  # fmt: skip
+    return table
+
+
 def register(app: typer.Typer) -> None:
     """Add ``zerowatt simulate``."""
 
@@ -102,9 +119,30 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option("--seed", help="Seed of arrival spreading and durations.")] = 1,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
         plot: Annotated[Path | None, typer.Option("--plot", help="Write a PNG comparing the policies.")] = None,
+        arrivals: Annotated[
+            str,
+            typer.Option("--arrivals", help="Spreading inside each minute: uniform (default) or phase (timer-like)."),
+        ] = "uniform",
+        pareto_plot: Annotated[
+            Path | None,
+            typer.Option(
+                "--pareto",
+                help="Sweep fixed keep-alive windows and hybrid ranges; write the paper's Pareto plot (PNG).",
+            ),
+        ] = None,
+        warmup: Annotated[
+            float,
+            typer.Option(
+                "--warmup", help="With --pareto: count only from this many seconds on (policies learn from 0)."
+            ),
+        ] = 0.0,
     ) -> None:
         """Replay an Azure Functions 2019 trace through autoscaling policies (cold starts, idle time, energy)."""
         names = parse_policies(policy)
+        if warmup < 0:
+            raise UsageError(f"--warmup: expected seconds >= 0, got {warmup}")
+        if arrivals not in SPREADS:
+            raise UsageError(f"--arrivals: expected one of {', '.join(SPREADS)}, got {arrivals!r}")
         if cold_start < 0:
             raise UsageError(f"--cold-start: expected seconds >= 0, got {cold_start}")
         loaded, note = load_trace(trace, functions, seed)
@@ -121,7 +159,7 @@ def register(app: typer.Typer) -> None:
             disable=not err_console.is_terminal,
         ) as progress:
             task = progress.add_task("expanding trace", total=len(names) + 1)
-            prep = prepare(expand(loaded, seed))
+            prep = prepare(expand(loaded, seed, arrivals))
             for i, name in enumerate(names):
                 progress.update(task, description=f"policy {name}", completed=i + 1)
 
@@ -136,6 +174,15 @@ def register(app: typer.Typer) -> None:
                      f" (seed {seed})")  # fmt: skip
             write_plot(plot, results, frontier, title)
             err_console.print(f"[dim]plot written to {plot}[/]")
+        sweep = None
+        if pareto_plot is not None:
+            if warmup >= loaded.horizon:
+                raise UsageError(f"--warmup: {warmup:g} s leaves nothing of the {loaded.horizon:g} s trace")
+            sweep = pareto(prep, config, warmup=warmup)
+            title = (f"{loaded.n_functions} functions, one day, cold start {cold_start * 1000:g} ms"
+                     f" (seed {seed}, {arrivals} arrivals, counted from {warmup / 3600:g} h)")  # fmt: skip
+            write_pareto_plot(pareto_plot, {arrivals: sweep}, title)
+            err_console.print(f"[dim]Pareto plot written to {pareto_plot}[/]")
         if as_json:
             out: dict[str, Any] = {
                 "policies": {n: r.to_json() for n, r in results.items()},
@@ -148,9 +195,14 @@ def register(app: typer.Typer) -> None:
                 },
                 "cold_start_s": cold_start,
                 "seed": seed,
+                "arrivals": arrivals,
             }
+            if sweep is not None:
+                out["pareto"] = sweep.to_json()
             print_json(out)
             return
         # Piped output is not cut to 80 columns: the table is meant to be read whole.
         out_console = console if console.is_terminal else Console(width=max(console.width, 160))
         out_console.print(_table(results, cold_start, loaded))
+        if sweep is not None:
+            out_console.print(_pareto_table(sweep))

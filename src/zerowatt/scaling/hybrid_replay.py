@@ -11,7 +11,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from zerowatt.scaling.policies import HybridParams, hybrid_windows
+from zerowatt.scaling.policies import HybridParams, ar1_forecast, hybrid_windows, out_of_range
 from zerowatt.scaling.replay import FloatArray, Gaps, Progress
 
 HYBRID_EXACT_MAX_GAPS = 2000
@@ -27,7 +27,8 @@ def hybrid_gap_windows(
     (one vectorised step per gap index) for functions with up to :data:`HYBRID_EXACT_MAX_GAPS` gaps. For
     busier functions the windows are recomputed at every histogram-bin boundary (each minute) from the idle
     times learnt before it: with thousands of idle times in the histogram, the few learnt in the current
-    minute do not move its 5th/99th percentiles.
+    minute do not move its 5th/99th percentiles. (Nor can such a function reach the out-of-range branch:
+    half of more than 2,000 idle times in a day cannot exceed 4 hours, so its forecast is never needed.)
     """
     nb = params.bins
     out_p = np.empty(gaps.fid.size)
@@ -58,7 +59,19 @@ def hybrid_gap_windows(
                 inb = b < nb
                 hist[rows[inb], b[inb]] += 1  # one gap per function per step: no repeated indices
                 oob[rows[~inb]] += 1
-            p, kk, _ = hybrid_windows(params, hist[rows], oob[rows])
+            forecast = None
+            cand = np.flatnonzero(oob[rows] > 0)  # only rows with an out-of-range idle time can need it
+            oob_rows = np.zeros(rows.size, dtype=np.bool_)
+            if cand.size:
+                oob_rows[cand] = out_of_range(params, hist[rows[cand]], oob[rows[cand]])
+            if oob_rows.any():
+                # Out-of-range branch: forecast from the function's idle times so far (gaps 0..k-1, which
+                # are consecutive in ``gaps``). Few functions and few steps reach it: a Python loop is fine.
+                forecast = np.full(rows.size, np.nan)
+                for j in np.flatnonzero(oob_rows):
+                    g0 = int(idx[sel[j]]) - k
+                    forecast[j] = ar1_forecast(gaps.length[g0 : g0 + k])
+            p, kk, _ = hybrid_windows(params, hist[rows], oob[rows], forecast)
             out_p[idx[sel]] = p
             out_k[idx[sel]] = kk
     busy_gap = ~exact_gap

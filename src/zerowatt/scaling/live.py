@@ -25,7 +25,14 @@ import numpy as np
 from zerowatt.errors import UsageError, ValidationError
 from zerowatt.scaling import kpa as kpa_core
 from zerowatt.scaling.energy import EnergyParams
-from zerowatt.scaling.policies import EnergyAware, FixedKeepAlive, HybridParams, hybrid_windows
+from zerowatt.scaling.policies import (
+    EnergyAware,
+    FixedKeepAlive,
+    HybridParams,
+    ar1_forecast,
+    hybrid_windows,
+    out_of_range,
+)
 from zerowatt.units import Seconds
 
 
@@ -68,12 +75,19 @@ class Autoscaler(Protocol):
 class IdleHistogram:
     """Shahrad et al.'s per-function idle-time histogram (1-minute bins over 4 hours, plus out-of-range)."""
 
+    #: Idle times kept for the out-of-range forecast (a bound on memory; the simulator fits on all of a
+    #: day's, which for a function mostly idle beyond 4 hours is at most a handful).
+    HISTORY = 256
+
     def __init__(self, params: HybridParams) -> None:
         self.params = params
         self.counts = np.zeros(params.bins, dtype=np.int64)
         self.out_of_range = 0
+        self.recent: list[float] = []  # the idle times the out-of-range forecast is fitted on
 
     def add(self, idle_time: Seconds) -> None:
+        self.recent.append(max(idle_time, 0.0))
+        del self.recent[: -self.HISTORY]
         b = math.floor(max(idle_time, 0.0) / self.params.bin_width)
         if b < self.params.bins:
             self.counts[b] += 1
@@ -81,7 +95,12 @@ class IdleHistogram:
             self.out_of_range += 1
 
     def windows(self) -> tuple[Seconds, Seconds]:
-        p, k, _ = hybrid_windows(self.params, self.counts[None, :], np.array([self.out_of_range]))
+        hist = self.counts[None, :]
+        oob = np.array([self.out_of_range])
+        forecast = None
+        if out_of_range(self.params, hist, oob)[0]:
+            forecast = np.array([ar1_forecast(np.array(self.recent))])
+        p, k, _ = hybrid_windows(self.params, hist, oob, forecast)
         return float(p[0]), float(k[0])
 
 
