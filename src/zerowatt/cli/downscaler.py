@@ -1,10 +1,161 @@
-"""CLI commands of one capability (see the module name); filled in by that capability's work."""
+"""``zerowatt downscaler``: kube-downscaler's command line (same flags, same environment variables)."""
 
 from __future__ import annotations
 
+import logging
+import signal
+import threading
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
 import typer
+
+from zerowatt.cli.common import print_json, reports_errors
+from zerowatt.errors import UsageError
+
+log = logging.getLogger("zerowatt.kube")
+
+
+def _opt(help_: str, env: str | None = None, **kw: Any) -> Any:
+    return typer.Option(help=help_, envvar=env, show_envvar=env is not None, **kw)
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    try:
+        return host or "0.0.0.0", int(port)
+    except ValueError:
+        raise UsageError(f"--metrics-listen: {value!r} is not PORT or HOST:PORT") from None
+
+
+@reports_errors
+def downscaler(
+    interval: Annotated[int, _opt("Seconds between passes", "INTERVAL", min=1)] = 60,
+    once: Annotated[bool, _opt("Run one pass and exit")] = False,
+    dry_run: Annotated[bool, _opt("Decide and log, change nothing", "DRY_RUN")] = False,
+    namespace: Annotated[str, _opt("Only these namespaces (comma-separated; default all)", "NAMESPACE")] = "",
+    include_resources: Annotated[
+        str, _opt("Kinds to downscale (comma-separated)", "INCLUDE_RESOURCES")
+    ] = "deployments",
+    grace_period: Annotated[
+        str, _opt("Seconds (or 15m) after creation/deployment not to downscale", "GRACE_PERIOD")
+    ] = "900",
+    default_uptime: Annotated[str, _opt("Default uptime schedule", "DEFAULT_UPTIME")] = "always",
+    default_downtime: Annotated[str, _opt("Default downtime schedule", "DEFAULT_DOWNTIME")] = "never",
+    upscale_period: Annotated[str, _opt("Period to scale up in (then only periods count)", "UPSCALE_PERIOD")] = "never",
+    downscale_period: Annotated[str, _opt("Period to scale down in", "DOWNSCALE_PERIOD")] = "never",
+    exclude_namespaces: Annotated[str, _opt("Namespace regexes to leave alone", "EXCLUDE_NAMESPACES")] = "kube-system",
+    exclude_deployments: Annotated[
+        str, _opt("Object names to leave alone", "EXCLUDE_DEPLOYMENTS")
+    ] = "kube-downscaler,downscaler",
+    downtime_replicas: Annotated[int, _opt("Replicas during downtime", "DOWNTIME_REPLICAS", min=0)] = 0,
+    deployment_time_annotation: Annotated[
+        str, _opt("Annotation holding the last deployment time (grace period)", "DEPLOYMENT_TIME_ANNOTATION")
+    ] = "",
+    enable_events: Annotated[bool, _opt("Emit Kubernetes Events on changes and errors", "EVENTS")] = False,
+    matching_labels: Annotated[
+        str, _opt("Only objects with a label key=value matching a regex", "MATCHING_LABELS")
+    ] = "",
+    upscale_target_only: Annotated[
+        bool, _opt("Never upscale objects outside the targeted namespaces", "UPSCALE_TARGET_ONLY")
+    ] = False,
+    json_logs: Annotated[bool, _opt("Logs as JSON lines", "JSON_LOGS")] = False,
+    default_timezone: Annotated[str, _opt("Time zone for specs without one", "DEFAULT_TIMEZONE")] = "",
+    default_weekdays: Annotated[str, _opt("Weekdays for specs without any", "DEFAULT_WEEKDAYS")] = "",
+    kubeconfig: Annotated[str, _opt("kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")] = "",
+    context: Annotated[str, _opt("kubeconfig context")] = "",
+    metrics_listen: Annotated[str, _opt("Serve Prometheus metrics on PORT or HOST:PORT", "METRICS_LISTEN")] = "",
+    argocd_pause_self_heal: Annotated[
+        bool, _opt("Pause the owning Argo CD Application's self-heal while downscaled", "ARGOCD_PAUSE_SELF_HEAL")
+    ] = False,
+    argocd_namespace: Annotated[str, _opt("Namespace of Argo CD Applications", "ARGOCD_NAMESPACE")] = "argocd",
+    debug: Annotated[bool, _opt("Debug logging", "DEBUG")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print each pass's report as JSON on stdout")] = False,
+) -> None:
+    """Scale workloads down off-hours and back up: a drop-in replacement for kube-downscaler."""
+    from prometheus_client import REGISTRY, start_http_server
+
+    from zerowatt.kube import logs
+    from zerowatt.kube.api import KubeApi, load_api_client
+    from zerowatt.kube.controller import Downscaler, Options
+    from zerowatt.kube.decide import parse_duration
+    from zerowatt.kube.matcher import schedule_matcher
+    from zerowatt.kube.metrics import DownscalerMetrics
+    from zerowatt.kube.settings import make_settings
+
+    logs.configure(json_logs, debug)
+    settings = make_settings(
+        default_uptime=default_uptime,
+        default_downtime=default_downtime,
+        upscale_period=upscale_period,
+        downscale_period=downscale_period,
+        downtime_replicas=downtime_replicas,
+        grace_period=parse_duration("--grace-period", grace_period),
+        deployment_time_annotation=deployment_time_annotation or None,
+        exclude_namespaces=exclude_namespaces,
+        exclude_deployments=exclude_deployments,
+        matching_labels=matching_labels,
+        upscale_target_only=upscale_target_only,
+        include_resources=include_resources,
+    )
+    matches = schedule_matcher(default_timezone or None, default_weekdays or None)
+    now = datetime.now(UTC)
+    for flag, spec in (
+        ("--default-uptime", default_uptime),
+        ("--default-downtime", default_downtime),
+        ("--upscale-period", upscale_period),
+        ("--downscale-period", downscale_period),
+    ):
+        try:
+            matches(spec, now)  # a bad flag is a usage error at start, not an error on every object
+        except UsageError as exc:
+            raise UsageError(f"{flag}: {exc}") from None
+    options = Options(
+        namespaces=tuple(n.strip() for n in namespace.split(",") if n.strip()),
+        dry_run=dry_run,
+        enable_events=enable_events,
+        argocd_pause_self_heal=argocd_pause_self_heal,
+        argocd_namespace=argocd_namespace,
+    )
+    api = KubeApi(load_api_client(kubeconfig or None, context or None))
+    controller = Downscaler(api, settings, matches, options)
+    metrics = DownscalerMetrics(REGISTRY)
+    if metrics_listen:
+        host, port = _listen(metrics_listen)
+        start_http_server(port, addr=host)
+    stop = threading.Event()
+    if not once:
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    failed = False
+    while True:
+        now = datetime.now(UTC)
+        try:
+            report = controller.run_pass(now)
+        except Exception as exc:  # an unreachable API server: log, and try again next interval
+            log.error("pass failed", extra={"fields": {"error": str(exc)}})
+            failed = True
+        else:
+            failed = False
+            metrics.observe(report, now)
+            log.info(
+                "pass done",
+                extra={
+                    "fields": {"objects": report.objects, "changes": len(report.changes), "errors": len(report.errors)}
+                },
+            )
+            if json_out:
+                print_json(report.as_dict())
+        if once:
+            break
+        try:
+            if stop.wait(interval):
+                break
+        except KeyboardInterrupt:
+            break
+    if failed:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this capability's commands to the main zerowatt app."""
-    del app
+    """Add ``zerowatt downscaler``."""
+    app.command("downscaler")(downscaler)

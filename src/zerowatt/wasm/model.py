@@ -32,9 +32,10 @@ class Variable:
     """An application variable (``[variables]``): exactly one of default/required applies."""
 
     name: str
-    default: str | None = None
+    default: str | None = field(default=None, repr=False)  # may be a secret's value: never in repr()
     required: bool = False
     secret: bool = False
+    description: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +83,26 @@ class Component:
     source_digest: str  # "sha256:<hex>" of the file's bytes, computed at load time; keys the compile cache
     environment: Mapping[str, str] = field(default_factory=dict)
     files: tuple[Preopen, ...] = ()
-    variables: Mapping[str, str] = field(default_factory=dict)  # resolved values of component variables
+    # resolved values of component variables; kept out of repr() so that logging a Component leaks no secret
+    variables: Mapping[str, str] = field(default_factory=dict, repr=False)
     secret_variables: frozenset[str] = frozenset()  # keys whose values must never be logged or printed
     allowed_outbound_hosts: tuple[str, ...] = ()
     build: BuildSpec | None = None
     limits: Limits = field(default_factory=Limits)
     description: str = ""
+
+    def guest_environment(self) -> dict[str, str]:
+        """The environment a guest sees: each variable as ``SPIN_VARIABLE_<NAME>``, plus ``environment``.
+
+        This is how zerowatt exposes component variables to guests without a ``spin:variables``
+        interface (WAGI, plain wasi:http): ``message = "..."`` becomes ``SPIN_VARIABLE_MESSAGE=...``,
+        the name Spin's own environment provider uses. The loader rejects a manifest whose
+        ``environment`` sets one of those names, so neither silently wins. Executors add their
+        per-request variables (CGI) on top.
+        """
+        env = {f"SPIN_VARIABLE_{name.upper()}": value for name, value in self.variables.items()}
+        env.update(self.environment)
+        return env
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,3 +146,4 @@ class App:
     description: str = ""
     variables: Mapping[str, Variable] = field(default_factory=dict)
     base: str = "/"
+    authors: tuple[str, ...] = ()

@@ -1,0 +1,262 @@
+"""Prometheus exporter: zerowatt's own metrics plus Kepler's (v0.10+) names and labels.
+
+Kepler names and label sets (Kepler metrics reference): node metrics carry ``zone`` and ``path``; process
+metrics ``pid, comm, exe, type, state, container_id, vm_id, zone``; container metrics ``container_id,
+container_name, runtime, state, zone, pod_id``; all carry ``node_name``. So existing Kepler dashboards work
+against ``zerowatt energy serve``. Per-zone workload energy uses the workload's share of the node's active
+energy, the same share in every zone.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from zerowatt.energy.facility import Facility
+from zerowatt.energy.meter import Meter, Totals
+from zerowatt.energy.sources.base import LogOnce, SensorError
+from zerowatt.energy.sources.nvml import GpuDeviceSample, NvmlSource
+from zerowatt.errors import ValidationError
+from zerowatt.units import JOULES_PER_KWH, Joules
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) → (host, port)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not (0 <= int(port) <= 65535):
+        raise ValidationError("--listen", f"expected HOST:PORT, got {value!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+class EnergyCollector(Collector):
+    """Publishes a :class:`Totals` snapshot; sampling happens elsewhere (see :class:`Exporter`)."""
+
+    def __init__(self, totals: Totals, lock: threading.Lock, facility: Facility, node_name: str) -> None:
+        self.totals = totals
+        self.lock = lock
+        self.facility = facility
+        self.node_name = node_name
+
+    def collect(self) -> Iterator[Any]:
+        with self.lock:
+            yield from self._families(self.totals)
+
+    def _families(self, t: Totals) -> Iterator[Any]:
+        node = self.node_name
+        zl = ["zone", "path", "node_name"]
+        kj = CounterMetricFamily("kepler_node_cpu_joules", "Node energy by zone (joules).", labels=zl)
+        kw = GaugeMetricFamily("kepler_node_cpu_watts", "Node power by zone (watts).", labels=zl)
+        ka = CounterMetricFamily("kepler_node_cpu_active_joules", "Active node energy by zone.", labels=zl)
+        ki = CounterMetricFamily("kepler_node_cpu_idle_joules", "Idle node energy by zone.", labels=zl)
+        kaw = GaugeMetricFamily("kepler_node_cpu_active_watts", "Active node power by zone.", labels=zl)
+        kiw = GaugeMetricFamily("kepler_node_cpu_idle_watts", "Idle node power by zone.", labels=zl)
+        for (zone, path), joules in sorted(t.zones.items()):
+            labels = [zone, path, node]
+            kj.add_metric(labels, joules)
+            watts = t.zone_watts.get((zone, path), 0.0)
+            kw.add_metric(labels, watts)
+            ka.add_metric(labels, t.active.get((zone, path), 0.0))
+            ki.add_metric(labels, t.idle.get((zone, path), 0.0))
+            kaw.add_metric(labels, watts * t.usage)
+            kiw.add_metric(labels, watts * (1 - t.usage))
+        yield from (kj, kw, ka, ki, kaw, kiw)
+        ku = GaugeMetricFamily("kepler_node_cpu_usage_ratio", "Node CPU usage ratio.", labels=["node_name"])
+        ku.add_metric([node], t.usage)
+        yield ku
+        # A workload's share of the node is the same in every zone, so its energy in a zone is its node energy
+        # × zone / node total (the total never double counts; core sits inside package, so shares can add
+        # to more than 1 across zones, exactly as the zones themselves do). Cumulative ratios for counters,
+        # the last interval's for watts.
+        zone_fraction = {k: j / t.node_joules for k, j in t.zones.items()} if t.node_joules > 0 else {}
+        zone_watts_fraction = {k: w / t.node_watts for k, w in t.zone_watts.items()} if t.node_watts > 0 else {}
+        pl = ["pid", "comm", "exe", "type", "state", "container_id", "vm_id", "zone", "node_name"]
+        pj = CounterMetricFamily("kepler_process_cpu_joules", "Process energy by zone (joules).", labels=pl)
+        pw = GaugeMetricFamily("kepler_process_cpu_watts", "Process power by zone (watts).", labels=pl)
+        ps = CounterMetricFamily(
+            "kepler_process_cpu_seconds",
+            "Process CPU time (seconds).",
+            labels=["pid", "comm", "exe", "type", "container_id", "vm_id", "node_name"],
+        )
+        zj = CounterMetricFamily(
+            "zerowatt_process_joules",
+            "Process energy, node total zone (joules).",
+            labels=["pid", "comm", "container_id"],
+        )
+        for (pid, _), p in sorted(t.processes.items()):
+            if p.cpu_seconds <= 0 and p.joules <= 0:
+                continue
+            cid = p.info.container.container_id if p.info.container else ""
+            kind = "container" if cid else "regular"
+            ps.add_metric([str(pid), p.info.comm, p.info.exe, kind, cid, "", node], p.cpu_seconds)
+            zj.add_metric([str(pid), p.info.comm, cid], p.joules)
+            for (zone, _path), frac in zone_fraction.items():
+                labels = [str(pid), p.info.comm, p.info.exe, kind, "running", cid, "", zone, node]
+                pj.add_metric(labels, p.joules * frac)
+                pw.add_metric(labels, p.watts * zone_watts_fraction.get((zone, _path), 0.0))
+        yield from (pj, pw, ps, zj)
+        cl = ["container_id", "container_name", "runtime", "state", "zone", "pod_id", "node_name"]
+        cj = CounterMetricFamily("kepler_container_cpu_joules", "Container energy by zone (joules).", labels=cl)
+        cw = GaugeMetricFamily("kepler_container_cpu_watts", "Container power by zone (watts).", labels=cl)
+        for cid, c in sorted(t.containers.items()):
+            for (zone, _path), frac in zone_fraction.items():
+                labels = [cid, "", c.ref.runtime, "running", zone, c.ref.pod_id, node]
+                cj.add_metric(labels, c.joules * frac)
+                cw.add_metric(labels, c.watts * zone_watts_fraction.get((zone, _path), 0.0))
+        yield from (cj, cw)
+        report = self.facility.report(t.node_joules)
+        nj = CounterMetricFamily(
+            "zerowatt_node_joules", "Node IT energy, no zone counted twice (joules).", labels=["source"]
+        )
+        src = t.source.name if t.source else "none"
+        nj.add_metric([src], t.node_joules)
+        fj = CounterMetricFamily("zerowatt_node_facility_joules", "Node energy × PUE (joules).")
+        fj.add_metric([], report.facility_joules)
+        co = CounterMetricFamily("zerowatt_node_co2e_grams", "Carbon of the facility energy (g CO2e).")
+        co.add_metric([], report.co2e_grams)
+        wa = CounterMetricFamily("zerowatt_node_water_litres", "Site water for the IT energy (litres).")
+        wa.add_metric([], report.water_litres)
+        nw = GaugeMetricFamily("zerowatt_node_watts", "Node IT power over the last interval (watts).")
+        nw.add_metric([], t.node_watts)
+        info = GaugeMetricFamily(
+            "zerowatt_energy_source_info", "The power source in use.", labels=["source", "trust", "measures"]
+        )
+        if t.source is not None:
+            info.add_metric([t.source.name, t.source.trust.value, t.source.measures], 1.0)
+        fac = GaugeMetricFamily(
+            "zerowatt_facility_info", "Facility factors in use.", labels=["pue", "wue", "carbon_g_per_kwh"]
+        )
+        fac.add_metric([f"{self.facility.pue:g}", f"{self.facility.wue:g}", f"{self.facility.carbon_g_per_kwh:g}"], 1.0)
+        kwh = GaugeMetricFamily("zerowatt_joules_per_kwh", "Conversion constant for dashboards.")
+        kwh.add_metric([], JOULES_PER_KWH)
+        yield from (nj, fj, co, wa, nw, info, fac, kwh)
+
+
+@dataclass
+class GpuTotals:
+    """Cumulative GPU energy per device and per (device, pid). Pure."""
+
+    names: dict[int, str] = field(default_factory=dict)
+    joules: dict[int, Joules] = field(default_factory=dict)
+    watts: dict[int, float] = field(default_factory=dict)
+    idle: dict[int, Joules] = field(default_factory=dict)
+    processes: dict[tuple[int, int], Joules] = field(default_factory=dict)
+
+    def add(self, devices: list[GpuDeviceSample]) -> None:
+        for d in devices:
+            split = d.attribution()
+            self.names[d.index] = d.name
+            self.joules[d.index] = self.joules.get(d.index, 0.0) + d.joules
+            self.idle[d.index] = self.idle.get(d.index, 0.0) + split.idle
+            self.watts[d.index] = d.joules / d.seconds if d.seconds > 0 else 0.0
+            for pid, joules in split.workloads.items():
+                self.processes[(d.index, pid)] = self.processes.get((d.index, pid), 0.0) + joules
+
+
+class GpuCollector(Collector):
+    """Publishes :class:`GpuTotals` under zerowatt names (``zerowatt_gpu_*``)."""
+
+    def __init__(self, totals: GpuTotals, lock: threading.Lock, node_name: str) -> None:
+        self.totals = totals
+        self.lock = lock
+        self.node_name = node_name
+
+    def collect(self) -> Iterator[Any]:
+        with self.lock:
+            t = self.totals
+            labels = ["gpu", "name", "node_name"]
+            gj = CounterMetricFamily("zerowatt_gpu_joules", "GPU board energy (joules).", labels=labels)
+            gi = CounterMetricFamily(
+                "zerowatt_gpu_idle_joules", "GPU energy not attributed to processes.", labels=labels
+            )
+            gw = GaugeMetricFamily("zerowatt_gpu_watts", "GPU board power over the last interval.", labels=labels)
+            for index in sorted(t.joules):
+                lv = [str(index), t.names.get(index, ""), self.node_name]
+                gj.add_metric(lv, t.joules[index])
+                gi.add_metric(lv, t.idle.get(index, 0.0))
+                gw.add_metric(lv, t.watts.get(index, 0.0))
+            gp = CounterMetricFamily(
+                "zerowatt_gpu_process_joules",
+                "GPU energy by process (SM utilisation share).",
+                labels=["gpu", "pid", "node_name"],
+            )
+            for (index, pid), joules in sorted(t.processes.items()):
+                gp.add_metric([str(index), str(pid), self.node_name], joules)
+        yield from (gj, gi, gw, gp)
+
+
+class Exporter:
+    """Samples a :class:`Meter` every ``interval`` seconds in a thread and serves the totals over HTTP."""
+
+    def __init__(
+        self,
+        meter: Meter,
+        facility: Facility,
+        *,
+        interval: float = 1.0,
+        node_name: str | None = None,
+        gpu: NvmlSource | None = None,
+    ) -> None:
+        self.meter = meter
+        self.interval = interval
+        self.totals = Totals()
+        self.lock = threading.Lock()
+        self.registry = CollectorRegistry()
+        node = node_name or socket.gethostname()
+        self.registry.register(EnergyCollector(self.totals, self.lock, facility, node))
+        self.gpu = gpu
+        self.gpu_totals = GpuTotals()
+        if gpu is not None:
+            self.registry.register(GpuCollector(self.gpu_totals, self.lock, node))
+        self.problems = LogOnce()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._server: Any = None
+
+    def step(self, now: float | None = None) -> None:
+        """One sample (errors are logged once; the exporter keeps serving the last totals)."""
+        t = time.monotonic() if now is None else now
+        if self.gpu is not None:
+            try:
+                devices = self.gpu.sample(t)
+                with self.lock:
+                    self.gpu_totals.add(devices)
+            except SensorError as exc:
+                self.problems.warning(f"GPU sample failed: {exc}")
+        try:
+            iv = self.meter.sample(t)
+        except (SensorError, OSError) as exc:
+            self.problems.warning(f"energy sample failed: {exc}")
+            return
+        if iv is not None:
+            with self.lock:
+                self.totals.add(iv)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.step()
+
+    def start(self, host: str, port: int) -> int:
+        """Start sampling and serving; returns the bound port (``port`` 0 picks a free one)."""
+        self.step()
+        self._server, _ = start_http_server(port, addr=host, registry=self.registry)
+        self._thread = threading.Thread(target=self._run, name="zerowatt-energy-sampler", daemon=True)
+        self._thread.start()
+        return int(self._server.server_port)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self.gpu is not None:
+            self.gpu.close()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()

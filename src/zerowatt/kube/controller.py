@@ -1,0 +1,397 @@
+"""One downscaler pass against the API: list, decide (pure), then apply patches, Events and Argo CD marks.
+
+A pass is *plan, then apply*: every object of every included kind is listed (paged) and decided by
+:func:`zerowatt.kube.decide.decide` without any write; then the Argo CD Applications that own an object
+about to go down get self-heal paused (``--argocd-pause-self-heal``), the patches are sent, and
+Applications none of whose objects stay down get self-heal back. Only objects whose level changes are
+patched, so a steady cluster costs lists and no writes.
+
+Each patch is a JSON merge patch carrying ``metadata.resourceVersion``: the API server answers 409 if the
+object changed since it was listed, and the object is then re-read, re-decided and patched again (bounded),
+so neither our update nor the other writer's is lost. Throttling and server errors are retried in
+:class:`zerowatt.kube.api.KubeApi`. A failure on one object (an invalid annotation, a 404, a 403) is logged
+(and, with Events enabled, reported on the object) and the pass goes on with the others.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from zerowatt.kube import annotations as ann
+from zerowatt.kube.api import ApiError, KubeApi, path_segment
+from zerowatt.kube.decide import Decision, Matcher, NamespaceView, decide, namespace_filtered
+from zerowatt.kube.kinds import Kind, Obj, annotations_of, labels_of, meta, where
+from zerowatt.kube.savings import Released, released_replicas, requests_per_pod
+from zerowatt.kube.settings import Settings
+
+log = logging.getLogger("zerowatt.kube")
+
+COMPONENT = "zerowatt-downscaler"
+CONFLICT_RETRIES = 3
+ARGO_APPS = "/apis/argoproj.io/v1alpha1"
+
+
+@dataclass(frozen=True)
+class Options:
+    """How a pass touches the cluster (as opposed to :class:`Settings`, which say what it decides)."""
+
+    namespaces: tuple[str, ...] = ()  # empty: all namespaces
+    dry_run: bool = False
+    enable_events: bool = False
+    argocd_pause_self_heal: bool = False
+    argocd_namespace: str = "argocd"
+
+
+@dataclass
+class Change:
+    kind: str
+    namespace: str
+    name: str
+    action: str
+    reason: str
+    level: int | None
+    target: int | None
+    applied: bool
+
+
+@dataclass
+class PassReport:
+    """What a pass saw and did; feeds logs, ``--json`` output and the Prometheus metrics."""
+
+    objects: int = 0
+    changes: list[Change] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    down: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, namespace) -> objects down
+    released: Released = field(default_factory=Released)
+    argocd_paused: list[str] = field(default_factory=list)
+    argocd_restored: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "objects": self.objects,
+            "changes": [c.__dict__ for c in self.changes],
+            "errors": [{"object": w, "error": e} for w, e in self.errors],
+            "down": [{"kind": k, "namespace": n, "objects": c} for (k, n), c in sorted(self.down.items())],
+            "released": self.released.__dict__,
+            "argocd_paused": self.argocd_paused,
+            "argocd_restored": self.argocd_restored,
+        }
+
+
+@dataclass
+class _Item:
+    kind: Kind
+    obj: dict[str, Any]
+    ns: NamespaceView
+    decision: Decision
+
+
+def argocd_app(obj: Obj, default_namespace: str) -> tuple[str, str] | None:
+    """The (namespace, name) of the Argo CD Application that manages ``obj``, from its tracking marks.
+
+    The tracking-id annotation (``app:group/Kind:ns/name``) wins over the legacy instance label; both may
+    name the app as ``namespace_app`` when Argo CD manages Applications in any namespace.
+    """
+    tracking = annotations_of(obj).get(ann.ARGOCD_TRACKING_ID)
+    app = tracking.split(":", 1)[0] if tracking else labels_of(obj).get(ann.ARGOCD_INSTANCE_LABEL)
+    if not app:
+        return None
+    if "_" in app:
+        ns, _, name = app.partition("_")
+        return ns, name
+    return default_namespace, app
+
+
+class Downscaler:
+    """The controller: runs passes against a :class:`KubeApi` with injected settings and schedule matcher."""
+
+    def __init__(self, api: KubeApi, settings: Settings, matches: Matcher, options: Options | None = None) -> None:
+        self.api = api
+        self.settings = settings
+        self.matches = matches
+        self.options = options or Options()
+        self._event_seq = itertools.count()
+        #: (uid or where, message) of invalid configurations already reported by an Event: the log repeats
+        #: every pass, the Event only once per process and object, so a broken annotation does not flood.
+        self._warned: set[tuple[str, str]] = set()
+
+    # --- reading ----------------------------------------------------------------------------------------
+
+    def _namespaces(self) -> dict[str, NamespaceView]:
+        if self.options.namespaces:
+            raw = []
+            for name in self.options.namespaces:
+                try:
+                    raw.append(self.api.get(f"/api/v1/namespaces/{path_segment(name)}"))
+                except ApiError as exc:
+                    if exc.status != 404:
+                        raise
+                    log.warning("namespace not found", extra={"fields": {"namespace": name}})
+        else:
+            raw = list(self.api.list("/api/v1/namespaces"))
+        views = {}
+        for ns in raw:
+            name = str(meta(ns).get("name"))
+            views[name] = NamespaceView(name, dict(annotations_of(ns)), namespace_filtered(name, self.settings))
+        return views
+
+    def _objects(self, kind: Kind, namespaces: Iterable[str]) -> Iterable[dict[str, Any]]:
+        if self.options.namespaces:
+            for ns in namespaces:
+                yield from self.api.list(kind.collection_path(ns))
+        else:
+            yield from self.api.list(kind.collection_path(None))
+
+    def plan(self, now: datetime) -> list[_Item]:
+        """List everything and decide, without writing anything."""
+        namespaces = self._namespaces()
+        items = []
+        debug = log.isEnabledFor(logging.DEBUG)
+        for kind in self.settings.kinds:
+            try:
+                objects = list(self._objects(kind, namespaces))
+            except ApiError as exc:
+                # A kind whose CRD is not installed (404) must not stop the others.
+                log.error("cannot list", extra={"fields": {"kind": kind.plural, "error": str(exc)}})
+                continue
+            for obj in objects:
+                ns_name = str(meta(obj).get("namespace", ""))
+                ns = namespaces.get(ns_name) or NamespaceView(ns_name, {}, namespace_filtered(ns_name, self.settings))
+                obj.setdefault("kind", kind.kind)
+                obj.setdefault("apiVersion", kind.api_version)
+                decision = decide(obj, kind, ns, self.settings, now, self.matches)
+                items.append(_Item(kind, obj, ns, decision))
+                if debug:
+                    log.debug(
+                        "decided",
+                        extra={"fields": {"object": where(obj), "action": decision.action, "reason": decision.reason}},
+                    )
+        return items
+
+    # --- writing ----------------------------------------------------------------------------------------
+
+    def run_pass(self, now: datetime) -> PassReport:
+        report = PassReport()
+        items = self.plan(now)
+        report.objects = len(items)
+        argo = self.options.argocd_pause_self_heal
+        if argo:
+            going_down = {
+                app
+                for it in items
+                if it.decision.action == "down" and (app := argocd_app(it.obj, self.options.argocd_namespace))
+            }
+            self._pause_apps(going_down, report)
+        for it in items:
+            self._apply(it, now, report)
+        for it in items:
+            self._account(it, report)
+        if argo:
+            still_down = {
+                app
+                for it in items
+                if ann.ORIGINAL_REPLICAS in annotations_of(it.obj)
+                and (app := argocd_app(it.obj, self.options.argocd_namespace))
+            }
+            self._restore_apps(still_down, report)
+        return report
+
+    def _apply(self, it: _Item, now: datetime, report: PassReport) -> None:
+        d = it.decision
+        w = where(it.obj)
+        if d.action == "error":
+            report.errors.append((w, d.reason))
+            log.error("invalid configuration", extra={"fields": {"object": w, "error": d.reason}})
+            key = (str(meta(it.obj).get("uid") or w), d.reason)
+            if key not in self._warned:
+                self._warned.add(key)
+                self._event(it.obj, "InvalidAnnotation", d.reason, "Warning", now)
+            return
+        if d.action not in ("down", "up"):
+            return
+        m = meta(it.obj)
+        change = Change(
+            it.kind.plural,
+            str(m.get("namespace", "")),
+            str(m.get("name", "")),
+            d.action,
+            d.reason,
+            d.level,
+            d.target,
+            False,
+        )
+        if self.options.dry_run:
+            log.info(
+                "dry run: would scale",
+                extra={
+                    "fields": {"object": w, "action": d.action, "from": d.level, "to": d.target, "reason": d.reason}
+                },
+            )
+            report.changes.append(change)
+            return
+        try:
+            obj, final = self._patch_with_retries(it, now)
+        except ApiError as exc:
+            report.errors.append((w, str(exc)))
+            log.error("update failed", extra={"fields": {"object": w, "error": str(exc)}})
+            it.decision = Decision("error", str(exc))  # not changed: not counted as down
+            return
+        it.obj, it.decision = obj, final
+        if final.action not in ("down", "up"):
+            return  # after a conflict, the fresh object needed nothing any more
+        change.action, change.level, change.target, change.applied = final.action, final.level, final.target, True
+        report.changes.append(change)
+        verb = "Scaling down" if final.action == "down" else "Scaling up"
+        message = f"{verb} {it.kind.kind} from {final.level} to {final.target}, reason: {final.reason}"
+        log.info(
+            message, extra={"fields": {"object": w, "action": final.action, "from": final.level, "to": final.target}}
+        )
+        self._event(obj, "ScaleDown" if final.action == "down" else "ScaleUp", message, "Normal", now)
+
+    def _patch_with_retries(self, it: _Item, now: datetime) -> tuple[dict[str, Any], Decision]:
+        obj, decision = it.obj, it.decision
+        m = meta(obj)
+        path = it.kind.object_path(str(m.get("namespace")), path_segment(str(m.get("name"))))
+        for attempt in range(CONFLICT_RETRIES + 1):
+            if decision.patch is None:
+                return obj, decision
+            patch = dict(decision.patch)
+            rv = meta(obj).get("resourceVersion")
+            if rv:  # optimistic concurrency: 409 if someone wrote the object since we read it
+                patch["metadata"] = {**patch.get("metadata", {}), "resourceVersion": rv}
+            try:
+                return self.api.patch(path, patch), decision
+            except ApiError as exc:
+                if exc.status != 409 or attempt == CONFLICT_RETRIES:
+                    raise
+                log.info("conflict, re-reading", extra={"fields": {"object": where(obj), "attempt": attempt + 1}})
+                obj = self.api.get(path)
+                obj.setdefault("kind", it.kind.kind)
+                obj.setdefault("apiVersion", it.kind.api_version)
+                decision = decide(obj, it.kind, it.ns, self.settings, now, self.matches)
+                if decision.action == "error":
+                    raise ApiError("PATCH", path, 409, decision.reason) from None
+        raise AssertionError("unreachable")
+
+    def _account(self, it: _Item, report: PassReport) -> None:
+        """Count what is down after this pass (dry run: what would be) and the requests it releases."""
+        d = it.decision
+        annos = annotations_of(it.obj)
+        if d.action == "down":
+            level, original = d.target or 0, d.level
+        elif d.action == "up":
+            return
+        elif ann.ORIGINAL_REPLICAS in annos and d.level is not None:
+            level = d.level
+            try:
+                original = int(annos[ann.ORIGINAL_REPLICAS])
+            except ValueError:
+                return
+        else:
+            return
+        m = meta(it.obj)
+        report.down[(it.kind.plural, str(m.get("namespace", "")))] += 1
+        replicas = released_replicas(it.kind, level, original)
+        if replicas:
+            report.released.add(replicas, requests_per_pod(it.obj, it.kind))
+
+    def _event(self, obj: Obj, reason: str, message: str, type_: str, now: datetime) -> None:
+        if not self.options.enable_events or self.options.dry_run:
+            return
+        m = meta(obj)
+        ns = str(m.get("namespace") or "default")
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{m.get('name')}.{int(now.timestamp() * 1e6):x}{next(self._event_seq):x}",
+                "namespace": ns,
+            },
+            "involvedObject": {
+                "apiVersion": obj.get("apiVersion"),
+                "kind": obj.get("kind"),
+                "name": m.get("name"),
+                "namespace": ns,
+                "uid": m.get("uid"),
+                "resourceVersion": m.get("resourceVersion"),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": type_,
+            "source": {"component": COMPONENT},
+            "reportingComponent": COMPONENT,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
+        try:
+            self.api.create(f"/api/v1/namespaces/{path_segment(ns)}/events", body)
+        except ApiError as exc:
+            log.warning("cannot create event", extra={"fields": {"object": where(obj), "error": str(exc)}})
+
+    # --- Argo CD --------------------------------------------------------------------------------------
+
+    def _apps(self) -> list[dict[str, Any]]:
+        try:
+            return list(self.api.list(f"{ARGO_APPS}/applications"))
+        except ApiError as exc:
+            log.error("cannot list Argo CD Applications", extra={"fields": {"error": str(exc)}})
+            return []
+
+    def _pause_apps(self, wanted: set[tuple[str, str]], report: PassReport) -> None:
+        if not wanted:
+            return
+        for app in self._apps():
+            key = (str(meta(app).get("namespace")), str(meta(app).get("name")))
+            automated = ((app.get("spec") or {}).get("syncPolicy") or {}).get("automated") or {}
+            if (
+                key not in wanted
+                or ann.ARGOCD_SELF_HEAL_PAUSED in annotations_of(app)
+                or automated.get("selfHeal") is not True
+            ):
+                continue
+            patch = {
+                "metadata": {"annotations": {ann.ARGOCD_SELF_HEAL_PAUSED: "true"}},
+                "spec": {"syncPolicy": {"automated": {"selfHeal": False}}},
+            }
+            if self._patch_app(key, patch):
+                report.argocd_paused.append(f"{key[0]}/{key[1]}")
+
+    def _restore_apps(self, still_down: set[tuple[str, str]], report: PassReport) -> None:
+        for app in self._apps():
+            key = (str(meta(app).get("namespace")), str(meta(app).get("name")))
+            if key in still_down or ann.ARGOCD_SELF_HEAL_PAUSED not in annotations_of(app):
+                continue
+            patch = {
+                "metadata": {"annotations": {ann.ARGOCD_SELF_HEAL_PAUSED: None}},
+                "spec": {"syncPolicy": {"automated": {"selfHeal": True}}},
+            }
+            if self._patch_app(key, patch):
+                report.argocd_restored.append(f"{key[0]}/{key[1]}")
+
+    def _patch_app(self, key: tuple[str, str], patch: Mapping[str, Any]) -> bool:
+        verb = "pause" if patch["spec"]["syncPolicy"]["automated"]["selfHeal"] is False else "restore"
+        if self.options.dry_run:
+            log.info(
+                f"dry run: would {verb} Argo CD self-heal", extra={"fields": {"application": f"{key[0]}/{key[1]}"}}
+            )
+            return True
+        try:
+            self.api.patch(
+                f"{ARGO_APPS}/namespaces/{path_segment(key[0])}/applications/{path_segment(key[1])}", dict(patch)
+            )
+        except ApiError as exc:
+            log.error(
+                f"cannot {verb} Argo CD self-heal",
+                extra={"fields": {"application": f"{key[0]}/{key[1]}", "error": str(exc)}},
+            )
+            return False
+        log.info(f"Argo CD self-heal {verb}d", extra={"fields": {"application": f"{key[0]}/{key[1]}"}})
+        return True

@@ -1,0 +1,114 @@
+"""What a downscaled workload gives back: requested CPU and memory, and an estimate of watts and CO2e.
+
+Released requests are the pod template's requests × the replicas taken away (``original-replicas`` minus
+the current level). Power is estimated from those requests with :class:`PowerCoefficients`, a small,
+injectable model, so the energy subsystem can replace it with a measured one.
+
+Default coefficients follow Cloud Carbon Footprint's methodology (Apache-2.0, data in
+``shared/data/power``): per-vCPU watts = min + 50 % × (max − min) (CCF's default average utilisation),
+averaged over the 20 AWS micro-architectures of ``ccf-coefficients-aws-use.csv`` (min 1.0113 W, max
+3.8128 W → 2.4120 W); memory 0.392 W per GB (CCF's memory coefficient) = 0.4209 W per GiB; AWS PUE 1.135;
+grid intensity 428.07 g CO2e/kWh, the mean of the 25 regions in ``grid-emissions-factors-aws.csv``.
+``tests/kube/test_savings.py`` re-derives these numbers from the CSV files.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from zerowatt.kube.kinds import Kind, Obj
+from zerowatt.units import GIB, JOULES_PER_KWH, Bytes, Cores, GramsCO2e, Seconds, Watts
+
+_SUFFIX: dict[str, int | Decimal] = {
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": 1,
+    "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+}  # fmt: skip
+
+
+_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|[numkKMGTPE]?)$")
+
+
+def parse_quantity(value: Any) -> float:
+    """A Kubernetes quantity (``500m``, ``1.5``, ``128Mi``, ``1e3``) as a float; ``ValueError`` if not one."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    m = _QUANTITY.match(str(value).strip())
+    if not m:
+        raise ValueError(f"{value!r} is not a Kubernetes quantity")
+    return float(Decimal(m.group(1)) * Decimal(_SUFFIX[m.group(2)]))
+
+
+@dataclass(frozen=True)
+class PowerCoefficients:
+    """Watts per requested core and GiB, data-centre PUE and grid intensity (see the module docstring)."""
+
+    watts_per_core: Watts = 2.4120
+    watts_per_gib: Watts = 0.4209
+    pue: float = 1.135
+    grams_co2e_per_kwh: GramsCO2e = 428.07
+
+    def watts(self, cores: Cores, memory: Bytes | float) -> Watts:
+        return (cores * self.watts_per_core + memory / GIB * self.watts_per_gib) * self.pue
+
+    def kwh(self, watts: Watts, seconds: Seconds) -> float:
+        return watts * seconds / JOULES_PER_KWH
+
+    def co2e(self, kwh: float) -> GramsCO2e:
+        return kwh * self.grams_co2e_per_kwh
+
+
+def _pod_spec(obj: Obj, kind: Kind) -> Mapping[str, Any]:
+    spec = obj.get("spec") or {}
+    if kind.plural == "wasmapps":
+        return {"containers": [{"resources": spec.get("resources") or {}}]}
+    if kind.plural == "virtualmachines":
+        domain = ((spec.get("template") or {}).get("spec") or {}).get("domain") or {}
+        return {"containers": [{"resources": domain.get("resources") or {}}]}
+    template = spec.get("template") or {}
+    pod = template.get("spec") if isinstance(template, Mapping) else None
+    return pod if isinstance(pod, Mapping) else {}
+
+
+def requests_per_pod(obj: Obj, kind: Kind) -> tuple[Cores, float]:
+    """Sum of the containers' CPU and memory requests in the pod template (unreadable values count 0)."""
+    cores = memory = 0.0
+    for c in _pod_spec(obj, kind).get("containers") or []:
+        req = ((c or {}).get("resources") or {}).get("requests") or {}
+        try:
+            cores += parse_quantity(req["cpu"]) if "cpu" in req else 0.0
+            memory += parse_quantity(req["memory"]) if "memory" in req else 0.0
+        except (ValueError, ArithmeticError):
+            continue
+    return cores, memory
+
+
+@dataclass
+class Released:
+    """Totals over downscaled objects: replicas taken away, cores and bytes of requests given back."""
+
+    objects: int = 0
+    replicas: int = 0
+    cores: Cores = 0.0
+    memory: float = 0.0
+
+    def add(self, replicas: int, per_pod: tuple[Cores, float]) -> None:
+        self.objects += 1
+        self.replicas += replicas
+        self.cores += replicas * per_pod[0]
+        self.memory += replicas * per_pod[1]
+
+
+#: Kinds whose level is a pod count; for the others (HPA bounds, PDBs, suspend flags) released requests are
+#: not a level difference and are counted through the workload itself.
+POD_COUNT_KINDS = frozenset({"deployments", "statefulsets", "rollouts", "wasmapps", "virtualmachines"})
+
+
+def released_replicas(kind: Kind, level: int, original: int | None) -> int:
+    if original is None or kind.plural not in POD_COUNT_KINDS:
+        return 0
+    return max(0, original - level)

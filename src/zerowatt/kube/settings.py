@@ -1,0 +1,84 @@
+"""The controller's settings (kube-downscaler's flags and environment variables) as plain, validated data."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from zerowatt.errors import ValidationError
+from zerowatt.kube.kinds import KINDS, Kind, parse_include_resources
+
+#: kube-downscaler's defaults (hjacobs/kube-downscaler cmd.py), kept so a switch changes nothing.
+DEFAULT_EXCLUDE_NAMESPACES = "kube-system"
+DEFAULT_EXCLUDE_DEPLOYMENTS = "kube-downscaler,downscaler"
+DEFAULT_GRACE_PERIOD = 900
+DEFAULT_INTERVAL = 60
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Cluster-wide defaults; namespace and workload annotations override them (see ``decide``)."""
+
+    default_uptime: str = "always"
+    default_downtime: str = "never"
+    upscale_period: str = "never"
+    downscale_period: str = "never"
+    downtime_replicas: int = 0
+    grace_period: float = DEFAULT_GRACE_PERIOD
+    deployment_time_annotation: str | None = None
+    exclude_namespaces: tuple[re.Pattern[str], ...] = (re.compile(DEFAULT_EXCLUDE_NAMESPACES),)
+    exclude_names: frozenset[str] = frozenset(DEFAULT_EXCLUDE_DEPLOYMENTS.split(","))
+    matching_labels: tuple[re.Pattern[str], ...] = ()
+    upscale_target_only: bool = False
+    forced_uptime: bool = False
+    kinds: tuple[Kind, ...] = field(default_factory=lambda: (KINDS["deployments"],))
+
+
+def compile_regexes(flag: str, value: str) -> tuple[re.Pattern[str], ...]:
+    """A comma-separated list of regular expressions (matched in full, as kube-downscaler does)."""
+    out = []
+    for part in value.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            out.append(re.compile(part))
+        except re.error as exc:
+            raise ValidationError(flag, f"{part!r} is not a valid regular expression: {exc}") from None
+    return tuple(out)
+
+
+def make_settings(
+    *,
+    default_uptime: str = "always",
+    default_downtime: str = "never",
+    upscale_period: str = "never",
+    downscale_period: str = "never",
+    downtime_replicas: int = 0,
+    grace_period: float = DEFAULT_GRACE_PERIOD,
+    deployment_time_annotation: str | None = None,
+    exclude_namespaces: str = DEFAULT_EXCLUDE_NAMESPACES,
+    exclude_deployments: str = DEFAULT_EXCLUDE_DEPLOYMENTS,
+    matching_labels: str = "",
+    upscale_target_only: bool = False,
+    include_resources: str = "deployments",
+) -> Settings:
+    """Build :class:`Settings` from flag-shaped strings, with errors that name the flag."""
+    if downtime_replicas < 0:
+        raise ValidationError("--downtime-replicas", f"{downtime_replicas} is negative; expected 0 or more")
+    if grace_period < 0:
+        raise ValidationError("--grace-period", f"{grace_period} is negative; expected seconds >= 0")
+    return Settings(
+        default_uptime=default_uptime,
+        default_downtime=default_downtime,
+        upscale_period=upscale_period,
+        downscale_period=downscale_period,
+        downtime_replicas=downtime_replicas,
+        grace_period=grace_period,
+        deployment_time_annotation=deployment_time_annotation or None,
+        exclude_namespaces=compile_regexes("--exclude-namespaces", exclude_namespaces),
+        exclude_names=frozenset(n.strip() for n in exclude_deployments.split(",") if n.strip()),
+        matching_labels=compile_regexes("--matching-labels", matching_labels),
+        upscale_target_only=upscale_target_only,
+        kinds=parse_include_resources(include_resources),
+    )

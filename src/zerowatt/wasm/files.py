@@ -1,0 +1,174 @@
+"""A component's ``files``: what the guest sees of the host's file system, as read-only preopens.
+
+Spin copies or maps files into the guest; zerowatt turns each ``files`` entry into WASI preopens:
+
+- ``{ source = "dir", destination = "/path" }`` with a directory is preopened as is at ``/path``;
+- glob strings (``"assets/**/*.png"``) and single-file mappings are *staged*: the matching files are
+  copied into one directory under the cache (``<cache>/files/<content key>``) at their guest paths, and
+  that directory is preopened at ``/``. The key hashes the file list with sizes and modification
+  times, so loading the same manifest twice (several workers) reuses one staging directory, and a
+  changed file gets a new one;
+- ``exclude_files`` globs remove matches; a directory mapping with exclusions is staged too.
+
+Nothing else of the host is visible to the guest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from zerowatt.errors import ValidationError
+from zerowatt.wasm.model import Preopen
+
+
+@dataclass(frozen=True, slots=True)
+class GlobFiles:
+    """A ``files`` string: a glob relative to the manifest directory, mounted at the same relative path."""
+
+    pattern: str
+    where: str
+
+
+@dataclass(frozen=True, slots=True)
+class MappedFiles:
+    """A ``files`` table: ``source`` (file or directory, relative to the manifest) at ``destination``."""
+
+    source: str
+    destination: str
+    where: str
+
+
+FilesEntry = GlobFiles | MappedFiles
+
+
+def _relative_pattern(pattern: str, where: str) -> str:
+    pure = PurePosixPath(pattern)
+    if not pattern or pure.is_absolute() or ".." in pure.parts:
+        raise ValidationError(
+            where, f"expected a glob relative to the manifest directory without '..', got {pattern!r}"
+        )
+    return pattern
+
+
+def _guest_path(destination: str, where: str) -> PurePosixPath:
+    pure = PurePosixPath(destination)
+    if not pure.is_absolute() or ".." in pure.parts:
+        raise ValidationError(
+            where, f"expected an absolute guest path such as '/static' for destination, got {destination!r}"
+        )
+    return pure
+
+
+def _excluded(root: Path, patterns: Sequence[str], where: str) -> set[Path]:
+    """Resolved paths matched by ``exclude_files``; a matched directory excludes everything under it."""
+    excluded: set[Path] = set()
+    for pattern in patterns:
+        excluded.update(p.resolve() for p in root.glob(_relative_pattern(pattern, where)))
+    return excluded
+
+
+def _is_excluded(path: Path, excluded: set[Path]) -> bool:
+    return bool(excluded) and (path in excluded or any(parent in excluded for parent in path.parents))
+
+
+def _stage(staged: dict[PurePosixPath, Path], cache_dir: Path) -> Path:
+    """Copy ``guest path → host file`` into a content-keyed directory under ``cache_dir``; return it."""
+    digest = hashlib.sha256()
+    for guest, host in sorted(staged.items()):
+        st = host.stat()
+        digest.update(f"{guest}\0{host}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    root = cache_dir / "files"
+    final = root / digest.hexdigest()[:24]
+    if final.is_dir():
+        return final
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
+    try:
+        for guest, host in staged.items():
+            target = tmp / guest.relative_to("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(host, target)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not final.is_dir():  # not a concurrent loader that got there first: a real failure
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def resolve_files(
+    entries: Sequence[FilesEntry],
+    exclude: Sequence[str],
+    manifest_dir: Path,
+    cache_dir: Path,
+    component_where: str,
+) -> tuple[Preopen, ...]:
+    """Turn ``files`` entries into preopens (staging what must be staged); errors name the entry.
+
+    ``component_where`` is ``"<file>: component.<id>"``, for errors about the lists as a whole.
+    """
+    excluded = _excluded(manifest_dir, exclude, f"{component_where}.exclude_files")
+    direct: list[Preopen] = []
+    staged: dict[PurePosixPath, Path] = {}
+
+    def stage_file(guest: PurePosixPath, host: Path, where: str) -> None:
+        previous = staged.get(guest)
+        if previous is not None and previous != host:
+            raise ValidationError(where, f"guest path {str(guest)!r} is already mapped to {previous}")
+        staged[guest] = host
+
+    for entry in entries:
+        if isinstance(entry, GlobFiles):
+            pattern = _relative_pattern(entry.pattern, entry.where)
+            found: set[Path] = set()
+            for hit in manifest_dir.glob(pattern):
+                if hit.is_dir():  # a directory stands for every file under it
+                    found.update(hit.rglob("*"))
+                else:
+                    found.add(hit)
+            matches = sorted(p for p in found if p.is_file() and not _is_excluded(p.resolve(), excluded))
+            if not matches:
+                raise ValidationError(entry.where, f"glob {pattern!r} matches no files under {manifest_dir}")
+            for match in matches:
+                stage_file(
+                    PurePosixPath("/") / match.relative_to(manifest_dir).as_posix(), match.resolve(), entry.where
+                )
+            continue
+        guest = _guest_path(entry.destination, entry.where)
+        if not entry.source or PurePosixPath(entry.source).is_absolute():
+            raise ValidationError(entry.where, f"expected a source path relative to the manifest, got {entry.source!r}")
+        source = (manifest_dir / entry.source).resolve()
+        if source.is_file():
+            stage_file(guest, source, entry.where)
+        elif source.is_dir():
+            if any(p.is_relative_to(source) for p in excluded):
+                for path in sorted(source.rglob("*")):
+                    if path.is_file() and not _is_excluded(path.resolve(), excluded):
+                        stage_file(guest / path.relative_to(source).as_posix(), path.resolve(), entry.where)
+            else:
+                if any(p.guest_path == str(guest) for p in direct):
+                    raise ValidationError(entry.where, f"destination {str(guest)!r} is mounted twice")
+                direct.append(Preopen(host_path=source, guest_path=str(guest)))
+        else:
+            raise ValidationError(entry.where, f"source {entry.source!r} not found (looked for {source})")
+
+    for guest in staged:
+        for mount in direct:
+            if guest.is_relative_to(mount.guest_path):
+                raise ValidationError(
+                    f"{component_where}.files",
+                    f"file {str(guest)!r} falls inside the directory mounted at {mount.guest_path!r}; "
+                    "expected files and directory mounts not to overlap",
+                )
+    if not staged:
+        return tuple(direct)
+    return (Preopen(host_path=_stage(staged, cache_dir), guest_path="/"), *direct)

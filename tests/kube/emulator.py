@@ -1,0 +1,145 @@
+"""kmock's ``KubernetesEmulator`` on a loopback port in a background thread, with the fixes the notes list.
+
+* ``GET /api/v1/namespaces`` and ``GET|POST /api/v1/namespaces/NAME``: kmock's path parser takes any
+  ``namespaces`` segment for the namespaced scope prefix, so these are answered here, from a namespace
+  store kept beside kmock's objects.
+* Fault injection that happens *before* kmock touches its state (kmock applies a PATCH to its store even
+  when a reaction answers it, so an injected 409 would still change the object): a :class:`Fault` answers
+  one matching request with a status (and ``Retry-After``), optionally after running a "concurrent writer"
+  on the store, which is how a real 409 comes about.
+* The request log is dropped after each request (kmock rescans it on every request), and PATCH/GET of one
+  object are served by key instead of by scanning every object, so thousands of objects stay cheap.
+
+The controller under test uses the official ``kubernetes`` client over real HTTP; nothing is patched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp.web
+import attrs
+import kmock
+
+_NS_LIST = re.compile(r"^/api/v1/namespaces/?$")
+_NS_ONE = re.compile(r"^/api/v1/namespaces/([^/]+)/?$")
+
+
+@dataclass
+class Fault:
+    """Answer the next ``times`` requests matching ``method`` and the ``path`` regex with ``status``."""
+
+    method: str
+    path: str
+    status: int
+    times: int = 1
+    retry_after: str | None = None
+    before: Callable[[Emulator], None] | None = None
+    hits: int = 0
+
+
+@attrs.define(kw_only=True)
+class Emulator(kmock.KubernetesEmulator):  # type: ignore[misc]
+    namespaces: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    faults: list[Fault] = attrs.field(factory=list)
+    served: list[tuple[str, str]] = attrs.field(factory=list)
+    keep_log: bool = False
+
+    async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        method, path = raw_request.method, raw_request.path
+        self.served.append((method, raw_request.path_qs))
+        for fault in self.faults:
+            if fault.method == method and fault.hits < fault.times and re.fullmatch(fault.path, path):
+                fault.hits += 1
+                if fault.before is not None:
+                    fault.before(self)
+                await raw_request.read()
+                headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+                status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": fault.status}
+                return aiohttp.web.json_response(status, status=fault.status, headers=headers)
+        if _NS_LIST.match(path) or _NS_ONE.match(path):
+            return await self._namespace(raw_request)
+        try:
+            return await super().__call__(raw_request)  # type: ignore[no-any-return]
+        finally:
+            if not self.keep_log:
+                self._requests.clear()
+
+    async def _namespace(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        one = _NS_ONE.match(raw_request.path)
+        if raw_request.method == "POST" and not one:
+            data = json.loads(await raw_request.read())
+            self.add_namespace(data["metadata"]["name"], data["metadata"].get("annotations"))
+            return aiohttp.web.json_response(self.namespaces[data["metadata"]["name"]], status=201)
+        if raw_request.method != "GET":
+            return aiohttp.web.json_response({"kind": "Status", "code": 405}, status=405)
+        if one:
+            ns = self.namespaces.get(one.group(1))
+            if ns is None:
+                return aiohttp.web.json_response({"kind": "Status", "code": 404, "reason": "NotFound"}, status=404)
+            return aiohttp.web.json_response(ns)
+        items = list(self.namespaces.values())
+        return aiohttp.web.json_response({"kind": "NamespaceList", "apiVersion": "v1", "metadata": {}, "items": items})
+
+    def add_namespace(self, name: str, annotations: dict[str, str] | None = None) -> None:
+        meta: dict[str, Any] = {"name": name, "uid": str(uuid.uuid4())}
+        meta["creationTimestamp"] = "2020-01-01T00:00:00Z"
+        if annotations:
+            meta["annotations"] = dict(annotations)
+        self.namespaces[name] = {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
+
+
+@dataclass
+class EmulatorThread:
+    """Runs :class:`Emulator` + ``kmock.Server`` on 127.0.0.1 in its own event loop thread."""
+
+    custom_resources: list[dict[str, Any]] = field(default_factory=list)
+    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
+    emulator: Emulator | None = None
+    url: str = ""
+
+    def __enter__(self) -> EmulatorThread:
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        self.run(self._start())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.run(self._stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+        self.loop.close()
+
+    def run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` in the emulator's thread (its store is not thread-safe)."""
+
+        async def wrapper() -> Any:
+            return fn()
+
+        return self.run(wrapper())
+
+    async def _start(self) -> None:
+        emu = Emulator(strict=False)
+        emu.resources.load_bundled()
+        for info in self.custom_resources:
+            emu.resources[info["resource"]] = {k: v for k, v in info.items() if k != "resource"}
+        self.emulator = emu
+        await emu.__aenter__()
+        self._server = kmock.Server(emu)
+        await self._server.__aenter__()
+        self.url = f"http://127.0.0.1:{self._server.port}"
+
+    async def _stop(self) -> None:
+        await self._server.__aexit__(None, None, None)
+        assert self.emulator is not None
+        await self.emulator.__aexit__(None, None, None)

@@ -1,0 +1,146 @@
+"""Each kind's down and up transforms, on the decision's patches applied as the API server would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.kube.conftest import NOW, merge_patch, real_matcher, workload
+from zerowatt.kube import annotations as ann
+from zerowatt.kube.decide import Decision, NamespaceView, decide
+from zerowatt.kube.kinds import KINDS
+from zerowatt.kube.settings import make_settings
+
+MATCH = real_matcher()
+
+
+def step(obj: dict[str, Any], kind: str, uptime: str, **settings: Any) -> tuple[Decision, dict[str, Any]]:
+    s = make_settings(include_resources=kind, default_uptime=uptime, **settings)
+    d = decide(obj, KINDS[kind], NamespaceView("dev"), s, NOW, MATCH)
+    return d, merge_patch(obj, d.patch) if d.patch else obj
+
+
+def cycle(obj: dict[str, Any], kind: str, **settings: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Down, check a second pass is a no-op; up, check the same; return (down state, up state)."""
+    d, down = step(obj, kind, "never", **settings)
+    assert d.action == "down", d
+    assert step(down, kind, "never", **settings)[0].action == "none"
+    u, up = step(down, kind, "always", **settings)
+    assert u.action == "up", u
+    assert step(up, kind, "always", **settings)[0].action == "none"
+    assert ann.ORIGINAL_REPLICAS not in up["metadata"].get("annotations", {})
+    return down, up
+
+
+@pytest.mark.parametrize(
+    ("plural", "kind"),
+    [("deployments", "Deployment"), ("statefulsets", "StatefulSet"), ("rollouts", "Rollout"), ("wasmapps", "WasmApp")],
+)
+def test_replica_kinds(plural: str, kind: str) -> None:
+    down, up = cycle(workload(kind, spec={"replicas": 4}), plural)
+    assert down["spec"]["replicas"] == 0 and down["metadata"]["annotations"][ann.ORIGINAL_REPLICAS] == "4"
+    assert up["spec"]["replicas"] == 4
+
+
+def test_absent_replicas_means_one() -> None:
+    down, up = cycle(workload(spec={}), "deployments")
+    assert down["metadata"]["annotations"][ann.ORIGINAL_REPLICAS] == "1" and up["spec"]["replicas"] == 1
+
+
+def test_hpa_never_below_one_and_capped_on_restore() -> None:
+    hpa = workload("HorizontalPodAutoscaler", spec={"minReplicas": 4, "maxReplicas": 10})
+    down, up = cycle(hpa, "horizontalpodautoscalers")
+    assert down["spec"]["minReplicas"] == 1 and down["metadata"]["annotations"][ann.ORIGINAL_REPLICAS] == "4"
+    assert up["spec"]["minReplicas"] == 4
+    # maxReplicas lowered during the downtime: the restore stays within it
+    down["spec"]["maxReplicas"] = 3
+    assert merge_patch(down, step(down, "horizontalpodautoscalers", "always")[0].patch)["spec"]["minReplicas"] == 3
+    # already at 1: nothing to do
+    assert (
+        step(
+            workload("HorizontalPodAutoscaler", spec={"minReplicas": 1, "maxReplicas": 5}),
+            "horizontalpodautoscalers",
+            "never",
+        )[0].action
+        == "none"
+    )
+    # downtime-replicas 2 is honoured
+    d, _ = step(hpa, "horizontalpodautoscalers", "never", downtime_replicas=2)
+    assert d.target == 2
+
+
+@pytest.mark.parametrize(("plural", "kind"), [("cronjobs", "CronJob"), ("jobs", "Job")])
+def test_suspend_kinds(plural: str, kind: str) -> None:
+    down, up = cycle(workload(kind, spec={"schedule": "*/5 * * * *", "suspend": False}), plural)
+    assert down["spec"]["suspend"] is True and down["metadata"]["annotations"][ann.ORIGINAL_REPLICAS] == "1"
+    assert up["spec"]["suspend"] is False
+    # downtime-replicas does not matter for on/off kinds
+    assert step(workload(kind, spec={}), plural, "never", downtime_replicas=2)[0].target == 0
+
+
+def test_cronjob_suspended_by_hand_stays_suspended() -> None:
+    manual = workload("CronJob", spec={"schedule": "0 * * * *", "suspend": True})
+    for uptime in ("always", "never"):
+        assert step(manual, "cronjobs", uptime)[0].action == "none"
+
+
+def test_daemonset_node_selector() -> None:
+    ds = workload("DaemonSet", spec={"template": {"spec": {"nodeSelector": {"disk": "ssd"}, "containers": []}}})
+    down, up = cycle(ds, "daemonsets")
+    assert down["spec"]["template"]["spec"]["nodeSelector"] == {"disk": "ssd", ann.DAEMONSET_NODE_SELECTOR_KEY: "true"}
+    assert up["spec"]["template"]["spec"]["nodeSelector"] == {"disk": "ssd"}
+    bare = workload("DaemonSet", spec={"template": {"spec": {"containers": []}}})
+    down, up = cycle(bare, "daemonsets")
+    assert up["spec"]["template"]["spec"].get("nodeSelector", {}) == {}
+
+
+@pytest.mark.parametrize("field", ["minAvailable", "maxUnavailable"])
+def test_pdb(field: str) -> None:
+    down, up = cycle(workload("PodDisruptionBudget", spec={field: 2}), "poddisruptionbudgets")
+    assert down["spec"][field] == 0 and up["spec"][field] == 2
+
+
+def test_pdb_percentage_is_an_error() -> None:
+    d, _ = step(workload("PodDisruptionBudget", spec={"minAvailable": "50%"}), "poddisruptionbudgets", "never")
+    assert d.action == "error" and "50%" in d.reason and "PodDisruptionBudget dev/web" in d.reason
+
+
+def test_keda_scaled_object_paused_replicas() -> None:
+    down, up = cycle(workload("ScaledObject", spec={"scaleTargetRef": {"name": "web"}}), "scaledobjects")
+    assert down["metadata"]["annotations"][ann.KEDA_PAUSED_REPLICAS] == "0"
+    assert ann.KEDA_PAUSED_REPLICAS not in up["metadata"]["annotations"]
+
+
+def test_keda_keeps_a_users_pause() -> None:
+    paused = workload("ScaledObject", spec={}, annotations={ann.KEDA_PAUSED_REPLICAS: "2"})
+    down, up = cycle(paused, "scaledobjects")
+    assert down["metadata"]["annotations"][ann.KEDA_PAUSED_REPLICAS] == "0"
+    assert down["metadata"]["annotations"][ann.ORIGINAL_PAUSE_REPLICAS] == "2"
+    assert up["metadata"]["annotations"] == {ann.KEDA_PAUSED_REPLICAS: "2"}
+
+
+def test_keda_bad_pause_value() -> None:
+    bad = workload("ScaledObject", spec={}, annotations={ann.KEDA_PAUSED_REPLICAS: "lots"})
+    assert step(bad, "scaledobjects", "never")[0].action == "error"
+
+
+@pytest.mark.parametrize("strategy", ["Always", "RerunOnFailure", "Manual"])
+def test_kubevirt_run_strategy(strategy: str) -> None:
+    down, up = cycle(workload("VirtualMachine", spec={"runStrategy": strategy, "template": {}}), "virtualmachines")
+    assert down["spec"]["runStrategy"] == "Halted"
+    assert down["metadata"]["annotations"][ann.ORIGINAL_RUN_STRATEGY] == strategy
+    assert up["spec"]["runStrategy"] == strategy and up["metadata"]["annotations"] == {}
+
+
+def test_kubevirt_legacy_running() -> None:
+    down, up = cycle(workload("VirtualMachine", spec={"running": True}), "virtualmachines")
+    assert down["spec"]["running"] is False and up["spec"]["running"] is True
+    halted = workload("VirtualMachine", spec={"runStrategy": "Halted"})
+    assert step(halted, "virtualmachines", "always")[0].action == "none"  # stopped by its owner: left stopped
+
+
+def test_kind_paths() -> None:
+    assert KINDS["deployments"].collection_path(None) == "/apis/apps/v1/deployments"
+    assert KINDS["cronjobs"].object_path("a", "b") == "/apis/batch/v1/namespaces/a/cronjobs/b"
+    assert KINDS["wasmapps"].api_version == "zerowatt.dev/v1alpha1"

@@ -1,0 +1,92 @@
+"""Released requests, the power coefficients (re-derived from CCF's data) and the Prometheus metrics."""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from tests.kube.conftest import NOW, workload
+from zerowatt.kube.controller import Change, PassReport
+from zerowatt.kube.kinds import KINDS
+from zerowatt.kube.metrics import DownscalerMetrics
+from zerowatt.kube.savings import PowerCoefficients, Released, parse_quantity, released_replicas, requests_per_pod
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("500m", 0.5),
+        ("2", 2.0),
+        ("1.5", 1.5),
+        ("128Mi", 128 * 2**20),
+        ("1Gi", 2**30),
+        ("1G", 1e9),
+        ("1e3", 1000.0),
+        ("100k", 1e5),
+        (".5", 0.5),
+    ],
+)
+def test_parse_quantity(text: str, value: float) -> None:
+    assert parse_quantity(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("bad", ["", "abc", "1Xi", "--1"])
+def test_parse_quantity_rejects(bad: str) -> None:
+    with pytest.raises(ValueError, match="quantity"):
+        parse_quantity(bad)
+
+
+def test_requests_per_pod_sums_containers_and_skips_garbage() -> None:
+    containers = [
+        {"resources": {"requests": {"cpu": "250m", "memory": "256Mi"}}},
+        {"resources": {"requests": {"cpu": "1"}}},
+        {"resources": {"requests": {"cpu": "lots"}}},
+        {},
+    ]
+    obj = workload(spec={"replicas": 2, "template": {"spec": {"containers": containers}}})
+    cores, mem = requests_per_pod(obj, KINDS["deployments"])
+    assert cores == pytest.approx(1.25) and mem == 256 * 2**20
+    wasm = workload("WasmApp", spec={"replicas": 1, "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}})
+    assert requests_per_pod(wasm, KINDS["wasmapps"]) == (pytest.approx(0.1), 64 * 2**20)
+    assert released_replicas(KINDS["deployments"], 1, 4) == 3
+    assert released_replicas(KINDS["horizontalpodautoscalers"], 1, 4) == 0  # bounds, not pods
+    assert released_replicas(KINDS["deployments"], 0, None) == 0
+
+
+def test_default_coefficients_match_ccf_data(shared_data: Path) -> None:
+    rows = list(csv.DictReader((shared_data / "power" / "ccf-coefficients-aws-use.csv").open()))
+    lo = statistics.mean(float(r["Min Watts"]) for r in rows)
+    hi = statistics.mean(float(r["Max Watts"]) for r in rows)
+    grid = list(csv.DictReader((shared_data / "power" / "grid-emissions-factors-aws.csv").open()))
+    grams = statistics.mean(float(r["CO2e (metric ton/kWh)"]) for r in grid) * 1e6
+    c = PowerCoefficients()
+    assert c.watts_per_core == pytest.approx(lo + 0.5 * (hi - lo), abs=1e-4)
+    assert c.grams_co2e_per_kwh == pytest.approx(grams, abs=0.01)
+    assert c.watts_per_gib == pytest.approx(0.392 * 2**30 / 1e9, abs=1e-4)
+
+
+def test_metrics_gauges_and_integrated_energy() -> None:
+    registry = CollectorRegistry()
+    coeff = PowerCoefficients(watts_per_core=10.0, watts_per_gib=1.0, pue=1.0, grams_co2e_per_kwh=500.0)
+    metrics = DownscalerMetrics(registry, coeff)
+    report = PassReport(objects=3, released=Released(objects=1, replicas=4, cores=2.0, memory=4 * 2**30))
+    report.down[("deployments", "dev")] = 1
+    report.changes.append(Change("deployments", "dev", "web", "down", "downtime", 4, 0, True))
+    metrics.observe(report, NOW)
+    metrics.observe(report, NOW + timedelta(hours=1))
+    sample = registry.get_sample_value
+    assert sample("zerowatt_downscaler_saved_watts") == pytest.approx(24.0)
+    assert sample("zerowatt_downscaler_saved_energy_kwh_total") == pytest.approx(0.024)
+    assert sample("zerowatt_downscaler_saved_co2e_grams_total") == pytest.approx(12.0)
+    assert sample("zerowatt_downscaler_released_cpu_cores") == 2.0
+    assert sample("zerowatt_downscaler_objects_down", {"kind": "deployments", "namespace": "dev"}) == 1
+    assert sample("zerowatt_downscaler_changes_total", {"kind": "deployments", "action": "down"}) == 2
+    metrics.observe(PassReport(), NOW + timedelta(hours=2))  # all back up: the per-namespace series go away
+    assert sample("zerowatt_downscaler_objects_down", {"kind": "deployments", "namespace": "dev"}) is None
+    assert sample("zerowatt_downscaler_saved_energy_kwh_total") == pytest.approx(0.048)
+    assert b"zerowatt_downscaler_saved_watts 0.0" in generate_latest(registry)
