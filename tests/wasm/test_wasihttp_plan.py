@@ -13,6 +13,7 @@ from zerowatt.wasm.httpproxy import UpstreamError, UpstreamPool
 from zerowatt.wasm.wasihttp_plan import (
     CpuLedger,
     ServePlan,
+    child_environment,
     encode_request,
     outbound_violation,
     ready_port,
@@ -34,7 +35,11 @@ def _plan(**changes: object) -> ServePlan:
 
 def test_serve_argv_maps_every_limit_to_a_wasmtime_option() -> None:
     argv = serve_argv(
-        _plan(environment=(("A", "1"), ("B", "x=y")), preopens=((Path("/snap/0"), "/assets"),), pooling_allocator=True)
+        _plan(
+            environment=(("A", "1"), ("B", "x=y"), ("LD_PRELOAD", "evil.so")),
+            preopens=((Path("/snap/0"), "/assets"),),
+            pooling_allocator=True,
+        )
     )
     assert argv[:4] == ["/opt/wasmtime", "serve", "--addr", "127.0.0.1:0"]
     assert argv[-1] == "/apps/hello.wasm"
@@ -44,7 +49,11 @@ def test_serve_argv_maps_every_limit_to_a_wasmtime_option() -> None:
     assert ("-S", "cli=y") in pairs and ("-S", "inherit-env=n") in pairs
     assert ("-S", "allow-ip-name-lookup=n") in pairs
     assert ("-O", "pooling-allocator=y") in pairs
-    assert ("--env", "A=1") in pairs and ("--env", "B=x=y") in pairs
+    # values go through the child's environment, never the command line (secrets stay out of ps) ...
+    assert ("--env", "A") in pairs and ("--env", "B") in pairs and "x=y" not in " ".join(argv)
+    # ... except names that would steer the wasmtime process itself, which must not be in its environment
+    assert ("--env", "LD_PRELOAD=evil.so") in pairs
+    assert child_environment((("A", "1"), ("B", "x=y"), ("LD_PRELOAD", "evil.so"))) == {"A": "1", "B": "x=y"}
     assert ("--dir", "/snap/0::/assets") in pairs
     assert "inherit-network" not in " ".join(argv)
 

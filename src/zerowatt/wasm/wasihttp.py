@@ -43,6 +43,7 @@ from zerowatt.wasm.model import App, Component
 from zerowatt.wasm.wasihttp_plan import (
     CpuLedger,
     ServePlan,
+    child_environment,
     encode_request,
     environment_items,
     outbound_violation,
@@ -362,7 +363,7 @@ class WasiHttpExecutor:
                 source=self.component.source,
                 request_timeout=self.request_timeout,
                 memory_limit=self.memory_limit,
-                environment=environment_items(self.component.environment),
+                environment=environment_items(self.component.guest_environment()),
                 preopens=preopens,
                 outbound_http=bool(self.component.allowed_outbound_hosts),
                 pooling_allocator=self.pooling_allocator,
@@ -379,6 +380,7 @@ class WasiHttpExecutor:
                     stderr=asyncio.subprocess.PIPE,
                     preexec_fn=lambda: _child_setup(parent),
                     start_new_session=True,
+                    env=child_environment(plan.environment),
                     cwd=str(self.component.source.parent),
                 )
             except OSError as exc:

@@ -64,7 +64,8 @@ def serve_argv(plan: ServePlan) -> list[str]:
     * ``-W max-memory-size=`` – cap on each linear memory (growth past it fails);
     * ``-S cli=y`` – link wasi:cli (environment, filesystem, ...): ``serve`` links only the proxy
       world by default, and ``--env``/``--dir`` are useless without it;
-    * ``--env`` – exactly the component's environment (the host's is not inherited);
+    * ``--env`` – exactly the component's environment (the host's is not inherited), by name, the
+      values in the child's environment (:func:`child_environment`);
     * ``--dir host::guest`` – preopens (wasmtime 49 has no read-only preopen flag: the adapter
       passes a private read-only snapshot, so the host's files are never written);
     * ``-S allow-ip-name-lookup`` – only when outbound HTTP is allowed; ``-S inherit-network`` is
@@ -90,12 +91,33 @@ def serve_argv(plan: ServePlan) -> list[str]:
     if plan.pooling_allocator:
         argv += ["-O", "pooling-allocator=y"]
     for name, value in plan.environment:
-        argv += ["--env", f"{name}={value}"]
+        # values travel in the child's own environment (`--env NAME` inherits it), so secrets never
+        # show up in /proc/<pid>/cmdline; names that would steer the wasmtime process itself
+        # (LD_PRELOAD, RUST_LOG ...) are the exception and go on the command line instead.
+        argv += ["--env", f"{name}={value}" if host_sensitive(name) else name]
     for host_dir, guest_path in plan.preopens:
         argv += ["--dir", f"{host_dir}::{guest_path}"]
     argv += list(plan.extra_args)
     argv.append(str(plan.source))
     return argv
+
+
+#: Environment variable prefixes that change how the wasmtime process itself behaves.
+HOST_SENSITIVE_PREFIXES = ("LD_", "RUST_", "WASMTIME_", "GLIBC_", "MALLOC_", "TOKIO_")
+
+
+def host_sensitive(name: str) -> bool:
+    """Whether ``name`` in wasmtime's own environment would change the host process (not the guest)."""
+    return name.upper().startswith(HOST_SENSITIVE_PREFIXES)
+
+
+def child_environment(environment: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The wasmtime process's environment: the guest's variables that :func:`serve_argv` names only.
+
+    Nothing of the host's environment is passed (``-S inherit-env=n`` keeps it from the guest, and
+    the wasmtime process does not need it either).
+    """
+    return {name: value for name, value in environment if not host_sensitive(name)}
 
 
 def ready_port(line: str) -> int | None:
