@@ -269,6 +269,22 @@ async def client_costs(wasmtime: str, source: Path, requests: int) -> dict[str, 
     return results
 
 
+async def executor_cold_starts(source: Path, runs: int) -> list[float]:
+    """``cold_start_seconds`` of the first request through the executor (child stopped in between)."""
+    digest = "sha256:" + hashlib.sha256(source.read_bytes()).hexdigest()
+    component = Component(id="hello", source=source, source_digest=digest)
+    app = App(name="bench", manifest_path=source.parent / "spin.toml", components={"hello": component}, triggers=())
+    executor = WasiHttpExecutor(app, component, request_timeout=30, memory_limit=128 << 20, idle_timeout=600)
+    request = GuestRequest("r", "GET", "/hello-http", "", (("host", "bench"),), b"", "/hello-http", "")
+    times = []
+    for _ in range(runs):
+        response = await executor.handle(request)
+        assert response.cold_start_seconds is not None
+        times.append(response.cold_start_seconds)
+        await executor.unload()
+    return sorted(times)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks wasihttp")
     parser.add_argument("--seconds", type=float, default=5.0, help="wrk duration per run")
@@ -295,6 +311,11 @@ def main(argv: list[str]) -> int:
                 f"  {source.suffix:5}  p50 {statistics.median(times) * 1e3:6.1f} ms   "
                 f"min {times[0] * 1e3:6.1f} ms   max {times[-1] * 1e3:6.1f} ms   (n={len(times)})"
             )
+        times = asyncio.run(executor_cold_starts(wasm, args.starts))
+        print(
+            f"  WasiHttpExecutor cold_start_seconds (.wasm)  p50 {statistics.median(times) * 1e3:6.1f} ms   "
+            f"min {times[0] * 1e3:6.1f} ms   max {times[-1] * 1e3:6.1f} ms"
+        )
         print(f"\n# throughput, wrk -t1 -c{args.connections} -d{args.seconds:g}s; server on CPU 0, wrk on CPU 1")
         rows: dict[str, tuple[float, str]] = {}
         rows["wasmtime serve"] = direct_throughput(wasmtime, wasm, False, args.seconds, args.connections)
