@@ -509,7 +509,7 @@ class WasiHttpExecutor:
     def _touch(self) -> None:
         loop = asyncio.get_running_loop()
         self._last_activity = loop.time()
-        if self._idle_timer is None and self._child is not None:
+        if self._idle_timer is None and self._child is not None and self.idle_timeout > 0:
             self._idle_timer = loop.call_later(self.idle_timeout, self._idle_check)
 
     def _idle_check(self) -> None:

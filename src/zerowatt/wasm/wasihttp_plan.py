@@ -191,9 +191,14 @@ def encode_request(request: GuestRequest, authority: str) -> bytes:
     return head.encode("latin-1") + request.body
 
 
+#: Response headers the front server sets itself: passing the child's on would send them twice.
+FRONT_SERVER_HEADERS = frozenset({"date", "server"})
+
+
 def response_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The child's response headers minus hop-by-hop and framing ones (the host re-frames the body)."""
-    return [(name, value) for name, value in headers if name not in HOP_BY_HOP]
+    """The child's response headers minus hop-by-hop and framing ones (the host re-frames the body)
+    and those the front server adds itself (``date``, ``server``)."""
+    return [(name, value) for name, value in headers if name not in HOP_BY_HOP and name not in FRONT_SERVER_HEADERS]
 
 
 class CpuLedger:
