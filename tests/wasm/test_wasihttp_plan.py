@@ -87,6 +87,7 @@ def test_encode_request_keeps_end_to_end_headers_and_reframes_the_body() -> None
             headers=(
                 ("transfer-encoding", "chunked"),
                 ("connection", "close"),
+                ("expect", "100-continue"),
                 ("x-a", "b"),
                 ("spin-path-info", "/evil"),
             ),
@@ -99,7 +100,7 @@ def test_encode_request_keeps_end_to_end_headers_and_reframes_the_body() -> None
     assert lines[0] == "POST /api/x?q=1 HTTP/1.1"
     assert "host: example.test" in lines and "x-a: b" in lines
     assert "content-length: 5" in lines
-    assert not any(line.startswith(("transfer-encoding", "connection")) for line in lines)
+    assert not any(line.startswith(("transfer-encoding", "connection", "expect")) for line in lines)
     assert "spin-path-info: /api/x" in lines and "spin-path-info: /evil" not in lines
     assert body == b"hello"
 
@@ -147,7 +148,7 @@ async def test_pool_reads_chunked_and_sized_bodies_over_one_connection() -> None
         [
             b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n"
             b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nx-trailer: 1\r\n\r\n",
-            b"HTTP/1.1 201 Created\r\ncontent-length: 3\r\n\r\nabc",
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 3\r\n\r\nabc",
         ]
     )
     pool = UpstreamPool("127.0.0.1", server.sockets[0].getsockname()[1])

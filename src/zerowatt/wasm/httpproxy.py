@@ -92,6 +92,9 @@ class UpstreamPool:
             except asyncio.LimitOverrunError:
                 raise UpstreamError("the upstream's response head is too large") from None
             status, headers, length, chunked, close = _parse_head(head)
+            while 100 <= status < 200 and status != 101:  # interim answers (100 Continue, 103 ...): skip
+                head = await conn.reader.readuntil(b"\r\n\r\n")
+                status, headers, length, chunked, close = _parse_head(head)
             if head_only or status in (204, 304) or 100 <= status < 200:
                 body = b""
             elif chunked:

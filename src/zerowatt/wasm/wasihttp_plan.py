@@ -178,7 +178,7 @@ def encode_request(request: GuestRequest, authority: str) -> bytes:
     lines = [f"{request.method} {target} HTTP/1.1"]
     has_host = False
     for name, value in request.headers:
-        if name in HOP_BY_HOP or name.startswith("spin-"):
+        if name in HOP_BY_HOP or name == "expect" or name.startswith("spin-"):  # the body is already here
             continue
         if name == "host":
             has_host = True
