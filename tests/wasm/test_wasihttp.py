@@ -321,3 +321,18 @@ async def test_the_hello_example_manifest_loads_and_serves(tmp_path: Path) -> No
     async with running(app, app.components[trigger.component_id]) as executor:
         response = await executor.handle(request("/hello-http"))
         assert (response.status, response.body) == (200, b"Hello from wasi:http\n")
+
+
+async def test_requests_that_find_the_child_dead_restart_it_and_the_crash_is_still_counted() -> None:
+    app, component = make_component()
+    async with running(app, component) as executor:
+        await executor.handle(request())
+        pid = executor.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        assert await _wait_dead(pid)
+        await asyncio.sleep(0.05)  # the loop sees the pooled connection close; the reaping may come later
+        responses = await asyncio.gather(*(executor.handle(request()) for _ in range(3)), return_exceptions=True)
+        assert all(not isinstance(r, BaseException) and r.status == 200 for r in responses), responses
+        await asyncio.sleep(0.1)
+        assert executor.crashes == 1 and executor.starts == 2

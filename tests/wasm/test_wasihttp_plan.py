@@ -208,3 +208,12 @@ async def test_pool_retries_once_when_a_kept_alive_connection_was_closed() -> No
     finally:
         pool.close()
         server.close()
+
+
+async def test_pool_reports_refused_when_nothing_listens() -> None:
+    from tests.conftest import free_port
+    from zerowatt.wasm.httpproxy import UpstreamRefused
+
+    pool = UpstreamPool("127.0.0.1", free_port())
+    with pytest.raises(UpstreamRefused):
+        await pool.request(b"GET / HTTP/1.1\r\n\r\n")

@@ -27,6 +27,19 @@ class UpstreamError(Exception):
         self.nothing_received = nothing_received
 
 
+class UpstreamRefused(UpstreamError):
+    """Nothing listens on the port (connection refused).
+
+    ``sent`` tells whether the request had first gone out on a pooled connection that then closed
+    without an answer (the server may have died before or while handling it); when it is False the
+    request reached nobody and is always safe to retry.
+    """
+
+    def __init__(self, message: str, sent: bool) -> None:
+        super().__init__(message, nothing_received=True)
+        self.sent = sent
+
+
 class UpstreamResponse:
     __slots__ = ("body", "headers", "status")
 
@@ -68,14 +81,24 @@ class UpstreamPool:
         A connection taken from the idle pool may have been closed by the server meanwhile; such a
         request is retried once on a fresh connection (safe: nothing was read back).
         """
-        conn = self._idle.pop() if self._idle else None
-        if conn is not None:
+        sent = False
+        while self._idle:
+            conn = self._idle.pop()
+            if conn.reader.at_eof() or conn.writer.is_closing():  # the server closed it while idle
+                conn.close()
+                continue
             try:
                 return await self._exchange(conn, raw, head_only)
             except UpstreamError as exc:
                 if not exc.nothing_received:
                     raise
-        return await self._exchange(await self._connect(), raw, head_only)
+            sent = True
+            break
+        try:
+            fresh = await self._connect()
+        except ConnectionRefusedError:
+            raise UpstreamRefused(f"nothing listens on {self.host}:{self.port}", sent=sent) from None
+        return await self._exchange(fresh, raw, head_only)
 
     async def _exchange(self, conn: _Conn, raw: bytes, head_only: bool) -> UpstreamResponse:
         reuse = False

@@ -39,7 +39,7 @@ from pathlib import Path
 from zerowatt.errors import UsageError, ValidationError
 from zerowatt.units import Bytes, Seconds
 from zerowatt.wasm.executor import GuestError, GuestRequest, GuestResponse, GuestTimeout, GuestUnavailable
-from zerowatt.wasm.httpproxy import UpstreamError, UpstreamPool
+from zerowatt.wasm.httpproxy import UpstreamError, UpstreamPool, UpstreamRefused
 from zerowatt.wasm.model import App, Component
 from zerowatt.wasm.modules import find_wasm_tools
 from zerowatt.wasm.wasihttp_plan import (
@@ -211,6 +211,7 @@ class _Child:
         self.cpu_clock = ((~proc.pid) << 3) | 2  # Linux MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)
         self.readers: list[asyncio.Task[None]] = []
         self.supervisor: asyncio.Task[None] | None = None
+        self.stopping = False  # set when zerowatt stops it (idle, unload): its exit is not a crash
 
     def cpu_seconds(self) -> Seconds | None:
         try:
@@ -277,13 +278,14 @@ class WasiHttpExecutor:
         self._ledger.begin(key, self._cpu())
         cold: Seconds | None = None
         try:
-            child = self._child
-            if child is None or child.proc.returncode is not None:
-                started = time.perf_counter()
-                child, started_here = await self._ensure_started()
-                if started_here:
-                    cold = time.perf_counter() - started
-            response = await self._proxy(child, request)
+            child, cold = await self._running_child()
+            response = await self._proxy(child, request, may_retry=True)
+            if response is None:  # the child had died unnoticed: start a new one, try once more
+                if self._child is child:
+                    self._child = None
+                child, cold = await self._running_child()
+                response = await self._proxy(child, request, may_retry=False)
+                assert response is not None
             response.cold_start_seconds = cold
             response.cpu_seconds = self._ledger.end(key, self._cpu())
             return response
@@ -294,6 +296,15 @@ class WasiHttpExecutor:
             raise
         finally:
             self._touch()
+
+    async def _running_child(self) -> tuple[_Child, Seconds | None]:
+        """The live child, started if needed, and the cold-start time when this call started it."""
+        child = self._child
+        if child is not None and child.proc.returncode is None:
+            return child, None
+        started = time.perf_counter()
+        child, started_here = await self._ensure_started()
+        return child, (time.perf_counter() - started) if started_here else None
 
     async def unload(self) -> None:
         starting = self._starting
@@ -314,7 +325,10 @@ class WasiHttpExecutor:
 
     # -- proxying ----------------------------------------------------------------------------
 
-    async def _proxy(self, child: _Child, request: GuestRequest) -> GuestResponse:
+    async def _proxy(self, child: _Child, request: GuestRequest, may_retry: bool) -> GuestResponse | None:
+        """Forward ``request``; None (when ``may_retry``) if the child turned out to be dead before the
+        request reached it: the caller then starts a new child and tries once more. A request that did
+        reach a child which then died is never repeated (it may be what killed it): 503."""
         raw = encode_request(request, f"127.0.0.1:{child.port}")
         try:
             async with asyncio.timeout(self.request_timeout):
@@ -330,6 +344,8 @@ class WasiHttpExecutor:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(0.2):  # a dying child resets connections just before it exits
                     await child.proc.wait()
+            if may_retry and child.proc.returncode is not None and isinstance(exc, UpstreamRefused) and not exc.sent:
+                return None
             if child.proc.returncode is not None:
                 message = f"{self.name}: wasmtime serve exited (code {child.proc.returncode}) during the request"
             else:
@@ -460,20 +476,27 @@ class WasiHttpExecutor:
             log.log(level, "%s: %s", self.name, text)
 
     async def _supervise(self, child: _Child) -> None:
-        """Notice a child that exits on its own: forget it so the next request restarts it."""
+        """Notice a child that exits on its own: forget it so the next request restarts it.
+
+        A request may notice the death first and start a replacement; the dead child is still
+        counted and cleaned up here.
+        """
         code = await child.proc.wait()
+        if child.stopping:  # asked to stop: _stop cleans up
+            return
+        self.crashes += 1
         if self._child is child:
             self._child = None
-            self.crashes += 1
-            log.error(
-                "%s: wasmtime serve (pid %d) exited with code %s; restarting on the next request",
-                self.name,
-                child.proc.pid,
-                code,
-            )
-            await self._cleanup(child)
+        log.error(
+            "%s: wasmtime serve (pid %d) exited with code %s; restarting on the next request",
+            self.name,
+            child.proc.pid,
+            code,
+        )
+        await self._cleanup(child)
 
     async def _stop(self, child: _Child) -> None:
+        child.stopping = True
         if child.proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 child.proc.terminate()
