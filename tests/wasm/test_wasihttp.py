@@ -336,3 +336,11 @@ async def test_requests_that_find_the_child_dead_restart_it_and_the_crash_is_sti
         assert all(not isinstance(r, BaseException) and r.status == 200 for r in responses), responses
         await asyncio.sleep(0.1)
         assert executor.crashes == 1 and executor.starts == 2
+
+
+async def test_missing_files_directory_answers_503_with_the_reason(tmp_path: Path) -> None:
+    app, component = make_component(files=(Preopen(host_path=tmp_path / "gone", guest_path="/"),))
+    async with running(app, component) as executor:
+        with pytest.raises(GuestUnavailable, match="cannot copy the component's files"):
+            await executor.handle(request("/file"))
+        assert not executor.loaded

@@ -379,7 +379,10 @@ class WasiHttpExecutor:
             preopens: tuple[tuple[Path, str], ...] = ()
             if self.component.files:
                 snapshot_root = Path(tempfile.mkdtemp(prefix=f"zerowatt-{self.component.id}-"))
-                preopens = await asyncio.to_thread(_snapshot, self.component, snapshot_root)
+                try:
+                    preopens = await asyncio.to_thread(_snapshot, self.component, snapshot_root)
+                except OSError as exc:
+                    raise GuestUnavailable(f"{self.name}: cannot copy the component's files: {exc}") from None
             plan = ServePlan(
                 binary=self.binary,
                 source=self.component.source,
