@@ -173,13 +173,19 @@ async def test_status_headers_and_body_pass_through() -> None:
         assert head.status == 200 and head.body == b""
 
 
-async def test_environment_is_visible_to_the_guest() -> None:
-    app, component = make_component(environment={"ZW_GREETING": "hello there", "ZW_OTHER": "2"})
+async def test_environment_and_variables_are_visible_to_the_guest_but_not_on_the_command_line() -> None:
+    app, component = make_component(
+        environment={"ZW_GREETING": "hello there", "ZW_OTHER": "2"}, variables={"api_key": "s3cret-value"}
+    )
     async with running(app, component) as executor:
         response = await executor.handle(request("/vars"))
         headers = dict(response.headers)
         assert headers["zw_greeting"] == "hello there" and headers["zw_other"] == "2"
+        assert headers["spin_variable_api_key"] == "s3cret-value"
         assert not any(name.lower() == "path" for name in headers)  # the host's environment is not inherited
+        assert executor.pid is not None
+        cmdline = Path(f"/proc/{executor.pid}/cmdline").read_bytes()
+        assert b"s3cret-value" not in cmdline and b"ZW_GREETING" in cmdline
 
 
 async def test_preopened_files_are_visible_and_host_files_are_never_written(tmp_path: Path) -> None:
@@ -302,3 +308,39 @@ def test_probe_component_is_a_valid_wasi_http_component() -> None:
 
     _app, component = make_component(PROBE)
     assert "wasi:http/types@0.2.0" in component_imports(component)
+
+
+async def test_the_hello_example_manifest_loads_and_serves(tmp_path: Path) -> None:
+    from tests.conftest import EXAMPLES
+    from zerowatt.wasm.manifest import load_app
+    from zerowatt.wasm.model import ExecutorKind
+
+    app = load_app(EXAMPLES / "hello-wasi-http" / "spin.toml", env={}, cache_dir=tmp_path)
+    (trigger,) = app.triggers
+    assert trigger.route.pattern == "/hello-http" and trigger.executor is ExecutorKind.WASI_HTTP
+    async with running(app, app.components[trigger.component_id]) as executor:
+        response = await executor.handle(request("/hello-http"))
+        assert (response.status, response.body) == (200, b"Hello from wasi:http\n")
+
+
+async def test_requests_that_find_the_child_dead_restart_it_and_the_crash_is_still_counted() -> None:
+    app, component = make_component()
+    async with running(app, component) as executor:
+        await executor.handle(request())
+        pid = executor.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        assert await _wait_dead(pid)
+        await asyncio.sleep(0.05)  # the loop sees the pooled connection close; the reaping may come later
+        responses = await asyncio.gather(*(executor.handle(request()) for _ in range(3)), return_exceptions=True)
+        assert all(not isinstance(r, BaseException) and r.status == 200 for r in responses), responses
+        await asyncio.sleep(0.1)
+        assert executor.crashes == 1 and executor.starts == 2
+
+
+async def test_missing_files_directory_answers_503_with_the_reason(tmp_path: Path) -> None:
+    app, component = make_component(files=(Preopen(host_path=tmp_path / "gone", guest_path="/"),))
+    async with running(app, component) as executor:
+        with pytest.raises(GuestUnavailable, match="cannot copy the component's files"):
+            await executor.handle(request("/file"))
+        assert not executor.loaded

@@ -13,11 +13,13 @@ from zerowatt.wasm.httpproxy import UpstreamError, UpstreamPool
 from zerowatt.wasm.wasihttp_plan import (
     CpuLedger,
     ServePlan,
+    child_environment,
     encode_request,
     outbound_violation,
     ready_port,
     response_headers,
     serve_argv,
+    world_imports,
 )
 
 
@@ -34,7 +36,11 @@ def _plan(**changes: object) -> ServePlan:
 
 def test_serve_argv_maps_every_limit_to_a_wasmtime_option() -> None:
     argv = serve_argv(
-        _plan(environment=(("A", "1"), ("B", "x=y")), preopens=((Path("/snap/0"), "/assets"),), pooling_allocator=True)
+        _plan(
+            environment=(("A", "1"), ("B", "x=y"), ("LD_PRELOAD", "evil.so")),
+            preopens=((Path("/snap/0"), "/assets"),),
+            pooling_allocator=True,
+        )
     )
     assert argv[:4] == ["/opt/wasmtime", "serve", "--addr", "127.0.0.1:0"]
     assert argv[-1] == "/apps/hello.wasm"
@@ -44,7 +50,11 @@ def test_serve_argv_maps_every_limit_to_a_wasmtime_option() -> None:
     assert ("-S", "cli=y") in pairs and ("-S", "inherit-env=n") in pairs
     assert ("-S", "allow-ip-name-lookup=n") in pairs
     assert ("-O", "pooling-allocator=y") in pairs
-    assert ("--env", "A=1") in pairs and ("--env", "B=x=y") in pairs
+    # values go through the child's environment, never the command line (secrets stay out of ps) ...
+    assert ("--env", "A") in pairs and ("--env", "B") in pairs and "x=y" not in " ".join(argv)
+    # ... except names that would steer the wasmtime process itself, which must not be in its environment
+    assert ("--env", "LD_PRELOAD=evil.so") in pairs
+    assert child_environment((("A", "1"), ("B", "x=y"), ("LD_PRELOAD", "evil.so"))) == {"A": "1", "B": "x=y"}
     assert ("--dir", "/snap/0::/assets") in pairs
     assert "inherit-network" not in " ".join(argv)
 
@@ -77,6 +87,7 @@ def test_encode_request_keeps_end_to_end_headers_and_reframes_the_body() -> None
             headers=(
                 ("transfer-encoding", "chunked"),
                 ("connection", "close"),
+                ("expect", "100-continue"),
                 ("x-a", "b"),
                 ("spin-path-info", "/evil"),
             ),
@@ -89,14 +100,14 @@ def test_encode_request_keeps_end_to_end_headers_and_reframes_the_body() -> None
     assert lines[0] == "POST /api/x?q=1 HTTP/1.1"
     assert "host: example.test" in lines and "x-a: b" in lines
     assert "content-length: 5" in lines
-    assert not any(line.startswith(("transfer-encoding", "connection")) for line in lines)
+    assert not any(line.startswith(("transfer-encoding", "connection", "expect")) for line in lines)
     assert "spin-path-info: /api/x" in lines and "spin-path-info: /evil" not in lines
     assert body == b"hello"
 
 
-def test_response_headers_drop_framing_and_hop_by_hop() -> None:
+def test_response_headers_drop_framing_hop_by_hop_and_front_server_headers() -> None:
     kept = response_headers(
-        [("content-type", "a"), ("transfer-encoding", "chunked"), ("content-length", "3"), ("x", "y")]
+        [("content-type", "a"), ("transfer-encoding", "chunked"), ("content-length", "3"), ("date", "x"), ("x", "y")]
     )
     assert kept == [("content-type", "a"), ("x", "y")]
 
@@ -137,7 +148,7 @@ async def test_pool_reads_chunked_and_sized_bodies_over_one_connection() -> None
         [
             b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n"
             b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nx-trailer: 1\r\n\r\n",
-            b"HTTP/1.1 201 Created\r\ncontent-length: 3\r\n\r\nabc",
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 3\r\n\r\nabc",
         ]
     )
     pool = UpstreamPool("127.0.0.1", server.sockets[0].getsockname()[1])
@@ -165,3 +176,44 @@ async def test_pool_rejects_garbage_and_truncated_answers() -> None:
         await pool.request(b"GET / HTTP/1.1\r\n\r\n")
     pool.close()
     server.close()
+
+
+def test_world_imports_reads_only_the_components_world() -> None:
+    wit = (
+        "package root:component;\n\nworld root {\n  import wasi:io/error@0.2.0;\n"
+        "  import wasi:http/outgoing-handler@0.2.0;\n\n  export wasi:http/incoming-handler@0.2.0;\n}\n"
+        "package wasi:http@0.2.0 {\n  world proxy {\n    import wasi:cli/stdout@0.2.0;\n  }\n}\n"
+    )
+    assert world_imports(wit) == ("wasi:io/error@0.2.0", "wasi:http/outgoing-handler@0.2.0")
+
+
+async def test_pool_retries_once_when_a_kept_alive_connection_was_closed() -> None:
+    answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+    connections = 0
+
+    async def one_answer_then_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)  # keep-alive promised, but the server closes after one answer
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(one_answer_then_close, "127.0.0.1", 0)
+    pool = UpstreamPool("127.0.0.1", server.sockets[0].getsockname()[1])
+    try:
+        for _ in range(3):
+            assert (await pool.request(b"GET / HTTP/1.1\r\n\r\n")).body == b"ok"
+        assert connections == 3
+    finally:
+        pool.close()
+        server.close()
+
+
+async def test_pool_reports_refused_when_nothing_listens() -> None:
+    from tests.conftest import free_port
+    from zerowatt.wasm.httpproxy import UpstreamRefused
+
+    pool = UpstreamPool("127.0.0.1", free_port())
+    with pytest.raises(UpstreamRefused):
+        await pool.request(b"GET / HTTP/1.1\r\n\r\n")

@@ -1,6 +1,7 @@
-"""CLI for WebAssembly apps: ``zerowatt check`` and ``zerowatt build`` (``zerowatt up`` lives here too).
+"""CLI for WebAssembly apps: ``zerowatt check``, ``zerowatt build`` and ``zerowatt up``.
 
-One function per command; each is a thin adapter over :mod:`zerowatt.wasm.manifest`.
+One function per command; each is a thin adapter over :mod:`zerowatt.wasm.manifest` (``up``: over
+:mod:`zerowatt.host.server`, in :mod:`zerowatt.cli.up`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import typer
 from rich.table import Table
 
 from zerowatt.cli.common import console, err_console, print_json, reports_errors
+from zerowatt.cli.up import register_up
 from zerowatt.errors import ValidationError
 from zerowatt.wasm.manifest import load_apps, read_manifest
 from zerowatt.wasm.model import App, Component
@@ -162,6 +164,7 @@ def build(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``check`` and ``build`` to the main zerowatt app."""
+    """Add ``check``, ``build`` and ``up`` to the main zerowatt app."""
     app.command("check")(check)
     app.command("build")(build)
+    register_up(app)

@@ -16,7 +16,28 @@ MAX_HEAD: int = 1 << 20
 
 
 class UpstreamError(Exception):
-    """The upstream closed the connection or answered something that is not HTTP/1.1."""
+    """The upstream closed the connection or answered something that is not HTTP/1.1.
+
+    ``nothing_received`` marks a connection that failed before a single byte of the answer came
+    back: on a pooled keep-alive connection that means the server had closed it meanwhile.
+    """
+
+    def __init__(self, message: str, nothing_received: bool = False) -> None:
+        super().__init__(message)
+        self.nothing_received = nothing_received
+
+
+class UpstreamRefused(UpstreamError):
+    """Nothing listens on the port (connection refused).
+
+    ``sent`` tells whether the request had first gone out on a pooled connection that then closed
+    without an answer (the server may have died before or while handling it); when it is False the
+    request reached nobody and is always safe to retry.
+    """
+
+    def __init__(self, message: str, sent: bool) -> None:
+        super().__init__(message, nothing_received=True)
+        self.sent = sent
 
 
 class UpstreamResponse:
@@ -60,14 +81,24 @@ class UpstreamPool:
         A connection taken from the idle pool may have been closed by the server meanwhile; such a
         request is retried once on a fresh connection (safe: nothing was read back).
         """
-        conn = self._idle.pop() if self._idle else None
-        if conn is not None:
+        sent = False
+        while self._idle:
+            conn = self._idle.pop()
+            if conn.reader.at_eof() or conn.writer.is_closing():  # the server closed it while idle
+                conn.close()
+                continue
             try:
                 return await self._exchange(conn, raw, head_only)
-            except (UpstreamError, ConnectionError) as exc:
-                if not getattr(exc, "nothing_received", False):
+            except UpstreamError as exc:
+                if not exc.nothing_received:
                     raise
-        return await self._exchange(await self._connect(), raw, head_only)
+            sent = True
+            break
+        try:
+            fresh = await self._connect()
+        except ConnectionRefusedError:
+            raise UpstreamRefused(f"nothing listens on {self.host}:{self.port}", sent=sent) from None
+        return await self._exchange(fresh, raw, head_only)
 
     async def _exchange(self, conn: _Conn, raw: bytes, head_only: bool) -> UpstreamResponse:
         reuse = False
@@ -76,12 +107,17 @@ class UpstreamPool:
             try:
                 head = await conn.reader.readuntil(b"\r\n\r\n")
             except asyncio.IncompleteReadError as exc:
-                err = UpstreamError("the upstream closed the connection before answering")
-                err.nothing_received = not exc.partial  # type: ignore[attr-defined]
-                raise err from None
+                raise UpstreamError(
+                    "the upstream closed the connection before answering", nothing_received=not exc.partial
+                ) from None
+            except ConnectionError as exc:
+                raise UpstreamError(f"the upstream connection failed: {exc}", nothing_received=True) from None
             except asyncio.LimitOverrunError:
                 raise UpstreamError("the upstream's response head is too large") from None
             status, headers, length, chunked, close = _parse_head(head)
+            while 100 <= status < 200 and status != 101:  # interim answers (100 Continue, 103 ...): skip
+                head = await conn.reader.readuntil(b"\r\n\r\n")
+                status, headers, length, chunked, close = _parse_head(head)
             if head_only or status in (204, 304) or 100 <= status < 200:
                 body = b""
             elif chunked:

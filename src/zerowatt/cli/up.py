@@ -1,0 +1,102 @@
+"""``zerowatt up``: serve Spin-style apps (registered by :mod:`zerowatt.cli.apps`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from zerowatt.cli.common import console, print_json, reports_errors
+from zerowatt.errors import UsageError
+from zerowatt.host.settings import DEFAULT_MAX_BODY, HostSettings
+from zerowatt.wasm.engine import DEFAULT_MEMORY_LIMIT, DEFAULT_REQUEST_TIMEOUT
+from zerowatt.wasm.model import App
+from zerowatt.wasm.variables import parse_assignments
+
+
+def parse_address(value: str, flag: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) → (host, port); a clear usage error otherwise."""
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageError(f"{flag} {value!r}: expected HOST:PORT, e.g. 127.0.0.1:3000")
+    return host, int(port)
+
+
+def announce(apps: list[App], settings: HostSettings, as_json: bool = False) -> None:
+    """Print the route URLs (and the admin URLs) once everything is validated and listening."""
+    from zerowatt.host.server import route_urls
+
+    admin_url = f"http://{settings.admin_host}:{settings.admin_port}"
+    if as_json:
+        routes = [{"app": a, "component": c, "url": u} for a, c, u in route_urls(apps, settings)]
+        print_json({"routes": routes, "admin": admin_url, "workers": settings.workers})
+        return
+    console.print(f"[bold]zerowatt[/] serving {len(apps)} app(s) with {settings.workers} worker(s):", highlight=False)
+    for app, component, url in route_urls(apps, settings):
+        console.print(f"  {url}  [dim]({app}/{component})[/]", highlight=False)
+    console.print(f"admin: {admin_url}/metrics {admin_url}/healthz {admin_url}/readyz", highlight=False)
+    console.file.flush()
+
+
+@reports_errors
+def up(
+    manifests: Annotated[list[Path] | None, typer.Argument(help="spin.toml files (default: ./spin.toml)")] = None,
+    listen: Annotated[str, typer.Option(help="Address to serve apps on (HOST:PORT).")] = "127.0.0.1:3000",
+    admin: Annotated[str, typer.Option(help="Admin listener for /healthz, /readyz, /metrics (HOST:PORT).")] = (
+        "127.0.0.1:3001"
+    ),
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: one per CPU core).", min=1)] = None,
+    idle_unload: Annotated[
+        float, typer.Option(help="Unload a component after this many idle seconds (0: never).", min=0)
+    ] = 60.0,
+    request_timeout: Annotated[
+        float, typer.Option(help="Wall-clock deadline per request, seconds (504 after it).", min=0.001)
+    ] = DEFAULT_REQUEST_TIMEOUT,
+    memory_limit: Annotated[int, typer.Option(help="Memory cap per guest instance, bytes.", min=65536)] = (
+        DEFAULT_MEMORY_LIMIT
+    ),
+    max_body: Annotated[int, typer.Option(help="Largest request body accepted, bytes (413 above).", min=0)] = (
+        DEFAULT_MAX_BODY
+    ),
+    variable: Annotated[list[str] | None, typer.Option(help="Set an app variable: NAME=VALUE (repeatable).")] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="Precompiled module cache (default ~/.cache/zerowatt).")
+    ] = None,
+    energy_summary: Annotated[
+        float,
+        typer.Option(help="Seconds between joules-per-request log lines (0: no energy accounting).", min=0),
+    ] = 60.0,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    json_output: Annotated[bool, typer.Option("--json", help="Print the routes as JSON on stdout.")] = False,
+) -> None:
+    """Serve the apps of MANIFEST... on 127.0.0.1 with a fresh WebAssembly instance per request."""
+    from zerowatt.host.server import serve
+
+    listen_host, listen_port = parse_address(listen, "--listen")
+    admin_host, admin_port = parse_address(admin, "--admin")
+    if log_level.lower() not in ("debug", "info", "warning", "error"):
+        raise UsageError(f"--log-level {log_level!r}: expected debug, info, warning or error")
+    settings = HostSettings(
+        manifests=tuple(str(m) for m in (manifests or [Path("spin.toml")])),
+        listen_host=listen_host,
+        listen_port=listen_port,
+        admin_host=admin_host,
+        admin_port=admin_port,
+        workers=workers or os.cpu_count() or 1,
+        idle_unload=idle_unload or None,
+        request_timeout=request_timeout,
+        memory_limit=memory_limit,
+        max_body=max_body,
+        variables=parse_assignments(variable or []),
+        cache_dir=str(cache_dir) if cache_dir else None,
+        log_level=log_level.lower(),
+        energy_summary=energy_summary or None,
+    )
+    raise typer.Exit(serve(settings, lambda apps, s: announce(apps, s, json_output)))
+
+
+def register_up(app: typer.Typer) -> None:
+    app.command("up")(up)

@@ -1,0 +1,247 @@
+"""The ASGI application of the data plane: route, read the body, run the guest, answer, account.
+
+Kept deliberately flat: this is the per-request hot path, and every attribute lookup and allocation
+shows up in the throughput benchmark (see docs/benchmarks.md for the breakdown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Protocol
+
+from zerowatt.wasm.executor import GuestError, GuestRequest, GuestResponse
+from zerowatt.wasm.model import App, Component, HttpTrigger
+
+from .metrics import HostMetrics, ObserverList
+from .pool import ComponentPool
+from .settings import HostSettings
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class RouteMatchLike(Protocol):
+    """What the host needs from :meth:`zerowatt.wasm.router.Router.match`."""
+
+    @property
+    def app(self) -> App: ...
+    @property
+    def trigger(self) -> HttpTrigger: ...
+    @property
+    def component(self) -> Component: ...
+    @property
+    def path_info(self) -> str: ...
+
+
+Matcher = Callable[[str], RouteMatchLike | None]
+
+_TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
+#: Response headers the host sets itself (framing, RFC 9110 hop-by-hop fields); a guest's are dropped.
+_HOST_OWNED = frozenset(
+    {"content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade", "proxy-connection"}
+)
+
+
+class HostApp:
+    """One worker's HTTP front: an ASGI callable over a :class:`ComponentPool`."""
+
+    def __init__(
+        self,
+        match: Matcher,
+        pool: ComponentPool,
+        settings: HostSettings,
+        metrics: HostMetrics | None = None,
+        observers: ObserverList | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        on_startup: Callable[[], Awaitable[None]] | None = None,
+        on_shutdown: Callable[[], None] | None = None,
+    ) -> None:
+        self.match = match
+        self.pool = pool
+        self.settings = settings
+        self.metrics = metrics
+        self.observers: ObserverList = list(observers or [])
+        if metrics is not None:
+            self.observers.insert(0, metrics.request_done)
+        self.clock = clock
+        self.on_startup = on_startup
+        self.on_shutdown = on_shutdown
+        self._ids = itertools.count(1)
+        self._id_prefix = f"{os.getpid():x}-"
+        self._loaded_event: asyncio.Event | None = None
+        self._reaper: asyncio.Task[None] | None = None
+        if metrics is not None:
+            pool.on_unload = lambda slot: metrics.set_loaded(slot.labels[0], slot.labels[1], False)
+            for app, component in pool.slots:
+                metrics.set_loaded(app, component, False)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self.http(scope, receive, send)
+        elif kind == "lifespan":
+            await self.lifespan(receive, send)
+
+    # -- lifespan: the idle reaper lives as long as the server ----------------------------------
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.startup()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def startup(self) -> None:
+        self._loaded_event = asyncio.Event()
+        if self.settings.idle_unload is not None:
+            self._reaper = asyncio.create_task(self._reap(self.settings.idle_unload))
+        if self.on_startup is not None:
+            await self.on_startup()
+
+    async def shutdown(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+        await self.pool.close()
+        if self.on_shutdown is not None:
+            self.on_shutdown()
+
+    async def _reap(self, idle_after: float) -> None:
+        """Unload idle components; sleeps until the next possible expiry, or until something loads."""
+        event = self._loaded_event
+        assert event is not None
+        while True:
+            try:
+                await self.pool.unload_idle(self.clock(), idle_after)
+            except Exception:  # an executor failing to stop must not end the reaper
+                log.exception("unloading idle components failed")
+            expiry = self.pool.next_expiry(idle_after)
+            if expiry is None:
+                event.clear()
+                await event.wait()
+                continue
+            await asyncio.sleep(max(expiry - self.clock(), 0.01))
+
+    # -- requests --------------------------------------------------------------------------------
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        raw = scope.get("raw_path")
+        path = raw.decode("latin-1").partition("?")[0] if raw else scope["path"]
+        match = self.match(path)
+        if match is None:
+            await _answer(send, 404, b"not found\n")
+            return
+        app, component = match.app, match.component
+        slot = self.pool.slots[(app.name, component.id)]
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        body = await self._read_body(headers, receive)
+        if body is None:
+            await _answer(send, 413, b"request body too large\n")
+            return
+        server = scope.get("server") or ("127.0.0.1", 80)
+        client = scope.get("client") or ("", 0)
+        request = GuestRequest(
+            request_id=self._id_prefix + format(next(self._ids), "x"),
+            method=scope["method"],
+            path=path,
+            query=scope["query_string"].decode("latin-1"),
+            headers=tuple(headers),
+            body=body,
+            matched_route=match.trigger.route.pattern,
+            path_info=match.path_info,
+            scheme=scope.get("scheme", "http"),
+            host=str(server[0]),
+            port=int(server[1] or 80),
+            client_addr=str(client[0]),
+            client_port=int(client[1] or 0),
+            app=app.name,
+            component=component.id,
+        )
+        executor = slot.executor
+        cold = not executor.loaded
+        if cold and self._loaded_event is not None:
+            self._loaded_event.set()
+        slot.in_flight += 1
+        cpu = 0.0
+        try:
+            response: GuestResponse = await executor.handle(request)
+        except GuestError as exc:
+            status, cpu = exc.status, exc.cpu_seconds
+            if cold and executor.loaded:  # loaded, then the guest failed: still a cold start (duration unknown)
+                slot.cold_starts += 1
+                if self.metrics is not None:
+                    self.metrics.cold_start(app.name, component.id, None)
+            message = {504: "gateway timeout", 503: "service unavailable"}.get(status, "internal server error")
+            await _answer(
+                send,
+                status,
+                f"{message} (error id {exc.error_id})\n".encode(),
+                [(b"x-error-id", exc.error_id.encode())],
+            )
+        except Exception:
+            error_id = uuid.uuid4().hex[:12]
+            log.exception("host error serving %s [request %s, error %s]", path, request.request_id, error_id)
+            status = 500
+            await _answer(send, 500, f"internal server error (error id {error_id})\n".encode())
+        else:
+            status, cpu = response.status, response.cpu_seconds
+            body = response.body
+            # The host frames the body: an explicit Content-Length (which also spares the server chunked
+            # encoding) replaces whatever framing or hop-by-hop headers the guest wrote.
+            out = [(k.encode(), v.encode()) for k, v in response.headers if k not in _HOST_OWNED]
+            out.append((b"content-length", str(len(body)).encode()))
+            await send({"type": "http.response.start", "status": status, "headers": out})
+            await send({"type": "http.response.body", "body": body})
+            if response.cold_start_seconds is not None:
+                slot.cold_starts += 1
+                log.info("cold start %s/%s: %.3f ms", app.name, component.id, response.cold_start_seconds * 1e3)
+                if self.metrics is not None:
+                    self.metrics.cold_start(app.name, component.id, response.cold_start_seconds)
+        finally:
+            slot.in_flight -= 1
+        slot.last_used = self.clock()
+        slot.requests += 1
+        duration = time.perf_counter() - started
+        for observer in self.observers:
+            try:
+                observer(app.name, component.id, status, duration, cpu)
+            except Exception:
+                log.exception("request observer %r failed", observer)
+
+    async def _read_body(self, headers: list[tuple[str, str]], receive: Receive) -> bytes | None:
+        """The whole body, or None when it exceeds ``max_body`` (announced or actual)."""
+        limit = self.settings.max_body
+        for name, value in headers:
+            if name == "content-length" and value.isdigit() and int(value) > limit:
+                return None
+        message = await receive()
+        body = message.get("body", b"")
+        if not message.get("more_body", False):
+            return body if len(body) <= limit else None
+        parts = [body]
+        size = len(body)
+        while message.get("more_body", False):
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return None
+            parts.append(chunk)
+        return b"".join(parts)
+
+
+async def _answer(send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    headers = [*_TEXT, (b"content-length", str(len(body)).encode()), *(extra or [])]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

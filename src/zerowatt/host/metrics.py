@@ -1,0 +1,106 @@
+"""Prometheus metrics of the data plane, and the observer hook for per-request accounting.
+
+With several worker processes prometheus-client's multiprocess mode is used: each worker writes its
+samples to files under ``PROMETHEUS_MULTIPROC_DIR`` and the admin listener (in the supervisor)
+aggregates them. The directory must be set in the environment before prometheus-client is imported
+in a worker, which the supervisor guarantees by setting it before spawning workers.
+
+Label children are cached per (app, component[, status]) because ``.labels()`` costs more than the
+increment itself on the hot path.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REQUEST_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+COLD_START_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5)
+
+
+class RequestObserver(Protocol):
+    """Called after every request; the energy accounting plugs in here (joules = rate × cpu_seconds)."""
+
+    def __call__(self, app: str, component: str, status: int, duration: float, cpu_seconds: float) -> None: ...
+
+
+class HostMetrics:
+    """The ``zerowatt_*`` metrics of one process (one worker)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        reg = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self.registry = reg
+        labels = ("app", "component")
+        self.requests = Counter(
+            "zerowatt_requests_total",
+            "HTTP requests served, by app, component and status code.",
+            [*labels, "code"],
+            registry=reg,
+        )
+        self.duration = Histogram(
+            "zerowatt_request_duration_seconds",
+            "Time from routing to the response being ready.",
+            labels,
+            buckets=REQUEST_BUCKETS,
+            registry=reg,
+        )
+        self.cpu = Counter(
+            "zerowatt_request_cpu_seconds_total",
+            "Guest CPU time spent serving requests (thread CPU clock).",
+            labels,
+            registry=reg,
+        )
+        self.cold_starts = Counter(
+            "zerowatt_cold_starts_total", "Requests that had to load their component first.", labels, registry=reg
+        )
+        self.cold_start_duration = Histogram(
+            "zerowatt_cold_start_duration_seconds",
+            "Time to load a component (precompiled cache → ready).",
+            labels,
+            buckets=COLD_START_BUCKETS,
+            registry=reg,
+        )
+        self.loaded = Gauge(
+            "zerowatt_loaded_components",
+            "Components loaded in memory (summed over worker processes).",
+            labels,
+            registry=reg,
+            multiprocess_mode="livesum",
+        )
+        self._children: dict[tuple[str, ...], Any] = {}
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (str(id(metric)), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def request_done(self, app: str, component: str, status: int, duration: float, cpu_seconds: float) -> None:
+        key = (app, component, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = self._request_children[key] = (
+                self.requests.labels(app, component, str(status)),
+                self.duration.labels(app, component),
+                self.cpu.labels(app, component),
+            )
+        children[0].inc()
+        children[1].observe(duration)
+        if cpu_seconds:
+            children[2].inc(cpu_seconds)
+
+    def cold_start(self, app: str, component: str, seconds: float | None) -> None:
+        """Count a cold start; ``seconds`` is None when the guest failed and the load time is unknown."""
+        self._child(self.cold_starts, app, component).inc()
+        if seconds is not None:
+            self._child(self.cold_start_duration, app, component).observe(seconds)
+        self._child(self.loaded, app, component).set(1)
+
+    def set_loaded(self, app: str, component: str, loaded: bool) -> None:
+        self._child(self.loaded, app, component).set(1 if loaded else 0)
+
+
+ObserverList = list[RequestObserver]

@@ -1,0 +1,322 @@
+"""``zerowatt up``: the supervisor process, its worker processes and their uvicorn servers.
+
+The supervisor validates everything before serving anything (manifests, modules compiled into the
+on-disk cache, free ports), then starts the admin listener and ``workers`` worker processes. Each
+worker binds the listen address with ``SO_REUSEPORT`` (the kernel spreads connections across them,
+no accept-lock herd) and runs one uvicorn server (httptools parser, uvloop) over a
+:class:`~zerowatt.host.asgi.HostApp`. The supervisor sleeps until a signal or a worker exit: a
+worker that dies is replaced, SIGINT/SIGTERM stop all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import FrameType
+
+from zerowatt.errors import UsageError, ZerowattError
+from zerowatt.wasm.cache import ModuleCache
+from zerowatt.wasm.engine import EngineSettings, Runtime
+from zerowatt.wasm.manifest import load_apps
+from zerowatt.wasm.model import App, ExecutorKind
+from zerowatt.wasm.router import Router
+from zerowatt.wasm.stdio import InheritedStdout
+from zerowatt.wasm.wagi import Offload
+
+from .asgi import HostApp
+from .pool import ComponentPool, executor_kinds
+from .registry import ExecutorContext
+from .settings import HostSettings
+
+log = logging.getLogger(__name__)
+
+
+def load(settings: HostSettings) -> list[App]:
+    """Load and validate every manifest (raises :class:`ValidationError`: exit 2, nothing served)."""
+    paths = [Path(m) for m in settings.manifests]
+    for path in paths:
+        if not path.is_file():
+            raise UsageError(f"{path}: no such manifest (expected a spin.toml file)")
+    return load_apps(paths, variable_values=settings.variables)
+
+
+def make_cache(runtime: Runtime, settings: HostSettings) -> ModuleCache:
+    directory = Path(settings.cache_dir) if settings.cache_dir else None
+    return ModuleCache(runtime.engine, runtime.settings.fingerprint(), directory)
+
+
+def precompile(apps: list[App], settings: HostSettings) -> int:
+    """Compile every WAGI module into the cache so workers only ever ``mmap`` precompiled code."""
+    runtime = Runtime(EngineSettings())
+    try:
+        cache = make_cache(runtime, settings)
+        count = 0
+        for app in apps:
+            for component_id, kind in executor_kinds(app).items():
+                if kind is ExecutorKind.WAGI:
+                    component = app.components[component_id]
+                    cache.load(component.source, component.source_digest)
+                    count += 1
+        return count
+    finally:
+        runtime.close()
+
+
+def bind(host: str, port: int, *, reuse_port: bool = True) -> socket.socket:
+    """A TCP socket bound to ``host:port``, with ``SO_REUSEPORT`` (shared by all workers) by default.
+
+    The supervisor checks the port with ``reuse_port=False`` first: that bind fails if anything else
+    listens there, even another ``zerowatt up`` whose workers would otherwise share the port silently.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return sock
+
+
+def build_host(
+    apps: list[App], settings: HostSettings, *, inherit_stdout: bool = False
+) -> tuple[HostApp, Callable[[], None]]:
+    """A worker's :class:`HostApp` (and a function that releases its engine and threads).
+
+    ``inherit_stdout`` points this process's fd 1 at a scratch file for guests' stdout (the fast
+    path of :class:`InheritedStdout`); only worker processes, which own their fd 1, ask for it.
+    """
+    # Both define Prometheus metrics: import them after PROMETHEUS_MULTIPROC_DIR is in the environment.
+    from zerowatt.energy import LiveRate, start_live_rate
+
+    from .energy import EnergyAccounting
+    from .metrics import HostMetrics, RequestObserver
+
+    runtime = Runtime(EngineSettings())
+    stdout = InheritedStdout() if inherit_stdout else None
+    threads = ThreadPoolExecutor(settings.guest_threads, thread_name_prefix="zerowatt-guest")
+    ctx = ExecutorContext(
+        runtime=runtime,
+        cache=make_cache(runtime, settings),
+        request_timeout=settings.request_timeout,
+        memory_limit=settings.memory_limit,
+        idle_timeout=settings.idle_unload if settings.idle_unload is not None else 365 * 86400.0,
+        threads=threads,
+        offload=Offload(settings.offload),
+        stdout=stdout,
+    )
+    pool = ComponentPool(apps, ctx)
+    observers: list[RequestObserver] = []
+    live: LiveRate | None = None
+    accounting: EnergyAccounting | None = None
+    if settings.energy_summary is not None:
+        live = start_live_rate()  # one /proc/stat sample a second; prices guest CPU time in joules
+        accounting = EnergyAccounting(rate=live.current, interval=settings.energy_summary)
+        observers.append(accounting)
+    host = HostApp(Router(apps).match, pool, settings, HostMetrics(), observers=observers)
+
+    closed = False
+
+    def close() -> None:
+        nonlocal closed
+        if closed:
+            return
+        closed = True
+        if live is not None:
+            live.stop()
+        if accounting is not None:
+            accounting.log_summary()
+        threads.shutdown(wait=False, cancel_futures=True)
+        runtime.close()
+        if stdout is not None:
+            stdout.close()
+
+    return host, close
+
+
+def asgi_from_env() -> HostApp:
+    """ASGI factory for running the host under another ASGI server (the benchmark runs it under
+    granian): settings come as ``HostSettings`` JSON in ``$ZEROWATT_HOST_SETTINGS``."""
+    settings = HostSettings.from_json(os.environ["ZEROWATT_HOST_SETTINGS"])
+    host, _close = build_host(load(settings), settings, inherit_stdout=True)
+    return host
+
+
+def worker_main(settings_json: str, state_dir: str) -> None:
+    """Entry point of a worker process (spawned, so it starts from a clean interpreter)."""
+    import uvicorn
+
+    settings = HostSettings.from_json(settings_json)
+    _configure_logging(settings.log_level)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides; it sends SIGTERM
+    apps = load(settings)
+    host, close = build_host(apps, settings, inherit_stdout=True)
+    sock = bind(settings.listen_host, settings.listen_port)
+    config = uvicorn.Config(
+        host,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        proxy_headers=False,  # no proxy in front by default; the middleware costs ~2% per request
+        server_header=False,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    ready_file = Path(state_dir) / f"ready-{os.getpid()}"
+    tasks: list[asyncio.Task[None]] = []
+
+    async def announce_ready() -> None:
+        while not server.started:
+            await asyncio.sleep(0.005)
+        ready_file.touch()
+
+    async def on_startup() -> None:
+        tasks.append(asyncio.create_task(announce_ready()))
+
+    host.on_startup = on_startup
+    # uvicorn re-raises SIGTERM once it has shut down, so `finally` may never run: release at lifespan end.
+    host.on_shutdown = close
+    try:
+        server.run(sockets=[sock])
+    finally:
+        close()  # the ready file stays: the supervisor tells "died after serving" from "never served"
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format=f"%(asctime)s [{os.getpid()}] %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+class Supervisor:
+    """Starts, watches and stops the worker processes."""
+
+    def __init__(self, settings: HostSettings, state_dir: str) -> None:
+        self.settings = settings
+        self.state_dir = state_dir
+        self.context = multiprocessing.get_context("spawn")
+        self.workers: list[multiprocessing.process.BaseProcess] = []
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self.stopping = False
+        self._ready_pids: set[int | None] = set()
+
+    def spawn(self) -> None:
+        proc = self.context.Process(
+            target=worker_main, args=(self.settings.to_json(), self.state_dir), name="zerowatt-worker"
+        )
+        proc.start()
+        self.workers.append(proc)
+
+    def ready(self) -> bool:
+        live = [p for p in self.workers if p.is_alive()]
+        return (
+            bool(live)
+            and len(live) == self.settings.workers
+            and all((Path(self.state_dir) / f"ready-{p.pid}").exists() for p in live)
+        )
+
+    def ever_ready(self, proc: multiprocessing.process.BaseProcess) -> bool:
+        return proc.pid in self._ready_pids or (Path(self.state_dir) / f"ready-{proc.pid}").exists()
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        del frame
+        self.stopping = True
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, bytes([signum]))
+
+    def run(self) -> None:
+        """Block until told to stop; replace workers that exit on their own."""
+        from prometheus_client import multiprocess
+
+        for _ in range(self.settings.workers):
+            self.spawn()
+        while not self.stopping:
+            sentinels = [p.sentinel for p in self.workers]
+            multiprocessing.connection.wait([*sentinels, self._wake_r])
+            if self.stopping:
+                break
+            for proc in [p for p in self.workers if not p.is_alive()]:
+                if not self.ever_ready(proc):
+                    # A worker that dies before serving (port, manifest, memory) would die again.
+                    raise ZerowattError(f"worker {proc.pid} exited with status {proc.exitcode} before serving")
+                log.error("worker %s exited with %s; starting a new one", proc.pid, proc.exitcode)
+                if proc.pid is not None:
+                    multiprocess.mark_process_dead(proc.pid)  # type: ignore[no-untyped-call]
+                self.workers.remove(proc)
+                self.spawn()
+
+    def stop(self, timeout: float = 8.0) -> None:
+        for proc in self.workers:
+            if proc.is_alive() and proc.pid is not None:
+                os.kill(proc.pid, signal.SIGTERM)
+        for proc in self.workers:
+            proc.join(timeout)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(1.0)
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+
+def route_urls(apps: list[App], settings: HostSettings) -> list[tuple[str, str, str]]:
+    """``(app, component, url)`` for every routable trigger, as printed on start."""
+    host = settings.listen_host if ":" not in settings.listen_host else f"[{settings.listen_host}]"
+    return [
+        (entry.app.name, entry.trigger.component_id, f"http://{host}:{settings.listen_port}{entry.pattern}")
+        for entry in Router(apps)
+    ]
+
+
+def serve(settings: HostSettings, announce: Callable[[list[App], HostSettings], None]) -> int:
+    """Run the host until SIGINT/SIGTERM; ``announce`` prints the routes once everything is validated."""
+    from .admin import AdminServer
+
+    _configure_logging(settings.log_level)
+    apps = load(settings)
+    compiled = precompile(apps, settings)
+    log.info("%d WAGI module(s) in the compile cache", compiled)
+    bind(settings.listen_host, settings.listen_port, reuse_port=False).close()  # taken port: exit 2 now
+    state_dir = tempfile.mkdtemp(prefix="zerowatt-up-")
+    metrics_dir = Path(state_dir) / "metrics"
+    metrics_dir.mkdir()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # inherited by the spawned workers
+    supervisor = Supervisor(settings, state_dir)
+    try:
+        admin = AdminServer(settings.admin_host, settings.admin_port, supervisor.ready, str(metrics_dir))
+    except OSError as exc:
+        shutil.rmtree(state_dir, ignore_errors=True)
+        raise UsageError(
+            f"cannot listen on {settings.admin_host}:{settings.admin_port} (admin): {exc.strerror}"
+        ) from None
+    previous = {sig: signal.signal(sig, supervisor.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        admin.start()
+        announce(apps, settings)
+        supervisor.run()
+    finally:
+        supervisor.stop()
+        admin.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        shutil.rmtree(state_dir, ignore_errors=True)
+    return 0

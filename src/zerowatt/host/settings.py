@@ -1,0 +1,42 @@
+"""The host's settings: plain data, JSON round-trippable so the supervisor can hand them to workers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from zerowatt.units import MIB, Bytes, Seconds
+from zerowatt.wasm.engine import DEFAULT_MEMORY_LIMIT, DEFAULT_REQUEST_TIMEOUT
+
+DEFAULT_MAX_BODY: Bytes = 16 * MIB
+
+
+@dataclass(frozen=True, slots=True)
+class HostSettings:
+    """Everything ``zerowatt up`` was asked for (flags already validated)."""
+
+    manifests: tuple[str, ...] = ("spin.toml",)
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 3000
+    admin_host: str = "127.0.0.1"
+    admin_port: int = 3001
+    workers: int = 1
+    idle_unload: Seconds | None = 60.0  # None: never unload idle components
+    request_timeout: Seconds = DEFAULT_REQUEST_TIMEOUT
+    memory_limit: Bytes = DEFAULT_MEMORY_LIMIT
+    max_body: Bytes = DEFAULT_MAX_BODY
+    variables: dict[str, str] = field(default_factory=dict)
+    cache_dir: str | None = None
+    offload: str = "hybrid"  # zerowatt.wasm.wagi.Offload
+    guest_threads: int = 16  # per worker: threads for guests that outlive the inline budget
+    log_level: str = "info"
+    energy_summary: Seconds | None = 60.0  # seconds between joules-per-request log lines; None: no energy accounting
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> HostSettings:
+        data = json.loads(text)
+        data["manifests"] = tuple(data["manifests"])
+        return cls(**data)

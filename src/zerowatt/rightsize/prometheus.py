@@ -1,0 +1,440 @@
+"""Usage history from Prometheus's HTTP API, fetched in bounded chunks.
+
+A scan of a large cluster must not overload Prometheus (KRR issues queries per container over the whole
+range, which is the usual complaint): here every range query covers at most ``max_points`` steps per series
+(below Prometheus's 11,000-point limit) and at most ``pods_per_query`` pods, and at most ``concurrency``
+queries are in flight. Every chunk must succeed: a failed chunk (error, timeout, ``warnings`` in the
+response) fails the whole run unless ``allow_partial`` is set, in which case the chunk is skipped, a warning
+is recorded and the result is marked partial (and the CLI then refuses ``--apply``).
+
+Series (cAdvisor and kube-state-metrics): ``container_cpu_usage_seconds_total`` (``rate``),
+``container_memory_working_set_bytes``, ``kube_pod_container_status_last_terminated_reason{reason="OOMKilled"}``
+(an OOM event is the step where it turns to 1), ``kube_pod_container_resource_requests`` / ``_limits`` and
+``kube_pod_owner`` / ``kube_replicaset_owner`` (pods → workloads, as the VPA aggregates them).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import numpy as np
+
+from zerowatt.errors import ValidationError, ZerowattError
+from zerowatt.rightsize.estimator import UsageAccumulator, VpaConfig
+from zerowatt.rightsize.samples import LoadStats
+
+Progress = Callable[[int, int], None]
+CONTAINER_FILTER = 'container!="",container!="POD"'
+
+
+class PrometheusError(ZerowattError):
+    """Prometheus could not be reached or answered with an error (exit code 1)."""
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """How a scan is cut: ``step`` seconds between points, at most ``max_points`` per series per query."""
+
+    step: float = 60.0
+    max_points: int = 10_000
+    pods_per_query: int = 50
+    concurrency: int = 4
+    timeout: float = 30.0
+    retries: int = 1
+    rate_window: str = "5m"
+
+    def windows(self, start: float, end: float) -> list[tuple[float, float]]:
+        """Consecutive [t0, t1] ranges on the step grid, each with at most ``max_points`` points."""
+        span = self.step * (self.max_points - 1)
+        out: list[tuple[float, float]] = []
+        t0 = start
+        while t0 <= end:
+            t1 = min(end, t0 + span)
+            out.append((t0, t1))
+            t0 = t1 + self.step
+        return out
+
+
+@dataclass
+class FetchResult:
+    accumulator: UsageAccumulator
+    stats: LoadStats
+    partial: bool = False
+    queries: int = 0
+    failed_chunks: list[str] = field(default_factory=list)
+
+
+def _quote(value: str) -> str:
+    """Escape a value for a PromQL double-quoted string."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _label_regex(values: Iterable[str]) -> str:
+    """An RE2 alternation matching exactly these values, escaped for a PromQL string."""
+    meta = set("\\.+*?()|[]{}^$")
+    return _quote("|".join("".join("\\" + ch if ch in meta else ch for ch in v) for v in sorted(values)))
+
+
+def _matchers(namespaces: Iterable[str], selector: dict[str, str]) -> str:
+    parts = [CONTAINER_FILTER]
+    ns = list(namespaces)
+    if ns:
+        parts.append(f'namespace=~"{_label_regex(ns)}"')
+    for k, v in selector.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k):
+            raise ValidationError("--selector", f"{k!r} is not a Prometheus label name")
+        parts.append(f'{k}="{_quote(v)}"')
+    return ",".join(parts)
+
+
+class PrometheusClient:
+    """Thin synchronous client of ``/api/v1/query`` and ``/api/v1/query_range`` with clear errors."""
+
+    def __init__(self, url: str, plan: ChunkPlan) -> None:
+        if not re.match(r"^https?://", url):
+            raise ValidationError("--prometheus", f"expected an http(s):// URL, got {url!r}")
+        self.url = url.rstrip("/")
+        self.plan = plan
+        self.client = httpx.Client(timeout=httpx.Timeout(plan.timeout), follow_redirects=True)
+        self.queries = 0
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _get(self, path: str, params: dict[str, str]) -> tuple[Any, list[str]]:
+        last: str = ""
+        for attempt in range(self.plan.retries + 1):
+            self.queries += 1
+            try:
+                resp = self.client.post(f"{self.url}{path}", data=params)
+            except httpx.TimeoutException:
+                last = f"timed out after {self.plan.timeout:g} s"
+            except httpx.HTTPError as exc:
+                last = f"cannot reach {self.url}: {exc}"
+            else:
+                try:
+                    body = resp.json()
+                except ValueError:
+                    body = None
+                if resp.status_code == 200 and isinstance(body, dict) and body.get("status") == "success":
+                    return body.get("data"), [str(w) for w in body.get("warnings") or []]
+                if isinstance(body, dict) and body.get("error"):
+                    last = f"HTTP {resp.status_code}: {body.get('errorType', 'error')}: {body['error']}"
+                else:
+                    last = f"HTTP {resp.status_code}: {resp.text[:200]!r}"
+                if resp.status_code < 500 and resp.status_code != 429:
+                    break  # a bad query does not get better by asking again
+            if attempt < self.plan.retries:
+                time.sleep(0.2 * (attempt + 1))
+        raise PrometheusError(f"Prometheus {self.url}{path} ({params.get('query', '')[:120]}): {last}")
+
+    def series(self, match: str, start: float, end: float) -> tuple[list[dict[str, str]], list[str]]:
+        """Label sets of the series matching ``match`` in [start, end] (index only: no samples are read)."""
+        params = {"match[]": match, "start": f"{start:.3f}", "end": f"{end:.3f}", "query": match}
+        data, warnings = self._get("/api/v1/series", params)
+        return [d for d in data or [] if isinstance(d, dict)], warnings
+
+    def instant(self, query: str, at: float) -> tuple[list[dict[str, Any]], list[str]]:
+        data, warnings = self._get("/api/v1/query", {"query": query, "time": f"{at:.3f}"})
+        return list(data.get("result") or []), warnings
+
+    def range(self, query: str, start: float, end: float, step: float) -> tuple[list[dict[str, Any]], list[str]]:
+        params = {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+        data, warnings = self._get("/api/v1/query_range", params)
+        return list(data.get("result") or []), warnings
+
+
+def fetch(
+    url: str,
+    now: float,
+    history: float,
+    *,
+    plan: ChunkPlan | None = None,
+    config: VpaConfig | None = None,
+    namespaces: Iterable[str] = (),
+    selector: dict[str, str] | None = None,
+    allow_partial: bool = False,
+    progress: Progress | None = None,
+    track_simple: bool = True,
+) -> FetchResult:
+    """Scan ``[now − history, now]`` and return the filled accumulator."""
+    plan = plan or ChunkPlan()
+    sel = _matchers(namespaces, selector or {})
+    client = PrometheusClient(url, plan)
+    stats = LoadStats()
+    acc = UsageAccumulator(now, history, config, track_simple)
+    result = FetchResult(acc, stats)
+    try:
+        # Which pod-containers exist in the window (one cheap instant query).
+        # Which pod-containers exist in the window: the series API reads the index, not the samples.
+        found, warns = client.series(f"container_memory_working_set_bytes{{{sel}}}", now - history, now)
+        _note_warnings(warns, "discovery", result, allow_partial)
+        pods: dict[str, set[str]] = defaultdict(set)
+        for m in found:
+            if m.get("namespace") and m.get("pod") and m.get("container"):
+                pods[m["namespace"]].add(m["pod"])
+        if not pods:
+            raise ValidationError(
+                url, f"no container_memory_working_set_bytes series matching {{{sel}}} in the history"
+            )
+        owners = _owners(client, now, history, sorted(pods), result, allow_partial)
+        batches = [
+            (ns, sorted(names)[i : i + plan.pods_per_query])
+            for ns, names in sorted(pods.items())
+            for i in range(0, len(names), plan.pods_per_query)
+        ]
+        start = math.ceil((now - history) / plan.step) * plan.step
+        windows = plan.windows(start, now)
+        jobs = [(ns, batch, w, what) for ns, batch in batches for w in windows for what in ("cpu", "memory", "oom")]
+        total = len(jobs) + 2 * len(batches)
+        done = 0
+
+        def run(job: tuple[str, list[str], tuple[float, float], str]) -> tuple[str, list[dict[str, Any]], list[str]]:
+            ns, batch, (t0, t1), what = job
+            pods_of = f'namespace="{_quote(ns)}",pod=~"{_label_regex(batch)}"'
+            # Selector labels live on the cAdvisor series; kube-state-metrics ones are matched by pod only.
+            matcher = f"{sel},{pods_of}" if what != "oom" else f"{CONTAINER_FILTER},{pods_of}"
+            if what == "cpu":
+                q = f"rate(container_cpu_usage_seconds_total{{{matcher}}}[{plan.rate_window}])"
+            elif what == "memory":
+                q = f"container_memory_working_set_bytes{{{matcher}}}"
+            else:
+                q = f'kube_pod_container_status_last_terminated_reason{{{matcher},reason="OOMKilled"}}'
+            res, w = client.range(q, t0, t1, plan.step)
+            return what, res, w
+
+        memory_of: dict[tuple[str, tuple[str, ...], tuple[float, float]], list[dict[str, Any]]] = {}
+        oom_state: dict[tuple[str, str, str], tuple[float, bool]] = {}
+
+        def consume(job: tuple[str, list[str], tuple[float, float], str], fut: Future[Any]) -> None:
+            nonlocal done
+            ns, batch, window, what = job
+            label = f"{what} {ns} pods {batch[0]}… {window[0]:.0f}-{window[1]:.0f}"
+            series: list[dict[str, Any]] = []
+            try:
+                _, series, warns = fut.result()
+            except PrometheusError as exc:
+                if not allow_partial:
+                    raise
+                result.partial = True
+                result.failed_chunks.append(label)
+                stats.warnings.append(f"chunk {label} failed and was skipped: {exc}")
+            else:
+                _note_warnings(warns, label, result, allow_partial)
+            key = (ns, tuple(batch), window)
+            if what == "cpu":
+                _ingest_cpu(acc, series, owners, stats)
+            elif what == "memory":
+                memory_of[key] = series  # ingested with the same chunk's OOM kills, which come next
+            else:
+                events = _oom_events(series, oom_state, plan.step)
+                _ingest_memory(acc, memory_of.pop(key, []), events, owners, stats)
+            done += 1
+            if progress:
+                progress(done, total)
+
+        # At most 2 × concurrency chunks are fetched ahead of the one being ingested: bounded memory too.
+        with ThreadPoolExecutor(max_workers=max(1, plan.concurrency)) as pool:
+            ahead: deque[tuple[tuple[str, list[str], tuple[float, float], str], Future[Any]]] = deque()
+            try:
+                for job in jobs:
+                    ahead.append((job, pool.submit(run, job)))
+                    if len(ahead) >= 2 * plan.concurrency:
+                        consume(*ahead.popleft())
+                while ahead:
+                    consume(*ahead.popleft())
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            for ns, batch in batches:
+                _current(
+                    client,
+                    acc,
+                    now,
+                    f'{CONTAINER_FILTER},namespace="{_quote(ns)}",pod=~"{_label_regex(batch)}"',
+                    owners,
+                    result,
+                    allow_partial,
+                )
+                done += 2
+                if progress:
+                    progress(done, total)
+    finally:
+        result.queries = client.queries
+        client.close()
+    stats.finish(url)
+    if not acc.has_data():
+        raise ValidationError(url, "no valid samples in the history (all series empty, NaN or negative)")
+    return result
+
+
+def _note_warnings(warns: list[str], label: str, result: FetchResult, allow_partial: bool) -> None:
+    if not warns:
+        return
+    msg = f"Prometheus warned on {label}: {'; '.join(warns)}"
+    if not allow_partial:
+        raise PrometheusError(msg + " (the data may be partial; rerun with --allow-partial to accept it)")
+    result.partial = True
+    result.stats.warnings.append(msg)
+
+
+def _owners(
+    client: PrometheusClient,
+    now: float,
+    history: float,
+    namespaces: Iterable[str],
+    result: FetchResult,
+    allow_partial: bool,
+) -> dict[tuple[str, str], str]:
+    """(namespace, pod) → ``Kind/name`` of the workload, through ReplicaSets to Deployments."""
+    ns_list = list(namespaces)
+    pod_sel = f'namespace=~"{_label_regex(ns_list)}"' if ns_list else ""
+    pods, w1 = client.series(f"kube_pod_owner{{{pod_sel}}}", now - history, now)
+    _note_warnings(w1, "kube_pod_owner", result, allow_partial)
+    rs_owner: dict[tuple[str, str], str] = {}
+    if any(p.get("owner_kind") == "ReplicaSet" for p in pods):
+        rs, w2 = client.series(f"kube_replicaset_owner{{{pod_sel}}}", now - history, now)
+        _note_warnings(w2, "kube_replicaset_owner", result, allow_partial)
+        for m in rs:
+            if m.get("owner_kind") and m.get("owner_name") and m.get("owner_kind") != "<none>":
+                rs_owner[(m.get("namespace", ""), m.get("replicaset", ""))] = f"{m['owner_kind']}/{m['owner_name']}"
+    out: dict[tuple[str, str], str] = {}
+    for m in pods:
+        kind, name = m.get("owner_kind", ""), m.get("owner_name", "")
+        if not kind or kind == "<none>" or not name:
+            continue
+        key = (m.get("namespace", ""), m.get("pod", ""))
+        out[key] = rs_owner.get((key[0], name), f"{kind}/{name}") if kind == "ReplicaSet" else f"{kind}/{name}"
+    return out
+
+
+def _values(series: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    vals = series.get("values") or []
+    if not vals:
+        return np.zeros(0), np.zeros(0)
+    t = np.fromiter((float(v[0]) for v in vals), dtype=np.float64, count=len(vals))
+    x = np.fromiter((float(v[1]) for v in vals), dtype=np.float64, count=len(vals))  # "NaN" parses to nan
+    return t, x
+
+
+def _key(s: dict[str, Any]) -> tuple[str, str, str] | None:
+    m = s.get("metric", {})
+    ns, pod, container = m.get("namespace"), m.get("pod"), m.get("container")
+    return (ns, pod, container) if ns and pod and container else None
+
+
+def _ingest_cpu(
+    acc: UsageAccumulator, series: list[dict[str, Any]], owners: dict[tuple[str, str], str], stats: LoadStats
+) -> None:
+    for s in series:
+        key = _key(s)
+        t, x = _values(s)
+        if key is None or t.size == 0:
+            continue
+        sid = acc.series_id(*key, owners.get(key[:2]))
+        stats.rows += int(t.size)
+        stats.nan_samples += int(np.isnan(x).sum())
+        stats.negative_samples += int((x < 0).sum())
+        acc.add_samples(np.full(t.size, sid), t, cpu=x)
+
+
+def _oom_events(
+    series: list[dict[str, Any]], state: dict[tuple[str, str, str], tuple[float, bool]], step: float
+) -> dict[tuple[str, str, str], np.ndarray]:
+    """Times where ``last_terminated_reason{reason="OOMKilled"}`` turns 1 (or reappears as 1 after a gap).
+
+    ``state`` carries each series' last point across chunks, so a kill is not counted again when the gauge
+    simply stays 1 into the next time window.
+    """
+    out: dict[tuple[str, str, str], np.ndarray] = {}
+    for s in series:
+        key = _key(s)
+        t, x = _values(s)
+        if key is None or t.size == 0:
+            continue
+        last_t, last_on = state.get(key, (-math.inf, False))
+        on = x > 0
+        prev_on = np.concatenate(([last_on], on[:-1]))
+        prev_t = np.concatenate(([last_t], t[:-1]))
+        events = on & (~prev_on | (t - prev_t > 1.5 * step))
+        state[key] = (float(t[-1]), bool(on[-1]))
+        if events.any():
+            out[key] = t[events]
+    return out
+
+
+def _ingest_memory(
+    acc: UsageAccumulator,
+    series: list[dict[str, Any]],
+    events: dict[tuple[str, str, str], np.ndarray],
+    owners: dict[tuple[str, str], str],
+    stats: LoadStats,
+) -> None:
+    """Working-set samples of one chunk together with its OOM kills, in time order (as the file path)."""
+    keys: set[tuple[str, str, str]] = set(events)
+    by_key: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
+    for s in series:
+        key = _key(s)
+        t, x = _values(s)
+        if key is None or t.size == 0:
+            continue
+        by_key[key] = (t, x)
+        keys.add(key)
+        stats.rows += int(t.size)
+        stats.nan_samples += int(np.isnan(x).sum())
+        stats.negative_samples += int((x < 0).sum())
+    for key in sorted(keys):
+        t, x = by_key.get(key, (np.zeros(0), np.zeros(0)))
+        kills = events.get(key, np.zeros(0))
+        oom = np.isin(t, kills)
+        extra = kills[~np.isin(kills, t)]
+        if extra.size:
+            t = np.concatenate((t, extra))
+            x = np.concatenate((x, np.full(extra.size, np.nan)))
+            oom = np.concatenate((oom, np.ones(extra.size, dtype=np.bool_)))
+            order = np.argsort(t, kind="stable")
+            t, x, oom = t[order], x[order], oom[order]
+        sid = acc.series_id(*key, owners.get(key[:2]))
+        acc.add_samples(np.full(t.size, sid), t, memory=x, oom=oom)
+
+
+def _current(
+    client: PrometheusClient,
+    acc: UsageAccumulator,
+    now: float,
+    matcher: str,
+    owners: dict[tuple[str, str], str],
+    result: FetchResult,
+    allow_partial: bool,
+) -> None:
+    for kind in ("requests", "limits"):
+        q = (
+            "max by (namespace, pod, container, resource) "
+            f"(last_over_time(kube_pod_container_resource_{kind}{{{matcher}}}[1h]))"
+        )
+        try:
+            series, warns = client.instant(q, now)
+        except PrometheusError as exc:
+            if not allow_partial:
+                raise
+            result.partial = True
+            result.stats.warnings.append(f"current {kind} failed and were skipped: {exc}")
+            continue
+        _note_warnings(warns, f"current {kind}", result, allow_partial)
+        for s in series:
+            m = s.get("metric", {})
+            ns, pod, container, res = m.get("namespace"), m.get("pod"), m.get("container"), m.get("resource")
+            if not (ns and pod and container) or res not in ("cpu", "memory"):
+                continue
+            value = float(s["value"][1])
+            sid = acc.series_id(ns, pod, container, owners.get((ns, pod)))
+            col = f"{res}_{'request' if kind == 'requests' else 'limit'}"
+            acc.set_current([sid], **{col: [value]})

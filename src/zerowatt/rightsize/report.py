@@ -1,0 +1,270 @@
+"""A right-sizing report (recommendations + what they free) and its renderings: JSON, YAML, CSV, HTML, table."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from rich.table import Table
+
+from zerowatt.rightsize.model import Recommendation
+from zerowatt.rightsize.power import PowerCoefficients
+from zerowatt.units import GIB
+
+
+@dataclass
+class Totals:
+    """Requests freed (negative: added) in cores, bytes and estimated watts."""
+
+    containers: int = 0
+    cpu_cores: float = 0.0
+    memory_bytes: float = 0.0
+    watts: float = 0.0
+
+    def add(self, rec: Recommendation, power: PowerCoefficients) -> None:
+        cores, mem = rec.freed()
+        self.containers += 1
+        self.cpu_cores += cores
+        self.memory_bytes += mem
+        self.watts += power.watts(cores, mem)
+
+    def to_json(self) -> dict[str, float | int]:
+        return {
+            "containers": self.containers,
+            "cpu_cores": round(self.cpu_cores, 6),
+            "memory_bytes": int(self.memory_bytes),
+            "memory_gib": round(self.memory_bytes / GIB, 6),
+            "watts": round(self.watts, 3),
+        }
+
+
+@dataclass
+class Report:
+    strategy: str
+    source: str
+    history_seconds: float
+    now: float
+    recommendations: list[Recommendation]
+    power: PowerCoefficients = field(default_factory=PowerCoefficients)
+    warnings: list[str] = field(default_factory=list)
+
+    def totals(self) -> tuple[Totals, dict[str, Totals]]:
+        cluster = Totals()
+        per_ns: dict[str, Totals] = {}
+        for rec in self.recommendations:
+            cluster.add(rec, self.power)
+            per_ns.setdefault(rec.id.namespace, Totals()).add(rec, self.power)
+        return cluster, dict(sorted(per_ns.items()))
+
+    def to_json(self) -> dict[str, Any]:
+        cluster, per_ns = self.totals()
+        return {
+            "strategy": self.strategy,
+            "source": self.source,
+            "history_seconds": self.history_seconds,
+            "now": self.now,
+            "power": {"watts_per_vcpu": self.power.watts_per_vcpu, "watts_per_gb": self.power.watts_per_gb},
+            "containers": [container_json(r) for r in self.recommendations],
+            "totals": {"cluster": cluster.to_json(), "namespaces": {k: v.to_json() for k, v in per_ns.items()}},
+            "warnings": self.warnings,
+        }
+
+
+def container_json(rec: Recommendation) -> dict[str, Any]:
+    cores, mem = rec.freed()
+    out: dict[str, Any] = {"namespace": rec.id.namespace}
+    out[rec.id.owner_kind] = rec.id.owner
+    out.update(
+        {
+            "container": rec.id.container,
+            "target": rec.target.to_json(),
+            "lower_bound": rec.lower_bound.to_json(),
+            "upper_bound": rec.upper_bound.to_json(),
+            "recommended": {"requests": rec.request.to_json(), "limits": rec.limit.to_json()},
+            "current": {"requests": rec.current_request.to_json(), "limits": rec.current_limit.to_json()},
+            "freed": {"cpu": round(cores, 6), "memory": int(mem)},
+            "replicas": rec.replicas,
+            "samples": rec.samples,
+            "confidence_days": round(rec.confidence_days, 4),
+            "oom_kills": rec.oom_kills,
+        }
+    )
+    return out
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report.to_json(), indent=2) + "\n"
+
+
+def render_yaml(report: Report) -> str:
+    return str(yaml.safe_dump(report.to_json(), sort_keys=False))
+
+
+CSV_COLUMNS = (
+    "namespace",
+    "owner_kind",
+    "owner",
+    "container",
+    "replicas",
+    "current_cpu_request",
+    "current_memory_request",
+    "current_cpu_limit",
+    "current_memory_limit",
+    "target_cpu",
+    "target_memory",
+    "lower_bound_cpu",
+    "lower_bound_memory",
+    "upper_bound_cpu",
+    "upper_bound_memory",
+    "recommended_cpu_limit",
+    "recommended_memory_limit",
+    "freed_cpu",
+    "freed_memory",
+    "samples",
+    "confidence_days",
+    "oom_kills",
+)
+
+
+def _cell(v: float | None) -> str:
+    if v is None:
+        return ""
+    return f"{v:.6g}" if not float(v).is_integer() else str(int(v))
+
+
+def render_csv(report: Report) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for r in report.recommendations:
+        cores, mem = r.freed()
+        w.writerow(
+            [
+                r.id.namespace,
+                r.id.owner_kind,
+                r.id.owner,
+                r.id.container,
+                r.replicas,
+                *(_cell(v) for v in (r.current_request.cpu, r.current_request.memory)),
+                *(_cell(v) for v in (r.current_limit.cpu, r.current_limit.memory)),
+                *(_cell(v) for v in (r.target.cpu, r.target.memory, r.lower_bound.cpu, r.lower_bound.memory)),
+                *(_cell(v) for v in (r.upper_bound.cpu, r.upper_bound.memory, r.limit.cpu, r.limit.memory)),
+                _cell(round(cores, 6)),
+                _cell(int(mem)),
+                r.samples,
+                f"{r.confidence_days:.4f}",
+                r.oom_kills,
+            ]
+        )
+    return buf.getvalue()
+
+
+def fmt_cpu(v: float | None) -> str:
+    if v is None:
+        return "—"
+    return f"{v * 1000:.0f}m" if abs(v) < 10 else f"{v:.1f}"
+
+
+def fmt_mem(v: float | None) -> str:
+    if v is None:
+        return "—"
+    mib = v / (1024 * 1024)
+    return f"{mib:.0f}Mi" if abs(mib) < 10240 else f"{mib / 1024:.1f}Gi"
+
+
+def _change(cur: float | None, new: float | None) -> str:
+    if cur is None or new is None or cur == 0:
+        return ""
+    pct = (new - cur) / cur * 100
+    return f" ({pct:+.0f}%)"
+
+
+def render_table(report: Report) -> list[Table]:
+    """Rich tables: one row per container, then the totals per namespace and for the cluster."""
+    t = Table(title=f"zerowatt rightsize — strategy {report.strategy}", show_lines=False)
+    for col in ("namespace", "owner", "container"):
+        t.add_column(col, no_wrap=True)
+    for col in ("CPU request", "memory request", "CPU limit", "memory limit"):
+        t.add_column(col, overflow="fold")
+    for r in report.recommendations:
+        t.add_row(
+            r.id.namespace,
+            r.id.owner,
+            r.id.container,
+            f"{fmt_cpu(r.current_request.cpu)} → {fmt_cpu(r.request.cpu)}"
+            f"{_change(r.current_request.cpu, r.request.cpu)}",
+            f"{fmt_mem(r.current_request.memory)} → {fmt_mem(r.request.memory)}"
+            f"{_change(r.current_request.memory, r.request.memory)}",
+            f"{fmt_cpu(r.current_limit.cpu)} → {fmt_cpu(r.limit.cpu)}",
+            f"{fmt_mem(r.current_limit.memory)} → {fmt_mem(r.limit.memory)}",
+        )
+    cluster, per_ns = report.totals()
+    tt = Table(title="requests freed (negative: added)")
+    for col in ("scope", "containers", "cores", "GiB", "watts"):
+        tt.add_column(col, justify="right" if col != "scope" else "left")
+    for name, tot in [*per_ns.items(), ("cluster", cluster)]:
+        tt.add_row(
+            name, str(tot.containers), f"{tot.cpu_cores:.3f}", f"{tot.memory_bytes / GIB:.3f}", f"{tot.watts:.1f}"
+        )
+    return [t, tt]
+
+
+def render_html(report: Report) -> str:
+    """A self-contained HTML page (inline CSS, no scripts or external assets)."""
+    e = html.escape
+    cluster, per_ns = report.totals()
+    rows = []
+    for r in report.recommendations:
+        cores, mem = r.freed()
+        rows.append(
+            "<tr>"
+            + "".join(
+                f"<td>{e(str(c))}</td>"
+                for c in (
+                    r.id.namespace,
+                    r.id.owner,
+                    r.id.container,
+                    f"{fmt_cpu(r.current_request.cpu)} → {fmt_cpu(r.request.cpu)}",
+                    f"{fmt_mem(r.current_request.memory)} → {fmt_mem(r.request.memory)}",
+                    f"{fmt_cpu(r.lower_bound.cpu)} – {fmt_cpu(r.upper_bound.cpu)}",
+                    f"{fmt_mem(r.lower_bound.memory)} – {fmt_mem(r.upper_bound.memory)}",
+                    f"{fmt_cpu(r.current_limit.cpu)} → {fmt_cpu(r.limit.cpu)}",
+                    f"{fmt_mem(r.current_limit.memory)} → {fmt_mem(r.limit.memory)}",
+                    f"{cores:.3f}",
+                    f"{mem / GIB:.3f}",
+                )
+            )
+            + "</tr>"
+        )
+    totals = "".join(
+        f"<tr><td>{e(n)}</td><td>{t.containers}</td><td>{t.cpu_cores:.3f}</td><td>{t.memory_bytes / GIB:.3f}</td>"
+        f"<td>{t.watts:.1f}</td></tr>"
+        for n, t in [*per_ns.items(), ("cluster", cluster)]
+    )
+    warnings = "".join(f"<li>{e(w)}</li>" for w in report.warnings)
+    head = (
+        "namespace", "owner", "container", "CPU request", "memory request", "CPU bounds", "memory bounds",
+        "CPU limit", "memory limit", "freed cores", "freed GiB",
+    )  # fmt: skip
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>zerowatt rightsize report</title>
+<style>
+body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}
+table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:.25em .6em;text-align:left}}
+th{{background:#f0f4f0}}.w{{color:#a50}}
+</style></head><body>
+<h1>Right-sizing report</h1>
+<p>Strategy <b>{e(report.strategy)}</b>, source {e(report.source)}, history {report.history_seconds / 86400:.1f} days.
+Watts at {report.power.watts_per_vcpu:.3f} W/vCPU and {report.power.watts_per_gb:.3f} W/GB.</p>
+<h2>Freed requests</h2>
+<table><tr><th>scope</th><th>containers</th><th>cores</th><th>GiB</th><th>watts</th></tr>{totals}</table>
+<h2>Containers</h2>
+<table><tr>{"".join(f"<th>{h}</th>" for h in head)}</tr>{"".join(rows)}</table>
+{f'<h2>Warnings</h2><ul class="w">{warnings}</ul>' if warnings else ""}
+</body></html>
+"""

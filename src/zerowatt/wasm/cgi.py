@@ -1,0 +1,190 @@
+"""WAGI's CGI contract as pure functions: the guest's environment and argv, and parsing its stdout.
+
+Follows Spin's WAGI executor (``crates/http/src/wagi``, itself from deislabs/wagi) and RFC 3875: the
+same variable names and values, so a module written for Spin's ``executor = { type = "wagi" }`` sees
+the same environment here. No I/O: the executor passes a :class:`GuestRequest` in and gets plain data out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from zerowatt.wasm.executor import GuestRequest
+
+#: RFC 3875 version string WAGI reports (``GATEWAY_INTERFACE``) and its ``SERVER_SOFTWARE``.
+GATEWAY_INTERFACE = "CGI/1.1"
+SERVER_SOFTWARE = "WAGI/1"
+#: Request headers never passed to the guest (RFC 3875 4.1.18, as WAGI does).
+HIDDEN_HEADERS = frozenset({"authorization", "connection"})
+
+
+class CgiOutputError(ValueError):
+    """The guest's stdout is not a CGI response (no header block, or neither Content-Type/Location/Status)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CgiResponse:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def join_route(base: str, route: str) -> str:
+    """``base`` + ``route`` without a doubled slash: ("/", "/a/...") → "/a/...", ("/t", "/a") → "/t/a"."""
+    base = base.rstrip("/")
+    return base + route if route else base or "/"
+
+
+def host_and_port(request: GuestRequest) -> tuple[str, str]:
+    """The Host header's host and port (WAGI's precedence), else the request's listener address."""
+    host, port = request.host, str(request.port)
+    for name, value in request.headers:
+        if name == "host":
+            h, sep, p = value.rpartition(":") if not value.endswith("]") else (value, "", "")
+            if not sep:
+                h = value
+            if h:
+                host = h
+            if sep and p:
+                port = p
+            break
+    return host, port
+
+
+def cgi_environment(
+    request: GuestRequest,
+    *,
+    base: str = "/",
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The guest's environment for ``request``: component variables (``extra``) first, then CGI's.
+
+    CGI variables win over a component's ``environment`` of the same name, as in Spin (the request's
+    metadata must not be spoofable by configuration).
+    """
+    env: dict[str, str] = dict(extra or {})
+    host, port = host_and_port(request)
+    host_header = next((v for n, v in request.headers if n == "host"), f"{host}:{port}")
+    raw_route = request.matched_route
+    component_route = raw_route[: -len("/...")] if raw_route.endswith("/...") else raw_route
+    path_and_query = request.path + (f"?{request.query}" if request.query else "")
+    path_info = unquote(request.path_info, errors="replace")
+    content_type = ""
+    for name, value in request.headers:
+        if name == "content-type":
+            content_type = value
+        if name in HIDDEN_HEADERS:
+            continue
+        env["HTTP_" + name.upper().replace("-", "_")] = value
+    env.update(
+        {
+            "AUTH_TYPE": "",
+            "CONTENT_LENGTH": str(len(request.body)),
+            "CONTENT_TYPE": content_type,
+            "GATEWAY_INTERFACE": GATEWAY_INTERFACE,
+            "PATH_INFO": path_info,
+            "PATH_TRANSLATED": path_info,
+            "QUERY_STRING": request.query,
+            "REMOTE_ADDR": request.client_addr,
+            "REMOTE_HOST": request.client_addr,
+            "REMOTE_USER": "",
+            "REQUEST_METHOD": request.method,
+            "SCRIPT_NAME": base.rstrip("/") + component_route,
+            "SERVER_NAME": host,
+            "SERVER_PORT": port,
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "SERVER_SOFTWARE": SERVER_SOFTWARE,
+            "X_FULL_URL": f"{request.scheme}://{host_header}{path_and_query}",
+            "X_RAW_PATH_INFO": request.path_info,
+            "X_MATCHED_ROUTE": join_route(base, raw_route),
+            "X_BASE_PATH": base,
+            "X_RAW_COMPONENT_ROUTE": raw_route,
+            "X_COMPONENT_ROUTE": component_route,
+            "X_CLIENT_ADDR": f"{request.client_addr}:{request.client_port}",
+        }
+    )
+    return env
+
+
+def query_args(query: str) -> list[str]:
+    """WAGI's ``${ARGS}``: the query string split on ``&``, each part percent-decoded."""
+    return [unquote(part.replace("+", " ")) for part in query.split("&") if part]
+
+
+def cgi_argv(template: str, script_name: str, query: str) -> list[str]:
+    """argv from the executor's template, e.g. ``"${SCRIPT_NAME} ${ARGS}"`` → ``["/hello", "a", "b"]``.
+
+    The template is split on whitespace first, so ``${ARGS}`` expands to one argv item per query part
+    (a decoded space stays inside its argument instead of splitting it).
+    """
+    argv: list[str] = []
+    for word in template.split():
+        if word == "${ARGS}":
+            argv.extend(query_args(query))
+        else:
+            argv.append(word.replace("${SCRIPT_NAME}", script_name).replace("${ARGS}", " ".join(query_args(query))))
+    return argv
+
+
+def parse_cgi_output(stdout: bytes) -> CgiResponse:
+    """Turn the guest's stdout into a response, like Spin's ``compose_response``.
+
+    The header block ends at the first empty line (CR ignored); ``Status: CODE [reason]`` sets the status,
+    ``Location`` without a status means 302, every other well-formed header is passed on. Output
+    without a header block, or with none of Content-Type/Location/Status, raises :class:`CgiOutputError`.
+    """
+    end = stdout.find(b"\n\n")
+    crlf_end = stdout.find(b"\r\n\r\n")
+    if crlf_end != -1 and (end == -1 or crlf_end < end):
+        head, body = stdout[:crlf_end], stdout[crlf_end + 4 :]
+    elif end != -1:
+        head, body = stdout[:end], stdout[end + 2 :]
+    else:
+        raise CgiOutputError("the guest's output has no CGI header block (no empty line after the headers)")
+    try:
+        text = head.replace(b"\r", b"").decode("utf-8")
+    except UnicodeDecodeError:
+        raise CgiOutputError("the guest's CGI headers are not UTF-8") from None
+    status: int | None = None
+    location = False
+    content_type = False
+    headers: list[tuple[str, str]] = []
+    for line in text.split("\n"):
+        if not line.strip():
+            continue
+        name, sep, value = line.partition(":")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not _is_token(name) or not _is_field_value(value):
+            raise CgiOutputError(f"malformed CGI header line {line[:80]!r}")
+        key = name.lower()
+        if key == "status":
+            code = value.split(" ", 1)[0]
+            if not (code.isdigit() and len(code) == 3 and 100 <= int(code) <= 599):
+                raise CgiOutputError(f"bad CGI Status {value[:40]!r} (expected a 3-digit code)")
+            status = int(code)
+            continue
+        if key == "location":
+            location = True
+        elif key == "content-type":
+            content_type = True
+        headers.append((key, value))
+    if status is None and not location and not content_type:
+        raise CgiOutputError("the guest's CGI output has none of Content-Type, Location or Status")
+    if status is None:
+        status = 302 if location else 200
+    return CgiResponse(status=status, headers=headers, body=body)
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 field-name
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # controls other than HTAB
+
+
+def _is_token(name: str) -> bool:
+    return _TOKEN.fullmatch(name) is not None
+
+
+def _is_field_value(value: str) -> bool:
+    return _BAD_VALUE.search(value) is None

@@ -1,0 +1,134 @@
+"""Where a WAGI guest's stdout and stderr go, chosen by measurement (docs/benchmarks.md).
+
+- stdout, guests run inline on the thread that owns :class:`InheritedStdout`: the process's fd 1,
+  pointed once at an unlinked scratch file, so wasmtime opens nothing per request;
+- stdout, guests on other threads: a per-thread unlinked scratch file that wasmtime opens through
+  ``/proc/self/fd`` (:data:`scratch`);
+- stderr: a callback into Python, which costs only when a guest actually writes to stderr.
+
+Output is read back with ``pread``; a scratch file that held a large response is truncated after the run.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import os
+import sys
+import tempfile
+import threading
+from ctypes import POINTER
+from typing import Any
+
+from zerowatt.units import Bytes
+
+KEEP_SCRATCH: Bytes = 1 << 20  # a stdout scratch file larger than this is truncated after the run
+
+
+class Scratch(threading.local):
+    """A per-thread scratch file that receives a guest's stdout (wasmtime writes it, we ``pread`` it).
+
+    Measured cheaper than wasmtime's custom-stdout callback, which re-enters Python per write.
+    """
+
+    def __init__(self) -> None:
+        # The temp dir, not /dev/shm: containers often cap /dev/shm at 64 MiB. Unlinked files that are
+        # rewritten in place live in the page cache either way.
+        fd, path = tempfile.mkstemp(prefix="zerowatt-stdout-")
+        os.unlink(path)  # wasmtime reopens it by /proc/self/fd, so it needs no name on disk
+        self.fd = fd
+        self.path = f"/proc/self/fd/{fd}".encode()
+
+    def read(self, limit: Bytes) -> bytes | None:
+        """The guest's output, or None when it is larger than ``limit``."""
+        size = os.fstat(self.fd).st_size
+        return None if size > limit else os.pread(self.fd, size, 0) if size else b""
+
+    def finish(self) -> None:
+        if os.fstat(self.fd).st_size > KEEP_SCRATCH:  # give back what a large response left behind
+            os.ftruncate(self.fd, 0)
+
+
+scratch = Scratch()
+
+
+class InheritedStdout:
+    """Process-wide fast path for guest stdout: file descriptor 1 *is* a scratch file.
+
+    Opening a stdout file per request (``wasi_config_set_stdout_file``) costs an ``open``/``close``
+    pair inside wasmtime; a guest that inherits the process's stdout needs neither, which measured
+    13% off the C echo app's warm request (docs/benchmarks.md). So a worker process that serves
+    guests points fd 1 at an unlinked scratch file once (on construction), keeps Python's own
+    ``sys.stdout`` on the original stdout, and guests that run inline on the constructing thread
+    inherit fd 1 (wasmtime's stdout is a stream: the guest cannot seek it); we rewind it before and
+    ``pread`` it after each run. Guests on other threads use :class:`Scratch`.
+    Only for processes whose own output goes through ``sys.stdout``/logging, like the host's workers.
+    """
+
+    def __init__(self) -> None:
+        self.owner = threading.get_ident()
+        fd, path = tempfile.mkstemp(prefix="zerowatt-stdout-")
+        os.unlink(path)
+        self.fd = fd
+        sys.stdout.flush()
+        self.saved = os.dup(1)
+        self.python_stdout = sys.stdout
+        sys.stdout = os.fdopen(os.dup(self.saved), "w", buffering=1, encoding="utf-8", errors="replace")
+        os.dup2(fd, 1)
+
+    def begin(self) -> None:
+        # Rewind only: the guest's output is [0, offset after the run); stale bytes past it are never
+        # read, and not truncating every time saves freeing and re-allocating page-cache pages.
+        os.lseek(self.fd, 0, os.SEEK_SET)  # shared with fd 1: they are one open file description
+
+    def read(self, limit: Bytes) -> bytes | None:
+        """The guest's output, or None when it is larger than ``limit``."""
+        end = os.lseek(self.fd, 0, os.SEEK_CUR)
+        return None if end > limit else os.pread(self.fd, end, 0) if end else b""
+
+    def finish(self) -> None:
+        if os.lseek(self.fd, 0, os.SEEK_CUR) > KEEP_SCRATCH:  # give back what a large response left behind
+            os.ftruncate(self.fd, 0)
+
+    def close(self) -> None:
+        """Give fd 1 back to the original stdout."""
+        os.dup2(self.saved, 1)
+        os.close(self.saved)
+        os.close(self.fd)
+        sys.stdout.flush()
+        sys.stdout.close()
+        sys.stdout = self.python_stdout
+
+
+# Guests rarely write to stderr, so a callback (which re-enters Python per write) costs nothing in the
+# common case and avoids opening a second scratch file per request.
+_STDERR_SINKS: dict[int, list[bytes]] = {}
+_STDERR_LIMIT: Bytes = 64 * 1024
+
+
+_SINK_HANDLES = itertools.count(1)  # next() on a count is atomic under the GIL
+
+
+class StderrSink:
+    """Collects one run's stderr (up to 64 KiB); ``handle`` is the callback's ``data`` argument."""
+
+    __slots__ = ("handle",)
+
+    def __init__(self, into: list[bytes]) -> None:
+        self.handle = next(_SINK_HANDLES)
+        _STDERR_SINKS[self.handle] = into
+
+    def close(self) -> None:
+        _STDERR_SINKS.pop(self.handle, None)
+
+
+def _on_stderr(handle: int | None, data: Any, size: int) -> int:
+    sink = _STDERR_SINKS.get(handle or 0)
+    if sink is not None and sum(map(len, sink)) < _STDERR_LIMIT:
+        sink.append(ctypes.string_at(data, size))
+    return size
+
+
+stderr_callback = ctypes.CFUNCTYPE(ctypes.c_ssize_t, ctypes.c_void_p, POINTER(ctypes.c_ubyte), ctypes.c_size_t)(
+    _on_stderr
+)

@@ -1,0 +1,360 @@
+"""The WAGI executor: a fresh wasmtime instance per request, in-process, CGI over WASI preview 1.
+
+Per request: a new ``Store`` (memory cap, epoch deadline), a WASI context (argv, the CGI
+environment, the body on stdin, stdout to a scratch file (:mod:`zerowatt.wasm.stdio`), stderr to the
+log, read-only preopens and nothing else), an instance from the component's ``InstancePre`` and a call of its entry
+point; stdout is then parsed as CGI output (:mod:`zerowatt.wasm.cgi`).
+
+The hot path talks to wasmtime's C API through wasmtime-py's ``_ffi`` bindings rather than its
+convenience classes: those rebuild type information and ctypes string arrays on every call (the naive
+path measured ~1.8× ours for the same request, docs/benchmarks.md). Everything else (errors, traps,
+modules) still goes through the public wasmtime-py objects.
+
+Where a guest runs: fast guests run inline on the event loop's thread with a short "inline budget"
+deadline; a guest still running when the budget expires is interrupted and run again from scratch on
+a thread pool with the rest of its real deadline (ctypes releases the GIL while wasm runs, so the
+event loop keeps serving). Re-running is safe because a WAGI guest has no side effects outside its
+instance: preopens are read-only and WASI preview 1 gives it no sockets. This keeps the common case
+free of a thread hand-off and guarantees that an infinite loop stalls the loop for at most the budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import threading
+import time
+import uuid
+from array import array
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from ctypes import POINTER, byref, c_char, c_char_p, cast
+from dataclasses import dataclass
+from enum import StrEnum
+from itertools import accumulate
+from typing import Any
+
+import wasmtime
+from wasmtime import _ffi as ffi
+
+from zerowatt.units import Bytes, Seconds
+from zerowatt.wasm import stdio
+from zerowatt.wasm.cache import ModuleCache
+from zerowatt.wasm.cgi import CgiOutputError, cgi_argv, cgi_environment, parse_cgi_output
+from zerowatt.wasm.engine import Runtime
+from zerowatt.wasm.executor import (
+    GuestError,
+    GuestMemoryExceeded,
+    GuestRequest,
+    GuestResponse,
+    GuestTimeout,
+    GuestTrap,
+    GuestUnavailable,
+)
+from zerowatt.wasm.model import App, Component, WagiOptions
+from zerowatt.wasm.stdio import InheritedStdout, StderrSink, stderr_callback
+
+log = logging.getLogger(__name__)
+
+_PP_CHAR = POINTER(POINTER(c_char))
+_P_BYTE = POINTER(ffi.wasm_byte_t)
+_PLUS_ONE = (1).__add__
+_NO_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)()
+#: Guest output (headers + body) above this is answered 500. While it runs, a guest's output is
+#: bounded only by its deadline (it goes to a scratch file, truncated after the run).
+DEFAULT_MAX_RESPONSE: Bytes = 128 << 20
+
+
+class Offload(StrEnum):
+    """Where guests run (see the module docstring; chosen by ``benchmarks/bench_host.py``)."""
+
+    INLINE = "inline"  # on the caller's thread, always (an infinite loop blocks the event loop!)
+    THREAD = "thread"  # always on the thread pool (one hand-off per request)
+    HYBRID = "hybrid"  # inline with a short budget, re-run on the pool when the budget expires
+
+
+class _Strings:
+    """NUL-terminated strings in one buffer plus the ``char*`` addresses of each (cheap to build).
+
+    ctypes' ``(c_char_p * n)(*items)`` costs ~0.3 µs per item; one encode, one buffer and one
+    ``array`` of addresses built by C-level iteration is several times cheaper, and the hot path
+    builds one of these (argv, names, values) per request.
+    """
+
+    __slots__ = ("_addresses", "_buffer")
+
+    def __init__(self, items: Sequence[str]) -> None:
+        text = "\0".join(items)
+        data = text.encode()
+        # ASCII-only (the usual case): byte lengths equal str lengths, no per-item encode needed.
+        lengths = map(len, items) if len(data) == len(text) else map(len, [item.encode() for item in items])
+        self._buffer = ctypes.create_string_buffer(data)  # appends the last NUL
+        self._addresses = array("Q", accumulate(map(_PLUS_ONE, lengths), initial=ctypes.addressof(self._buffer)))
+
+    def at(self, index: int) -> Any:
+        """A ``char**`` to the strings from ``index`` on (argv, names and values share one block)."""
+        return cast(self._addresses.buffer_info()[0] + 8 * index, _PP_CHAR)
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """What one guest run produced (before CGI parsing)."""
+
+    stdout: bytes
+    stderr: bytes
+    cpu_seconds: float
+    error: GuestError | None = None
+    interrupted: bool = False
+
+
+class WagiExecutor:
+    """Runs one WAGI component of one app; implements :class:`zerowatt.wasm.executor.Executor`."""
+
+    def __init__(
+        self,
+        app: App,
+        component: Component,
+        *,
+        runtime: Runtime,
+        cache: ModuleCache,
+        request_timeout: Seconds,
+        memory_limit: Bytes,
+        options: Mapping[str, WagiOptions] | None = None,
+        threads: ThreadPoolExecutor | None = None,
+        offload: Offload = Offload.HYBRID,
+        inline_budget: Seconds = 0.02,
+        stdout: InheritedStdout | None = None,
+        max_response: Bytes = DEFAULT_MAX_RESPONSE,
+    ) -> None:
+        self.app = app
+        self.component = component
+        self.runtime = runtime
+        self.cache = cache
+        self.request_timeout = component.limits.request_timeout or request_timeout
+        self.memory_limit = component.limits.memory_limit or memory_limit
+        self.options = dict(options or {})  # route pattern → WAGI options of the trigger
+        self.threads = threads
+        self.offload = offload if threads is not None else Offload.INLINE
+        self.inline_budget = inline_budget
+        self.stdout = stdout
+        self.max_response = max_response
+        self._pre: wasmtime.InstancePre | None = None
+        self._module: wasmtime.Module | None = None
+        self._checked = False
+        self._static_env = component.guest_environment()  # variables as SPIN_VARIABLE_<NAME> + environment
+        self._preopens = [(str(p.host_path).encode(), p.guest_path.encode()) for p in component.files]
+        self._label = f"{app.name}/{component.id}"
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    @property
+    def loaded(self) -> bool:
+        return self._pre is not None
+
+    def load(self) -> Seconds:
+        """Bring the component into memory from the compile cache; returns the seconds it took."""
+        start = time.perf_counter()
+        module, _cached = self.cache.load(self.component.source, self.component.source_digest)
+        if not self._checked:  # listing exports costs ~0.1 ms in wasmtime-py: once per executor is enough
+            entrypoints = {o.entrypoint for o in self.options.values()} or {WagiOptions().entrypoint}
+            exports = {e.name for e in module.exports}
+            for entry in sorted(entrypoints - exports):
+                raise GuestUnavailable(f"{self._label}: the module exports no function {entry!r} (WAGI entry point)")
+            self._checked = True
+        try:
+            pre = self.runtime.linker.instantiate_pre(module)
+        except wasmtime.WasmtimeError as exc:
+            raise GuestUnavailable(f"{self._label}: cannot link the module (WASI preview 1 only): {exc}") from None
+        self._module, self._pre = module, pre
+        return time.perf_counter() - start
+
+    async def unload(self) -> None:
+        self.unload_now()
+
+    def unload_now(self) -> None:
+        """Drop the compiled module from memory (requests in flight keep their own reference)."""
+        self._pre = None
+        self._module = None
+
+    # -- requests --------------------------------------------------------------------------------
+    async def handle(self, request: GuestRequest) -> GuestResponse:
+        cold: Seconds | None = None
+        if self._pre is None:
+            cold = self.load()
+        pre = self._pre
+        assert pre is not None
+        if self.offload is Offload.THREAD:
+            outcome = await self._run_in_thread(pre, request, self.request_timeout)
+        else:
+            budget = self.request_timeout
+            if self.offload is Offload.HYBRID:
+                budget = min(self.inline_budget, self.request_timeout)
+            started = time.monotonic()
+            outcome = self.run(pre, request, budget)
+            if outcome.interrupted and budget < self.request_timeout:
+                left = self.request_timeout - (time.monotonic() - started)
+                spent = outcome.cpu_seconds
+                outcome = await self._run_in_thread(pre, request, max(left, self.runtime.ticker.tick))
+                outcome.cpu_seconds += spent
+        response = self._respond(request, outcome)
+        response.cold_start_seconds = cold
+        return response
+
+    async def _run_in_thread(self, pre: wasmtime.InstancePre, request: GuestRequest, timeout: Seconds) -> _Outcome:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.threads, self.run, pre, request, timeout)
+
+    def _respond(self, request: GuestRequest, outcome: _Outcome) -> GuestResponse:
+        if outcome.stderr:
+            for line in outcome.stderr.decode("utf-8", "replace").splitlines():
+                log.info("guest %s stderr [request %s]: %s", self._label, request.request_id, line)
+        error = outcome.error
+        if error is None:
+            try:
+                cgi = parse_cgi_output(outcome.stdout)
+            except CgiOutputError as exc:
+                error = GuestTrap(f"{self._label}: {exc}", cpu_seconds=outcome.cpu_seconds)
+            else:
+                return GuestResponse(cgi.status, cgi.headers, cgi.body, cpu_seconds=outcome.cpu_seconds)
+        error.error_id = error.error_id or uuid.uuid4().hex[:12]
+        error.cpu_seconds = outcome.cpu_seconds
+        log.error(
+            "guest %s failed [request %s, error %s, %s]: %s",
+            self._label,
+            request.request_id,
+            error.error_id,
+            type(error).__name__,
+            error,
+        )
+        raise error
+
+    def environment(self, request: GuestRequest) -> dict[str, str]:
+        """The guest's full environment for ``request`` (component variables, then CGI's)."""
+        return cgi_environment(request, base=self.app.base, extra=self._static_env)
+
+    def run(self, pre: wasmtime.InstancePre, request: GuestRequest, timeout: Seconds) -> _Outcome:
+        """Run the guest once for ``request`` on the current thread (blocking); never raises for guest faults."""
+        env = self.environment(request)
+        options = self.options.get(request.matched_route) or WagiOptions()
+        argv = cgi_argv(options.argv, env["SCRIPT_NAME"], request.query)
+        strings = _Strings([*argv, *env, *env.values()])  # one block: argv..., names..., values...
+        argc, envc = len(argv), len(env)
+        inherited = self.stdout if self.stdout is not None and self.stdout.owner == threading.get_ident() else None
+        scratch = stdio.scratch if inherited is None else None
+        if inherited is not None:
+            inherited.begin()
+        stderr: list[bytes] = []
+        sink = StderrSink(stderr)
+
+        engine = self.runtime.engine
+        store = ffi.wasmtime_store_new(engine.ptr(), None, _NO_FINALIZER)
+        ticker = self.runtime.ticker
+        ticker.enter()
+        cpu_start = time.thread_time()
+        try:
+            ctx = ffi.wasmtime_store_context(store)
+            ffi.wasmtime_store_limiter(store, self.memory_limit, -1, -1, -1, -1)
+            wasi = ffi.wasi_config_new()
+            ffi.wasi_config_set_argv(wasi, argc, strings.at(0))
+            ffi.wasi_config_set_env(wasi, envc, strings.at(argc), strings.at(argc + envc))
+            body = request.body
+            if body:  # without it, stdin is empty (EOF at once)
+                vec = ffi.wasm_byte_vec_t()
+                ffi.wasm_byte_vec_new(byref(vec), len(body), cast(c_char_p(body), _P_BYTE))
+                ffi.wasi_config_set_stdin_bytes(wasi, byref(vec))  # takes ownership of the vector
+            if scratch is None:
+                ffi.wasi_config_inherit_stdout(wasi)
+            elif not ffi.wasi_config_set_stdout_file(wasi, scratch.path):
+                ffi.wasi_config_delete(wasi)
+                return _Outcome(b"", b"", 0.0, GuestUnavailable(f"{self._label}: cannot open the stdout scratch file"))
+            ffi.wasi_config_set_stderr_custom(wasi, stderr_callback, sink.handle, _NO_FINALIZER)
+            for host_path, guest_path in self._preopens:
+                if not ffi.wasi_config_preopen_dir(wasi, host_path, guest_path, False):
+                    ffi.wasi_config_delete(wasi)
+                    return _Outcome(b"", b"", 0.0, GuestUnavailable(f"{self._label}: cannot preopen {host_path!r}"))
+            error = ffi.wasmtime_context_set_wasi(ctx, wasi)  # consumes the config
+            if error:
+                return _Outcome(b"", b"", 0.0, GuestUnavailable(f"{self._label}: {_error_text(error)}"))
+            ffi.wasmtime_context_set_epoch_deadline(ctx, ticker.ticks_for(timeout))
+            outcome = self._instantiate_and_call(pre, ctx, options.entrypoint, timeout)
+        finally:
+            sink.close()
+            cpu = time.thread_time() - cpu_start
+            ticker.leave()
+            ffi.wasmtime_store_delete(store)
+        outcome.cpu_seconds = cpu
+        outcome.stderr = b"".join(stderr)
+        sink_file = inherited if inherited is not None else stdio.scratch
+        if outcome.error is None and not outcome.interrupted:
+            stdout = sink_file.read(self.max_response)
+            if stdout is None:
+                outcome.error = GuestTrap(f"{self._label}: the response is larger than {self.max_response} bytes")
+            else:
+                outcome.stdout = stdout
+        sink_file.finish()
+        return outcome
+
+    def _instantiate_and_call(self, pre: wasmtime.InstancePre, ctx: Any, entrypoint: str, timeout: Seconds) -> _Outcome:
+        instance = ffi.wasmtime_instance_t()
+        trap = POINTER(ffi.wasm_trap_t)()
+        error = ffi.wasmtime_instance_pre_instantiate(pre.ptr(), ctx, byref(instance), byref(trap))
+        if error or trap:
+            message = _error_text(error) if error else _trap_text(trap)
+            if "memory" in message and ("limit" in message or "exceed" in message):
+                return _Outcome(b"", b"", 0.0, GuestMemoryExceeded(f"{self._label}: instantiation: {message}"))
+            return _Outcome(b"", b"", 0.0, GuestTrap(f"{self._label}: instantiation failed: {message}"))
+        extern = ffi.wasmtime_extern_t()
+        name = entrypoint.encode()
+        if not ffi.wasmtime_instance_export_get(ctx, byref(instance), name, len(name), byref(extern)):
+            return _Outcome(b"", b"", 0.0, GuestUnavailable(f"{self._label}: no export {entrypoint!r}"))
+        error = ffi.wasmtime_func_call(ctx, byref(extern.of.func), None, 0, None, 0, byref(trap))
+        if not error and not trap:
+            return _Outcome(b"", b"", 0.0)
+        if error:
+            exc = wasmtime.WasmtimeError._from_ptr(error)
+            if isinstance(exc, wasmtime.ExitTrap):
+                if exc.code == 0:
+                    return _Outcome(b"", b"", 0.0)
+                return self._failure(ctx, instance, f"the guest exited with status {exc.code}")
+            return self._failure(ctx, instance, str(exc))
+        trap_obj = wasmtime.Trap._from_ptr(trap)
+        if trap_obj.trap_code is wasmtime.TrapCode.INTERRUPT:
+            outcome = _Outcome(
+                b"",
+                b"",
+                0.0,
+                GuestTimeout(f"{self._label}: the request ran past its {self.request_timeout:g} s deadline"),
+            )
+            outcome.interrupted = True
+            return outcome
+        return self._failure(ctx, instance, trap_obj.message)
+
+    def _failure(self, ctx: Any, instance: Any, message: str) -> _Outcome:
+        """A trap or non-zero exit; classified as memory exhaustion when the guest's memory is at its cap.
+
+        wasmtime answers a ``memory.grow`` past the store's limit with -1 rather than a trap, so the
+        guest fails later (``abort()`` after ``malloc`` returns NULL). A failure with less than one
+        sixteenth of the cap (at least 1 MiB) left unallocated is reported as the cap being hit.
+        """
+        extern = ffi.wasmtime_extern_t()
+        if ffi.wasmtime_instance_export_get(ctx, byref(instance), b"memory", 6, byref(extern)) and (
+            int(extern.kind) == ffi.WASMTIME_EXTERN_MEMORY.value
+        ):
+            size = int(ffi.wasmtime_memory_data_size(ctx, byref(extern.of.memory)))
+            headroom = self.memory_limit - size
+            if headroom < max(1 << 20, self.memory_limit // 16):
+                return _Outcome(
+                    b"",
+                    b"",
+                    0.0,
+                    GuestMemoryExceeded(f"{self._label}: memory cap of {self.memory_limit} bytes reached ({message})"),
+                )
+        return _Outcome(b"", b"", 0.0, GuestTrap(f"{self._label}: {message}"))
+
+
+def _error_text(error: Any) -> str:
+    return str(wasmtime.WasmtimeError._from_ptr(error))
+
+
+def _trap_text(trap: Any) -> str:
+    return wasmtime.Trap._from_ptr(trap).message
