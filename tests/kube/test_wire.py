@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.kube.conftest import workload
+from tests.kube.conftest import NOW, workload
 from tests.kube.emulator import EmulatorThread, Fault
 from zerowatt.errors import UsageError
 from zerowatt.kube.api import MERGE_PATCH, ApiError, KubeApi, RetryPolicy, encode
@@ -285,3 +285,27 @@ def test_pipelined_batch_against_kmock_with_conflict_and_throttling(kube: Emulat
     assert all(r["spec"]["replicas"] == 0 for i, r in enumerate(results) if i != 7)
     assert sleeps == [2.0, 2.0] and api.requests == 150 + 1 + 1 and api.retries == 2
     assert [p for m, p in e.served if m == "PATCH"].count("/apis/apps/v1/namespaces/dev/deployments/w100") == 3
+
+
+def test_large_requests_and_answers_are_split_and_never_deadlock(scripted: Callable[..., Scripted]) -> None:
+    big_answer = b'{"pad":"' + b"x" * 200_000 + b'"}'  # 64 of these would overflow every socket buffer
+    srv = scripted(lambda line, headers, body: ok(big_answer if body.startswith(b"{") else b"{}"))
+    conn = Connection(srv.endpoint)
+    body = b'{"p":"' + b"y" * 5000 + b'"}'
+    got = conn.exchange([Request("PATCH", f"/o/{i}", body, MERGE_PATCH) for i in range(40)])
+    assert [r.status for r in got] == [200] * 40 and all(len(r.body) == len(big_answer) for r in got)
+    assert [s[2] for s in srv.seen] == [body] * 40 and conn.connects == 1
+
+
+def test_urllib3_transport_runs_a_pass_against_kmock(kube: EmulatorThread) -> None:
+    from tests.kube.test_controller_kmock import controller, create, get
+
+    assert kube.emulator is not None
+    kube.emulator.add_namespace("dev", {"downscaler/uptime": "never"})
+    create(kube, "deployments", workload(spec={"replicas": 2}))
+    cfg = client.Configuration()
+    cfg.host = kube.url
+    api = KubeApi(client.ApiClient(cfg), transport="urllib3")
+    report = controller(kube, include="deployments", api=api).run_pass(NOW)
+    assert [c.name for c in report.changes] == ["web"] and api.transport == "urllib3"
+    assert get(kube, "deployments", "dev", "web")["spec"]["replicas"] == 0

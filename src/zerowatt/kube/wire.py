@@ -31,6 +31,11 @@ from zerowatt.errors import UsageError
 #: Requests written per ``sendall`` (and answers awaited before the next batch). Large enough that the
 #: per-syscall and per-segment costs vanish, small enough to stay well inside socket buffers.
 WINDOW = 64
+#: And at most this many bytes per write. The whole write must fit in the server's receive buffer (Linux's
+#: default is 128 KiB) so that ``sendall`` returns even while the server, which answers pipelined requests
+#: one after another, is blocked writing answers we have not started reading: no deadlock whatever the
+#: size of the answers.
+WINDOW_BYTES = 48 * 1024
 
 
 @dataclass(frozen=True)
@@ -180,14 +185,23 @@ class Connection:
         ``headers`` is extra header lines (``"Name: value\\r\\n"``...), e.g. ``Authorization``.
         """
         out: list[Response] = []
-        for start in range(0, len(requests), WINDOW):
-            batch = requests[start : start + WINDOW]
-            out.extend(self._batch(batch, headers))
+        batch: list[Request] = []
+        wire: list[bytes] = []
+        size = 0
+        for req in requests:
+            data = self._encode(req, headers)
+            if batch and (len(batch) >= WINDOW or size + len(data) > WINDOW_BYTES):
+                out.extend(self._batch(batch, b"".join(wire)))
+                batch, wire, size = [], [], 0
+            batch.append(req)
+            wire.append(data)
+            size += len(data)
+        if batch:
+            out.extend(self._batch(batch, b"".join(wire)))
         return out
 
-    def _batch(self, batch: Sequence[Request], headers: str) -> list[Response]:
+    def _batch(self, batch: Sequence[Request], wire: bytes) -> list[Response]:
         answers: list[Response] = []
-        wire = b"".join([self._encode(r, headers) for r in batch])
         try:
             sock = self._sock or self._connect()
             sock.sendall(wire)
