@@ -90,3 +90,15 @@ def test_cli_rejects_bad_power_options(args: list[str], needle: str) -> None:
 
     result = run_cli(["downscaler", "--once", *args], timeout=60)
     assert result.returncode == 2 and needle in result.stderr
+
+
+def test_without_the_energy_subsystem_the_ccf_default_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from zerowatt.cli.downscaler import _coefficients
+
+    monkeypatch.setitem(sys.modules, "zerowatt.kube.power", None)  # as if zerowatt.energy were not installed
+    assert _coefficients("energy", None, None, None, None) == PowerCoefficients()
+    monkeypatch.undo()
+    assert _coefficients("energy", XEON_8180, None, None, None).basis == "energy:specpower"
+    assert _coefficients("ccf", None, "hyperscale", None, None).pue == 1.10

@@ -175,7 +175,11 @@ def _coefficients(
     power_model: str, cpu: str | None, pue: str | None, carbon: float | None, region: str | None
 ) -> PowerCoefficients:
     """The savings coefficients: the energy subsystem's model, or CCF's averages (see docs/downscaler.md)."""
-    from zerowatt.kube.power import ccf_coefficients, energy_coefficients
+    try:
+        from zerowatt.kube.power import ccf_coefficients, energy_coefficients
+    except ImportError as exc:  # a build without zerowatt.energy: the CCF defaults, said once
+        log.warning("energy model not available, using CCF defaults", extra={"fields": {"error": str(exc)}})
+        return PowerCoefficients()
 
     if power_model == "ccf":
         if cpu:

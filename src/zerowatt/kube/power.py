@@ -40,6 +40,7 @@ def energy_coefficients(
 
     facility = facility_from(pue=pue, carbon=carbon, region=region)
     # One logical CPU: watts_per_core_active() is per thread whatever the node's size.
+    # An unreadable /proc/cpuinfo is the energy subsystem's business: it falls back to CCF's average.
     choice = choose_model(CpuIdentity(cpu), logical_cpus=1) if cpu else node_model()
     coefficients = coefficients_from(choice, facility)
     why = (
