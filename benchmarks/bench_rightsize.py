@@ -28,7 +28,7 @@ NOW = 1_764_288_000  # 2025-11-28T00:00:00Z
 STEP = 60
 PER_GROUP = 50
 #: Robusta KRR 1.8.2-dev `simple`, real Prometheus 2.42, 14 d × 1 min, one container per workload, same kind of
-#: machine (/work/shared/notes/anchor-figures.md): 1,000 containers in 95–111 s wall.
+#: machine (shared/notes/anchor-figures.md): 1,000 containers in 95–111 s wall.
 KRR_1000_WALL_S = (95.0, 111.0)
 
 
