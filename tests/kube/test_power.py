@@ -105,3 +105,22 @@ def test_without_the_energy_subsystem_the_ccf_default_is_used(monkeypatch: pytes
     monkeypatch.undo()
     assert _pricing("energy", XEON_8180, None, None, None).basis == "energy:specpower"
     assert _pricing("ccf", None, "hyperscale", None, None).facility.pue == 1.10
+
+
+def test_downscaler_savings_match_the_shared_pricing_by_hand() -> None:
+    """The default (CCF) savings are the numbers they were before the pricing moved to zerowatt.energy.capacity,
+    and the same pricing the right-sizer's totals use."""
+    registry = CollectorRegistry()
+    pricing = choose_pricing("ccf")
+    metrics = DownscalerMetrics(registry)  # no pricing given: CCF's
+    report = PassReport()
+    report.released.add(4, (0.5, 2**30))  # 4 replicas × (0.5 core, 1 GiB): 2 cores, 4 GiB
+    metrics.observe(report, NOW)
+    metrics.observe(report, NOW + timedelta(hours=1))
+    sample = registry.get_sample_value
+    # (2 × 2.412 W + 4.294967296 GB × 0.392 W/GB) × PUE 1.135 = 6.50762718 W × 1.135
+    assert sample("zerowatt_downscaler_saved_watts") == pytest.approx(7.386156851)
+    assert sample("zerowatt_downscaler_saved_energy_kwh_total") == pytest.approx(0.007386156851)
+    assert sample("zerowatt_downscaler_saved_co2e_grams_total") == pytest.approx(0.007386156851 * 428.07)
+    assert pricing.cost(2.0, 4 * 2**30).facility_watts == pytest.approx(sample("zerowatt_downscaler_saved_watts"))
+    assert metrics.pricing == pricing

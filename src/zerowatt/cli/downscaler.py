@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 from datetime import UTC, datetime
@@ -176,18 +175,11 @@ def _pricing(
     power_model: str, cpu: str | None, pue: str | None, carbon: float | None, region: str | None
 ) -> CapacityPricing:
     """The savings pricing: the energy subsystem's node model, or CCF's averages (see docs/downscaler.md)."""
-    from zerowatt.energy.capacity import choose_pricing
+    from zerowatt.cli.energy import capacity_pricing
 
     if power_model not in ("energy", "ccf"):
         raise UsageError(f"--power-model: expected energy or ccf, got {power_model!r}")
-    pricing = choose_pricing(
-        "node" if power_model == "energy" else "ccf",
-        cpu=cpu,
-        pue=pue,
-        carbon=carbon,
-        region=region,
-        proc_root=os.environ.get("ZEROWATT_PROC_ROOT", "/proc"),
-    )
+    pricing = capacity_pricing("node" if power_model == "energy" else "ccf", cpu, pue, None, carbon, region)
     if power_model == "energy" and pricing.power_model == "ccf":
         log.warning("energy model not available, using CCF defaults", extra={"fields": {"detail": pricing.detail}})
     log.info("power model", extra={"fields": {"basis": pricing.basis, "detail": pricing.describe()}})

@@ -15,6 +15,7 @@ from rich.live import Live
 from rich.table import Table
 
 from zerowatt.cli.common import console, err_console, print_json, reports_errors
+from zerowatt.energy.capacity import CapacityPricing, choose_pricing
 from zerowatt.energy.config import EnergyConfig, load_config
 from zerowatt.energy.detect import FallbackSource, Roots, detect_source
 from zerowatt.energy.exporter import Exporter, parse_listen
@@ -56,6 +57,20 @@ def _roots() -> Roots:
         hwmon=env.get("ZEROWATT_HWMON_ROOT", "/sys/class/hwmon"),
         proc=env.get("ZEROWATT_PROC_ROOT", "/proc"),
     )
+
+
+def capacity_pricing(
+    power_model: str,
+    cpu: str | None = None,
+    pue: str | None = None,
+    wue: str | None = None,
+    carbon: float | None = None,
+    region: str | None = None,
+) -> CapacityPricing:
+    """What a reserved core and GB stand for (``zerowatt rightsize``, ``zerowatt downscaler``): the node model
+    of ``--cpu`` or of this machine's CPU (``$ZEROWATT_PROC_ROOT/cpuinfo``), or CCF's averages; the facility from
+    ``--pue``/``--wue``/``--carbon``/``--region``, parsed as ``zerowatt energy`` parses them."""
+    return choose_pricing(power_model, cpu=cpu, pue=pue, wue=wue, carbon=carbon, region=region, proc_root=_roots().proc)
 
 
 def _config(config: Path | None, **flags: Any) -> EnergyConfig:
