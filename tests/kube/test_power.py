@@ -18,7 +18,7 @@ from zerowatt.kube.metrics import DownscalerMetrics
 XEON_8180 = "Intel(R) Xeon(R) Platinum 8180 CPU @ 2.50GHz"
 
 
-def test_coefficients_from_a_model_and_a_facility() -> None:
+def test_pricing_from_a_model_and_a_facility() -> None:
     choice = ModelChoice(NodePowerModel(40.0, 200.0, 32), "configured", "test")
     c = pricing_from(choice, Facility(pue=1.2, carbon_g_per_kwh=300.0))
     assert c.watts_per_core == pytest.approx(5.0)  # (200 - 40) / 32: marginal, idle watts not claimed
