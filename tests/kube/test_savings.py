@@ -11,10 +11,12 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from tests.kube.conftest import NOW, workload
+from zerowatt.energy import Facility
+from zerowatt.energy.capacity import CapacityPricing, ccf_pricing
 from zerowatt.kube.controller import Change, PassReport
 from zerowatt.kube.kinds import KINDS
 from zerowatt.kube.metrics import DownscalerMetrics
-from zerowatt.kube.savings import PowerCoefficients, Released, parse_quantity, released_replicas, requests_per_pod
+from zerowatt.kube.savings import Released, parse_quantity, released_replicas, requests_per_pod
 
 
 @pytest.mark.parametrize(
@@ -64,15 +66,17 @@ def test_default_coefficients_match_ccf_data(shared_data: Path) -> None:
     hi = statistics.mean(float(r["Max Watts"]) for r in rows)
     grid = list(csv.DictReader((shared_data / "power" / "grid-emissions-factors-aws.csv").open()))
     grams = statistics.mean(float(r["CO2e (metric ton/kWh)"]) for r in grid) * 1e6
-    c = PowerCoefficients()
+    c = ccf_pricing()
     assert c.watts_per_core == pytest.approx(lo + 0.5 * (hi - lo), abs=1e-4)
-    assert c.grams_co2e_per_kwh == pytest.approx(grams, abs=0.01)
+    assert c.facility.carbon_g_per_kwh == pytest.approx(grams, abs=0.01)
     assert c.watts_per_gib == pytest.approx(0.392 * 2**30 / 1e9, abs=1e-4)
 
 
 def test_metrics_gauges_and_integrated_energy() -> None:
     registry = CollectorRegistry()
-    coeff = PowerCoefficients(watts_per_core=10.0, watts_per_gib=1.0, pue=1.0, grams_co2e_per_kwh=500.0)
+    coeff = CapacityPricing(
+        watts_per_core=10.0, watts_per_gb=1e9 / 2**30, facility=Facility(pue=1.0, carbon_g_per_kwh=500.0), basis="t"
+    )
     metrics = DownscalerMetrics(registry, coeff)
     report = PassReport(objects=3, released=Released(objects=1, replicas=4, cores=2.0, memory=4 * 2**30))
     report.down[("deployments", "dev")] = 1

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from tests.conftest import SHARED_DATA, run_cli
-from zerowatt.rightsize.power import CCF_WATTS_PER_GB, CCF_WATTS_PER_VCPU, PowerCoefficients
+from zerowatt.energy.capacity import CCF_WATTS_PER_GB, CCF_WATTS_PER_VCPU, ccf_pricing
 from zerowatt.units import GIB
 
 
@@ -20,7 +20,7 @@ def rs(*args: str) -> tuple[int, str, str]:
 
 
 def test_json_lists_targets_bounds_current_and_totals(samples_csv: Path) -> None:
-    code, out, err = rs("--samples", str(samples_csv), "--json")
+    code, out, err = rs("--samples", str(samples_csv), "--json", "--power-model", "ccf")
     assert code == 0, err
     doc = json.loads(out)
     assert doc["strategy"] == "vpa"
@@ -103,9 +103,12 @@ def test_bad_usage_exits_2(samples_csv: Path, tmp_path: Path) -> None:
 
 
 def test_power_defaults_derive_from_ccf_data() -> None:
-    derived = PowerCoefficients.from_ccf_csv(SHARED_DATA / "power" / "ccf-coefficients-aws-use.csv")
-    assert abs(derived.watts_per_vcpu - CCF_WATTS_PER_VCPU) < 0.001
-    assert PowerCoefficients().watts(2.0, 10e9) == 2 * CCF_WATTS_PER_VCPU + 10 * 0.392
+    with (SHARED_DATA / "power" / "ccf-coefficients-aws-use.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    mins = sum(float(r["Min Watts"]) for r in rows) / len(rows)
+    maxs = sum(float(r["Max Watts"]) for r in rows) / len(rows)
+    assert abs((mins + maxs) / 2 - CCF_WATTS_PER_VCPU) < 0.001
+    assert ccf_pricing().it_watts(2.0, 10e9) == 2 * CCF_WATTS_PER_VCPU + 10 * 0.392
     assert GIB == 1024**3
 
 
@@ -127,3 +130,102 @@ def test_apply_omits_unbounded_upper_bound() -> None:
     pods.add_samples([pid], [1_764_288_000.0], cpu=[0.5])
     files, notes = render_objects(pods.recommend(), "patch")
     assert files == [] and "no workload known" in notes[0]
+
+
+XEON_8180 = "Intel(R) Xeon(R) Platinum 8180 CPU @ 2.50GHz"
+
+
+def _freed(doc: dict[str, object]) -> tuple[float, float]:
+    cluster = doc["totals"]["cluster"]  # type: ignore[index]
+    return cluster["cpu_cores"], cluster["memory_bytes"]
+
+
+def test_ccf_power_with_pue_and_carbon_in_the_totals(samples_csv: Path) -> None:
+    code, out, err = rs("--samples", str(samples_csv), "--json", "--power-model", "ccf", "--pue", "1.2",
+                        "--carbon", "100")  # fmt: skip
+    assert code == 0, err
+    doc = json.loads(out)
+    power = doc["power"]
+    assert (power["model"], power["basis"], power["pue"], power["carbon_g_per_kwh"]) == ("ccf", "ccf-default", 1.2, 100)
+    cores, mem = _freed(doc)
+    it = cores * 2.412 + mem / 1e9 * 0.392
+    cluster = doc["totals"]["cluster"]
+    assert abs(cluster["watts"] - it) < 0.002
+    assert abs(cluster["facility_watts"] - it * 1.2) < 0.002
+    assert abs(cluster["kwh_per_year"] - it * 1.2 * 8.76) < 0.01  # W × 8760 h / 1000
+    assert abs(cluster["co2e_kg_per_year"] - it * 1.2 * 8.76 * 0.1) < 0.002  # 100 g/kWh
+    assert abs(cluster["water_litres_per_year"] - it * 8.76 * 1.8) < 0.01  # IT kWh × WUE 1.8
+    ns = doc["totals"]["namespaces"]
+    assert abs(sum(v["facility_watts"] for v in ns.values()) - cluster["facility_watts"]) < 0.002
+    per_container = sum(c["freed"]["facility_watts"] for c in doc["containers"])
+    assert abs(per_container - cluster["facility_watts"]) < 0.005
+
+
+def test_node_power_for_a_named_cpu_and_a_region(samples_csv: Path) -> None:
+    from zerowatt.energy import facility_from
+    from zerowatt.energy.catalog import specpower_table
+
+    row = next(r for r in specpower_table() if r.cpu.lower().endswith("platinum 8180"))
+    code, out, err = rs("--samples", str(samples_csv), "--format", "yaml", "--cpu", XEON_8180,
+                        "--region", "aws:eu-west-1", "--pue", "hyperscale")  # fmt: skip
+    assert code == 0, err
+    doc = yaml.safe_load(out)
+    power = doc["power"]
+    per_core = (row.max_watts - row.idle_watts) / row.threads
+    assert power["model"] == "node" and power["basis"] == "energy:specpower" and "SPECpower" in power["detail"]
+    assert abs(power["watts_per_vcpu"] - per_core) < 1e-5 and power["pue"] == 1.10
+    grams = facility_from(region="aws:eu-west-1").carbon_g_per_kwh
+    assert power["carbon_g_per_kwh"] == grams
+    cores, mem = _freed(doc)
+    facility_w = (cores * per_core + mem / 1e9 * 0.392) * 1.10
+    cluster = doc["totals"]["cluster"]
+    assert abs(cluster["facility_watts"] - facility_w) < 0.002
+    assert abs(cluster["co2e_kg_per_year"] - facility_w * 8.76 * grams / 1000) < 0.002
+
+
+def test_node_power_reads_this_machines_cpuinfo(samples_csv: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import cli_env
+
+    (tmp_path / "cpuinfo").write_text(f"processor : 0\nvendor_id : GenuineIntel\nmodel name : {XEON_8180}\n")
+    env = {**cli_env(), "ZEROWATT_PROC_ROOT": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "zerowatt", "rightsize", "--samples", str(samples_csv), "--json"],
+                       capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    power = json.loads(r.stdout)["power"]
+    assert power["model"] == "node" and power["basis"] == "energy:specpower" and power["pue"] == 1.58
+
+
+def test_power_in_table_csv_and_html(samples_csv: Path, tmp_path: Path) -> None:
+    code, out, err = rs("--samples", str(samples_csv), "--power-model", "ccf", "--output", str(tmp_path / "t.txt"))
+    text = (tmp_path / "t.txt").read_text()
+    assert code == 0, err
+    assert "facility W" in text and "kg CO2e/yr" in text and "ccf (ccf-default)" in text
+    code, out, _ = rs("--samples", str(samples_csv), "--format", "csv", "--power-model", "ccf", "--pue", "1.5")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0
+    for row in rows:
+        assert abs(float(row["freed_facility_watts"]) - 1.5 * float(row["freed_watts"])) < 0.005
+        assert abs(float(row["freed_kwh_per_year"]) - 8.76 * float(row["freed_facility_watts"])) < 0.01
+    html_file = tmp_path / "r.html"
+    code, _, _ = rs("--samples", str(samples_csv), "--format", "html", "--output", str(html_file), "--cpu", XEON_8180)
+    page = html_file.read_text()
+    assert code == 0 and "<th>facility W</th>" in page and "energy:specpower" in page
+
+
+def test_bad_power_options_exit_2(samples_csv: Path) -> None:
+    for args, needle in [
+        (["--power-model", "guess"], "--power-model"),
+        (["--pue", "0.5"], "pue"),
+        (["--pue", "leaky"], "pue"),
+        (["--carbon", "-5"], "carbon"),
+        (["--region", "mars:olympus-1"], "mars:olympus-1"),
+        (["--carbon", "1", "--region", "aws:eu-west-1"], "not both"),
+        (["--power-model", "ccf", "--cpu", XEON_8180], "--cpu"),
+        (["--watts-per-vcpu", "-1"], "--watts-per-vcpu"),
+    ]:
+        code, out, err = rs("--samples", str(samples_csv), "--json", *args)
+        assert (code, out) == (2, ""), (args, err)
+        assert needle in err, (args, err)

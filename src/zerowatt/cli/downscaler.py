@@ -11,8 +11,8 @@ from typing import Annotated, Any
 import typer
 
 from zerowatt.cli.common import print_json, reports_errors
+from zerowatt.energy.capacity import CapacityPricing
 from zerowatt.errors import UsageError
-from zerowatt.kube.savings import PowerCoefficients
 
 log = logging.getLogger("zerowatt.kube")
 
@@ -131,10 +131,10 @@ def downscaler(
         argocd_namespace=argocd_namespace,
         pod_force_uptime=pod_force_uptime,
     )
-    coefficients = _coefficients(power_model, cpu or None, pue or None, carbon, region or None)
+    pricing = _pricing(power_model, cpu or None, pue or None, carbon, region or None)
     api = KubeApi(load_api_client(kubeconfig or None, context or None))
     controller = Downscaler(api, settings, matches, options)
-    metrics = DownscalerMetrics(REGISTRY, coefficients)
+    metrics = DownscalerMetrics(REGISTRY, pricing)
     if metrics_listen:
         host, port = _listen(metrics_listen)
         start_http_server(port, addr=host)
@@ -171,27 +171,19 @@ def downscaler(
         raise typer.Exit(1)
 
 
-def _coefficients(
+def _pricing(
     power_model: str, cpu: str | None, pue: str | None, carbon: float | None, region: str | None
-) -> PowerCoefficients:
-    """The savings coefficients: the energy subsystem's model, or CCF's averages (see docs/downscaler.md)."""
-    try:
-        from zerowatt.kube.power import ccf_coefficients, energy_coefficients
-    except ImportError as exc:  # a build without zerowatt.energy: the CCF defaults, said once
-        log.warning("energy model not available, using CCF defaults", extra={"fields": {"error": str(exc)}})
-        return PowerCoefficients()
+) -> CapacityPricing:
+    """The savings pricing: the energy subsystem's node model, or CCF's averages (see docs/downscaler.md)."""
+    from zerowatt.cli.energy import capacity_pricing
 
-    if power_model == "ccf":
-        if cpu:
-            raise UsageError("--cpu needs --power-model energy")
-        coefficients = ccf_coefficients(pue, carbon, region)
-        log.info("power model", extra={"fields": {"basis": coefficients.basis, "coefficients": str(coefficients)}})
-        return coefficients
-    if power_model != "energy":
+    if power_model not in ("energy", "ccf"):
         raise UsageError(f"--power-model: expected energy or ccf, got {power_model!r}")
-    coefficients, why = energy_coefficients(cpu, pue, carbon, region)
-    log.info("power model", extra={"fields": {"basis": coefficients.basis, "detail": why}})
-    return coefficients
+    pricing = capacity_pricing("node" if power_model == "energy" else "ccf", cpu, pue, None, carbon, region)
+    if power_model == "energy" and pricing.power_model == "ccf":
+        log.warning("energy model not available, using CCF defaults", extra={"fields": {"detail": pricing.detail}})
+    log.info("power model", extra={"fields": {"basis": pricing.basis, "detail": pricing.describe()}})
+    return pricing
 
 
 def register(app: typer.Typer) -> None:

@@ -15,6 +15,7 @@ from rich.live import Live
 from rich.table import Table
 
 from zerowatt.cli.common import console, err_console, print_json, reports_errors
+from zerowatt.energy.capacity import CapacityPricing, choose_pricing
 from zerowatt.energy.config import EnergyConfig, load_config
 from zerowatt.energy.detect import FallbackSource, Roots, detect_source
 from zerowatt.energy.exporter import Exporter, parse_listen
@@ -58,15 +59,49 @@ def _roots() -> Roots:
     )
 
 
-def _config(config: Path | None, **flags: Any) -> EnergyConfig:
-    return load_config(config, os.environ, flags)
+def capacity_pricing(
+    power_model: str,
+    cpu: str | None = None,
+    pue: str | None = None,
+    wue: str | None = None,
+    carbon: float | None = None,
+    region: str | None = None,
+) -> CapacityPricing:
+    """What a reserved core and GB stand for (``zerowatt rightsize``, ``zerowatt downscaler``): the node model
+    of ``--cpu`` or of this machine's CPU (``$ZEROWATT_PROC_ROOT/cpuinfo``), or CCF's averages; the facility from
+    ``--pue``/``--wue``/``--carbon``/``--region``, parsed as ``zerowatt energy`` parses them."""
+    return choose_pricing(power_model, cpu=cpu, pue=pue, wue=wue, carbon=carbon, region=region, proc_root=_roots().proc)
 
 
-def _source(cfg: EnergyConfig, roots: Roots) -> FallbackSource:
-    source = detect_source(roots, cfg.overrides(), cfg.source)
-    for note in source.notes:
+def _metered(
+    config: Path | None,
+    source: str | None,
+    idle_watts: float | None,
+    max_watts: float | None,
+    spread_idle: bool | None,
+    *,
+    pue: str | None = None,
+    wue: str | None = None,
+    carbon: float | None = None,
+    region: str | None = None,
+) -> tuple[EnergyConfig, Roots, FallbackSource]:
+    """The configuration (file < environment < these flags), the roots, and the power source chain it selects."""
+    flags = {
+        "source": source,
+        "idle_watts": idle_watts,
+        "max_watts": max_watts,
+        "spread_idle": spread_idle,
+        "pue": pue,
+        "wue": wue,
+        "carbon_g_per_kwh": carbon,
+        "region": region,
+    }
+    cfg = load_config(config, os.environ, flags)
+    roots = _roots()
+    chain = detect_source(roots, cfg.overrides(), cfg.source)
+    for note in chain.notes:
         err_console.print(f"[dim]energy source: {note}[/]", highlight=False)
-    return source
+    return cfg, roots, chain
 
 
 def _model_fields(source: FallbackSource) -> dict[str, Any]:
@@ -104,20 +139,10 @@ def measure(
     The command's exit code is kept (127 if it is not found). With --json the command's own stdout goes to
     stderr so that stdout is JSON only; without it the report goes to stderr, like perf stat.
     """
-    cfg = _config(
-        config,
-        source=source,
-        idle_watts=idle_watts,
-        max_watts=max_watts,
-        pue=pue,
-        wue=wue,
-        carbon_g_per_kwh=carbon,
-        region=region,
-        spread_idle=spread_idle,
+    cfg, roots, src = _metered(
+        config, source, idle_watts, max_watts, spread_idle, pue=pue, wue=wue, carbon=carbon, region=region
     )
     facility = cfg.facility()
-    roots = _roots()
-    src = _source(cfg, roots)
     try:
         m = measure_command(
             command,
@@ -236,9 +261,8 @@ def top(
     config: ConfigOpt = None,
 ) -> None:
     """Live view of node power and its top consumers, refreshed each interval (--json: one object per line)."""
-    cfg = _config(config, source=source, idle_watts=idle_watts, max_watts=max_watts, spread_idle=spread_idle)
-    roots = _roots()
-    meter = Meter(_source(cfg, roots), ProcReader(roots.proc), spread_idle=cfg.spread_idle)
+    cfg, roots, src = _metered(config, source, idle_watts, max_watts, spread_idle)
+    meter = Meter(src, ProcReader(roots.proc), spread_idle=cfg.spread_idle)
     count = 1 if once else iterations
     meter.sample(time.monotonic())
     done = 0
@@ -288,19 +312,9 @@ def serve(
 ) -> None:
     """Export node, process and container energy to Prometheus (zerowatt and Kepler metric names)."""
     host, port = parse_listen(listen)
-    cfg = _config(
-        config,
-        source=source,
-        idle_watts=idle_watts,
-        max_watts=max_watts,
-        pue=pue,
-        wue=wue,
-        carbon_g_per_kwh=carbon,
-        region=region,
-        spread_idle=spread_idle,
+    cfg, roots, src = _metered(
+        config, source, idle_watts, max_watts, spread_idle, pue=pue, wue=wue, carbon=carbon, region=region
     )
-    roots = _roots()
-    src = _source(cfg, roots)
     nvml: NvmlSource | None = None
     if gpu:
         try:

@@ -13,11 +13,12 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from zerowatt.cli.common import console, err_console, reports_errors
+from zerowatt.cli.energy import CarbonOpt, PueOpt, RegionOpt, WueOpt, capacity_pricing
+from zerowatt.energy.capacity import with_overrides
 from zerowatt.errors import UsageError, ValidationError
 from zerowatt.rightsize import apply as apply_mod
 from zerowatt.rightsize import prometheus, report, samples
 from zerowatt.rightsize.estimator import SimpleConfig, VpaConfig
-from zerowatt.rightsize.power import PowerCoefficients
 from zerowatt.rightsize.timeparse import parse_duration, parse_instant
 
 
@@ -32,6 +33,11 @@ class Format(StrEnum):
     yaml = "yaml"
     csv = "csv"
     html = "html"
+
+
+class PowerModel(StrEnum):
+    node = "node"
+    ccf = "ccf"
 
 
 class ApplyAs(StrEnum):
@@ -97,9 +103,22 @@ def rightsize(
         ApplyAs, typer.Option(help="What --apply writes: vpa (updateMode Off) or patch.")
     ] = ApplyAs.vpa,
     dry_run: Annotated[bool, typer.Option(help="With --apply: print the objects, write nothing.")] = False,
-    watts_per_vcpu: Annotated[float | None, typer.Option(help="Watts per reserved vCPU (default: CCF).")] = None,
+    power_model: Annotated[
+        PowerModel,
+        typer.Option(help="Watts per freed core: node (the energy model of this CPU or --cpu) or ccf (CCF averages)."),
+    ] = PowerModel.node,
+    cpu: Annotated[
+        str | None, typer.Option("--cpu", help="CPU model name for --power-model node (default: /proc/cpuinfo).")
+    ] = None,
+    pue: PueOpt = None,
+    wue: WueOpt = None,
+    carbon: CarbonOpt = None,
+    region: RegionOpt = None,
+    watts_per_vcpu: Annotated[
+        float | None, typer.Option(min=0.0, help="Override the watts per freed vCPU of --power-model.")
+    ] = None,
     watts_per_gb: Annotated[
-        float | None, typer.Option(help="Watts per reserved GB of memory (default: CCF 0.392).")
+        float | None, typer.Option(min=0.0, help="Override the watts per freed GB of memory (default 0.392, CCF).")
     ] = None,
 ) -> None:
     """Recommend CPU/memory requests as the VPA would, and show the cores, GiB and watts they free."""
@@ -129,11 +148,9 @@ def rightsize(
             memory_margin=mm if mm is not None else simple_cfg.memory_margin,
         )
     sel = samples.parse_selector(selector)
-    power = PowerCoefficients()
-    if watts_per_vcpu is not None:
-        power = replace(power, watts_per_vcpu=watts_per_vcpu)
-    if watts_per_gb is not None:
-        power = replace(power, watts_per_gb=watts_per_gb)
+    power = with_overrides(
+        capacity_pricing(power_model.value, cpu, pue, wue, carbon, region), watts_per_vcpu, watts_per_gb
+    )
     end_at = parse_instant(end, "--end") if end else None
     partial = False
     with _progress("reading") as bar:

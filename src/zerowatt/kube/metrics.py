@@ -2,7 +2,8 @@
 
 Gauges describe the state after the last pass (objects down per kind and namespace, replicas, requested
 CPU cores and memory released, estimated watts); counters integrate the watts over the time between passes
-into kWh and grams CO2e, with the injected :class:`~zerowatt.kube.savings.PowerCoefficients`.
+into facility kWh and grams CO2e, with the injected :class:`~zerowatt.energy.capacity.CapacityPricing` (CCF's
+averages when none is given).
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from zerowatt.energy.capacity import CapacityPricing, ccf_pricing
 from zerowatt.kube.controller import PassReport
-from zerowatt.kube.savings import PowerCoefficients
 
 
 class DownscalerMetrics:
-    def __init__(self, registry: CollectorRegistry, coefficients: PowerCoefficients | None = None) -> None:
-        self.coefficients = coefficients or PowerCoefficients()
+    def __init__(self, registry: CollectorRegistry, pricing: CapacityPricing | None = None) -> None:
+        self.pricing = pricing or ccf_pricing()
         p = "zerowatt_downscaler_"
         self.down = Gauge(
             p + "objects_down", "Objects downscaled, by kind and namespace", ["kind", "namespace"], registry=registry
@@ -26,7 +27,9 @@ class DownscalerMetrics:
         self.cores = Gauge(p + "released_cpu_cores", "CPU cores of requests released by downscaling", registry=registry)
         self.memory = Gauge(p + "released_memory_bytes", "Memory requests released by downscaling", registry=registry)
         self.watts = Gauge(
-            p + "saved_watts", "Estimated power saved now (released requests × coefficients)", registry=registry
+            p + "saved_watts",
+            "Estimated facility power saved now (released requests × watts per core/GB × PUE)",
+            registry=registry,
         )
         self.kwh = Counter(p + "saved_energy_kwh", "Estimated energy saved", registry=registry)
         self.co2e = Counter(p + "saved_co2e_grams", "Estimated emissions avoided, grams CO2e", registry=registry)
@@ -48,31 +51,30 @@ class DownscalerMetrics:
         self.model = Gauge(
             p + "power_model_info", "Where the power coefficients come from (value 1)", ["basis"], registry=registry
         )
-        c = self.coefficients
+        c = self.pricing
         self.watts_per_core.set(c.watts_per_core)
-        self.pue.set(c.pue)
-        self.carbon.set(c.grams_co2e_per_kwh)
+        self.pue.set(c.facility.pue)
+        self.carbon.set(c.facility.carbon_g_per_kwh)
         self.model.labels(c.basis).set(1)
         self._last: tuple[datetime, float] | None = None
 
     def observe(self, report: PassReport, now: datetime) -> None:
         if self._last is not None:  # integrate the power held since the previous pass
-            seconds = max(0.0, (now - self._last[0]).total_seconds())
-            kwh = self.coefficients.kwh(self._last[1], seconds)
-            self.kwh.inc(kwh)
-            self.co2e.inc(self.coefficients.co2e(kwh))
-        watts = self.coefficients.watts(report.released.cores, report.released.memory)
+            cost = self.pricing.over(self._last[1], max(0.0, (now - self._last[0]).total_seconds()))
+            self.kwh.inc(max(0.0, cost.kwh))
+            self.co2e.inc(max(0.0, cost.co2e_grams))
+        it_watts = self.pricing.it_watts(report.released.cores, report.released.memory)
         self.down.clear()
         for (kind, ns), count in report.down.items():
             self.down.labels(kind, ns).set(count)
         self.replicas.set(report.released.replicas)
         self.cores.set(report.released.cores)
         self.memory.set(report.released.memory)
-        self.watts.set(watts)
+        self.watts.set(it_watts * self.pricing.facility.pue)
         self.objects.set(report.objects)
         for change in report.changes:
             if change.applied:
                 self.changes.labels(change.kind, change.action).inc()
         self.errors.inc(len(report.errors))
         self.last_pass.set(now.timestamp())
-        self._last = (now, watts)
+        self._last = (now, it_watts)

@@ -1,18 +1,9 @@
-"""What a downscaled workload gives back: requested CPU and memory, and an estimate of watts and CO2e.
+"""What a downscaled workload gives back: requested CPU and memory (watts, kWh and CO2e are priced elsewhere).
 
 Released requests are the pod template's requests × the replicas taken away (``original-replicas`` minus
-the current level). Power is estimated from those requests with :class:`PowerCoefficients`, a small,
-injectable model, so the energy subsystem can replace it with a measured one.
-
-Default coefficients follow Cloud Carbon Footprint's methodology (Apache-2.0, data in
-``shared/data/power``): per-vCPU watts = min + 50 % × (max − min) (CCF's default average utilisation),
-averaged over the 20 AWS micro-architectures of ``ccf-coefficients-aws-use.csv`` (min 1.0113 W, max
-3.8128 W → 2.4120 W); memory 0.392 W per GB (CCF's memory coefficient) = 0.4209 W per GiB; AWS PUE 1.135;
-grid intensity 428.07 g CO2e/kWh, the mean of the 25 regions in ``grid-emissions-factors-aws.csv``.
-``tests/kube/test_savings.py`` re-derives these numbers from the CSV files. When the energy subsystem is
-installed (it is, in this package), :mod:`zerowatt.kube.power` replaces the per-core watts with its node
-model's marginal watts per busy core, and PUE and carbon with its facility factors; these CCF numbers stay
-as ``--power-model ccf``.
+the current level). They are turned into watts, kWh and CO2e by :class:`zerowatt.energy.capacity.CapacityPricing`,
+the pricing the right-sizer uses too: the energy subsystem's node model by default, CCF's fixed averages with
+``--power-model ccf`` (see that module for the coefficients and their sources).
 """
 
 from __future__ import annotations
@@ -25,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from zerowatt.kube.kinds import Kind, Obj
-from zerowatt.units import GIB, JOULES_PER_KWH, Bytes, Cores, GramsCO2e, Seconds, Watts
+from zerowatt.units import Cores
 
 _SUFFIX: dict[str, int | Decimal] = {
     "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
@@ -51,27 +42,6 @@ def _parse_text(text: str) -> float:
     if not m:
         raise ValueError(f"{text!r} is not a Kubernetes quantity")
     return float(Decimal(m.group(1)) * Decimal(_SUFFIX[m.group(2)]))
-
-
-@dataclass(frozen=True)
-class PowerCoefficients:
-    """Watts per requested core and GiB, data-centre PUE and grid intensity (see the module docstring)."""
-
-    watts_per_core: Watts = 2.4120
-    watts_per_gib: Watts = 0.4209
-    pue: float = 1.135
-    grams_co2e_per_kwh: GramsCO2e = 428.07
-    #: Where the numbers come from (logged at start and exported as a metric label).
-    basis: str = "ccf-default"
-
-    def watts(self, cores: Cores, memory: Bytes | float) -> Watts:
-        return (cores * self.watts_per_core + memory / GIB * self.watts_per_gib) * self.pue
-
-    def kwh(self, watts: Watts, seconds: Seconds) -> float:
-        return watts * seconds / JOULES_PER_KWH
-
-    def co2e(self, kwh: float) -> GramsCO2e:
-        return kwh * self.grams_co2e_per_kwh
 
 
 def _pod_spec(obj: Obj, kind: Kind) -> Mapping[str, Any]:

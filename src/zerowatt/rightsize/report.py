@@ -12,34 +12,46 @@ from typing import Any
 import yaml
 from rich.table import Table
 
+from zerowatt.energy.capacity import CapacityCost, CapacityPricing, ccf_pricing
 from zerowatt.rightsize.model import Recommendation
-from zerowatt.rightsize.power import PowerCoefficients
 from zerowatt.units import GIB
+
+
+def cost_json(cost: CapacityCost) -> dict[str, float]:
+    """Freed power (IT and facility) and, per year, facility kWh, kg CO2e and litres of water."""
+    return {
+        "watts": round(cost.it_watts, 3),
+        "facility_watts": round(cost.facility_watts, 3),
+        "kwh_per_year": round(cost.kwh, 3),
+        "co2e_kg_per_year": round(cost.co2e_grams / 1000, 3),
+        "water_litres_per_year": round(cost.water_litres, 3),
+    }
 
 
 @dataclass
 class Totals:
-    """Requests freed (negative: added) in cores, bytes and estimated watts."""
+    """Requests freed (negative: added) in cores and bytes; :meth:`cost` prices them."""
 
     containers: int = 0
     cpu_cores: float = 0.0
     memory_bytes: float = 0.0
-    watts: float = 0.0
 
-    def add(self, rec: Recommendation, power: PowerCoefficients) -> None:
+    def add(self, rec: Recommendation) -> None:
         cores, mem = rec.freed()
         self.containers += 1
         self.cpu_cores += cores
         self.memory_bytes += mem
-        self.watts += power.watts(cores, mem)
 
-    def to_json(self) -> dict[str, float | int]:
+    def cost(self, pricing: CapacityPricing) -> CapacityCost:
+        return pricing.cost(self.cpu_cores, self.memory_bytes)
+
+    def to_json(self, pricing: CapacityPricing) -> dict[str, float | int]:
         return {
             "containers": self.containers,
             "cpu_cores": round(self.cpu_cores, 6),
             "memory_bytes": int(self.memory_bytes),
             "memory_gib": round(self.memory_bytes / GIB, 6),
-            "watts": round(self.watts, 3),
+            **cost_json(self.cost(pricing)),
         }
 
 
@@ -50,15 +62,15 @@ class Report:
     history_seconds: float
     now: float
     recommendations: list[Recommendation]
-    power: PowerCoefficients = field(default_factory=PowerCoefficients)
+    power: CapacityPricing = field(default_factory=ccf_pricing)
     warnings: list[str] = field(default_factory=list)
 
     def totals(self) -> tuple[Totals, dict[str, Totals]]:
         cluster = Totals()
         per_ns: dict[str, Totals] = {}
         for rec in self.recommendations:
-            cluster.add(rec, self.power)
-            per_ns.setdefault(rec.id.namespace, Totals()).add(rec, self.power)
+            cluster.add(rec)
+            per_ns.setdefault(rec.id.namespace, Totals()).add(rec)
         return cluster, dict(sorted(per_ns.items()))
 
     def to_json(self) -> dict[str, Any]:
@@ -68,14 +80,17 @@ class Report:
             "source": self.source,
             "history_seconds": self.history_seconds,
             "now": self.now,
-            "power": {"watts_per_vcpu": self.power.watts_per_vcpu, "watts_per_gb": self.power.watts_per_gb},
-            "containers": [container_json(r) for r in self.recommendations],
-            "totals": {"cluster": cluster.to_json(), "namespaces": {k: v.to_json() for k, v in per_ns.items()}},
+            "power": self.power.to_json(),
+            "containers": [container_json(r, self.power) for r in self.recommendations],
+            "totals": {
+                "cluster": cluster.to_json(self.power),
+                "namespaces": {k: v.to_json(self.power) for k, v in per_ns.items()},
+            },
             "warnings": self.warnings,
         }
 
 
-def container_json(rec: Recommendation) -> dict[str, Any]:
+def container_json(rec: Recommendation, pricing: CapacityPricing) -> dict[str, Any]:
     cores, mem = rec.freed()
     out: dict[str, Any] = {"namespace": rec.id.namespace}
     out[rec.id.owner_kind] = rec.id.owner
@@ -87,7 +102,7 @@ def container_json(rec: Recommendation) -> dict[str, Any]:
             "upper_bound": rec.upper_bound.to_json(),
             "recommended": {"requests": rec.request.to_json(), "limits": rec.limit.to_json()},
             "current": {"requests": rec.current_request.to_json(), "limits": rec.current_limit.to_json()},
-            "freed": {"cpu": round(cores, 6), "memory": int(mem)},
+            "freed": {"cpu": round(cores, 6), "memory": int(mem), **cost_json(pricing.cost(cores, mem))},
             "replicas": rec.replicas,
             "samples": rec.samples,
             "confidence_days": round(rec.confidence_days, 4),
@@ -128,6 +143,10 @@ CSV_COLUMNS = (
     "samples",
     "confidence_days",
     "oom_kills",
+    "freed_watts",
+    "freed_facility_watts",
+    "freed_kwh_per_year",
+    "freed_co2e_kg_per_year",
 )
 
 
@@ -143,6 +162,7 @@ def render_csv(report: Report) -> str:
     w.writerow(CSV_COLUMNS)
     for r in report.recommendations:
         cores, mem = r.freed()
+        cost = cost_json(report.power.cost(cores, mem))
         w.writerow(
             [
                 r.id.namespace,
@@ -159,6 +179,7 @@ def render_csv(report: Report) -> str:
                 r.samples,
                 f"{r.confidence_days:.4f}",
                 r.oom_kills,
+                *(_cell(cost[k]) for k in ("watts", "facility_watts", "kwh_per_year", "co2e_kg_per_year")),
             ]
         )
     return buf.getvalue()
@@ -203,21 +224,41 @@ def render_table(report: Report) -> list[Table]:
             f"{fmt_cpu(r.current_limit.cpu)} → {fmt_cpu(r.limit.cpu)}",
             f"{fmt_mem(r.current_limit.memory)} → {fmt_mem(r.limit.memory)}",
         )
-    cluster, per_ns = report.totals()
-    tt = Table(title="requests freed (negative: added)")
-    for col in ("scope", "containers", "cores", "GiB", "watts"):
+    tt = Table(title="requests freed (negative: added)", caption=f"power: {report.power.describe()}")
+    for col in TOTALS_HEAD:
         tt.add_column(col, justify="right" if col != "scope" else "left")
-    for name, tot in [*per_ns.items(), ("cluster", cluster)]:
-        tt.add_row(
-            name, str(tot.containers), f"{tot.cpu_cores:.3f}", f"{tot.memory_bytes / GIB:.3f}", f"{tot.watts:.1f}"
-        )
+    for row in totals_rows(report):
+        tt.add_row(*row)
     return [t, tt]
+
+
+TOTALS_HEAD = ("scope", "containers", "cores", "GiB", "IT W", "facility W", "kWh/yr", "kg CO2e/yr")
+
+
+def totals_rows(report: Report) -> list[tuple[str, ...]]:
+    """One row per namespace, then the cluster: what the table and the HTML page show."""
+    cluster, per_ns = report.totals()
+    rows: list[tuple[str, ...]] = []
+    for name, tot in [*per_ns.items(), ("cluster", cluster)]:
+        c = tot.cost(report.power)
+        rows.append(
+            (
+                name,
+                str(tot.containers),
+                f"{tot.cpu_cores:.3f}",
+                f"{tot.memory_bytes / GIB:.3f}",
+                f"{c.it_watts:.1f}",
+                f"{c.facility_watts:.1f}",
+                f"{c.kwh:.0f}",
+                f"{c.co2e_grams / 1000:.1f}",
+            )
+        )
+    return rows
 
 
 def render_html(report: Report) -> str:
     """A self-contained HTML page (inline CSS, no scripts or external assets)."""
     e = html.escape
-    cluster, per_ns = report.totals()
     rows = []
     for r in report.recommendations:
         cores, mem = r.freed()
@@ -241,11 +282,7 @@ def render_html(report: Report) -> str:
             )
             + "</tr>"
         )
-    totals = "".join(
-        f"<tr><td>{e(n)}</td><td>{t.containers}</td><td>{t.cpu_cores:.3f}</td><td>{t.memory_bytes / GIB:.3f}</td>"
-        f"<td>{t.watts:.1f}</td></tr>"
-        for n, t in [*per_ns.items(), ("cluster", cluster)]
-    )
+    totals = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in totals_rows(report))
     warnings = "".join(f"<li>{e(w)}</li>" for w in report.warnings)
     head = (
         "namespace", "owner", "container", "CPU request", "memory request", "CPU bounds", "memory bounds",
@@ -260,9 +297,9 @@ th{{background:#f0f4f0}}.w{{color:#a50}}
 </style></head><body>
 <h1>Right-sizing report</h1>
 <p>Strategy <b>{e(report.strategy)}</b>, source {e(report.source)}, history {report.history_seconds / 86400:.1f} days.
-Watts at {report.power.watts_per_vcpu:.3f} W/vCPU and {report.power.watts_per_gb:.3f} W/GB.</p>
+Power: {e(report.power.describe())}; a year is {report.power.to_json()["hours_per_year"]:g} hours.</p>
 <h2>Freed requests</h2>
-<table><tr><th>scope</th><th>containers</th><th>cores</th><th>GiB</th><th>watts</th></tr>{totals}</table>
+<table><tr>{"".join(f"<th>{h}</th>" for h in TOTALS_HEAD)}</tr>{totals}</table>
 <h2>Containers</h2>
 <table><tr>{"".join(f"<th>{h}</th>" for h in head)}</tr>{"".join(rows)}</table>
 {f'<h2>Warnings</h2><ul class="w">{warnings}</ul>' if warnings else ""}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -86,35 +87,31 @@ def prepare(inv: Invocations) -> Prepared:
     return Prepared(inv, periods, gaps_of(periods, inv.horizon))
 
 
+def _replay_windows(
+    name: str, prep: Prepared, config: SimulationConfig, prewarm: FloatArray, keep: FloatArray, params: dict[str, Any]
+) -> PolicyResult:
+    """Replay a window policy's (pre-warm, keep-alive) decision for every gap of ``prep`` under ``config``."""
+    return simulate_windows(
+        name, prep.inv, prep.periods, prep.gaps, prewarm, keep, config.cold_start, config.energy, params
+    )
+
+
 def run_policy(name: str, prep: Prepared, config: SimulationConfig, progress: Progress | None = None) -> PolicyResult:
     inv, periods, gaps = prep.inv, prep.periods, prep.gaps
     mem_of_gap = inv.memory_gb[gaps.fid] if gaps.fid.size else np.zeros(0)
     if name == "keepalive":
         p, k = config.keepalive.windows(mem_of_gap)
-        return simulate_windows(
-            name,
-            inv,
-            periods,
-            gaps,
-            p,
-            k,
-            config.cold_start,
-            config.energy,
-            {"keep_alive_s": config.keepalive.keep_alive},
-        )
+        return _replay_windows(name, prep, config, p, k, {"keep_alive_s": config.keepalive.keep_alive})
     if name == "energy":
         pol = EnergyAware(config.cold_start, config.energy, latency_watts=config.energy_latency_watts)
         p, k = pol.windows(mem_of_gap)
         kf = pol.windows(inv.memory_gb)[1]
-        return simulate_windows(
+        return _replay_windows(
             name,
-            inv,
-            periods,
-            gaps,
+            prep,
+            config,
             p,
             k,
-            config.cold_start,
-            config.energy,
             {
                 "keep_alive_s_median": float(np.median(kf)) if kf.size else 0.0,
                 "keep_alive_s_max": float(kf.max()) if kf.size else 0.0,
@@ -123,15 +120,12 @@ def run_policy(name: str, prep: Prepared, config: SimulationConfig, progress: Pr
     if name == "hybrid":
         hp = config.hybrid.params
         p, k = hybrid_gap_windows(hp, gaps, inv.n_functions, inv.horizon, progress)
-        return simulate_windows(
+        return _replay_windows(
             name,
-            inv,
-            periods,
-            gaps,
+            prep,
+            config,
             p,
             k,
-            config.cold_start,
-            config.energy,
             {
                 "bin_width_s": hp.bin_width,
                 "range_s": hp.range,
@@ -156,19 +150,7 @@ def keepalive_sweep(prep: Prepared, config: SimulationConfig, windows: Sequence[
     out = []
     for w in windows:
         k = np.full(prep.gaps.fid.size, float(w))
-        out.append(
-            simulate_windows(
-                f"keepalive-{w:g}s",
-                prep.inv,
-                prep.periods,
-                prep.gaps,
-                np.zeros_like(k),
-                k,
-                config.cold_start,
-                config.energy,
-                {"keep_alive_s": float(w)},
-            )
-        )
+        out.append(_replay_windows(f"keepalive-{w:g}s", prep, config, np.zeros_like(k), k, {"keep_alive_s": float(w)}))
     return out
 
 
