@@ -7,8 +7,8 @@
   (file) deserialisation, and the pooling vs on-demand allocator.
 - warm: per-request cost inside the host (fresh instance per request, C echo app) through
   ``WagiExecutor.handle``, for each offload mode (inline, thread, hybrid) and allocator.
-- http: requests/s on one core for the hello app: ``zerowatt up`` (uvicorn, and the same host under
-  granian for the server choice) vs ``wasmtime serve`` with the wasi:http hello component; servers
+- http: requests/s on one core for the hello app: ``zerowatt up`` (its native HTTP/1.1 front, and
+  ``--http uvicorn``, and the same host under granian for the ASGI server choice) vs ``wasmtime serve`` with the wasi:http hello component; servers
   pinned to CPU 0, ``wrk -t1 -c32`` pinned to CPU 1 (``taskset``), interleaved rounds, medians.
   Ratios are what count: the machine is shared.
 """
@@ -354,7 +354,12 @@ def bench_http(seconds: float, rounds: int, work: Path) -> dict[str, Any]:
         port, admin = free_port(), free_port()
         up = [sys.executable, "-m", "zerowatt", "up", str(hello), "--workers", "1", "--idle-unload", "0"]
         up += ["--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}", "--log-level", "warning"]
-        servers.append(Served("zerowatt up (uvicorn)", up, f"http://127.0.0.1:{port}/hello", env))
+        servers.append(Served("zerowatt up (native)", up, f"http://127.0.0.1:{port}/hello", env))
+        port, admin = free_port(), free_port()
+        up = [sys.executable, "-m", "zerowatt", "up", str(hello), "--workers", "1", "--idle-unload", "0"]
+        up += ["--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}", "--log-level", "warning"]
+        up += ["--http", "uvicorn"]
+        servers.append(Served("zerowatt up --http uvicorn", up, f"http://127.0.0.1:{port}/hello", env))
         port = free_port()
         settings = {"manifests": [str(hello)], "listen_port": port, "idle_unload": None, "log_level": "warning"}
         granian = [sys.executable, "-m", "granian", "--interface", "asgi", "--loop", "uvloop", "--workers", "1"]
@@ -378,12 +383,15 @@ def bench_http(seconds: float, rounds: int, work: Path) -> dict[str, Any]:
         for server in servers:
             server.stop()
     results: dict[str, Any] = {s.name: {"median": statistics.median(s.samples), "rounds": s.samples} for s in servers}
-    ours = results["zerowatt up (uvicorn)"]["median"]
+    ours = results["zerowatt up (native)"]["median"]
+    uvicorn = results["zerowatt up --http uvicorn"]["median"]
     results["ratio zerowatt up / wasmtime serve"] = ours / results["wasmtime serve"]["median"]
+    results["ratio zerowatt up --http uvicorn / wasmtime serve"] = uvicorn / results["wasmtime serve"]["median"]
+    results["ratio native / uvicorn front"] = ours / uvicorn
     results["ratio zerowatt up / wasmtime serve pooling"] = (
         ours / results["wasmtime serve -O pooling-allocator=y"]["median"]
     )
-    results["ratio granian / uvicorn"] = results["zerowatt host (granian ASGI)"]["median"] / ours
+    results["ratio granian / uvicorn"] = results["zerowatt host (granian ASGI)"]["median"] / uvicorn
     floor = results["uvicorn ASGI hello (no wasm)"]["median"]
     results["per request, µs: uvicorn floor / zerowatt up / wasmtime serve"] = [
         1e6 / floor,

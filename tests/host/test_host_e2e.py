@@ -95,8 +95,9 @@ def wait_ready(admin: str, proc: subprocess.Popen[str], log: Path, timeout: floa
     raise AssertionError(f"zerowatt up not ready after {timeout} s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+@pytest.fixture(scope="module", params=["native", "uvicorn"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The shared server, once per HTTP front (``--http native``, the default, and ``--http uvicorn``)."""
     work = tmp_path_factory.mktemp("e2e")
     build_c("probe", work)
     (work / "data").mkdir()
@@ -127,6 +128,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 str(12 << 20),
                 "--variable",
                 "greeting=hey",
+                "--http",
+                request.param,
             ],
             stdout=out,
             stderr=subprocess.STDOUT,

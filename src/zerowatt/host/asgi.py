@@ -43,10 +43,13 @@ class RouteMatchLike(Protocol):
 
 
 Matcher = Callable[[str], RouteMatchLike | None]
+#: What :meth:`HostApp.respond` answers: status, headers (lower-case names, no framing ones), body.
+Reply = tuple[int, list[tuple[str, str]], bytes]
 
 _TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
+TEXT_PLAIN = [("content-type", "text/plain; charset=utf-8")]
 #: Response headers the host sets itself (framing, RFC 9110 hop-by-hop fields); a guest's are dropped.
-_HOST_OWNED = frozenset(
+HOST_OWNED = frozenset(
     {"content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade", "proxy-connection"}
 )
 
@@ -135,6 +138,7 @@ class HostApp:
 
     # -- requests --------------------------------------------------------------------------------
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI adapter: decode the scope, read the body, :meth:`respond`, send the reply."""
         started = time.perf_counter()
         raw = scope.get("raw_path")
         path = raw.decode("latin-1").partition("?")[0] if raw else scope["path"]
@@ -142,8 +146,6 @@ class HostApp:
         if match is None:
             await _answer(send, 404, b"not found\n")
             return
-        app, component = match.app, match.component
-        slot = self.pool.slots[(app.name, component.id)]
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         body = await self._read_body(headers, receive)
         if body is None:
@@ -151,16 +153,55 @@ class HostApp:
             return
         server = scope.get("server") or ("127.0.0.1", 80)
         client = scope.get("client") or ("", 0)
+        status, out, body = await self.respond(
+            match,
+            scope["method"],
+            path,
+            scope["query_string"].decode("latin-1"),
+            headers,
+            body,
+            server,
+            client,
+            scope.get("scheme", "http"),
+            started,
+        )
+        encoded = [(k.encode(), v.encode()) for k, v in out]
+        encoded.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": encoded})
+        await send({"type": "http.response.body", "body": body})
+
+    async def respond(
+        self,
+        match: RouteMatchLike,
+        method: str,
+        path: str,
+        query: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        server: tuple[str, int] | Any,
+        client: tuple[str, int] | Any,
+        scheme: str,
+        started: float,
+    ) -> Reply:
+        """Run the matched component for one request (body already read); never raises.
+
+        Server-independent: the ASGI adapter (:meth:`http`) and the native HTTP/1.1 server
+        (:mod:`zerowatt.host.http`) both call it. The reply's headers exclude the framing ones
+        (``content-length`` etc.): the caller frames the body. ``started`` is ``time.perf_counter()``
+        when the request arrived (the duration metric starts there).
+        """
+        app, component = match.app, match.component
+        slot = self.pool.slots[(app.name, component.id)]
         request = GuestRequest(
             request_id=self._id_prefix + format(next(self._ids), "x"),
-            method=scope["method"],
+            method=method,
             path=path,
-            query=scope["query_string"].decode("latin-1"),
+            query=query,
             headers=tuple(headers),
             body=body,
             matched_route=match.trigger.route.pattern,
             path_info=match.path_info,
-            scheme=scope.get("scheme", "http"),
+            scheme=scheme,
             host=str(server[0]),
             port=int(server[1] or 80),
             client_addr=str(client[0]),
@@ -174,6 +215,7 @@ class HostApp:
             self._loaded_event.set()
         slot.in_flight += 1
         cpu = 0.0
+        reply: Reply
         try:
             response: GuestResponse = await executor.handle(request)
         except GuestError as exc:
@@ -183,26 +225,21 @@ class HostApp:
                 if self.metrics is not None:
                     self.metrics.cold_start(app.name, component.id, None)
             message = {504: "gateway timeout", 503: "service unavailable"}.get(status, "internal server error")
-            await _answer(
-                send,
+            reply = (
                 status,
+                [*TEXT_PLAIN, ("x-error-id", exc.error_id)],
                 f"{message} (error id {exc.error_id})\n".encode(),
-                [(b"x-error-id", exc.error_id.encode())],
             )
         except Exception:
             error_id = uuid.uuid4().hex[:12]
             log.exception("host error serving %s [request %s, error %s]", path, request.request_id, error_id)
             status = 500
-            await _answer(send, 500, f"internal server error (error id {error_id})\n".encode())
+            reply = (500, TEXT_PLAIN, f"internal server error (error id {error_id})\n".encode())
         else:
             status, cpu = response.status, response.cpu_seconds
-            body = response.body
-            # The host frames the body: an explicit Content-Length (which also spares the server chunked
-            # encoding) replaces whatever framing or hop-by-hop headers the guest wrote.
-            out = [(k.encode(), v.encode()) for k, v in response.headers if k not in _HOST_OWNED]
-            out.append((b"content-length", str(len(body)).encode()))
-            await send({"type": "http.response.start", "status": status, "headers": out})
-            await send({"type": "http.response.body", "body": body})
+            # The host frames the body: the caller's explicit Content-Length replaces whatever framing or
+            # hop-by-hop headers the guest wrote.
+            reply = (status, [h for h in response.headers if h[0] not in HOST_OWNED], response.body)
             if response.cold_start_seconds is not None:
                 slot.cold_starts += 1
                 log.info("cold start %s/%s: %.3f ms", app.name, component.id, response.cold_start_seconds * 1e3)
@@ -218,6 +255,7 @@ class HostApp:
                 observer(app.name, component.id, status, duration, cpu)
             except Exception:
                 log.exception("request observer %r failed", observer)
+        return reply
 
     async def _read_body(self, headers: list[tuple[str, str]], receive: Receive) -> bytes | None:
         """The whole body, or None when it exceeds ``max_body`` (announced or actual)."""
