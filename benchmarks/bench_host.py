@@ -413,7 +413,7 @@ def main(argv: list[str]) -> int:
     results: dict[str, Any] = {"machine": describe()}
     from zerowatt.wasm.stdio import InheritedStdout
 
-    stdout = InheritedStdout()  # as in a worker process: fd 1 becomes the guests' stdout
+    stdout = InheritedStdout(stderr=True)  # as in a worker process: fds 1 and 2 become the guests'
     with tempfile.TemporaryDirectory(prefix="zerowatt-bench-") as tmp, ThreadPoolExecutor(4) as threads:
         work = Path(tmp)
         module = echo_module(work)

@@ -100,8 +100,9 @@ def build_host(
 ) -> tuple[HostApp, Callable[[], None]]:
     """A worker's :class:`HostApp` (and a function that releases its engine and threads).
 
-    ``inherit_stdout`` points this process's fd 1 at a scratch file for guests' stdout (the fast
-    path of :class:`InheritedStdout`); only worker processes, which own their fd 1, ask for it.
+    ``inherit_stdout`` points this process's fd 1 and fd 2 at scratch files for guests' stdout and
+    stderr (the fast path of :class:`InheritedStdout`); only worker processes, which own their fds
+    1 and 2, ask for it.
     """
     # Both define Prometheus metrics: import them after PROMETHEUS_MULTIPROC_DIR is in the environment.
     from zerowatt.energy import LiveRate, start_live_rate
@@ -110,7 +111,7 @@ def build_host(
     from .metrics import HostMetrics, RequestObserver
 
     runtime = Runtime(EngineSettings())
-    stdout = InheritedStdout() if inherit_stdout else None
+    stdout = InheritedStdout(stderr=True) if inherit_stdout else None
     threads = ThreadPoolExecutor(settings.guest_threads, thread_name_prefix="zerowatt-guest")
     ctx = ExecutorContext(
         runtime=runtime,
