@@ -7,9 +7,10 @@
   (file) deserialisation, and the pooling vs on-demand allocator.
 - warm: per-request cost inside the host (fresh instance per request, C echo app) through
   ``WagiExecutor.handle``, for each offload mode (inline, thread, hybrid) and allocator.
-- http: requests/s on one core for the hello app: ``zerowatt up`` (its native HTTP/1.1 front, and
-  ``--http uvicorn``, and the same host under granian for the ASGI server choice) vs ``wasmtime serve`` with the wasi:http hello component; servers
-  pinned to CPU 0, ``wrk -t1 -c32`` pinned to CPU 1 (``taskset``), interleaved rounds, medians.
+- http: requests/s on one core for the hello app: ``zerowatt up`` (its native HTTP/1.1 front,
+  ``--http uvicorn``, and the same host under granian for the ASGI server choice) vs ``wasmtime
+  serve`` with the wasi:http hello component; servers pinned to CPU 0, ``wrk -t1 -c32`` pinned to
+  CPU 1 (``taskset``), interleaved rounds, medians.
   Ratios are what count: the machine is shared.
 """
 
