@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from zerowatt.wasm.executor import GuestError, GuestRequest, GuestResponse
 from zerowatt.wasm.model import App, Component, HttpTrigger
 
-from .metrics import HostMetrics, ObserverList
+from .metrics import HostMetrics, Observation, ObserverList
 from .pool import ComponentPool
 from .settings import HostSettings
 
@@ -67,6 +67,7 @@ class HostApp:
         clock: Callable[[], float] = time.monotonic,
         on_startup: Callable[[], Awaitable[None]] | None = None,
         on_shutdown: Callable[[], None] | None = None,
+        batch_observers: bool = False,
     ) -> None:
         self.match = match
         self.pool = pool
@@ -74,10 +75,14 @@ class HostApp:
         self.metrics = metrics
         self.observers: ObserverList = list(observers or [])
         if metrics is not None:
-            self.observers.insert(0, metrics.request_done)
+            self.observers.insert(0, metrics)
         self.clock = clock
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
+        # Workers batch observations: observers run once per event-loop iteration with everything
+        # answered in it (an observer with ``observe_many`` gets the whole batch).
+        self.batch_observers = batch_observers
+        self._batch: list[Observation] = []
         self._ids = itertools.count(1)
         self._id_prefix = f"{os.getpid():x}-"
         self._loaded_event: asyncio.Event | None = None
@@ -114,6 +119,7 @@ class HostApp:
             await self.on_startup()
 
     async def shutdown(self) -> None:
+        self.flush_observations()
         if self._reaper is not None:
             self._reaper.cancel()
         await self.pool.close()
@@ -250,12 +256,33 @@ class HostApp:
         slot.last_used = self.clock()
         slot.requests += 1
         duration = time.perf_counter() - started
+        if self.batch_observers:
+            if not self._batch:
+                asyncio.get_running_loop().call_soon(self.flush_observations)
+            self._batch.append((app.name, component.id, status, duration, cpu))
+        else:
+            for observer in self.observers:
+                try:
+                    observer(app.name, component.id, status, duration, cpu)
+                except Exception:
+                    log.exception("request observer %r failed", observer)
+        return reply
+
+    def flush_observations(self) -> None:
+        """Hand the batched observations to every observer (batched mode; also at shutdown)."""
+        batch, self._batch = self._batch, []
+        if not batch:
+            return
         for observer in self.observers:
             try:
-                observer(app.name, component.id, status, duration, cpu)
+                many = getattr(observer, "observe_many", None)
+                if many is not None:
+                    many(batch)
+                else:
+                    for item in batch:
+                        observer(*item)
             except Exception:
                 log.exception("request observer %r failed", observer)
-        return reply
 
     async def _read_body(self, headers: list[tuple[str, str]], receive: Receive) -> bytes | None:
         """The whole body, or None when it exceeds ``max_body`` (announced or actual)."""

@@ -131,7 +131,7 @@ def build_host(
         live = start_live_rate()  # one /proc/stat sample a second; prices guest CPU time in joules
         accounting = EnergyAccounting(rate=live.current, interval=settings.energy_summary)
         observers.append(accounting)
-    host = HostApp(Router(apps).match, pool, settings, HostMetrics(), observers=observers)
+    host = HostApp(Router(apps).match, pool, settings, HostMetrics(), observers=observers, batch_observers=True)
 
     closed = False
 
