@@ -271,6 +271,21 @@ def parse_cgi_output(stdout: bytes) -> CgiResponse:
         head, body = stdout[:end], stdout[end + 2 :]
     else:
         raise CgiOutputError("the guest's output has no CGI header block (no empty line after the headers)")
+    # A guest usually writes the same header block every time: parse each distinct block once.
+    known = _PARSED_HEADS.get(head)
+    if known is None:
+        known = _parse_head(head)
+        if len(_PARSED_HEADS) >= _MEMO_LIMIT:
+            _PARSED_HEADS.clear()
+        _PARSED_HEADS[head] = known
+    return CgiResponse(status=known[0], headers=list(known[1]), body=body)
+
+
+_PARSED_HEADS: dict[bytes, tuple[int, tuple[tuple[str, str], ...]]] = {}
+
+
+def _parse_head(head: bytes) -> tuple[int, tuple[tuple[str, str], ...]]:
+    """(status, headers) of a CGI header block; raises :class:`CgiOutputError` (never memoised)."""
     try:
         text = head.replace(b"\r", b"").decode("utf-8")
     except UnicodeDecodeError:
@@ -302,7 +317,7 @@ def parse_cgi_output(stdout: bytes) -> CgiResponse:
         raise CgiOutputError("the guest's CGI output has none of Content-Type, Location or Status")
     if status is None:
         status = 302 if location else 200
-    return CgiResponse(status=status, headers=headers, body=body)
+    return status, tuple(headers)
 
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 field-name

@@ -59,7 +59,9 @@ log = logging.getLogger(__name__)
 
 _PP_CHAR = POINTER(POINTER(c_char))
 _P_BYTE = POINTER(ffi.wasm_byte_t)
+_P_TRAP = POINTER(ffi.wasm_trap_t)
 _PLUS_ONE = (1).__add__
+_ENTRYPOINTS: dict[str, bytes] = {}  # export name → its bytes (a handful per process)
 _NO_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)()
 #: Guest output (headers + body) above this is answered 500. While it runs, a guest's output is
 #: bounded only by its deadline (it goes to a scratch file, truncated after the run).
@@ -360,7 +362,7 @@ class WagiExecutor:
 
     def _instantiate_and_call(self, pre: wasmtime.InstancePre, ctx: Any, entrypoint: str, timeout: Seconds) -> _Outcome:
         instance = ffi.wasmtime_instance_t()
-        trap = POINTER(ffi.wasm_trap_t)()
+        trap = _P_TRAP()
         error = ffi.wasmtime_instance_pre_instantiate(pre.ptr(), ctx, byref(instance), byref(trap))
         if error or trap:
             message = _error_text(error) if error else _trap_text(trap)
@@ -368,7 +370,7 @@ class WagiExecutor:
                 return _Outcome(b"", b"", 0.0, GuestMemoryExceeded(f"{self._label}: instantiation: {message}"))
             return _Outcome(b"", b"", 0.0, GuestTrap(f"{self._label}: instantiation failed: {message}"))
         extern = ffi.wasmtime_extern_t()
-        name = entrypoint.encode()
+        name = _ENTRYPOINTS.get(entrypoint) or _ENTRYPOINTS.setdefault(entrypoint, entrypoint.encode())
         if not ffi.wasmtime_instance_export_get(ctx, byref(instance), name, len(name), byref(extern)):
             return _Outcome(b"", b"", 0.0, GuestUnavailable(f"{self._label}: no export {entrypoint!r}"))
         error = ffi.wasmtime_func_call(ctx, byref(extern.of.func), None, 0, None, 0, byref(trap))
