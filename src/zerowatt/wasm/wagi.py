@@ -120,17 +120,25 @@ class _Strings:
 class _RoutePlan:
     """A route's :class:`CgiPlan` with its fixed strings in one buffer that lives as long as the executor."""
 
-    __slots__ = ("_block", "argv_no_query", "cgi", "entrypoint", "fixed_count", "names", "values")
+    __slots__ = ("_block", "argv_by_query", "argv_no_query", "cgi", "entrypoint", "fixed_count", "names", "values")
 
     def __init__(self, cgi: CgiPlan, entrypoint: str) -> None:
         self.cgi = cgi
         self.entrypoint = entrypoint
         self.argv_no_query = cgi.argv("")
+        self.argv_by_query: dict[str, list[str]] = {}  # a bounded memo: clients repeat query strings
         self._block = _Strings([*cgi.names, *cgi.fixed_values])
         n = len(cgi.names)
         self.fixed_count = n
         self.names = self._block.addresses[:n]  # fixed names, then DYNAMIC_NAMES
         self.values = self._block.addresses[n : n + len(cgi.fixed_values)]  # + each request's dynamic values
+
+    def argv_for(self, query: str) -> list[str]:
+        argv = self.cgi.argv(query)
+        if len(self.argv_by_query) >= 256:
+            self.argv_by_query.clear()
+        self.argv_by_query[query] = argv
+        return argv
 
 
 @dataclass(slots=True)
@@ -283,7 +291,7 @@ class WagiExecutor:
         """Run the guest once for ``request`` on the current thread (blocking); never raises for guest faults."""
         plan = self._plans.get(request.matched_route) or self._route_plan(request.matched_route)
         query = request.query
-        argv = plan.cgi.argv(query) if query else plan.argv_no_query
+        argv = (plan.argv_by_query.get(query) or plan.argv_for(query)) if query else plan.argv_no_query
         argc = len(argv)
         if plan.cgi.general:  # a component variable named HTTP_*: the plain dict semantics
             env = self.environment(request)
