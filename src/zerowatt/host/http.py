@@ -9,8 +9,9 @@ each response with one ``transport.write``.
 What it implements (RFC 9112): keep-alive (HTTP/1.1 by default, HTTP/1.0 on request), pipelining
 (requests on one connection answered in order, reading paused while a backlog waits), bodies framed by
 Content-Length or chunked, ``max_body`` (413, announced or actual; the rest of the body is read and
-dropped so the client sees the answer), ``Expect: 100-continue``, malformed requests and upgrades
-(400, then close), request heads over :data:`MAX_HEAD` (431), an idle keep-alive timeout, and a
+dropped so the client sees the answer), ``Expect: 100-continue``, malformed requests (400, then
+close), ``Upgrade`` requests (answered as plain HTTP, then closed), request heads over
+:data:`MAX_HEAD` (431), an idle keep-alive timeout, and a
 graceful shutdown (stop accepting, finish what is in flight, close). Request deadlines are the
 executors' (epoch interruption, answered 504 by the host).
 """
@@ -188,7 +189,14 @@ class Connection(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self._reject(400, "protocol upgrades are not supported\n")
+            # The request itself is complete and queued: answer it as plain HTTP (a server may ignore
+            # Upgrade, RFC 9110 7.8), then close, since whatever follows is not HTTP/1.1.
+            self.closing = True
+            if self.reading and self.transport is not None:
+                self.reading = False
+                self.transport.pause_reading()
+            if not self.busy and not self.queue and self.transport is not None:
+                self.transport.close()
         except httptools.HttpParserError as exc:
             if self._head > MAX_HEAD:
                 self._reject(431, "request header fields too large\n")
@@ -326,6 +334,7 @@ class Connection(asyncio.Protocol):
             "http",
             t0,
         )
+        keep = keep and not self.closing  # shutting down, or the client asked to upgrade: last answer
         head = "".join([f"{k}: {v}\r\n" for k, v in out])
         connection = (
             "" if keep and version == "1.1" else "connection: keep-alive\r\n" if keep else "connection: close\r\n"
