@@ -7,6 +7,7 @@
   (file) deserialisation, and the pooling vs on-demand allocator.
 - warm: per-request cost inside the host (fresh instance per request, C echo app) through
   ``WagiExecutor.handle``, for each offload mode (inline, thread, hybrid) and allocator.
+- floor: the same warm request as bare wasmtime C API calls (no host Python): the warm path's floor.
 - http: requests/s on one core for the hello app: ``zerowatt up`` (its native HTTP/1.1 front,
   ``--http uvicorn``, and the same host under granian for the ASGI server choice) vs ``wasmtime
   serve`` with the wasi:http hello component; servers pinned to CPU 0, ``wrk -t1 -c32`` pinned to
@@ -262,6 +263,57 @@ def bench_raw_wasmtime(module: Path, n: int) -> dict[str, float]:
     return summary(samples)
 
 
+def bench_c_api_floor(module: Path, n: int) -> dict[str, float]:
+    """The least the same warm request can cost from Python: the wasmtime C API calls alone.
+
+    One ctypes call per step (Store with the memory cap, WASI with the echo request's argv and
+    environment built once up front, inherited stdout/stderr, epoch deadline, instantiate, call
+    ``_start``, delete), none of the host's request handling: what our warm path would cost if its
+    own Python took no time.
+    """
+    from ctypes import POINTER, byref
+
+    import wasmtime
+    from wasmtime import _ffi as ffi
+
+    from zerowatt.wasm.cgi import cgi_environment
+    from zerowatt.wasm.engine import EngineSettings, Runtime
+    from zerowatt.wasm.wagi import _NO_FINALIZER, _Strings
+
+    runtime = Runtime(EngineSettings())
+    pre = runtime.linker.instantiate_pre(wasmtime.Module.from_file(runtime.engine, str(module)))
+    env = cgi_environment(echo_request(0))
+    strings = _Strings(["/echo", "a=1", *env, *env.values()])
+    envc = len(env)
+    trap_type = POINTER(ffi.wasm_trap_t)
+    samples = []
+    for i in range(n + n // 10):
+        t0 = time.perf_counter()
+        store = ffi.wasmtime_store_new(runtime.engine.ptr(), None, _NO_FINALIZER)
+        ctx = ffi.wasmtime_store_context(store)
+        ffi.wasmtime_store_limiter(store, 128 << 20, -1, -1, -1, -1)
+        wasi = ffi.wasi_config_new()
+        ffi.wasi_config_set_argv(wasi, 2, strings.at(0))
+        ffi.wasi_config_set_env(wasi, envc, strings.at(2), strings.at(2 + envc))
+        ffi.wasi_config_inherit_stdout(wasi)
+        ffi.wasi_config_inherit_stderr(wasi)
+        ffi.wasmtime_context_set_wasi(ctx, wasi)
+        ffi.wasmtime_context_set_epoch_deadline(ctx, 10_000)
+        instance, trap, extern = ffi.wasmtime_instance_t(), trap_type(), ffi.wasmtime_extern_t()
+        ffi.wasmtime_instance_pre_instantiate(pre.ptr(), ctx, byref(instance), byref(trap))
+        ffi.wasmtime_instance_export_get(ctx, byref(instance), b"_start", 6, byref(extern))
+        error = ffi.wasmtime_func_call(ctx, byref(extern.of.func), None, 0, None, 0, byref(trap))
+        if error:
+            ffi.wasmtime_error_delete(error)
+        ffi.wasmtime_store_delete(store)
+        if i >= n // 10:
+            samples.append(time.perf_counter() - t0)
+        os.lseek(1, 0, os.SEEK_SET)  # the inherited scratch stdout (InheritedStdout), untimed
+        os.lseek(2, 0, os.SEEK_SET)
+    runtime.close()
+    return summary(samples)
+
+
 # -- HTTP ------------------------------------------------------------------------------------------
 
 
@@ -404,7 +456,7 @@ def bench_http(seconds: float, rounds: int, work: Path) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks host", description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["cold", "warm", "host", "raw", "http", "all"], default="all")
+    parser.add_argument("--part", choices=["cold", "warm", "host", "raw", "floor", "http", "all"], default="all")
     parser.add_argument("--requests", type=int, default=3000, help="in-process samples per measurement")
     parser.add_argument("--seconds", type=float, default=3.0, help="wrk duration per server and round")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved wrk rounds per server")
@@ -431,6 +483,9 @@ def main(argv: list[str]) -> int:
         if args.part in ("raw", "all"):
             results["naive_wasmtime_py"] = bench_raw_wasmtime(module, args.requests)
             print("naive wasmtime-py path:", json.dumps(results["naive_wasmtime_py"], indent=1), flush=True)
+        if args.part in ("floor", "all"):
+            results["c_api_floor"] = bench_c_api_floor(module, args.requests)
+            print("wasmtime C API calls alone:", json.dumps(results["c_api_floor"], indent=1), flush=True)
         if args.part in ("http", "all"):
             results["http_rps"] = bench_http(args.seconds, args.rounds, work)
             print("HTTP req/s, one core:", json.dumps(results["http_rps"], indent=1), flush=True)
