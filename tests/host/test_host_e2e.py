@@ -374,3 +374,5 @@ def test_bad_manifest_exits_2_before_serving(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "nope.toml" in missing.stderr
     bad_flag = run_cli(["up", str(bad), "--listen", "nowhere"])
     assert bad_flag.returncode == 2 and "--listen" in bad_flag.stderr
+    bad_http = run_cli(["up", str(bad), "--http", "h3"])
+    assert bad_http.returncode == 2 and "--http 'h3'" in bad_http.stderr and "native" in bad_http.stderr

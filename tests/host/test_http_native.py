@@ -99,6 +99,18 @@ async def test_keep_alive_and_batched_observers(served: tuple[HttpServer, int, l
     assert [s[:3] for s in seen] == [("hello-app", "hello", 200)] * 2
 
 
+async def test_a_client_that_half_closes_still_gets_its_answers(
+    served: tuple[HttpServer, int, list[tuple[object, ...]]],
+) -> None:
+    _server, port, _seen = served
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n" * 2)
+    writer.write_eof()
+    reply = await asyncio.wait_for(reader.read(), 10)
+    assert reply.count(b"HTTP/1.1 200 OK") == 2
+    writer.close()
+
+
 async def test_limits_and_malformed_requests(served: tuple[HttpServer, int, list[tuple[object, ...]]]) -> None:
     _server, port, _seen = served
     big_head = b"GET /hello HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * MAX_HEAD + b"\r\n\r\n"

@@ -206,7 +206,11 @@ class Connection(asyncio.Protocol):
                 self._reject(400, f"malformed HTTP request: {exc}\n")
 
     def eof_received(self) -> bool | None:
-        return None  # close our side too (after what is queued: transport.close flushes)
+        """The client is done sending: answer what it already sent, then close."""
+        if self.busy or self.queue:
+            self.closing = True
+            return True  # keep our side open until the queue is answered (_answer_queue closes)
+        return None  # nothing pending: close now
 
     # -- httptools callbacks ---------------------------------------------------------------------
     def on_message_begin(self) -> None:
