@@ -7,9 +7,11 @@
   (file) deserialisation, and the pooling vs on-demand allocator.
 - warm: per-request cost inside the host (fresh instance per request, C echo app) through
   ``WagiExecutor.handle``, for each offload mode (inline, thread, hybrid) and allocator.
-- http: requests/s on one core for the hello app: ``zerowatt up`` (uvicorn, and the same host under
-  granian for the server choice) vs ``wasmtime serve`` with the wasi:http hello component; servers
-  pinned to CPU 0, ``wrk -t1 -c32`` pinned to CPU 1 (``taskset``), interleaved rounds, medians.
+- floor: the same warm request as bare wasmtime C API calls (no host Python): the warm path's floor.
+- http: requests/s on one core for the hello app: ``zerowatt up`` (its native HTTP/1.1 front,
+  ``--http uvicorn``, and the same host under granian for the ASGI server choice) vs ``wasmtime
+  serve`` with the wasi:http hello component; servers pinned to CPU 0, ``wrk -t1 -c32`` pinned to
+  CPU 1 (``taskset``), interleaved rounds, medians.
   Ratios are what count: the machine is shared.
 """
 
@@ -261,6 +263,57 @@ def bench_raw_wasmtime(module: Path, n: int) -> dict[str, float]:
     return summary(samples)
 
 
+def bench_c_api_floor(module: Path, n: int) -> dict[str, float]:
+    """The least the same warm request can cost from Python: the wasmtime C API calls alone.
+
+    One ctypes call per step (Store with the memory cap, WASI with the echo request's argv and
+    environment built once up front, inherited stdout/stderr, epoch deadline, instantiate, call
+    ``_start``, delete), none of the host's request handling: what our warm path would cost if its
+    own Python took no time.
+    """
+    from ctypes import POINTER, byref
+
+    import wasmtime
+    from wasmtime import _ffi as ffi
+
+    from zerowatt.wasm.cgi import cgi_environment
+    from zerowatt.wasm.engine import EngineSettings, Runtime
+    from zerowatt.wasm.wagi import _NO_FINALIZER, _Strings
+
+    runtime = Runtime(EngineSettings())
+    pre = runtime.linker.instantiate_pre(wasmtime.Module.from_file(runtime.engine, str(module)))
+    env = cgi_environment(echo_request(0))
+    strings = _Strings(["/echo", "a=1", *env, *env.values()])
+    envc = len(env)
+    trap_type = POINTER(ffi.wasm_trap_t)
+    samples = []
+    for i in range(n + n // 10):
+        t0 = time.perf_counter()
+        store = ffi.wasmtime_store_new(runtime.engine.ptr(), None, _NO_FINALIZER)
+        ctx = ffi.wasmtime_store_context(store)
+        ffi.wasmtime_store_limiter(store, 128 << 20, -1, -1, -1, -1)
+        wasi = ffi.wasi_config_new()
+        ffi.wasi_config_set_argv(wasi, 2, strings.at(0))
+        ffi.wasi_config_set_env(wasi, envc, strings.at(2), strings.at(2 + envc))
+        ffi.wasi_config_inherit_stdout(wasi)
+        ffi.wasi_config_inherit_stderr(wasi)
+        ffi.wasmtime_context_set_wasi(ctx, wasi)
+        ffi.wasmtime_context_set_epoch_deadline(ctx, 10_000)
+        instance, trap, extern = ffi.wasmtime_instance_t(), trap_type(), ffi.wasmtime_extern_t()
+        ffi.wasmtime_instance_pre_instantiate(pre.ptr(), ctx, byref(instance), byref(trap))
+        ffi.wasmtime_instance_export_get(ctx, byref(instance), b"_start", 6, byref(extern))
+        error = ffi.wasmtime_func_call(ctx, byref(extern.of.func), None, 0, None, 0, byref(trap))
+        if error:
+            ffi.wasmtime_error_delete(error)
+        ffi.wasmtime_store_delete(store)
+        if i >= n // 10:
+            samples.append(time.perf_counter() - t0)
+        os.lseek(1, 0, os.SEEK_SET)  # the inherited scratch stdout (InheritedStdout), untimed
+        os.lseek(2, 0, os.SEEK_SET)
+    runtime.close()
+    return summary(samples)
+
+
 # -- HTTP ------------------------------------------------------------------------------------------
 
 
@@ -354,7 +407,12 @@ def bench_http(seconds: float, rounds: int, work: Path) -> dict[str, Any]:
         port, admin = free_port(), free_port()
         up = [sys.executable, "-m", "zerowatt", "up", str(hello), "--workers", "1", "--idle-unload", "0"]
         up += ["--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}", "--log-level", "warning"]
-        servers.append(Served("zerowatt up (uvicorn)", up, f"http://127.0.0.1:{port}/hello", env))
+        servers.append(Served("zerowatt up (native)", up, f"http://127.0.0.1:{port}/hello", env))
+        port, admin = free_port(), free_port()
+        up = [sys.executable, "-m", "zerowatt", "up", str(hello), "--workers", "1", "--idle-unload", "0"]
+        up += ["--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}", "--log-level", "warning"]
+        up += ["--http", "uvicorn"]
+        servers.append(Served("zerowatt up --http uvicorn", up, f"http://127.0.0.1:{port}/hello", env))
         port = free_port()
         settings = {"manifests": [str(hello)], "listen_port": port, "idle_unload": None, "log_level": "warning"}
         granian = [sys.executable, "-m", "granian", "--interface", "asgi", "--loop", "uvloop", "--workers", "1"]
@@ -378,12 +436,15 @@ def bench_http(seconds: float, rounds: int, work: Path) -> dict[str, Any]:
         for server in servers:
             server.stop()
     results: dict[str, Any] = {s.name: {"median": statistics.median(s.samples), "rounds": s.samples} for s in servers}
-    ours = results["zerowatt up (uvicorn)"]["median"]
+    ours = results["zerowatt up (native)"]["median"]
+    uvicorn = results["zerowatt up --http uvicorn"]["median"]
     results["ratio zerowatt up / wasmtime serve"] = ours / results["wasmtime serve"]["median"]
+    results["ratio zerowatt up --http uvicorn / wasmtime serve"] = uvicorn / results["wasmtime serve"]["median"]
+    results["ratio native / uvicorn front"] = ours / uvicorn
     results["ratio zerowatt up / wasmtime serve pooling"] = (
         ours / results["wasmtime serve -O pooling-allocator=y"]["median"]
     )
-    results["ratio granian / uvicorn"] = results["zerowatt host (granian ASGI)"]["median"] / ours
+    results["ratio granian / uvicorn"] = results["zerowatt host (granian ASGI)"]["median"] / uvicorn
     floor = results["uvicorn ASGI hello (no wasm)"]["median"]
     results["per request, µs: uvicorn floor / zerowatt up / wasmtime serve"] = [
         1e6 / floor,
@@ -395,7 +456,7 @@ def bench_http(seconds: float, rounds: int, work: Path) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks host", description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["cold", "warm", "host", "raw", "http", "all"], default="all")
+    parser.add_argument("--part", choices=["cold", "warm", "host", "raw", "floor", "http", "all"], default="all")
     parser.add_argument("--requests", type=int, default=3000, help="in-process samples per measurement")
     parser.add_argument("--seconds", type=float, default=3.0, help="wrk duration per server and round")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved wrk rounds per server")
@@ -405,7 +466,7 @@ def main(argv: list[str]) -> int:
     results: dict[str, Any] = {"machine": describe()}
     from zerowatt.wasm.stdio import InheritedStdout
 
-    stdout = InheritedStdout()  # as in a worker process: fd 1 becomes the guests' stdout
+    stdout = InheritedStdout(stderr=True)  # as in a worker process: fds 1 and 2 become the guests'
     with tempfile.TemporaryDirectory(prefix="zerowatt-bench-") as tmp, ThreadPoolExecutor(4) as threads:
         work = Path(tmp)
         module = echo_module(work)
@@ -422,6 +483,9 @@ def main(argv: list[str]) -> int:
         if args.part in ("raw", "all"):
             results["naive_wasmtime_py"] = bench_raw_wasmtime(module, args.requests)
             print("naive wasmtime-py path:", json.dumps(results["naive_wasmtime_py"], indent=1), flush=True)
+        if args.part in ("floor", "all"):
+            results["c_api_floor"] = bench_c_api_floor(module, args.requests)
+            print("wasmtime C API calls alone:", json.dumps(results["c_api_floor"], indent=1), flush=True)
         if args.part in ("http", "all"):
             results["http_rps"] = bench_http(args.seconds, args.rounds, work)
             print("HTTP req/s, one core:", json.dumps(results["http_rps"], indent=1), flush=True)

@@ -95,8 +95,9 @@ def wait_ready(admin: str, proc: subprocess.Popen[str], log: Path, timeout: floa
     raise AssertionError(f"zerowatt up not ready after {timeout} s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+@pytest.fixture(scope="module", params=["native", "uvicorn"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The shared server, once per HTTP front (``--http native``, the default, and ``--http uvicorn``)."""
     work = tmp_path_factory.mktemp("e2e")
     build_c("probe", work)
     (work / "data").mkdir()
@@ -127,6 +128,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 str(12 << 20),
                 "--variable",
                 "greeting=hey",
+                "--http",
+                request.param,
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -191,6 +194,46 @@ def test_bodies_round_trip(server: Server, size: int) -> None:
 def test_body_over_the_limit_is_413(server: Server) -> None:
     r = httpx.post(f"{server.url}/probe/echo", content=b"x" * (13 << 20), timeout=60)
     assert r.status_code == 413
+
+
+def _exchange(server: Server, data: bytes, until: bytes, *, expect_close: bool = False) -> bytes:
+    """Send raw bytes, read until ``until`` occurs (or the server closes when ``expect_close``)."""
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        reply = b""
+        while until not in reply or expect_close:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+        return reply
+
+
+def test_pipelined_requests_are_answered_in_order(server: Server) -> None:
+    one = b"GET /probe/status HTTP/1.1\r\nHost: x\r\n\r\n"
+    last = b"POST /probe/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\nConnection: close\r\n\r\npayload"
+    reply = _exchange(server, one * 3 + last, b"payload", expect_close=True)
+    assert reply.count(b"HTTP/1.1 418") == 3
+    assert reply.index(b"HTTP/1.1 200") > reply.rindex(b"HTTP/1.1 418") and reply.endswith(b"payload")
+
+
+def test_chunked_bodies_expect_continue_and_http_1_0(server: Server) -> None:
+    chunked = b"POST /probe/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    chunked += b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    reply = _exchange(server, chunked, b"hello world", expect_close=True)
+    assert reply.startswith(b"HTTP/1.1 200") and reply.endswith(b"hello world")
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"POST /probe/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+        assert sock.recv(1024).startswith(b"HTTP/1.1 100")
+        sock.sendall(b"body")
+        reply = b""
+        while not reply.endswith(b"body"):
+            reply += sock.recv(65536)
+        assert reply.startswith(b"HTTP/1.1 200")
+    old = _exchange(server, b"GET /probe/status HTTP/1.0\r\n\r\n", b"", expect_close=True)
+    assert re.match(rb"HTTP/1\.[01] 418", old)  # and then the server closed the connection
 
 
 def test_status_redirect_files_and_404(server: Server) -> None:
@@ -331,3 +374,5 @@ def test_bad_manifest_exits_2_before_serving(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "nope.toml" in missing.stderr
     bad_flag = run_cli(["up", str(bad), "--listen", "nowhere"])
     assert bad_flag.returncode == 2 and "--listen" in bad_flag.stderr
+    bad_http = run_cli(["up", str(bad), "--http", "h3"])
+    assert bad_http.returncode == 2 and "--http 'h3'" in bad_http.stderr and "native" in bad_http.stderr

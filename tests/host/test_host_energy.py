@@ -52,3 +52,49 @@ def test_summary_is_logged_at_most_once_per_interval(caplog: pytest.LogCaptureFi
     clock.now += 30
     acct("app", "comp", 200, 0.0, 0.001)
     assert len(caplog.records) == 1
+
+
+def _samples(registry: object, prefix: str, app: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client import REGISTRY, CollectorRegistry
+
+    assert registry is None or isinstance(registry, CollectorRegistry)
+    found = {}
+    for family in (registry or REGISTRY).collect():
+        for sample in family.samples:
+            if (
+                sample.name.startswith(prefix)
+                and sample.labels.get("app") == app
+                and not sample.name.endswith("_created")
+            ):
+                found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def test_a_batch_records_what_one_call_per_request_records() -> None:
+    from zerowatt.host.metrics import HostMetrics
+
+    batch = [("one", "c", 200, 0.0002, 0.00004), ("one", "c", 200, 0.3, 0.2), ("one", "d", 500, 2e-5, 0.0)]
+    batch += [("one", "c", 404, 7.0, 1e-7)] * 3
+    single, batched = HostMetrics(), HostMetrics()
+    for item in batch:
+        single(*item)
+    batched.observe_many(batch)
+    metrics = _samples(single.registry, "zerowatt_", "one")
+    assert metrics and metrics == _samples(batched.registry, "zerowatt_", "one")
+
+    rate = ActiveRate(2.5, "model")
+    one = EnergyAccounting(rate=lambda: rate, interval=1e9)
+    for item in batch:
+        one(*item)
+    before = _samples(None, "zerowatt_", "one")
+    many = EnergyAccounting(rate=lambda: rate, interval=1e9)
+    many.observe_many([("two", *item[1:]) for item in batch])
+    after = _samples(None, "zerowatt_", "two")
+    assert before and metrics
+    assert after == {
+        (name, tuple((k, "two" if k == "app" else v) for k, v in labels)): value
+        for (name, labels), value in before.items()
+    }
+    assert {k[1]: v.joules for k, v in many.totals.items()} == pytest.approx(
+        {k[1]: v.joules for k, v in one.totals.items()}
+    )

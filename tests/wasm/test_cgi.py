@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from zerowatt.wasm.cgi import CgiOutputError, cgi_argv, cgi_environment, parse_cgi_output, query_args
+from zerowatt.wasm.cgi import CgiOutputError, CgiPlan, cgi_argv, cgi_environment, parse_cgi_output, query_args
 from zerowatt.wasm.executor import GuestRequest
 
 
@@ -117,3 +117,34 @@ def test_content_type_only_is_a_200_and_body_is_kept_binary() -> None:
 def test_malformed_output_is_rejected(stdout: bytes) -> None:
     with pytest.raises(CgiOutputError):
         parse_cgi_output(stdout)
+
+
+@pytest.mark.parametrize(
+    ("req", "extra"),
+    [
+        (request(), {}),
+        (request(), {"PATH_INFO": "spoofed", "GREETING": "hi", "SCRIPT_NAME": "x"}),
+        (request(path="/hello", query="", matched_route="/hello", path_info=""), {"A": "1"}),
+        (request(headers=(("host", "example.org"),), port=8080), {}),
+        (request(headers=(("host", "[::1]:9"),), path_info="/a%20b"), {}),
+        (request(headers=(("accept", "a"), ("accept", "b"), ("x-a", "1"), ("x_a", "2"), ("content-type", "t"))), {}),
+        (request(headers=(("authorization", "secret"), ("connection", "close"))), {}),
+        (request(headers=()), {}),
+    ],
+)
+def test_cgi_plan_gives_exactly_the_environment_of_cgi_environment(req: GuestRequest, extra: dict[str, str]) -> None:
+    for base in ("/", "/test"):
+        plan = CgiPlan.build(base=base, matched_route=req.matched_route, extra=extra, argv_template="${SCRIPT_NAME}")
+        header_names, values = plan.values(req)
+        names = [*plan.names, *header_names]
+        assert len(names) == len(plan.fixed_values) + len(values)
+        env = dict(zip(names, [*plan.fixed_values, *values], strict=True))
+        assert len(env) == len(names)  # no name twice
+        assert env == cgi_environment(req, base=base, extra=extra)
+        assert not plan.general
+        assert plan.argv("a&b") == cgi_argv("${SCRIPT_NAME}", env["SCRIPT_NAME"], "a&b")
+
+
+def test_cgi_plan_defers_to_the_dict_when_a_variable_could_be_shadowed_by_a_header() -> None:
+    plan = CgiPlan.build(base="/", matched_route="/x", extra={"HTTP_ACCEPT": "v"}, argv_template="${SCRIPT_NAME}")
+    assert plan.general

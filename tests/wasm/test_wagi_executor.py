@@ -139,6 +139,27 @@ async def test_inline_guests_can_write_through_an_inherited_fd_1(
     assert os.fstat(1).st_ino == before.st_ino
 
 
+async def test_inline_guests_can_write_stderr_through_an_inherited_fd_2(
+    probe: Path, runtime: Runtime, cache: ModuleCache, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = os.fstat(2)
+    caplog.set_level(logging.INFO)
+    stdout = InheritedStdout(stderr=True)
+    try:
+        ex = make_executor(probe, runtime, cache, None)
+        ex.stdout = stdout
+        assert os.fstat(2).st_ino != before.st_ino  # fd 2 is the stderr scratch file meanwhile
+        resp = await ex.handle(req("/stderr", rid="req-fd2"))
+        assert resp.body == b"logged\n"
+        assert "guest says hello on stderr" in caplog.text and "req-fd2" in caplog.text
+        caplog.clear()
+        assert (await ex.handle(req("/status", rid="req-quiet"))).status == 418
+        assert "req-quiet" not in caplog.text  # nothing left over from the previous guest's stderr
+    finally:
+        stdout.close()
+    assert os.fstat(2).st_ino == before.st_ino
+
+
 async def test_status_redirect_and_files(probe: Path, runtime: Runtime, cache: ModuleCache) -> None:
     ex = make_executor(probe, runtime, cache, None)
     teapot = await ex.handle(req("/status"))

@@ -10,7 +10,7 @@ import typer
 
 from zerowatt.cli.common import console, print_json, reports_errors
 from zerowatt.errors import UsageError
-from zerowatt.host.settings import DEFAULT_MAX_BODY, HostSettings
+from zerowatt.host.settings import DEFAULT_MAX_BODY, HTTP_SERVERS, HostSettings
 from zerowatt.wasm.engine import DEFAULT_MEMORY_LIMIT, DEFAULT_REQUEST_TIMEOUT
 from zerowatt.wasm.model import App
 from zerowatt.wasm.variables import parse_assignments
@@ -70,6 +70,9 @@ def up(
         typer.Option(help="Seconds between joules-per-request log lines (0: no energy accounting).", min=0),
     ] = 60.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    http: Annotated[
+        str, typer.Option(help="Workers' HTTP server: native (asyncio + httptools, no ASGI) or uvicorn.")
+    ] = "native",
     json_output: Annotated[bool, typer.Option("--json", help="Print the routes as JSON on stdout.")] = False,
 ) -> None:
     """Serve the apps of MANIFEST... on 127.0.0.1 with a fresh WebAssembly instance per request."""
@@ -79,6 +82,8 @@ def up(
     admin_host, admin_port = parse_address(admin, "--admin")
     if log_level.lower() not in ("debug", "info", "warning", "error"):
         raise UsageError(f"--log-level {log_level!r}: expected debug, info, warning or error")
+    if http not in HTTP_SERVERS:
+        raise UsageError(f"--http {http!r}: expected one of {', '.join(HTTP_SERVERS)}")
     settings = HostSettings(
         manifests=tuple(str(m) for m in (manifests or [Path("spin.toml")])),
         listen_host=listen_host,
@@ -94,6 +99,7 @@ def up(
         cache_dir=str(cache_dir) if cache_dir else None,
         log_level=log_level.lower(),
         energy_summary=energy_summary or None,
+        http=http,
     )
     raise typer.Exit(serve(settings, lambda apps, s: announce(apps, s, json_output)))
 

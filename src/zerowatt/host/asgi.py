@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from zerowatt.wasm.executor import GuestError, GuestRequest, GuestResponse
 from zerowatt.wasm.model import App, Component, HttpTrigger
 
-from .metrics import HostMetrics, ObserverList
+from .metrics import HostMetrics, Observation, ObserverList
 from .pool import ComponentPool
 from .settings import HostSettings
 
@@ -43,10 +43,13 @@ class RouteMatchLike(Protocol):
 
 
 Matcher = Callable[[str], RouteMatchLike | None]
+#: What :meth:`HostApp.respond` answers: status, headers (lower-case names, no framing ones), body.
+Reply = tuple[int, list[tuple[str, str]], bytes]
 
 _TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
+TEXT_PLAIN = [("content-type", "text/plain; charset=utf-8")]
 #: Response headers the host sets itself (framing, RFC 9110 hop-by-hop fields); a guest's are dropped.
-_HOST_OWNED = frozenset(
+HOST_OWNED = frozenset(
     {"content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade", "proxy-connection"}
 )
 
@@ -64,6 +67,7 @@ class HostApp:
         clock: Callable[[], float] = time.monotonic,
         on_startup: Callable[[], Awaitable[None]] | None = None,
         on_shutdown: Callable[[], None] | None = None,
+        batch_observers: bool = False,
     ) -> None:
         self.match = match
         self.pool = pool
@@ -71,10 +75,14 @@ class HostApp:
         self.metrics = metrics
         self.observers: ObserverList = list(observers or [])
         if metrics is not None:
-            self.observers.insert(0, metrics.request_done)
+            self.observers.insert(0, metrics)
         self.clock = clock
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
+        # Workers batch observations: observers run once per event-loop iteration with everything
+        # answered in it (an observer with ``observe_many`` gets the whole batch).
+        self.batch_observers = batch_observers
+        self._batch: list[Observation] = []
         self._ids = itertools.count(1)
         self._id_prefix = f"{os.getpid():x}-"
         self._loaded_event: asyncio.Event | None = None
@@ -111,6 +119,7 @@ class HostApp:
             await self.on_startup()
 
     async def shutdown(self) -> None:
+        self.flush_observations()
         if self._reaper is not None:
             self._reaper.cancel()
         await self.pool.close()
@@ -135,6 +144,7 @@ class HostApp:
 
     # -- requests --------------------------------------------------------------------------------
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI adapter: decode the scope, read the body, :meth:`respond`, send the reply."""
         started = time.perf_counter()
         raw = scope.get("raw_path")
         path = raw.decode("latin-1").partition("?")[0] if raw else scope["path"]
@@ -142,8 +152,6 @@ class HostApp:
         if match is None:
             await _answer(send, 404, b"not found\n")
             return
-        app, component = match.app, match.component
-        slot = self.pool.slots[(app.name, component.id)]
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         body = await self._read_body(headers, receive)
         if body is None:
@@ -151,16 +159,55 @@ class HostApp:
             return
         server = scope.get("server") or ("127.0.0.1", 80)
         client = scope.get("client") or ("", 0)
+        status, out, body = await self.respond(
+            match,
+            scope["method"],
+            path,
+            scope["query_string"].decode("latin-1"),
+            headers,
+            body,
+            server,
+            client,
+            scope.get("scheme", "http"),
+            started,
+        )
+        encoded = [(k.encode(), v.encode()) for k, v in out]
+        encoded.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": encoded})
+        await send({"type": "http.response.body", "body": body})
+
+    async def respond(
+        self,
+        match: RouteMatchLike,
+        method: str,
+        path: str,
+        query: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        server: tuple[str, int] | Any,
+        client: tuple[str, int] | Any,
+        scheme: str,
+        started: float,
+    ) -> Reply:
+        """Run the matched component for one request (body already read); never raises.
+
+        Server-independent: the ASGI adapter (:meth:`http`) and the native HTTP/1.1 server
+        (:mod:`zerowatt.host.http`) both call it. The reply's headers exclude the framing ones
+        (``content-length`` etc.): the caller frames the body. ``started`` is ``time.perf_counter()``
+        when the request arrived (the duration metric starts there).
+        """
+        app, component = match.app, match.component
+        slot = self.pool.slots[(app.name, component.id)]
         request = GuestRequest(
             request_id=self._id_prefix + format(next(self._ids), "x"),
-            method=scope["method"],
+            method=method,
             path=path,
-            query=scope["query_string"].decode("latin-1"),
+            query=query,
             headers=tuple(headers),
             body=body,
             matched_route=match.trigger.route.pattern,
             path_info=match.path_info,
-            scheme=scope.get("scheme", "http"),
+            scheme=scheme,
             host=str(server[0]),
             port=int(server[1] or 80),
             client_addr=str(client[0]),
@@ -174,6 +221,7 @@ class HostApp:
             self._loaded_event.set()
         slot.in_flight += 1
         cpu = 0.0
+        reply: Reply
         try:
             response: GuestResponse = await executor.handle(request)
         except GuestError as exc:
@@ -183,26 +231,21 @@ class HostApp:
                 if self.metrics is not None:
                     self.metrics.cold_start(app.name, component.id, None)
             message = {504: "gateway timeout", 503: "service unavailable"}.get(status, "internal server error")
-            await _answer(
-                send,
+            reply = (
                 status,
+                [*TEXT_PLAIN, ("x-error-id", exc.error_id)],
                 f"{message} (error id {exc.error_id})\n".encode(),
-                [(b"x-error-id", exc.error_id.encode())],
             )
         except Exception:
             error_id = uuid.uuid4().hex[:12]
             log.exception("host error serving %s [request %s, error %s]", path, request.request_id, error_id)
             status = 500
-            await _answer(send, 500, f"internal server error (error id {error_id})\n".encode())
+            reply = (500, TEXT_PLAIN, f"internal server error (error id {error_id})\n".encode())
         else:
             status, cpu = response.status, response.cpu_seconds
-            body = response.body
-            # The host frames the body: an explicit Content-Length (which also spares the server chunked
-            # encoding) replaces whatever framing or hop-by-hop headers the guest wrote.
-            out = [(k.encode(), v.encode()) for k, v in response.headers if k not in _HOST_OWNED]
-            out.append((b"content-length", str(len(body)).encode()))
-            await send({"type": "http.response.start", "status": status, "headers": out})
-            await send({"type": "http.response.body", "body": body})
+            # The host frames the body: the caller's explicit Content-Length replaces whatever framing or
+            # hop-by-hop headers the guest wrote.
+            reply = (status, [h for h in response.headers if h[0] not in HOST_OWNED], response.body)
             if response.cold_start_seconds is not None:
                 slot.cold_starts += 1
                 log.info("cold start %s/%s: %.3f ms", app.name, component.id, response.cold_start_seconds * 1e3)
@@ -213,9 +256,31 @@ class HostApp:
         slot.last_used = self.clock()
         slot.requests += 1
         duration = time.perf_counter() - started
+        if self.batch_observers:
+            if not self._batch:
+                asyncio.get_running_loop().call_soon(self.flush_observations)
+            self._batch.append((app.name, component.id, status, duration, cpu))
+        else:
+            for observer in self.observers:
+                try:
+                    observer(app.name, component.id, status, duration, cpu)
+                except Exception:
+                    log.exception("request observer %r failed", observer)
+        return reply
+
+    def flush_observations(self) -> None:
+        """Hand the batched observations to every observer (batched mode; also at shutdown)."""
+        batch, self._batch = self._batch, []
+        if not batch:
+            return
         for observer in self.observers:
             try:
-                observer(app.name, component.id, status, duration, cpu)
+                many = getattr(observer, "observe_many", None)
+                if many is not None:
+                    many(batch)
+                else:
+                    for item in batch:
+                        observer(*item)
             except Exception:
                 log.exception("request observer %r failed", observer)
 

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from zerowatt.energy import ActiveRate, observe_request
+from zerowatt.energy.request import APP_CPU_SECONDS, APP_JOULES, REQUEST_JOULES, joules_for_cpu
 from zerowatt.units import Joules, Seconds
+
+from .metrics import Observation, observe_histogram
 
 log = logging.getLogger("zerowatt.host.energy")
 
@@ -57,6 +60,38 @@ class EnergyAccounting:
         entry.requests += 1
         entry.cpu_seconds += max(0.0, cpu_seconds)
         entry.joules += joules
+        now = self.clock()
+        if now - self._last_summary >= self.interval:
+            self._last_summary = now
+            self.log_summary()
+
+    def observe_many(self, batch: Sequence[Observation]) -> None:
+        """Every observation of ``batch`` at once: the same metric values as one call each, fewer writes."""
+        if self.rate is None:  # observe_request picks the rate itself
+            for item in batch:
+                self(*item)
+            return
+        rate = self.rate()
+        groups: dict[tuple[str, str], list[float]] = {}
+        for app, component, _status, _duration, cpu in batch:
+            cpus = groups.get((app, component))
+            if cpus is None:
+                groups[(app, component)] = [cpu]
+            else:
+                cpus.append(cpu)
+        for key, cpus in groups.items():
+            joules = [joules_for_cpu(cpu, rate) for cpu in cpus]
+            spent = sum(max(0.0, cpu) for cpu in cpus)
+            total = sum(joules)
+            APP_JOULES.labels(*key).inc(total)
+            APP_CPU_SECONDS.labels(*key).inc(spent)
+            observe_histogram(REQUEST_JOULES.labels(*key), joules)
+            entry = self.totals.get(key)
+            if entry is None:
+                entry = self.totals[key] = ComponentEnergy()
+            entry.requests += len(cpus)
+            entry.cpu_seconds += spent
+            entry.joules += total
         now = self.clock()
         if now - self._last_summary >= self.interval:
             self._last_summary = now

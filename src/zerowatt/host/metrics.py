@@ -6,11 +6,16 @@ aggregates them. The directory must be set in the environment before prometheus-
 in a worker, which the supervisor guarantees by setting it before spawning workers.
 
 Label children are cached per (app, component[, status]) because ``.labels()`` costs more than the
-increment itself on the hot path.
+increment itself on the hot path. In a worker the host hands observations over in batches (once per
+event-loop iteration, :meth:`HostMetrics.observe_many`): in multiprocess mode every increment is a
+locked write to an ``mmap``-ed file, and four of them per request measured ~6 µs; a batch writes
+each changed value once.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -78,6 +83,9 @@ class HostMetrics:
             child = self._children[key] = metric.labels(*labels)
         return child
 
+    def __call__(self, app: str, component: str, status: int, duration: float, cpu_seconds: float) -> None:
+        self.request_done(app, component, status, duration, cpu_seconds)
+
     def request_done(self, app: str, component: str, status: int, duration: float, cpu_seconds: float) -> None:
         key = (app, component, status)
         children = self._request_children.get(key)
@@ -92,6 +100,31 @@ class HostMetrics:
         if cpu_seconds:
             children[2].inc(cpu_seconds)
 
+    def observe_many(self, batch: Sequence[Observation]) -> None:
+        """:meth:`request_done` for every observation, each metric value written once per batch."""
+        groups: dict[tuple[str, str, int], list[Observation]] = {}
+        for item in batch:
+            key = (item[0], item[1], item[2])
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [item]
+            else:
+                group.append(item)
+        for key, items in groups.items():
+            children = self._request_children.get(key)
+            if children is None:
+                app, component, status = key
+                children = self._request_children[key] = (
+                    self.requests.labels(app, component, str(status)),
+                    self.duration.labels(app, component),
+                    self.cpu.labels(app, component),
+                )
+            children[0].inc(len(items))
+            observe_histogram(children[1], [item[3] for item in items])
+            cpu = sum(item[4] for item in items)
+            if cpu:
+                children[2].inc(cpu)
+
     def cold_start(self, app: str, component: str, seconds: float | None) -> None:
         """Count a cold start; ``seconds`` is None when the guest failed and the load time is unknown."""
         self._child(self.cold_starts, app, component).inc()
@@ -104,3 +137,28 @@ class HostMetrics:
 
 
 ObserverList = list[RequestObserver]
+#: One request as observers see it: (app, component, status, duration, cpu_seconds).
+Observation = tuple[str, str, int, float, float]
+
+
+def observe_histogram(child: Any, values: Sequence[float]) -> None:
+    """``child.observe(v)`` for every value, writing each changed bucket and the sum once.
+
+    Uses a prometheus-client histogram child's ``_upper_bounds``/``_buckets``/``_sum`` (what its
+    own ``observe`` updates: non-cumulative bucket counts and the sum); falls back to ``observe``
+    when a version lacks them.
+    """
+    bounds = getattr(child, "_upper_bounds", None)
+    buckets = getattr(child, "_buckets", None)
+    total = getattr(child, "_sum", None)
+    if bounds is None or buckets is None or total is None:
+        for value in values:
+            child.observe(value)
+        return
+    counts = [0] * len(bounds)
+    for value in values:
+        counts[bisect_left(bounds, value)] += 1  # the first bound >= value, as observe() picks it
+    total.inc(sum(values))
+    for index, count in enumerate(counts):
+        if count:
+            buckets[index].inc(count)

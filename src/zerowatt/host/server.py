@@ -1,11 +1,13 @@
-"""``zerowatt up``: the supervisor process, its worker processes and their uvicorn servers.
+"""``zerowatt up``: the supervisor process, its worker processes and their HTTP servers.
 
 The supervisor validates everything before serving anything (manifests, modules compiled into the
 on-disk cache, free ports), then starts the admin listener and ``workers`` worker processes. Each
 worker binds the listen address with ``SO_REUSEPORT`` (the kernel spreads connections across them,
-no accept-lock herd) and runs one uvicorn server (httptools parser, uvloop) over a
-:class:`~zerowatt.host.asgi.HostApp`. The supervisor sleeps until a signal or a worker exit: a
-worker that dies is replaced, SIGINT/SIGTERM stop all of them.
+no accept-lock herd) and runs one HTTP server over a :class:`~zerowatt.host.asgi.HostApp`: by
+default the native HTTP/1.1 server of :mod:`zerowatt.host.http` (asyncio + httptools, no ASGI
+layer), or with ``--http uvicorn`` uvicorn (httptools parser, uvloop) over the host's ASGI
+interface. The supervisor sleeps until a signal or a worker exit: a worker that dies is replaced,
+SIGINT/SIGTERM stop all of them.
 """
 
 from __future__ import annotations
@@ -98,8 +100,9 @@ def build_host(
 ) -> tuple[HostApp, Callable[[], None]]:
     """A worker's :class:`HostApp` (and a function that releases its engine and threads).
 
-    ``inherit_stdout`` points this process's fd 1 at a scratch file for guests' stdout (the fast
-    path of :class:`InheritedStdout`); only worker processes, which own their fd 1, ask for it.
+    ``inherit_stdout`` points this process's fd 1 and fd 2 at scratch files for guests' stdout and
+    stderr (the fast path of :class:`InheritedStdout`); only worker processes, which own their fds
+    1 and 2, ask for it.
     """
     # Both define Prometheus metrics: import them after PROMETHEUS_MULTIPROC_DIR is in the environment.
     from zerowatt.energy import LiveRate, start_live_rate
@@ -108,7 +111,7 @@ def build_host(
     from .metrics import HostMetrics, RequestObserver
 
     runtime = Runtime(EngineSettings())
-    stdout = InheritedStdout() if inherit_stdout else None
+    stdout = InheritedStdout(stderr=True) if inherit_stdout else None
     threads = ThreadPoolExecutor(settings.guest_threads, thread_name_prefix="zerowatt-guest")
     ctx = ExecutorContext(
         runtime=runtime,
@@ -128,7 +131,7 @@ def build_host(
         live = start_live_rate()  # one /proc/stat sample a second; prices guest CPU time in joules
         accounting = EnergyAccounting(rate=live.current, interval=settings.energy_summary)
         observers.append(accounting)
-    host = HostApp(Router(apps).match, pool, settings, HostMetrics(), observers=observers)
+    host = HostApp(Router(apps).match, pool, settings, HostMetrics(), observers=observers, batch_observers=True)
 
     closed = False
 
@@ -159,14 +162,46 @@ def asgi_from_env() -> HostApp:
 
 def worker_main(settings_json: str, state_dir: str) -> None:
     """Entry point of a worker process (spawned, so it starts from a clean interpreter)."""
-    import uvicorn
-
     settings = HostSettings.from_json(settings_json)
     _configure_logging(settings.log_level)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides; it sends SIGTERM
     apps = load(settings)
     host, close = build_host(apps, settings, inherit_stdout=True)
     sock = bind(settings.listen_host, settings.listen_port)
+    ready_file = Path(state_dir) / f"ready-{os.getpid()}"
+    try:
+        if settings.http == "uvicorn":
+            _run_uvicorn(host, close, sock, ready_file, settings)
+        else:
+            _run_native(host, close, sock, ready_file, settings)
+    finally:
+        close()  # the ready file stays: the supervisor tells "died after serving" from "never served"
+
+
+def _run_native(
+    host: HostApp, close: Callable[[], None], sock: socket.socket, ready_file: Path, settings: HostSettings
+) -> None:
+    """The default front: :mod:`zerowatt.host.http` on uvloop; SIGTERM shuts it down gracefully."""
+    import uvloop
+
+    from .http import serve_native
+
+    host.on_shutdown = close
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await serve_native(host, [sock], max_body=settings.max_body, ready=ready_file.touch, stop=stop)
+
+    uvloop.run(main())
+
+
+def _run_uvicorn(
+    host: HostApp, close: Callable[[], None], sock: socket.socket, ready_file: Path, settings: HostSettings
+) -> None:
+    """``--http uvicorn``: the host as an ASGI app under uvicorn (httptools parser, uvloop)."""
+    import uvicorn
+
     config = uvicorn.Config(
         host,
         loop="uvloop",
@@ -179,7 +214,6 @@ def worker_main(settings_json: str, state_dir: str) -> None:
         timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
-    ready_file = Path(state_dir) / f"ready-{os.getpid()}"
     tasks: list[asyncio.Task[None]] = []
 
     async def announce_ready() -> None:
@@ -193,10 +227,7 @@ def worker_main(settings_json: str, state_dir: str) -> None:
     host.on_startup = on_startup
     # uvicorn re-raises SIGTERM once it has shut down, so `finally` may never run: release at lifespan end.
     host.on_shutdown = close
-    try:
-        server.run(sockets=[sock])
-    finally:
-        close()  # the ready file stays: the supervisor tells "died after serving" from "never served"
+    server.run(sockets=[sock])
 
 
 def _configure_logging(level: str) -> None:

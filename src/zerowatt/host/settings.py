@@ -9,6 +9,7 @@ from zerowatt.units import MIB, Bytes, Seconds
 from zerowatt.wasm.engine import DEFAULT_MEMORY_LIMIT, DEFAULT_REQUEST_TIMEOUT
 
 DEFAULT_MAX_BODY: Bytes = 16 * MIB
+HTTP_SERVERS = ("native", "uvicorn")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,7 @@ class HostSettings:
     offload: str = "hybrid"  # zerowatt.wasm.wagi.Offload
     guest_threads: int = 16  # per worker: threads for guests that outlive the inline budget
     log_level: str = "info"
+    http: str = "native"  # the worker's HTTP front: "native" (zerowatt.host.http) or "uvicorn" (ASGI)
     energy_summary: Seconds | None = 60.0  # seconds between joules-per-request log lines; None: no energy accounting
 
     def to_json(self) -> str:

@@ -85,15 +85,21 @@ def make_config(settings: EngineSettings) -> wasmtime.Config:
 class EpochTicker:
     """Advances an engine's epoch every ``tick`` seconds while requests are in flight.
 
-    ``enter()``/``leave()`` bracket each guest run; the thread sleeps on a condition variable when
-    nothing runs, so idle hosts do not wake up. Deadlines are relative to the epoch at ``enter``.
+    ``enter()``/``leave()`` bracket each guest run. The thread keeps ticking while runs come and
+    for ``linger`` seconds after the last one, then sleeps on a condition variable, so an idle host
+    does not wake up, while a busy one pays no wake-up per request (waking the thread on every
+    request measured ~7 µs of the C echo app's ~190 µs). Deadlines are relative to the epoch at ``enter``.
     """
 
-    def __init__(self, engine: wasmtime.Engine, tick: Seconds) -> None:
+    def __init__(self, engine: wasmtime.Engine, tick: Seconds, linger: Seconds = 1.0) -> None:
         self._engine = engine
         self._tick = tick
+        self._linger_ticks = max(1, math.ceil(linger / tick))
         self._active = 0
-        self._cond = threading.Condition(threading.Lock())  # a plain lock: cheaper than the default RLock
+        self._entries = 0  # runs started so far: a tick that saw none in flight may still have had some
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)  # a plain lock: cheaper than the default RLock
+        self._sleeping = True
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="zerowatt-epoch", daemon=True)
         self._thread.start()
@@ -107,13 +113,15 @@ class EpochTicker:
         return max(1, math.ceil(timeout / self._tick)) + 1
 
     def enter(self) -> None:
-        with self._cond:
+        with self._lock:
             self._active += 1
-            if self._active == 1:
+            self._entries += 1
+            if self._sleeping:
+                self._sleeping = False
                 self._cond.notify()
 
     def leave(self) -> None:
-        with self._cond:
+        with self._lock:
             self._active -= 1
 
     def stop(self) -> None:
@@ -123,10 +131,20 @@ class EpochTicker:
         self._thread.join(timeout=1.0)
 
     def _run(self) -> None:
+        idle = 0  # consecutive ticks without a run
+        seen = 0
         while True:
             with self._cond:
-                while not self._active and not self._stopped:
+                if self._active or self._entries != seen:
+                    seen = self._entries
+                    idle = 0
+                else:
+                    idle += 1
+                if idle > self._linger_ticks:
+                    self._sleeping = True
+                while self._sleeping and not self._stopped:
                     self._cond.wait()
+                    idle = 0
                 if self._stopped:
                     return
             # A plain sleep, not a condition wait: an ``enter`` must not shorten the current tick.

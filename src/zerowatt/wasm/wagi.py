@@ -41,7 +41,7 @@ from wasmtime import _ffi as ffi
 from zerowatt.units import Bytes, Seconds
 from zerowatt.wasm import stdio
 from zerowatt.wasm.cache import ModuleCache
-from zerowatt.wasm.cgi import CgiOutputError, cgi_argv, cgi_environment, parse_cgi_output
+from zerowatt.wasm.cgi import CgiOutputError, CgiPlan, cgi_environment, parse_cgi_output
 from zerowatt.wasm.engine import Runtime
 from zerowatt.wasm.executor import (
     GuestError,
@@ -59,11 +59,31 @@ log = logging.getLogger(__name__)
 
 _PP_CHAR = POINTER(POINTER(c_char))
 _P_BYTE = POINTER(ffi.wasm_byte_t)
+_P_TRAP = POINTER(ffi.wasm_trap_t)
 _PLUS_ONE = (1).__add__
+_ENTRYPOINTS: dict[str, bytes] = {}  # export name → its bytes (a handful per process)
 _NO_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)()
 #: Guest output (headers + body) above this is answered 500. While it runs, a guest's output is
 #: bounded only by its deadline (it goes to a scratch file, truncated after the run).
 DEFAULT_MAX_RESPONSE: Bytes = 128 << 20
+
+
+def _raw(name: str, restype: Any, *argtypes: Any) -> Any:
+    """A second prototype of a wasmtime C function whose pointer arguments are plain addresses.
+
+    wasmtime-py's prototypes take ``char**`` objects; building those with ``ctypes.cast`` per call
+    costs more than the call. These take ``int`` addresses (our ``array`` buffers) directly.
+    """
+    function = ffi.dll._FuncPtr((name, ffi.dll))
+    function.restype = restype
+    function.argtypes = argtypes
+    return function
+
+
+_set_argv = _raw("wasi_config_set_argv", ctypes.c_bool, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p)
+_set_env = _raw(
+    "wasi_config_set_env", ctypes.c_bool, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p
+)
 
 
 class Offload(StrEnum):
@@ -82,7 +102,7 @@ class _Strings:
     builds one of these (argv, names, values) per request.
     """
 
-    __slots__ = ("_addresses", "_buffer")
+    __slots__ = ("_buffer", "addresses")
 
     def __init__(self, items: Sequence[str]) -> None:
         text = "\0".join(items)
@@ -90,11 +110,35 @@ class _Strings:
         # ASCII-only (the usual case): byte lengths equal str lengths, no per-item encode needed.
         lengths = map(len, items) if len(data) == len(text) else map(len, [item.encode() for item in items])
         self._buffer = ctypes.create_string_buffer(data)  # appends the last NUL
-        self._addresses = array("Q", accumulate(map(_PLUS_ONE, lengths), initial=ctypes.addressof(self._buffer)))
+        self.addresses = array("Q", accumulate(map(_PLUS_ONE, lengths), initial=ctypes.addressof(self._buffer)))
 
     def at(self, index: int) -> Any:
         """A ``char**`` to the strings from ``index`` on (argv, names and values share one block)."""
-        return cast(self._addresses.buffer_info()[0] + 8 * index, _PP_CHAR)
+        return cast(self.addresses.buffer_info()[0] + 8 * index, _PP_CHAR)
+
+
+class _RoutePlan:
+    """A route's :class:`CgiPlan` with its fixed strings in one buffer that lives as long as the executor."""
+
+    __slots__ = ("_block", "argv_by_query", "argv_no_query", "cgi", "entrypoint", "fixed_count", "names", "values")
+
+    def __init__(self, cgi: CgiPlan, entrypoint: str) -> None:
+        self.cgi = cgi
+        self.entrypoint = entrypoint
+        self.argv_no_query = cgi.argv("")
+        self.argv_by_query: dict[str, list[str]] = {}  # a bounded memo: clients repeat query strings
+        self._block = _Strings([*cgi.names, *cgi.fixed_values])
+        n = len(cgi.names)
+        self.fixed_count = n
+        self.names = self._block.addresses[:n]  # fixed names, then DYNAMIC_NAMES
+        self.values = self._block.addresses[n : n + len(cgi.fixed_values)]  # + each request's dynamic values
+
+    def argv_for(self, query: str) -> list[str]:
+        argv = self.cgi.argv(query)
+        if len(self.argv_by_query) >= 256:
+            self.argv_by_query.clear()
+        self.argv_by_query[query] = argv
+        return argv
 
 
 @dataclass(slots=True)
@@ -145,6 +189,7 @@ class WagiExecutor:
         self._static_env = component.guest_environment()  # variables as SPIN_VARIABLE_<NAME> + environment
         self._preopens = [(str(p.host_path).encode(), p.guest_path.encode()) for p in component.files]
         self._label = f"{app.name}/{component.id}"
+        self._plans: dict[str, _RoutePlan] = {}  # matched route → its CGI plan and fixed strings
 
     # -- lifecycle -------------------------------------------------------------------------------
     @property
@@ -232,19 +277,44 @@ class WagiExecutor:
         """The guest's full environment for ``request`` (component variables, then CGI's)."""
         return cgi_environment(request, base=self.app.base, extra=self._static_env)
 
+    def _route_plan(self, route: str) -> _RoutePlan:
+        plan = self._plans.get(route)
+        if plan is None:
+            options = self.options.get(route) or WagiOptions()
+            cgi = CgiPlan.build(
+                base=self.app.base, matched_route=route, extra=self._static_env, argv_template=options.argv
+            )
+            plan = self._plans[route] = _RoutePlan(cgi, options.entrypoint)
+        return plan
+
     def run(self, pre: wasmtime.InstancePre, request: GuestRequest, timeout: Seconds) -> _Outcome:
         """Run the guest once for ``request`` on the current thread (blocking); never raises for guest faults."""
-        env = self.environment(request)
-        options = self.options.get(request.matched_route) or WagiOptions()
-        argv = cgi_argv(options.argv, env["SCRIPT_NAME"], request.query)
-        strings = _Strings([*argv, *env, *env.values()])  # one block: argv..., names..., values...
-        argc, envc = len(argv), len(env)
+        plan = self._plans.get(request.matched_route) or self._route_plan(request.matched_route)
+        query = request.query
+        argv = (plan.argv_by_query.get(query) or plan.argv_for(query)) if query else plan.argv_no_query
+        argc = len(argv)
+        if plan.cgi.general:  # a component variable named HTTP_*: the plain dict semantics
+            env = self.environment(request)
+            strings = _Strings([*argv, *env, *env.values()])  # one block: argv..., names..., values...
+            envc = len(env)
+            addresses = strings.addresses
+            names = addresses[argc : argc + envc]
+            values = addresses[argc + envc : argc + 2 * envc]
+        else:  # fixed names and values from the route's block, the rest from this request's block
+            header_names, dynamic = plan.cgi.values(request)
+            strings = _Strings([*argv, *header_names, *dynamic])
+            k = len(header_names)
+            envc = plan.fixed_count + k
+            addresses = strings.addresses
+            names = plan.names + addresses[argc : argc + k]
+            values = plan.values + addresses[argc + k : argc + k + len(dynamic)]
         inherited = self.stdout if self.stdout is not None and self.stdout.owner == threading.get_ident() else None
         scratch = stdio.scratch if inherited is None else None
         if inherited is not None:
             inherited.begin()
         stderr: list[bytes] = []
-        sink = StderrSink(stderr)
+        # stderr: the inherited fd 2 where the process set one up (free), else a callback (~35 µs a request).
+        sink = StderrSink(stderr) if inherited is None or inherited.err_fd is None else None
 
         engine = self.runtime.engine
         store = ffi.wasmtime_store_new(engine.ptr(), None, _NO_FINALIZER)
@@ -255,8 +325,8 @@ class WagiExecutor:
             ctx = ffi.wasmtime_store_context(store)
             ffi.wasmtime_store_limiter(store, self.memory_limit, -1, -1, -1, -1)
             wasi = ffi.wasi_config_new()
-            ffi.wasi_config_set_argv(wasi, argc, strings.at(0))
-            ffi.wasi_config_set_env(wasi, envc, strings.at(argc), strings.at(argc + envc))
+            _set_argv(wasi, argc, addresses.buffer_info()[0])
+            _set_env(wasi, envc, names.buffer_info()[0], values.buffer_info()[0])
             body = request.body
             if body:  # without it, stdin is empty (EOF at once)
                 vec = ffi.wasm_byte_vec_t()
@@ -267,7 +337,10 @@ class WagiExecutor:
             elif not ffi.wasi_config_set_stdout_file(wasi, scratch.path):
                 ffi.wasi_config_delete(wasi)
                 return _Outcome(b"", b"", 0.0, GuestUnavailable(f"{self._label}: cannot open the stdout scratch file"))
-            ffi.wasi_config_set_stderr_custom(wasi, stderr_callback, sink.handle, _NO_FINALIZER)
+            if sink is None:
+                ffi.wasi_config_inherit_stderr(wasi)
+            else:
+                ffi.wasi_config_set_stderr_custom(wasi, stderr_callback, sink.handle, _NO_FINALIZER)
             for host_path, guest_path in self._preopens:
                 if not ffi.wasi_config_preopen_dir(wasi, host_path, guest_path, False):
                     ffi.wasi_config_delete(wasi)
@@ -276,14 +349,15 @@ class WagiExecutor:
             if error:
                 return _Outcome(b"", b"", 0.0, GuestUnavailable(f"{self._label}: {_error_text(error)}"))
             ffi.wasmtime_context_set_epoch_deadline(ctx, ticker.ticks_for(timeout))
-            outcome = self._instantiate_and_call(pre, ctx, options.entrypoint, timeout)
+            outcome = self._instantiate_and_call(pre, ctx, plan.entrypoint, timeout)
         finally:
-            sink.close()
             cpu = time.thread_time() - cpu_start
             ticker.leave()
             ffi.wasmtime_store_delete(store)
+            if sink is not None:
+                sink.close()
         outcome.cpu_seconds = cpu
-        outcome.stderr = b"".join(stderr)
+        outcome.stderr = b"".join(stderr) if sink is not None else inherited.read_stderr()  # type: ignore[union-attr]
         sink_file = inherited if inherited is not None else stdio.scratch
         if outcome.error is None and not outcome.interrupted:
             stdout = sink_file.read(self.max_response)
@@ -296,7 +370,7 @@ class WagiExecutor:
 
     def _instantiate_and_call(self, pre: wasmtime.InstancePre, ctx: Any, entrypoint: str, timeout: Seconds) -> _Outcome:
         instance = ffi.wasmtime_instance_t()
-        trap = POINTER(ffi.wasm_trap_t)()
+        trap = _P_TRAP()
         error = ffi.wasmtime_instance_pre_instantiate(pre.ptr(), ctx, byref(instance), byref(trap))
         if error or trap:
             message = _error_text(error) if error else _trap_text(trap)
@@ -304,7 +378,7 @@ class WagiExecutor:
                 return _Outcome(b"", b"", 0.0, GuestMemoryExceeded(f"{self._label}: instantiation: {message}"))
             return _Outcome(b"", b"", 0.0, GuestTrap(f"{self._label}: instantiation failed: {message}"))
         extern = ffi.wasmtime_extern_t()
-        name = entrypoint.encode()
+        name = _ENTRYPOINTS.get(entrypoint) or _ENTRYPOINTS.setdefault(entrypoint, entrypoint.encode())
         if not ffi.wasmtime_instance_export_get(ctx, byref(instance), name, len(name), byref(extern)):
             return _Outcome(b"", b"", 0.0, GuestUnavailable(f"{self._label}: no export {entrypoint!r}"))
         error = ffi.wasmtime_func_call(ctx, byref(extern.of.func), None, 0, None, 0, byref(trap))
