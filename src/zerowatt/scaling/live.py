@@ -15,6 +15,7 @@ Everything is pure: no clocks, no I/O; ``now`` is the caller's monotonic time in
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -332,13 +333,10 @@ class PolicyConfig:
         c = self.compression
         capacity = int(v["capacity"]) if "capacity" in v else None
         if self.name == "kpa":
-            kp = kpa_core.KpaParams(
-                **{
-                    field_name: (int(v[key]) if key == "max_scale" else v[key])
-                    for key, field_name in _KPA_FIELDS.items()
-                    if key in v
-                }
-            )
+            fields: dict[str, float] = {f: v[key] for key, f in _KPA_FIELDS.items() if key in v and key != "max_scale"}
+            kp = kpa_core.KpaParams(**fields)  # type: ignore[arg-type]  # every field but max_scale is a float
+            if "max_scale" in v:
+                kp = dataclasses.replace(kp, max_scale=int(v["max_scale"]))
             return make_autoscaler("kpa", cold_start=cold_start, memory_gb=0.0, kpa=kp.compressed(c) if c != 1 else kp)
         if self.name == "keepalive":
             ka = FixedKeepAlive(v.get("keep_alive", FixedKeepAlive().keep_alive) / c)

@@ -275,6 +275,7 @@ class WasiHttpExecutor:
         self.starts = 0  # processes started (cold starts)
         self.crashes = 0  # processes that exited without being asked to
         self.start_failures = 0  # starts that failed (bad binary, files, timeout)
+        self.last_start_seconds: Seconds | None = None  # spawn → ready of the latest child
         #: Called whenever the number of ready children changes (the autoscaler's activator listens).
         self.on_change: Callable[[], None] | None = None
         self._children: list[_Child] = []
@@ -497,6 +498,7 @@ class WasiHttpExecutor:
             )
             argv = serve_argv(plan)
             parent = os.getpid()
+            began = time.perf_counter()
             try:
                 proc = await asyncio.create_subprocess_exec(
                     *argv,
@@ -517,6 +519,7 @@ class WasiHttpExecutor:
             snapshot_root = None  # owned by the child now
             child.readers = readers
             child.supervisor = asyncio.ensure_future(self._supervise(child))
+            self.last_start_seconds = time.perf_counter() - began
             log.info("%s: wasmtime serve (pid %d) ready on 127.0.0.1:%d", self.name, proc.pid, port)
             return child
         except BaseException:
