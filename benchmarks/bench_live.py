@@ -288,6 +288,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "errors": int(sum(1 for s in statuses if s != 200)),
                 "cold_starts": cold,
                 "instance_starts": sum(int(s["instance_starts"]) for s in live),
+                "decisions": sum(int(s["decisions"]) for s in live),
                 "cold_starts_metrics": metric_sum(after, "zerowatt_cold_starts_total")
                 - metric_sum(before, "zerowatt_cold_starts_total"),
                 "instance_seconds": sum(float(s["instance_seconds"]) for s in live),

@@ -280,6 +280,7 @@ class WasiHttpExecutor:
         self.on_change: Callable[[], None] | None = None
         self._children: list[_Child] = []
         self._starting: set[asyncio.Task[_Child]] = set()
+        self._stopping: set[asyncio.Task[None]] = set()  # children being stopped in the background
         self._last_activity: Seconds = 0.0
         self._idle_timer: asyncio.TimerHandle | None = None
 
@@ -362,7 +363,7 @@ class WasiHttpExecutor:
             with contextlib.suppress(BaseException):
                 await asyncio.shield(task)
         children = self._detach()
-        await asyncio.gather(*(self._stop(c) for c in children))
+        await asyncio.gather(*(self._stop(c) for c in children), *self._stopping, return_exceptions=True)
 
     def _detach(self) -> list[_Child]:
         """Forget every child synchronously, so the next request starts a fresh one."""
@@ -403,9 +404,7 @@ class WasiHttpExecutor:
             for child in idle:
                 self._children.remove(child)
                 child.stopping = True
-                task = asyncio.ensure_future(self._stop(child))
-                _background.add(task)
-                task.add_done_callback(_background.discard)
+                self._stop_later(child)
             if idle:
                 self._changed()
 
@@ -648,9 +647,9 @@ class WasiHttpExecutor:
             return
         log.info("%s: idle for %.3gs, stopping wasmtime serve (scale to zero)", self.name, self.idle_timeout)
         for child in self._detach():
-            task = asyncio.ensure_future(self._stop(child))
-            _background.add(task)
-            task.add_done_callback(_background.discard)
+            self._stop_later(child)
 
-
-_background: set[asyncio.Task[None]] = set()
+    def _stop_later(self, child: _Child) -> None:
+        task = asyncio.ensure_future(self._stop(child))
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
