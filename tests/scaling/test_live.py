@@ -207,3 +207,26 @@ def test_compressed_kpa_keeps_knatives_window_limits_in_uncompressed_time() -> N
         KpaParams(stable_window=1.0)  # uncompressed: below Knative's 6 s
     with pytest.raises(ValidationError, match="compression"):
         KpaParams().compressed(0)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("compression", [60.0, 7.0, 120.0, 600 / 7])
+def test_compressed_kpa_walks_fractional_buckets_and_cycles_to_zero_and_back(compression: float) -> None:
+    """Buckets of 1/60 s etc.: times that land on a bucket edge up to rounding must still advance (this
+    once looped forever at t = 31/60 s), and the pod lives a stable window + grace after each request."""
+    from zerowatt.scaling.live import parse_policy
+
+    a = parse_policy("kpa", [f"compression={compression!r}"]).autoscaler(cold_start=0.0003)
+    assert a.tick is not None
+    window = (60.0 + 30.0) / compression
+    t, ups, last_up = 0.0, 0, 0.0
+    for _ in range(2000):
+        d = a.decide(Observation(t, in_flight=0, ready=1 if ups else 0))
+        if d.desired == 0:
+            if ups:
+                assert t - last_up >= window  # never released before the window and the grace
+            assert a.decide(Observation(t, in_flight=0, pending=1)).desired == 1
+            a.decide(Observation(t, in_flight=1, ready=1))
+            ups, last_up = ups + 1, t
+        t += a.tick
+    assert ups >= 3

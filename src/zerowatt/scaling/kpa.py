@@ -212,7 +212,8 @@ class WindowAverage:
         self.last_write: int | None = None
 
     def _index(self, now: Seconds) -> int:
-        return math.floor(now / self.granularity)
+        # + 1e-9 bucket: a time on an edge up to float rounding (compressed, non-integer buckets) is in the later one
+        return math.floor(now / self.granularity + 1e-9)
 
     def record(self, now: Seconds, value: float) -> None:
         idx = self._index(now)

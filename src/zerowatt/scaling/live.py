@@ -152,6 +152,11 @@ class WindowAutoscaler:
         return Decision(0, None, "keep-alive expired")
 
 
+def bucket_index(t: Seconds, bucket: Seconds) -> int:
+    """The bucket holding time ``t``; a time that lies on an edge up to float rounding belongs to the later one."""
+    return math.floor(t / bucket + 1e-9)
+
+
 class KpaAutoscaler:
     """Knative's KPA for one component: 1-second concurrency buckets, a decision every 2 s, poke on load."""
 
@@ -171,22 +176,30 @@ class KpaAutoscaler:
         self._desired = 0
 
     def _integrate(self, now: Seconds) -> None:
-        """Close the 1-second buckets between the previous observation and ``now`` (Knative's scrapes)."""
+        """Close the 1-second buckets between the previous observation and ``now`` (Knative's scrapes).
+
+        Buckets are walked by integer index: with a bucket that is not a whole number of seconds (a
+        time-compressed replay, e.g. 1/60 s), ``floor(edge / b)`` can round an edge back into the bucket it
+        closes, which would never advance.
+        """
         if self._last_t is None:
             return
         b = self.params.bucket
         t = self._last_t
+        k = bucket_index(t, b)
         while True:
-            edge = (math.floor(t / b) + 1) * b
+            edge = (k + 1) * b
             if edge > now:
-                self._acc += self._last_load * (now - t)
+                self._acc += self._last_load * max(now - t, 0.0)
                 return
-            self._acc += self._last_load * (edge - t)
+            self._acc += self._last_load * max(edge - t, 0.0)
             if self._last_ready > 0 or self._acc > 0:
-                self._stable.record(edge, self._acc / b)
-                self._panic.record(edge, self._acc / b)
+                at = (k + 1.5) * b  # inside bucket k + 1, whatever the rounding of its edge
+                self._stable.record(at, self._acc / b)
+                self._panic.record(at, self._acc / b)
             self._acc = 0.0
             t = edge
+            k += 1
 
     def decide(self, obs: Observation) -> Decision:
         if self._last_t is not None and obs.now < self._last_t:
