@@ -146,3 +146,87 @@ def test_live_histogram_forecasts_out_of_range_idle_times_and_falls_back_to_the_
         hist.add(it)
     p, k = hist.windows()
     assert p == pytest.approx(0.85 * 18000.0) and k == pytest.approx(0.30 * 18000.0)
+
+
+# -- --policy / --policy-option (zerowatt up) ---------------------------------------------------------
+
+
+def test_parse_policy_builds_each_policy_with_compressed_windows() -> None:
+    from zerowatt.scaling.live import KpaAutoscaler, parse_policy
+
+    ka = parse_policy("keepalive", ["keep_alive=600", "compression=60"]).autoscaler(cold_start=0.0003)
+    ka.decide(Observation(0.0, in_flight=1))
+    assert ka.decide(Observation(1.0, in_flight=0, ready=1)).wake_at == pytest.approx(11.0)  # 600 s / 60
+    kpa = parse_policy("kpa", ["compression=60", "max_scale=3"]).autoscaler(cold_start=0.0003)
+    assert isinstance(kpa, KpaAutoscaler)
+    assert kpa.tick == pytest.approx(2 / 60)
+    assert kpa.params.stable_window == pytest.approx(1.0) and kpa.params.max_scale == 3
+    assert kpa.params.scale_to_zero_grace_period == pytest.approx(0.5) and kpa.params.bucket == pytest.approx(1 / 60)
+    hy = parse_policy("hybrid", ["compression=600", "range=600"]).autoscaler(cold_start=0.0003)
+    hy.decide(Observation(0.0, in_flight=1))
+    assert hy.decide(Observation(1.0, in_flight=0)).wake_at == pytest.approx(2.0)  # fallback = the 1 s range
+    # energy: the break-even comes from the physical start, compression leaves it alone
+    en = parse_policy("energy", ["compression=60", "memory_gb=0.128"]).autoscaler(cold_start=0.0003)
+    en.decide(Observation(0.0, in_flight=1))
+    keep = float(EnergyAware(0.0003).windows(__import__("numpy").array([0.128]))[1][0])
+    assert en.decide(Observation(1.0, in_flight=0, ready=1)).wake_at == pytest.approx(1.0 + keep)
+    capped = parse_policy("keepalive", ["capacity=2", "max_instances=3"])
+    assert capped.max_instances == 3
+    assert capped.autoscaler(cold_start=0.0003).decide(Observation(0.0, in_flight=5)).desired == 3
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "named"),
+    [
+        ("nope", [], "nope"),
+        ("kpa", ["keep_alive=1"], "keep_alive"),  # an option of another policy
+        ("keepalive", ["keep_alive"], "keep_alive"),
+        ("keepalive", ["keep_alive=x"], "keep_alive"),
+        ("keepalive", ["keep_alive=nan"], "keep_alive"),
+        ("keepalive", ["compression=0"], "compression"),
+        ("hybrid", ["capacity=1.5"], "capacity"),
+        ("kpa", ["stable_window=3"], "stable_window"),
+        ("kpa", ["target_utilization=2"], "target_utilization"),
+        ("hybrid", ["margin=1"], "margin"),
+    ],
+)
+def test_parse_policy_rejects_unknown_keys_and_bad_values_naming_them(
+    name: str, options: list[str], named: str
+) -> None:
+    from zerowatt.scaling.live import parse_policy
+
+    with pytest.raises(UsageError, match=named):
+        parse_policy(name, options)
+
+
+def test_compressed_kpa_keeps_knatives_window_limits_in_uncompressed_time() -> None:
+    p = KpaParams().compressed(60)
+    assert (p.stable_window, p.tick, p.compression) == pytest.approx((1.0, 2 / 60, 60))
+    assert p.compressed(2).compression == 120
+    with pytest.raises(ValidationError, match="stable_window"):
+        KpaParams(stable_window=1.0)  # uncompressed: below Knative's 6 s
+    with pytest.raises(ValidationError, match="compression"):
+        KpaParams().compressed(0)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("compression", [60.0, 7.0, 120.0, 600 / 7])
+def test_compressed_kpa_walks_fractional_buckets_and_cycles_to_zero_and_back(compression: float) -> None:
+    """Buckets of 1/60 s etc.: times that land on a bucket edge up to rounding must still advance (this
+    once looped forever at t = 31/60 s), and the pod lives a stable window + grace after each request."""
+    from zerowatt.scaling.live import parse_policy
+
+    a = parse_policy("kpa", [f"compression={compression!r}"]).autoscaler(cold_start=0.0003)
+    assert a.tick is not None
+    window = (60.0 + 30.0) / compression
+    t, ups, last_up = 0.0, 0, 0.0
+    for _ in range(2000):
+        d = a.decide(Observation(t, in_flight=0, ready=1 if ups else 0))
+        if d.desired == 0:
+            if ups:
+                assert t - last_up >= window  # never released before the window and the grace
+            assert a.decide(Observation(t, in_flight=0, pending=1)).desired == 1
+            a.decide(Observation(t, in_flight=1, ready=1))
+            ups, last_up = ups + 1, t
+        t += a.tick
+    assert ups >= 3

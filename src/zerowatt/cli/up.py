@@ -32,11 +32,23 @@ def announce(apps: list[App], settings: HostSettings, as_json: bool = False) -> 
     admin_url = f"http://{settings.admin_host}:{settings.admin_port}"
     if as_json:
         routes = [{"app": a, "component": c, "url": u} for a, c, u in route_urls(apps, settings)]
-        print_json({"routes": routes, "admin": admin_url, "workers": settings.workers})
+        print_json(
+            {
+                "routes": routes,
+                "admin": admin_url,
+                "workers": settings.workers,
+                "policy": (
+                    {"name": settings.policy, "options": list(settings.policy_options)} if settings.policy else None
+                ),
+            }
+        )
         return
     console.print(f"[bold]zerowatt[/] serving {len(apps)} app(s) with {settings.workers} worker(s):", highlight=False)
     for app, component, url in route_urls(apps, settings):
         console.print(f"  {url}  [dim]({app}/{component})[/]", highlight=False)
+    if settings.policy:
+        options = " ".join(settings.policy_options)
+        console.print(f"autoscaling: {settings.policy}{' ' + options if options else ''}", highlight=False)
     console.print(f"admin: {admin_url}/metrics {admin_url}/healthz {admin_url}/readyz", highlight=False)
     console.file.flush()
 
@@ -69,6 +81,17 @@ def up(
         float,
         typer.Option(help="Seconds between joules-per-request log lines (0: no energy accounting).", min=0),
     ] = 60.0,
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            help="Autoscaling policy per component: kpa, keepalive, hybrid or energy "
+            "(default: unload after --idle-unload seconds idle)."
+        ),
+    ] = None,
+    policy_option: Annotated[
+        list[str] | None,
+        typer.Option(help="A policy parameter KEY=VALUE (repeatable), e.g. keep_alive=60 or compression=60."),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     http: Annotated[
         str, typer.Option(help="Workers' HTTP server: native (asyncio + httptools, no ASGI) or uvicorn.")
@@ -84,6 +107,12 @@ def up(
         raise UsageError(f"--log-level {log_level!r}: expected debug, info, warning or error")
     if http not in HTTP_SERVERS:
         raise UsageError(f"--http {http!r}: expected one of {', '.join(HTTP_SERVERS)}")
+    if policy_option and policy is None:
+        raise UsageError("--policy-option needs --policy NAME (kpa, keepalive, hybrid or energy)")
+    if policy is not None:
+        from zerowatt.scaling.live import parse_policy
+
+        parse_policy(policy, policy_option or [])  # exit 2 naming the key before anything starts
     settings = HostSettings(
         manifests=tuple(str(m) for m in (manifests or [Path("spin.toml")])),
         listen_host=listen_host,
@@ -100,6 +129,8 @@ def up(
         log_level=log_level.lower(),
         energy_summary=energy_summary or None,
         http=http,
+        policy=policy,
+        policy_options=tuple(policy_option or ()),
     )
     raise typer.Exit(serve(settings, lambda apps, s: announce(apps, s, json_output)))
 

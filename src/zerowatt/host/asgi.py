@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from zerowatt.wasm.executor import GuestError, GuestRequest, GuestResponse
 from zerowatt.wasm.model import App, Component, HttpTrigger
 
+from .autoscale import HostAutoscaler
 from .metrics import HostMetrics, Observation, ObserverList
 from .pool import ComponentPool
 from .settings import HostSettings
@@ -68,8 +69,10 @@ class HostApp:
         on_startup: Callable[[], Awaitable[None]] | None = None,
         on_shutdown: Callable[[], None] | None = None,
         batch_observers: bool = False,
+        autoscaler: HostAutoscaler | None = None,
     ) -> None:
         self.match = match
+        self.autoscaler = autoscaler
         self.pool = pool
         self.settings = settings
         self.metrics = metrics
@@ -113,7 +116,7 @@ class HostApp:
 
     async def startup(self) -> None:
         self._loaded_event = asyncio.Event()
-        if self.settings.idle_unload is not None:
+        if self.settings.idle_unload is not None and self.autoscaler is None:
             self._reaper = asyncio.create_task(self._reap(self.settings.idle_unload))
         if self.on_startup is not None:
             await self.on_startup()
@@ -122,6 +125,9 @@ class HostApp:
         self.flush_observations()
         if self._reaper is not None:
             self._reaper.cancel()
+        if self.autoscaler is not None:
+            self.autoscaler.close()
+            self.autoscaler.log_summary()
         await self.pool.close()
         if self.on_shutdown is not None:
             self.on_shutdown()
@@ -219,7 +225,20 @@ class HostApp:
         cold = not executor.loaded
         if cold and self._loaded_event is not None:
             self._loaded_event.set()
-        slot.in_flight += 1
+        scaler = self.autoscaler.get((app.name, component.id)) if self.autoscaler is not None else None
+        if scaler is None:
+            slot.in_flight += 1
+        else:
+            # The activator: held until an instance is ready (a cold start), bounded by the deadline.
+            deadline = getattr(executor, "request_timeout", self.settings.request_timeout)
+            try:
+                if await scaler.admit(deadline):  # admitted: counted in slot.in_flight by the scaler
+                    slot.cold_starts += 1
+            except TimeoutError:
+                message = f"gateway timeout ({app.name}/{component.id} did not start in time)\n"
+                self._observe(app.name, component.id, 504, time.perf_counter() - started, 0.0)
+                return (504, TEXT_PLAIN, message.encode())
+            cold = False  # counted by the scaler
         cpu = 0.0
         reply: Reply
         try:
@@ -246,27 +265,32 @@ class HostApp:
             # The host frames the body: the caller's explicit Content-Length replaces whatever framing or
             # hop-by-hop headers the guest wrote.
             reply = (status, [h for h in response.headers if h[0] not in HOST_OWNED], response.body)
-            if response.cold_start_seconds is not None:
+            if response.cold_start_seconds is not None and scaler is None:
                 slot.cold_starts += 1
                 log.info("cold start %s/%s: %.3f ms", app.name, component.id, response.cold_start_seconds * 1e3)
                 if self.metrics is not None:
                     self.metrics.cold_start(app.name, component.id, response.cold_start_seconds)
         finally:
             slot.in_flight -= 1
+            if scaler is not None:
+                scaler.done()
         slot.last_used = self.clock()
         slot.requests += 1
-        duration = time.perf_counter() - started
+        self._observe(app.name, component.id, status, time.perf_counter() - started, cpu)
+        return reply
+
+    def _observe(self, app: str, component: str, status: int, duration: float, cpu: float) -> None:
+        """Hand one answered request to the observers: at once, or batched per event-loop iteration."""
         if self.batch_observers:
             if not self._batch:
                 asyncio.get_running_loop().call_soon(self.flush_observations)
-            self._batch.append((app.name, component.id, status, duration, cpu))
-        else:
-            for observer in self.observers:
-                try:
-                    observer(app.name, component.id, status, duration, cpu)
-                except Exception:
-                    log.exception("request observer %r failed", observer)
-        return reply
+            self._batch.append((app, component, status, duration, cpu))
+            return
+        for observer in self.observers:
+            try:
+                observer(app, component, status, duration, cpu)
+            except Exception:
+                log.exception("request observer %r failed", observer)
 
     def flush_observations(self) -> None:
         """Hand the batched observations to every observer (batched mode; also at shutdown)."""

@@ -73,6 +73,29 @@ class HostMetrics:
             registry=reg,
             multiprocess_mode="livesum",
         )
+        self.instances = Gauge(
+            "zerowatt_instances",
+            "Instances ready to serve (WAGI: the component loaded; wasi:http: wasmtime serve children), "
+            "summed over workers.",
+            labels,
+            registry=reg,
+            multiprocess_mode="livesum",
+        )
+        self.instance_starts = Counter(
+            "zerowatt_instance_starts_total", "Instances started by the autoscaler.", labels, registry=reg
+        )
+        self.instance_seconds = Counter(
+            "zerowatt_instance_seconds_total",
+            "Seconds instances were ready (updated at each scaling event).",
+            labels,
+            registry=reg,
+        )
+        self.idle_instance_seconds = Counter(
+            "zerowatt_idle_instance_seconds_total",
+            "Seconds instances were ready without a request in flight (updated at each scaling event).",
+            labels,
+            registry=reg,
+        )
         self._children: dict[tuple[str, ...], Any] = {}
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
 
@@ -131,6 +154,26 @@ class HostMetrics:
         if seconds is not None:
             self._child(self.cold_start_duration, app, component).observe(seconds)
         self._child(self.loaded, app, component).set(1)
+
+    def request_waited(self, app: str, component: str) -> None:
+        """The autoscaler's activator held a request until an instance was ready: a cold start."""
+        self._child(self.cold_starts, app, component).inc()
+
+    def instance_started(self, app: str, component: str, seconds: float | None) -> None:
+        """The autoscaler started an instance (``seconds``: how long it took, when known)."""
+        self._child(self.instance_starts, app, component).inc()
+        if seconds is not None:
+            self._child(self.cold_start_duration, app, component).observe(seconds)
+
+    def set_instances(self, app: str, component: str, n: int) -> None:
+        self._child(self.instances, app, component).set(n)
+        self._child(self.loaded, app, component).set(1 if n else 0)
+
+    def instance_time(self, app: str, component: str, instance_seconds: float, idle_seconds: float) -> None:
+        if instance_seconds:
+            self._child(self.instance_seconds, app, component).inc(instance_seconds)
+        if idle_seconds:
+            self._child(self.idle_instance_seconds, app, component).inc(idle_seconds)
 
     def set_loaded(self, app: str, component: str, loaded: bool) -> None:
         self._child(self.loaded, app, component).set(1 if loaded else 0)

@@ -107,9 +107,11 @@ def build_host(
     # Both define Prometheus metrics: import them after PROMETHEUS_MULTIPROC_DIR is in the environment.
     from zerowatt.energy import LiveRate, start_live_rate
 
+    from .autoscale import HostAutoscaler
     from .energy import EnergyAccounting
     from .metrics import HostMetrics, RequestObserver
 
+    policy = settings.policy_config()
     runtime = Runtime(EngineSettings())
     stdout = InheritedStdout(stderr=True) if inherit_stdout else None
     threads = ThreadPoolExecutor(settings.guest_threads, thread_name_prefix="zerowatt-guest")
@@ -118,7 +120,8 @@ def build_host(
         cache=make_cache(runtime, settings),
         request_timeout=settings.request_timeout,
         memory_limit=settings.memory_limit,
-        idle_timeout=settings.idle_unload if settings.idle_unload is not None else 365 * 86400.0,
+        # With a policy, the autoscaler decides when wasi:http children stop (no idle timer of their own).
+        idle_timeout=settings.idle_unload if settings.idle_unload is not None and policy is None else 365 * 86400.0,
         threads=threads,
         offload=Offload(settings.offload),
         stdout=stdout,
@@ -131,7 +134,11 @@ def build_host(
         live = start_live_rate()  # one /proc/stat sample a second; prices guest CPU time in joules
         accounting = EnergyAccounting(rate=live.current, interval=settings.energy_summary)
         observers.append(accounting)
-    host = HostApp(Router(apps).match, pool, settings, HostMetrics(), observers=observers, batch_observers=True)
+    metrics = HostMetrics()
+    autoscaler = HostAutoscaler(pool, policy, metrics) if policy is not None else None
+    host = HostApp(
+        Router(apps).match, pool, settings, metrics, observers=observers, batch_observers=True, autoscaler=autoscaler
+    )
 
     closed = False
 
@@ -323,7 +330,10 @@ def serve(settings: HostSettings, announce: Callable[[list[App], HostSettings], 
     from .admin import AdminServer
 
     _configure_logging(settings.log_level)
+    policy = settings.policy_config()  # exit 2 on a bad --policy/--policy-option before anything starts
     apps = load(settings)
+    if policy is not None:
+        log.info("autoscaling policy %s %s", policy.name, dict(policy.options) or "(defaults)")
     compiled = precompile(apps, settings)
     log.info("%d WAGI module(s) in the compile cache", compiled)
     bind(settings.listen_host, settings.listen_port, reuse_port=False).close()  # taken port: exit 2 now

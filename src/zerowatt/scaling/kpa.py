@@ -26,6 +26,7 @@ functions per tick with it, and the live autoscaler (:mod:`zerowatt.scaling.live
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -55,6 +56,9 @@ class KpaParams:
     tick: Seconds = 2.0
     bucket: Seconds = 1.0
     max_scale: int = 0  # 0 = unbounded, as Knative's max-scale
+    #: Time compression of a replay (``compressed()``): the windows above are already divided by it, and
+    #: Knative's window limits are checked in uncompressed time (``stable_window * compression``).
+    compression: float = 1.0
 
     def __post_init__(self) -> None:
         if self.max_scale_up_rate <= 1.0:
@@ -63,7 +67,10 @@ class KpaParams:
             raise ValidationError("kpa.max_scale_down_rate", "must be > 1.0 (Knative validates the same)")
         if not 0 < self.target_utilization <= 1:
             raise ValidationError("kpa.target_utilization", "must be in (0, 1]")
-        if self.stable_window < 6 or self.stable_window > 3600:
+        if self.compression <= 0:
+            raise ValidationError("kpa.compression", "must be > 0")
+        window = self.stable_window * self.compression  # in uncompressed time
+        if not 6 * (1 - 1e-9) <= window <= 3600 * (1 + 1e-9):
             raise ValidationError("kpa.stable_window", "must be in [6 s, 1 h] (Knative's WindowMin/WindowMax)")
         if not 1 <= self.panic_window_percentage <= 100:
             raise ValidationError("kpa.panic_window_percentage", "must be in [1, 100]")
@@ -76,6 +83,20 @@ class KpaParams:
     def target(self) -> float:
         """Per-pod concurrency the KPA aims for: 100 * 0.7 = 70 by default."""
         return self.container_concurrency_target * self.target_utilization
+
+    def compressed(self, factor: float) -> KpaParams:
+        """The same autoscaler on a clock ``factor`` times faster: every window, the tick, the bucket and the
+        scale-to-zero grace divided by ``factor`` (a time-compressed trace replay keeps the same decisions)."""
+        if factor <= 0:
+            raise ValidationError("kpa.compression", f"must be > 0, got {factor}")
+        return dataclasses.replace(
+            self,
+            stable_window=self.stable_window / factor,
+            scale_to_zero_grace_period=self.scale_to_zero_grace_period / factor,
+            tick=self.tick / factor,
+            bucket=self.bucket / factor,
+            compression=self.compression * factor,
+        )
 
     @property
     def panic_window(self) -> Seconds:
@@ -191,7 +212,8 @@ class WindowAverage:
         self.last_write: int | None = None
 
     def _index(self, now: Seconds) -> int:
-        return math.floor(now / self.granularity)
+        # + 1e-9 bucket: a time on an edge up to float rounding (compressed, non-integer buckets) is in the later one
+        return math.floor(now / self.granularity + 1e-9)
 
     def record(self, now: Seconds, value: float) -> None:
         idx = self._index(now)

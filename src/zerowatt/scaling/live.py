@@ -15,8 +15,9 @@ Everything is pure: no clocks, no I/O; ``now`` is the caller's monotonic time in
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -151,6 +152,11 @@ class WindowAutoscaler:
         return Decision(0, None, "keep-alive expired")
 
 
+def bucket_index(t: Seconds, bucket: Seconds) -> int:
+    """The bucket holding time ``t``; a time that lies on an edge up to float rounding belongs to the later one."""
+    return math.floor(t / bucket + 1e-9)
+
+
 class KpaAutoscaler:
     """Knative's KPA for one component: 1-second concurrency buckets, a decision every 2 s, poke on load."""
 
@@ -170,22 +176,30 @@ class KpaAutoscaler:
         self._desired = 0
 
     def _integrate(self, now: Seconds) -> None:
-        """Close the 1-second buckets between the previous observation and ``now`` (Knative's scrapes)."""
+        """Close the 1-second buckets between the previous observation and ``now`` (Knative's scrapes).
+
+        Buckets are walked by integer index: with a bucket that is not a whole number of seconds (a
+        time-compressed replay, e.g. 1/60 s), ``floor(edge / b)`` can round an edge back into the bucket it
+        closes, which would never advance.
+        """
         if self._last_t is None:
             return
         b = self.params.bucket
         t = self._last_t
+        k = bucket_index(t, b)
         while True:
-            edge = (math.floor(t / b) + 1) * b
+            edge = (k + 1) * b
             if edge > now:
-                self._acc += self._last_load * (now - t)
+                self._acc += self._last_load * max(now - t, 0.0)
                 return
-            self._acc += self._last_load * (edge - t)
+            self._acc += self._last_load * max(edge - t, 0.0)
             if self._last_ready > 0 or self._acc > 0:
-                self._stable.record(edge, self._acc / b)
-                self._panic.record(edge, self._acc / b)
+                at = (k + 1.5) * b  # inside bucket k + 1, whatever the rounding of its edge
+                self._stable.record(at, self._acc / b)
+                self._panic.record(at, self._acc / b)
             self._acc = 0.0
             t = edge
+            k += 1
 
     def decide(self, obs: Observation) -> Decision:
         if self._last_t is not None and obs.now < self._last_t:
@@ -258,3 +272,157 @@ def make_autoscaler(
         hist = IdleHistogram(hybrid or HybridParams())
         return WindowAutoscaler("hybrid", hist.windows, hist.add, capacity=capacity)
     raise UsageError(f"--policy: unknown policy {name!r}; expected one of kpa, keepalive, hybrid, energy")
+
+
+# ------------------------------------------------------------------------------ options (zerowatt up)
+
+#: ``--policy-option`` keys every policy takes.
+COMMON_OPTIONS: dict[str, str] = {
+    "compression": "time compression: every policy window divided by this (a trace replayed N times faster)",
+    "max_instances": "most instances per component and worker (WAGI: 1, an in-process component)",
+}
+#: ``--policy-option`` keys of each policy (values in seconds are in uncompressed time).
+POLICY_OPTIONS: dict[str, dict[str, str]] = {
+    "kpa": {
+        "target": "container concurrency target per instance (Knative: 100)",
+        "target_utilization": "share of the target aimed for, (0, 1] (Knative: 0.7)",
+        "stable_window": "stable window, seconds (Knative: 60, in [6, 3600])",
+        "panic_window_percentage": "panic window as % of the stable window (Knative: 10)",
+        "panic_threshold_percentage": "panic threshold, % (Knative: 200)",
+        "max_scale_up_rate": "max scale-up rate (Knative: 1000)",
+        "max_scale_down_rate": "max scale-down rate (Knative: 2)",
+        "scale_to_zero_grace_period": "scale-to-zero grace period, seconds (Knative: 30)",
+        "tick": "decision tick, seconds (Knative: 2)",
+        "max_scale": "most instances the KPA asks for (0: unbounded)",
+    },
+    "keepalive": {
+        "keep_alive": "seconds an instance stays loaded after its last request (600)",
+        "capacity": "concurrent requests per instance while busy (default: unlimited)",
+    },
+    "hybrid": {
+        "bin_width": "idle-time histogram bin, seconds (60)",
+        "range": "histogram range, seconds (14400)",
+        "margin": "pre-warm/keep-alive margin, [0, 1) (0.1)",
+        "cv_threshold": "coefficient of variation below which the histogram is not representative (2)",
+        "fallback_keep_alive": "keep-alive when not representative, seconds (default: the range)",
+        "capacity": "concurrent requests per instance while busy (default: unlimited)",
+    },
+    "energy": {
+        "cold_start": "start latency the break-even uses, seconds (default: the executor's measured order)",
+        "memory_gb": "resident memory of an instance, GB (default 0.128)",
+        "start_joules": "measured energy of one start, joules (default: from the power model)",
+        "latency_watts": "price of a second of added latency, watts (0)",
+        "capacity": "concurrent requests per instance while busy (default: unlimited)",
+    },
+}
+_INTEGER_OPTIONS = frozenset({"max_instances", "capacity", "max_scale"})
+_DEFAULT_MEMORY_GB = 0.128
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyConfig:
+    """A validated ``--policy NAME --policy-option KEY=VALUE ...``: builds one autoscaler per component."""
+
+    name: str
+    options: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def values(self) -> dict[str, float]:
+        return dict(self.options)
+
+    @property
+    def compression(self) -> float:
+        return self.values.get("compression", 1.0)
+
+    @property
+    def max_instances(self) -> int | None:
+        v = self.values.get("max_instances")
+        return None if v is None else int(v)
+
+    def autoscaler(self, *, cold_start: Seconds, memory_gb: float | None = None) -> Autoscaler:
+        """A fresh autoscaler for one component (``cold_start``: the executor's start latency, used by the
+        energy policy unless the ``cold_start`` option overrides it)."""
+        v = self.values
+        c = self.compression
+        capacity = int(v["capacity"]) if "capacity" in v else None
+        if self.name == "kpa":
+            fields: dict[str, float] = {f: v[key] for key, f in _KPA_FIELDS.items() if key in v and key != "max_scale"}
+            kp = kpa_core.KpaParams(**fields)  # type: ignore[arg-type]  # every field but max_scale is a float
+            if "max_scale" in v:
+                kp = dataclasses.replace(kp, max_scale=int(v["max_scale"]))
+            return make_autoscaler("kpa", cold_start=cold_start, memory_gb=0.0, kpa=kp.compressed(c) if c != 1 else kp)
+        if self.name == "keepalive":
+            ka = FixedKeepAlive(v.get("keep_alive", FixedKeepAlive().keep_alive) / c)
+            return make_autoscaler("keepalive", cold_start=cold_start, memory_gb=0.0, keepalive=ka, capacity=capacity)
+        if self.name == "hybrid":
+            d = HybridParams()
+            fallback = v.get("fallback_keep_alive")
+            hp = HybridParams(
+                bin_width=v.get("bin_width", d.bin_width) / c,
+                range=v.get("range", d.range) / c,
+                margin=v.get("margin", d.margin),
+                cv_threshold=v.get("cv_threshold", d.cv_threshold),
+                fallback_keep_alive=None if fallback is None else fallback / c,
+            )
+            return make_autoscaler("hybrid", cold_start=cold_start, memory_gb=0.0, hybrid=hp, capacity=capacity)
+        # energy: the break-even comes from the physical start latency; compression does not change it.
+        start = v.get("cold_start", cold_start)
+        mem = v.get("memory_gb", _DEFAULT_MEMORY_GB if memory_gb is None else memory_gb)
+        scaler = make_autoscaler(
+            "energy", cold_start=start, memory_gb=mem, start_joules=v.get("start_joules"), capacity=capacity
+        )
+        if v.get("latency_watts"):
+            pol = EnergyAware(start, start_joules=v.get("start_joules"), latency_watts=v["latency_watts"])
+            p, k = pol.windows(np.array([mem]))
+            pk = (float(p[0]), float(k[0]))
+            scaler = WindowAutoscaler("energy", lambda: pk, capacity=capacity)
+        return scaler
+
+
+_KPA_FIELDS = {
+    "target": "container_concurrency_target",
+    "target_utilization": "target_utilization",
+    "stable_window": "stable_window",
+    "panic_window_percentage": "panic_window_percentage",
+    "panic_threshold_percentage": "panic_threshold_percentage",
+    "max_scale_up_rate": "max_scale_up_rate",
+    "max_scale_down_rate": "max_scale_down_rate",
+    "scale_to_zero_grace_period": "scale_to_zero_grace_period",
+    "tick": "tick",
+    "max_scale": "max_scale",
+}
+
+
+def parse_policy(name: str, options: Sequence[str] = ()) -> PolicyConfig:
+    """Validate ``--policy NAME`` and its ``--policy-option KEY=VALUE`` list (``UsageError``, exit 2, naming the
+    key). Building one autoscaler here also runs every parameter object's own checks."""
+    if name not in POLICY_OPTIONS:
+        raise UsageError(f"--policy: unknown policy {name!r}; expected one of {', '.join(POLICY_OPTIONS)}")
+    allowed = {**COMMON_OPTIONS, **POLICY_OPTIONS[name]}
+    values: dict[str, float] = {}
+    for item in options:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"--policy-option {item!r}: expected KEY=VALUE, e.g. keep_alive=60")
+        if key not in allowed:
+            raise UsageError(
+                f"--policy-option {key}: not an option of policy {name!r}; expected one of {', '.join(sorted(allowed))}"
+            )
+        try:
+            value = float(text)
+        except ValueError:
+            raise UsageError(f"--policy-option {key}={text!r}: expected a number") from None
+        if not math.isfinite(value) or value < 0:
+            raise UsageError(f"--policy-option {key}={text!r}: expected a finite number >= 0")
+        if key in _INTEGER_OPTIONS and (value != int(value) or (value < 1 and key != "max_scale")):
+            raise UsageError(f"--policy-option {key}={text!r}: expected a whole number >= 1")
+        if key == "compression" and value == 0:
+            raise UsageError(f"--policy-option {key}={text!r}: expected a number > 0")
+        values[key] = value
+    config = PolicyConfig(name, tuple(sorted(values.items())))
+    try:
+        config.autoscaler(cold_start=0.0003)
+    except ValidationError as exc:
+        raise UsageError(f"--policy-option (policy {name!r}): {exc}") from None
+    return config

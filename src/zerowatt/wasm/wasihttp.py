@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 from zerowatt.errors import UsageError, ValidationError
@@ -212,6 +213,20 @@ class _Child:
         self.readers: list[asyncio.Task[None]] = []
         self.supervisor: asyncio.Task[None] | None = None
         self.stopping = False  # set when zerowatt stops it (idle, unload): its exit is not a crash
+        self.ledger = CpuLedger()  # the process's counter starts at 0: start-up CPU goes to its first requests
+        self.inflight = 0
+        self.last_cpu: Seconds = 0.0
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.returncode is None and not self.stopping
+
+    def cpu(self) -> Seconds:
+        """The latest reading of the process's CPU clock (the previous one if it cannot be read)."""
+        reading = self.cpu_seconds()
+        if reading is not None:
+            self.last_cpu = reading
+        return self.last_cpu
 
     def cpu_seconds(self) -> Seconds | None:
         try:
@@ -226,7 +241,12 @@ class _Child:
 
 
 class WasiHttpExecutor:
-    """Runs one wasi:http component through a supervised ``wasmtime serve`` child (see module doc)."""
+    """Runs one wasi:http component through supervised ``wasmtime serve`` children (see module doc).
+
+    Without an autoscaler it keeps at most one child, started by the first request and stopped after
+    ``idle_timeout``. With one (:mod:`zerowatt.host.autoscale`), :meth:`scale_to` starts and stops children
+    from 0 to N; requests go to the ready child with the fewest requests in flight.
+    """
 
     def __init__(
         self,
@@ -254,10 +274,13 @@ class WasiHttpExecutor:
         self.name = f"{app.name}/{component.id}"
         self.starts = 0  # processes started (cold starts)
         self.crashes = 0  # processes that exited without being asked to
-        self._child: _Child | None = None
-        self._starting: asyncio.Task[_Child] | None = None
-        self._ledger = CpuLedger()
-        self._last_cpu: Seconds = 0.0
+        self.start_failures = 0  # starts that failed (bad binary, files, timeout)
+        self.last_start_seconds: Seconds | None = None  # spawn → ready of the latest child
+        #: Called whenever the number of ready children changes (the autoscaler's activator listens).
+        self.on_change: Callable[[], None] | None = None
+        self._children: list[_Child] = []
+        self._starting: set[asyncio.Task[_Child]] = set()
+        self._stopping: set[asyncio.Task[None]] = set()  # children being stopped in the background
         self._last_activity: Seconds = 0.0
         self._idle_timer: asyncio.TimerHandle | None = None
 
@@ -265,63 +288,158 @@ class WasiHttpExecutor:
 
     @property
     def loaded(self) -> bool:
-        child = self._child
-        return child is not None and child.proc.returncode is None
+        return any(c.alive for c in self._children)
+
+    @property
+    def ready(self) -> int:
+        """Children ready to serve."""
+        return sum(1 for c in self._children if c.alive)
+
+    @property
+    def starting(self) -> int:
+        """Children being started."""
+        return len(self._starting)
 
     @property
     def pid(self) -> int | None:
-        """The running child's pid (None when scaled to zero)."""
-        return self._child.proc.pid if self.loaded and self._child else None
+        """A running child's pid (the first; None when scaled to zero)."""
+        pids = self.pids
+        return pids[0] if pids else None
+
+    @property
+    def pids(self) -> list[int]:
+        """The running children's pids."""
+        return [c.proc.pid for c in self._children if c.alive]
 
     async def handle(self, request: GuestRequest) -> GuestResponse:
         key = object()
-        self._ledger.begin(key, self._cpu())
+        child: _Child | None = None
         cold: Seconds | None = None
         try:
-            child, cold = await self._running_child()
+            child, waited, cold = await self._pick()
+            self._begin(child, key, waited)
             response = await self._proxy(child, request, may_retry=True)
             if response is None:  # the child had died unnoticed: start a new one, try once more
-                if self._child is child:
-                    self._child = None
-                child, cold = await self._running_child()
+                self._end(child, key)
+                self._forget(child)
+                child, waited, cold = await self._pick()
+                self._begin(child, key, waited)
                 response = await self._proxy(child, request, may_retry=False)
                 assert response is not None
             response.cold_start_seconds = cold
-            response.cpu_seconds = self._ledger.end(key, self._cpu())
+            response.cpu_seconds = self._end(child, key)
             return response
         except BaseException as exc:
-            cpu = self._ledger.end(key, self._cpu())
+            cpu = self._end(child, key) if child is not None else 0.0
             if isinstance(exc, GuestError):
                 exc.cpu_seconds = cpu
             raise
         finally:
             self._touch()
 
-    async def _running_child(self) -> tuple[_Child, Seconds | None]:
-        """The live child, started if needed, and the cold-start time when this call started it."""
-        child = self._child
-        if child is not None and child.proc.returncode is None:
-            return child, None
+    def _begin(self, child: _Child, key: object, waited: bool) -> None:
+        child.inflight += 1
+        # Requests that waited for the start are charged from the process's first CPU reading (0).
+        child.ledger.begin(key, 0.0 if waited else child.cpu())
+
+    def _end(self, child: _Child, key: object) -> Seconds:
+        if key not in child.ledger:
+            return 0.0
+        child.inflight -= 1
+        return child.ledger.end(key, child.cpu())
+
+    async def _pick(self) -> tuple[_Child, bool, Seconds | None]:
+        """The ready child with the fewest requests in flight, or one started for this request: (child, whether
+        this request waited for its start, the start time when this request is the one that started it)."""
+        live = [c for c in self._children if c.alive]
+        if live:
+            return min(live, key=lambda c: c.inflight), False, None
         started = time.perf_counter()
         child, started_here = await self._ensure_started()
-        return child, (time.perf_counter() - started) if started_here else None
+        return child, True, (time.perf_counter() - started) if started_here else None
 
     async def unload(self) -> None:
-        starting = self._starting
-        if starting is not None:
+        for task in list(self._starting):
             with contextlib.suppress(BaseException):
-                await starting
-        child = self._detach()
-        if child is not None:
-            await self._stop(child)
+                await asyncio.shield(task)
+        children = self._detach()
+        await asyncio.gather(*(self._stop(c) for c in children), *self._stopping, return_exceptions=True)
 
-    def _detach(self) -> _Child | None:
-        """Forget the running child synchronously, so the next request starts a fresh one."""
-        child, self._child = self._child, None
+    def _detach(self) -> list[_Child]:
+        """Forget every child synchronously, so the next request starts a fresh one."""
+        children, self._children = self._children, []
+        for child in children:
+            child.stopping = True
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
-        return child
+        if children:
+            self._changed()
+        return children
+
+    def _forget(self, child: _Child) -> None:
+        if child in self._children:
+            self._children.remove(child)
+            self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            try:
+                self.on_change()
+            except Exception:
+                log.exception("%s: on_change callback failed", self.name)
+
+    # -- scaling (driven by the autoscaler) --------------------------------------------------
+
+    def scale_to(self, n: int) -> None:
+        """Converge to ``n`` children: start the missing ones (in the background; :attr:`on_change` fires when
+        each is ready) and stop surplus children that have no request in flight."""
+        live = [c for c in self._children if c.alive]
+        missing = n - len(live) - len(self._starting)
+        for _ in range(max(missing, 0)):
+            self._launch()
+        surplus = len(live) - n
+        if surplus > 0:
+            idle = [c for c in reversed(live) if c.inflight == 0][:surplus]
+            for child in idle:
+                self._children.remove(child)
+                child.stopping = True
+                self._stop_later(child)
+            if idle:
+                self._changed()
+
+    def _launch(self) -> asyncio.Task[_Child]:
+        task = asyncio.ensure_future(self._start())
+        self._starting.add(task)
+        task.add_done_callback(self._start_done)
+        return task
+
+    async def _ensure_started(self) -> tuple[_Child, bool]:
+        """A child for a request that found none ready: the first start in progress, or a new one (True)."""
+        started_here = False
+        while True:
+            task = next(iter(self._starting), None)
+            if task is None:
+                task, started_here = self._launch(), True
+            # shield: a waiter that is cancelled (client went away) must not cancel the shared start
+            child = await asyncio.shield(task)
+            if child.alive:
+                return child, started_here
+            live = [c for c in self._children if c.alive]
+            if live:
+                return live[0], started_here
+
+    def _start_done(self, task: asyncio.Task[_Child]) -> None:
+        self._starting.discard(task)
+        if task.cancelled():
+            return
+        if task.exception() is not None:
+            self.start_failures += 1
+            self._changed()
+            return
+        self._children.append(task.result())
+        self._touch_idle()
+        self._changed()
 
     # -- proxying ----------------------------------------------------------------------------
 
@@ -356,22 +474,6 @@ class WasiHttpExecutor:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def _ensure_started(self) -> tuple[_Child, bool]:
-        """The running child, starting it if needed; True when this call started it."""
-        starting = self._starting
-        started_here = starting is None
-        if starting is None:
-            starting = self._starting = asyncio.ensure_future(self._start())
-            starting.add_done_callback(self._start_done)
-        # shield: a waiter that is cancelled (client went away) must not cancel the shared start
-        return await asyncio.shield(starting), started_here
-
-    def _start_done(self, task: asyncio.Task[_Child]) -> None:
-        if self._starting is task:
-            self._starting = None
-        if not task.cancelled() and task.exception() is None:
-            self._child = task.result()
-
     async def _start(self) -> _Child:
         snapshot_root: Path | None = None
         proc: asyncio.subprocess.Process | None = None
@@ -395,8 +497,7 @@ class WasiHttpExecutor:
             )
             argv = serve_argv(plan)
             parent = os.getpid()
-            self._ledger.reset(0.0)
-            self._last_cpu = 0.0
+            began = time.perf_counter()
             try:
                 proc = await asyncio.create_subprocess_exec(
                     *argv,
@@ -417,6 +518,7 @@ class WasiHttpExecutor:
             snapshot_root = None  # owned by the child now
             child.readers = readers
             child.supervisor = asyncio.ensure_future(self._supervise(child))
+            self.last_start_seconds = time.perf_counter() - began
             log.info("%s: wasmtime serve (pid %d) ready on 127.0.0.1:%d", self.name, proc.pid, port)
             return child
         except BaseException:
@@ -488,8 +590,7 @@ class WasiHttpExecutor:
         if child.stopping:  # asked to stop: _stop cleans up
             return
         self.crashes += 1
-        if self._child is child:
-            self._child = None
+        self._forget(child)
         log.error(
             "%s: wasmtime serve (pid %d) exited with code %s; restarting on the next request",
             self.name,
@@ -522,41 +623,33 @@ class WasiHttpExecutor:
             await asyncio.to_thread(_remove_snapshot, child.snapshot)
             child.snapshot = None
 
-    # -- accounting and idling ---------------------------------------------------------------
-
-    def _cpu(self) -> Seconds:
-        child = self._child
-        if child is not None:
-            reading = child.cpu_seconds()
-            if reading is not None:
-                self._last_cpu = reading
-        return self._last_cpu
+    # -- idling (without an autoscaler) ----------------------------------------------------
 
     def _touch(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._last_activity = loop.time()
-        if self._idle_timer is None and self._child is not None and self.idle_timeout > 0:
-            self._idle_timer = loop.call_later(self.idle_timeout, self._idle_check)
+        self._last_activity = asyncio.get_running_loop().time()
+        self._touch_idle()
+
+    def _touch_idle(self) -> None:
+        if self._idle_timer is None and self._children and self.idle_timeout > 0:
+            self._idle_timer = asyncio.get_running_loop().call_later(self.idle_timeout, self._idle_check)
 
     def _idle_check(self) -> None:
         self._idle_timer = None
-        if self._child is None:
+        if not self._children:
             return
         loop = asyncio.get_running_loop()
         remaining = self._last_activity + self.idle_timeout - loop.time()
-        if self._ledger.inflight or self._starting is not None:
+        if any(c.inflight for c in self._children) or self._starting:
             self._idle_timer = loop.call_later(self.idle_timeout, self._idle_check)
             return
         if remaining > 0:
             self._idle_timer = loop.call_later(remaining, self._idle_check)
             return
         log.info("%s: idle for %.3gs, stopping wasmtime serve (scale to zero)", self.name, self.idle_timeout)
-        child = self._detach()
-        if child is None:
-            return
+        for child in self._detach():
+            self._stop_later(child)
+
+    def _stop_later(self, child: _Child) -> None:
         task = asyncio.ensure_future(self._stop(child))
-        _background.add(task)
-        task.add_done_callback(_background.discard)
-
-
-_background: set[asyncio.Task[None]] = set()
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)

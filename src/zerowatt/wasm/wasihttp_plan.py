@@ -249,6 +249,9 @@ class CpuLedger:
     def inflight(self) -> int:
         return len(self._inflight)
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._inflight
+
 
 def environment_items(environment: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     """The component's environment in a stable order (the argv, and so the process, is reproducible)."""

@@ -1,0 +1,391 @@
+"""The live autoscaler's adapter in the host: ``zerowatt up --policy NAME``.
+
+One :class:`ComponentScaler` per component and worker. It owns the clock (``time.monotonic``, passed to the
+pure policy as :class:`~zerowatt.scaling.live.Observation.now`), calls the policy's ``decide`` on every
+request arrival and completion, at the policy's ``wake_at`` and every ``tick`` while instances exist (one
+``loop.call_later`` timer per component, never a polling loop), and converges the component's instances to
+the desired count:
+
+* WAGI (in-process): an instance is the loaded component (module mapped from the compile cache +
+  ``InstancePre``); 1 = loaded, 0 = unloaded. Every request still gets a fresh wasm instance.
+* wasi:http: an instance is a ``wasmtime serve`` child; :meth:`WasiHttpExecutor.scale_to` starts and stops
+  children from 0 to N (N capped by ``max_instances``), requests go to the least busy ready child.
+
+The **activator**: a request that arrives while no instance is ready is held (counted as ``pending`` by the
+policy, which then always asks for at least one instance) until one is ready, bounded by the request
+deadline (504 only if nothing could start in time). Such a request is a **cold start**. Accounting per
+component: cold starts, instance starts, instance-seconds and idle instance-seconds (ready instances beyond
+those serving a request), updated at every event and exported on ``/metrics``; a summary is logged at
+shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from zerowatt.scaling.live import Autoscaler, Observation, PolicyConfig
+from zerowatt.units import Seconds
+from zerowatt.wasm.model import ExecutorKind
+
+from .pool import ComponentPool, Slot
+
+log = logging.getLogger(__name__)
+
+#: Start latency the energy policy assumes per executor kind unless ``--policy-option cold_start`` says
+#: otherwise: the WAGI cold start measured in docs/benchmarks.md (0.31–0.38 ms, rounded down to the
+#: simulator's 0.3 ms) and a ``wasmtime serve`` start (12–13 ms measured there, rounded up).
+DEFAULT_COLD_START: dict[ExecutorKind, Seconds] = {ExecutorKind.WAGI: 0.0003, ExecutorKind.WASI_HTTP: 0.015}
+#: Children per wasi:http component and worker when ``max_instances`` is not given.
+DEFAULT_MAX_CHILDREN = 4
+
+
+class Instances(Protocol):
+    """A component's instances as the scaler sees them."""
+
+    @property
+    def ready(self) -> int: ...
+
+    @property
+    def failures(self) -> int:
+        """Starts that failed so far (the activator lets held requests through to get the error)."""
+        ...
+
+    @property
+    def starts(self) -> int:
+        """Instances started so far."""
+        ...
+
+    def scale_to(self, n: int) -> Seconds | None:
+        """Converge to ``n`` instances; returns the seconds a synchronous start took (None: none started)."""
+        ...
+
+
+class LoadedComponent:
+    """WAGI: one in-process instance, the loaded module (``load()`` is synchronous, ~0.1–0.4 ms)."""
+
+    def __init__(self, executor: object, label: str) -> None:
+        self.executor = executor
+        self.label = label
+        self.failures = 0
+        self.starts = 0
+
+    @property
+    def ready(self) -> int:
+        return 1 if getattr(self.executor, "loaded", False) else 0
+
+    def scale_to(self, n: int) -> Seconds | None:
+        if n > 0 and not self.ready:
+            try:
+                seconds: Seconds = self.executor.load()  # type: ignore[attr-defined]
+            except Exception as exc:  # the request itself reloads and answers the error (503/500)
+                self.failures += 1
+                log.warning("autoscale %s: load failed: %s", self.label, exc)
+                return None
+            self.starts += 1
+            return seconds
+        if n == 0 and self.ready:
+            self.executor.unload_now()  # type: ignore[attr-defined]
+        return None
+
+
+class ServeChildren:
+    """wasi:http: ``wasmtime serve`` children, started in the background (``on_change`` says when ready)."""
+
+    def __init__(self, executor: object, on_change: Callable[[], None]) -> None:
+        self.executor = executor
+        executor.on_change = on_change  # type: ignore[attr-defined]
+
+    @property
+    def ready(self) -> int:
+        return int(self.executor.ready)  # type: ignore[attr-defined]
+
+    @property
+    def failures(self) -> int:
+        return int(self.executor.start_failures)  # type: ignore[attr-defined]
+
+    @property
+    def starts(self) -> int:
+        return int(self.executor.starts)  # type: ignore[attr-defined]
+
+    def scale_to(self, n: int) -> Seconds | None:
+        self.executor.scale_to(n)  # type: ignore[attr-defined]
+        return None
+
+
+class ScalerMetrics(Protocol):
+    """What the scaler reports (implemented by :class:`zerowatt.host.metrics.HostMetrics`)."""
+
+    def request_waited(self, app: str, component: str) -> None: ...
+    def instance_started(self, app: str, component: str, seconds: float | None) -> None: ...
+    def set_instances(self, app: str, component: str, n: int) -> None: ...
+    def instance_time(self, app: str, component: str, instance_seconds: float, idle_seconds: float) -> None: ...
+
+
+@dataclass(slots=True)
+class ScalerStats:
+    """What one component's scaler counted (this worker)."""
+
+    requests: int = 0
+    cold_starts: int = 0  # requests that had to wait for an instance
+    instance_starts: int = 0
+    instance_seconds: float = 0.0
+    idle_instance_seconds: float = 0.0
+    decisions: int = 0
+    max_instances_seen: int = 0
+
+
+class ComponentScaler:
+    """The policy, the instances and the activator of one component (see the module docstring)."""
+
+    def __init__(
+        self,
+        slot: Slot,
+        autoscaler: Autoscaler,
+        *,
+        max_instances: int,
+        metrics: ScalerMetrics | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.slot = slot
+        self.autoscaler = autoscaler
+        self.max_instances = max(1, max_instances)
+        self.metrics = metrics
+        self.clock = clock
+        self.app, self.component = slot.labels
+        self.label = f"{self.app}/{self.component}"
+        self.instances: Instances
+        if hasattr(slot.executor, "scale_to"):
+            self.instances = ServeChildren(slot.executor, self._on_change)
+        else:
+            self.instances = LoadedComponent(slot.executor, self.label)
+        self.pending = 0
+        self.desired = 0
+        self.stats = ScalerStats()
+        self._ready_event: asyncio.Event | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._now = clock()
+        self._acc_t = self._now
+        self._acc_ready = 0
+        self._acc_busy = 0
+        self._reported_ready = -1
+        self._starts_seen = self.instances.starts
+        self._closed = False
+
+    # -- the clock and the accounting ----------------------------------------------------------
+    def _time(self) -> float:
+        self._now = max(self.clock(), self._now)  # Observation.now never goes backwards
+        return self._now
+
+    def _account(self, now: float) -> None:
+        """Add the interval since the last event at the instance counts seen then."""
+        dt = now - self._acc_t
+        self._acc_t = now
+        if dt <= 0 or self._acc_ready == 0:
+            return
+        inst = self._acc_ready * dt
+        idle = max(self._acc_ready - self._acc_busy, 0) * dt
+        self.stats.instance_seconds += inst
+        self.stats.idle_instance_seconds += idle
+        if self.metrics is not None:
+            self.metrics.instance_time(self.app, self.component, inst, idle)
+
+    def _count_starts(self, seconds: Seconds | None = None) -> None:
+        starts = self.instances.starts
+        if seconds is None and starts != self._starts_seen:
+            seconds = getattr(self.slot.executor, "last_start_seconds", None)
+        for _ in range(starts - self._starts_seen):
+            self.stats.instance_starts += 1
+            if self.metrics is not None:
+                self.metrics.instance_started(self.app, self.component, seconds)
+        self._starts_seen = starts
+
+    def _snapshot(self) -> None:
+        self._count_starts()
+        ready = self.instances.ready
+        self._acc_ready = ready
+        self._acc_busy = min(self.slot.in_flight, ready)
+        self.stats.max_instances_seen = max(self.stats.max_instances_seen, ready)
+        if ready != self._reported_ready:
+            self._reported_ready = ready
+            if self.metrics is not None:
+                self.metrics.set_instances(self.app, self.component, ready)
+        if ready > 0 and self._ready_event is not None:
+            self._ready_event.set()
+
+    def flush(self) -> None:
+        """Bring instance-time up to now (the counters otherwise move at each event)."""
+        self._account(self._time())
+
+    # -- events --------------------------------------------------------------------------------
+    async def admit(self, timeout: Seconds) -> bool:
+        """Hold the request until an instance is ready (the activator); then it counts as in flight.
+
+        Returns whether the request was a cold start (it found no ready instance). Raises
+        :class:`TimeoutError` when no instance became ready within ``timeout`` seconds.
+        """
+        now = self._time()
+        self._account(now)
+        self.stats.requests += 1
+        cold = self.instances.ready == 0
+        self.pending += 1
+        admitted = False
+        try:
+            self._decide(now)
+            self._snapshot()
+            if self.instances.ready == 0:
+                await self._wait_ready(timeout)
+            admitted = True
+        finally:
+            self.pending -= 1
+            if admitted:
+                self.slot.in_flight += 1  # same synchronous step: the load the policy sees is unchanged
+                self._account(self._time())
+                self._snapshot()
+            else:  # gave up (deadline, client gone): the load went down
+                now = self._time()
+                self._account(now)
+                self._decide(now)
+                self._snapshot()
+        if cold:
+            self.stats.cold_starts += 1
+            if self.metrics is not None:
+                self.metrics.request_waited(self.app, self.component)
+        return cold
+
+    async def _wait_ready(self, timeout: Seconds) -> None:
+        if self._ready_event is None:
+            self._ready_event = asyncio.Event()
+        event = self._ready_event
+        failures = self.instances.failures
+        async with asyncio.timeout(timeout):
+            while self.instances.ready == 0:
+                if self.instances.failures != failures:
+                    return  # a start failed: the executor answers the request with the reason (503)
+                event.clear()
+                await event.wait()
+
+    def done(self) -> None:
+        """A request finished (``slot.in_flight`` already decremented)."""
+        now = self._time()
+        self._account(now)
+        self._decide(now)
+        self._snapshot()
+
+    def _on_change(self) -> None:
+        """The executor's ready count changed (a child became ready, stopped, crashed, failed to start)."""
+        if self._closed:
+            return
+        now = self._time()
+        self._account(now)
+        self._snapshot()
+        if self._ready_event is not None:
+            self._ready_event.set()  # waiters re-check readiness and start failures
+        if self.instances.ready != self.desired and self.instances.ready == 0 and self.pending + self.slot.in_flight:
+            self._decide(now)  # e.g. a crash while requests wait: ask again
+            self._snapshot()
+
+    def _wake(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        if self._closed:
+            return
+        now = self._time()
+        self._account(now)
+        self._decide(now)
+        self._snapshot()
+
+    # -- the policy ----------------------------------------------------------------------------
+    def _decide(self, now: float) -> None:
+        obs = Observation(now=now, in_flight=self.slot.in_flight, pending=self.pending, ready=self.instances.ready)
+        decision = self.autoscaler.decide(obs)
+        self.stats.decisions += 1
+        desired = min(decision.desired, self.max_instances)
+        if desired != self.desired:
+            log.debug(
+                "autoscale %s: %d -> %d instance(s) (%s: %s)",
+                self.label,
+                self.desired,
+                desired,
+                self.autoscaler.name,
+                decision.reason,
+            )
+            self.desired = desired
+        self._count_starts(self.instances.scale_to(desired))
+        self._schedule(now, decision.wake_at)
+
+    def _schedule(self, now: float, wake_at: float | None) -> None:
+        target = wake_at if wake_at is not None else math.inf
+        tick = self.autoscaler.tick
+        if tick is not None and (self.desired > 0 or self.instances.ready > 0):
+            target = min(target, now + tick)
+        if math.isinf(target):
+            self._cancel_timer()
+            return
+        if self._timer is not None and self._timer_at == target:
+            return
+        self._cancel_timer()
+        loop = asyncio.get_running_loop()
+        # At least 1 ms: the loop's timers have millisecond resolution; firing before ``target`` only
+        # re-asks the policy, which answers with the same edge.
+        self._timer = loop.call_later(max(target - now, 0.001), self._wake)
+        self._timer_at = target
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self._timer_at = None
+
+    def close(self) -> None:
+        self.flush()
+        self._closed = True
+        self._cancel_timer()
+
+    def summary(self) -> dict[str, object]:
+        s = self.stats
+        return {
+            "app": self.app,
+            "component": self.component,
+            "policy": self.autoscaler.name,
+            "requests": s.requests,
+            "cold_starts": s.cold_starts,
+            "instance_starts": s.instance_starts,
+            "instance_seconds": round(s.instance_seconds, 6),
+            "idle_instance_seconds": round(s.idle_instance_seconds, 6),
+            "decisions": s.decisions,
+            "max_instances": s.max_instances_seen,
+        }
+
+
+class HostAutoscaler:
+    """Every component's scaler in one worker, built from one :class:`PolicyConfig`."""
+
+    def __init__(self, pool: ComponentPool, config: PolicyConfig, metrics: ScalerMetrics | None = None) -> None:
+        self.config = config
+        self.scalers: dict[tuple[str, str], ComponentScaler] = {}
+        for key, slot in pool.slots.items():
+            kind = slot.kind
+            limit = config.max_instances or (1 if kind is ExecutorKind.WAGI else DEFAULT_MAX_CHILDREN)
+            if kind is ExecutorKind.WAGI:
+                limit = 1  # one in-process instance: the loaded module (each request gets a fresh wasm instance)
+            policy = config.autoscaler(cold_start=DEFAULT_COLD_START.get(kind, 0.0003))
+            self.scalers[key] = ComponentScaler(slot, policy, max_instances=limit, metrics=metrics)
+
+    def get(self, key: tuple[str, str]) -> ComponentScaler | None:
+        return self.scalers.get(key)
+
+    def close(self) -> None:
+        for scaler in self.scalers.values():
+            scaler.close()
+
+    def log_summary(self) -> None:
+        for scaler in self.scalers.values():
+            log.info("autoscale summary %s", json.dumps(scaler.summary(), sort_keys=True))
