@@ -109,10 +109,6 @@ def up(
         raise UsageError(f"--http {http!r}: expected one of {', '.join(HTTP_SERVERS)}")
     if policy_option and policy is None:
         raise UsageError("--policy-option needs --policy NAME (kpa, keepalive, hybrid or energy)")
-    if policy is not None:
-        from zerowatt.scaling.live import parse_policy
-
-        parse_policy(policy, policy_option or [])  # exit 2 naming the key before anything starts
     settings = HostSettings(
         manifests=tuple(str(m) for m in (manifests or [Path("spin.toml")])),
         listen_host=listen_host,

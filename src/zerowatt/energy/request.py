@@ -132,16 +132,20 @@ def default_rate() -> ActiveRate:
 _fallback: ActiveRate | None = None
 
 
+def current_rate() -> ActiveRate:
+    """The rate :func:`observe_request` uses when given none: the provider's, else :func:`default_rate`."""
+    global _fallback
+    if _provider is not None:
+        return _provider()
+    if _fallback is None:
+        _fallback = default_rate()
+    return _fallback
+
+
 def observe_request(app: str, component: str, cpu_seconds: Seconds, rate: ActiveRate | None = None) -> Joules:
     """Record one request's energy on the Prometheus metrics and return it."""
-    global _fallback
     if rate is None:
-        if _provider is not None:
-            rate = _provider()
-        else:
-            if _fallback is None:
-                _fallback = default_rate()
-            rate = _fallback
+        rate = current_rate()
     joules = joules_for_cpu(cpu_seconds, rate)
     APP_JOULES.labels(app, component).inc(joules)
     APP_CPU_SECONDS.labels(app, component).inc(max(0.0, cpu_seconds))

@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from zerowatt.energy import ActiveRate, observe_request
-from zerowatt.energy.request import APP_CPU_SECONDS, APP_JOULES, REQUEST_JOULES, joules_for_cpu
+from zerowatt.energy import ActiveRate
+from zerowatt.energy.request import APP_CPU_SECONDS, APP_JOULES, REQUEST_JOULES, current_rate, joules_for_cpu
 from zerowatt.units import Joules, Seconds
 
 from .metrics import Observation, observe_histogram
@@ -53,25 +53,11 @@ class EnergyAccounting:
         self._last_summary = clock()
 
     def __call__(self, app: str, component: str, status: int, duration: float, cpu_seconds: float) -> None:
-        joules = observe_request(app, component, cpu_seconds, self.rate() if self.rate is not None else None)
-        entry = self.totals.get((app, component))
-        if entry is None:
-            entry = self.totals[(app, component)] = ComponentEnergy()
-        entry.requests += 1
-        entry.cpu_seconds += max(0.0, cpu_seconds)
-        entry.joules += joules
-        now = self.clock()
-        if now - self._last_summary >= self.interval:
-            self._last_summary = now
-            self.log_summary()
+        self.observe_many(((app, component, status, duration, cpu_seconds),))
 
     def observe_many(self, batch: Sequence[Observation]) -> None:
-        """Every observation of ``batch`` at once: the same metric values as one call each, fewer writes."""
-        if self.rate is None:  # observe_request picks the rate itself
-            for item in batch:
-                self(*item)
-            return
-        rate = self.rate()
+        """Price every observation of ``batch``: the same metric values as one call each, fewer writes."""
+        rate = self.rate() if self.rate is not None else current_rate()
         groups: dict[tuple[str, str], list[float]] = {}
         for app, component, _status, _duration, cpu in batch:
             cpus = groups.get((app, component))

@@ -109,15 +109,20 @@ class HostMetrics:
     def __call__(self, app: str, component: str, status: int, duration: float, cpu_seconds: float) -> None:
         self.request_done(app, component, status, duration, cpu_seconds)
 
-    def request_done(self, app: str, component: str, status: int, duration: float, cpu_seconds: float) -> None:
-        key = (app, component, status)
+    def _request_children_for(self, key: tuple[str, str, int]) -> tuple[Any, Any, Any]:
+        """The (requests, duration, cpu) label children of one (app, component, status), cached."""
         children = self._request_children.get(key)
         if children is None:
+            app, component, status = key
             children = self._request_children[key] = (
                 self.requests.labels(app, component, str(status)),
                 self.duration.labels(app, component),
                 self.cpu.labels(app, component),
             )
+        return children
+
+    def request_done(self, app: str, component: str, status: int, duration: float, cpu_seconds: float) -> None:
+        children = self._request_children_for((app, component, status))
         children[0].inc()
         children[1].observe(duration)
         if cpu_seconds:
@@ -134,14 +139,7 @@ class HostMetrics:
             else:
                 group.append(item)
         for key, items in groups.items():
-            children = self._request_children.get(key)
-            if children is None:
-                app, component, status = key
-                children = self._request_children[key] = (
-                    self.requests.labels(app, component, str(status)),
-                    self.duration.labels(app, component),
-                    self.cpu.labels(app, component),
-                )
+            children = self._request_children_for(key)
             children[0].inc(len(items))
             observe_histogram(children[1], [item[3] for item in items])
             cpu = sum(item[4] for item in items)
