@@ -41,6 +41,12 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 
+def bucket_index(t: Seconds, bucket: Seconds) -> int:
+    """The bucket holding time ``t``; a time on an edge up to float rounding (compressed, non-integer
+    buckets) belongs to the later one."""
+    return math.floor(t / bucket + 1e-9)
+
+
 @dataclass(frozen=True, slots=True)
 class KpaParams:
     """Knative's defaults (see the module docstring for where each comes from)."""
@@ -212,8 +218,7 @@ class WindowAverage:
         self.last_write: int | None = None
 
     def _index(self, now: Seconds) -> int:
-        # + 1e-9 bucket: a time on an edge up to float rounding (compressed, non-integer buckets) is in the later one
-        return math.floor(now / self.granularity + 1e-9)
+        return bucket_index(now, self.granularity)
 
     def record(self, now: Seconds, value: float) -> None:
         idx = self._index(now)

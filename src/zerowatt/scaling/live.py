@@ -152,11 +152,6 @@ class WindowAutoscaler:
         return Decision(0, None, "keep-alive expired")
 
 
-def bucket_index(t: Seconds, bucket: Seconds) -> int:
-    """The bucket holding time ``t``; a time that lies on an edge up to float rounding belongs to the later one."""
-    return math.floor(t / bucket + 1e-9)
-
-
 class KpaAutoscaler:
     """Knative's KPA for one component: 1-second concurrency buckets, a decision every 2 s, poke on load."""
 
@@ -186,7 +181,7 @@ class KpaAutoscaler:
             return
         b = self.params.bucket
         t = self._last_t
-        k = bucket_index(t, b)
+        k = kpa_core.bucket_index(t, b)
         while True:
             edge = (k + 1) * b
             if edge > now:

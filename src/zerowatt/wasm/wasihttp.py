@@ -293,7 +293,11 @@ class WasiHttpExecutor:
     @property
     def ready(self) -> int:
         """Children ready to serve."""
-        return sum(1 for c in self._children if c.alive)
+        return len(self._live())
+
+    def _live(self) -> list[_Child]:
+        """The children that are running and not being stopped."""
+        return [c for c in self._children if c.alive]
 
     @property
     def starting(self) -> int:
@@ -309,7 +313,7 @@ class WasiHttpExecutor:
     @property
     def pids(self) -> list[int]:
         """The running children's pids."""
-        return [c.proc.pid for c in self._children if c.alive]
+        return [c.proc.pid for c in self._live()]
 
     async def handle(self, request: GuestRequest) -> GuestResponse:
         key = object()
@@ -351,7 +355,7 @@ class WasiHttpExecutor:
     async def _pick(self) -> tuple[_Child, bool, Seconds | None]:
         """The ready child with the fewest requests in flight, or one started for this request: (child, whether
         this request waited for its start, the start time when this request is the one that started it)."""
-        live = [c for c in self._children if c.alive]
+        live = self._live()
         if live:
             return min(live, key=lambda c: c.inflight), False, None
         started = time.perf_counter()
@@ -394,7 +398,7 @@ class WasiHttpExecutor:
     def scale_to(self, n: int) -> None:
         """Converge to ``n`` children: start the missing ones (in the background; :attr:`on_change` fires when
         each is ready) and stop surplus children that have no request in flight."""
-        live = [c for c in self._children if c.alive]
+        live = self._live()
         missing = n - len(live) - len(self._starting)
         for _ in range(max(missing, 0)):
             self._launch()
@@ -425,7 +429,7 @@ class WasiHttpExecutor:
             child = await asyncio.shield(task)
             if child.alive:
                 return child, started_here
-            live = [c for c in self._children if c.alive]
+            live = self._live()
             if live:
                 return live[0], started_here
 
