@@ -3,54 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
-from tests.host.guestbuild import GUESTS, app, build_c, component
 from zerowatt.host.asgi import HostApp
 from zerowatt.host.metrics import HostMetrics
 from zerowatt.host.pool import ComponentPool
-from zerowatt.host.registry import ExecutorContext
 from zerowatt.host.settings import HostSettings
-from zerowatt.wasm.cache import ModuleCache
-from zerowatt.wasm.engine import EngineSettings, Runtime
 from zerowatt.wasm.model import App
 from zerowatt.wasm.router import Router
-
-
-@pytest.fixture(scope="module")
-def apps(tmp_path_factory: pytest.TempPathFactory) -> list[App]:
-    probe = build_c("probe", tmp_path_factory.mktemp("guests"))
-    return [
-        app([component(probe)], {"/probe/...": "probe"}, name="probe-app"),
-        app([component(GUESTS / "hello.wat", "hello")], {"/hello": "hello"}, name="hello-app"),
-    ]
-
-
-@pytest.fixture(scope="module")
-def runtime() -> Iterator[Runtime]:
-    rt = Runtime(EngineSettings())
-    yield rt
-    rt.close()
-
-
-@pytest.fixture
-def pool(apps: list[App], runtime: Runtime, tmp_path: Path) -> Iterator[ComponentPool]:
-    threads = ThreadPoolExecutor(2)
-    ctx = ExecutorContext(
-        runtime=runtime,
-        cache=ModuleCache(runtime.engine, runtime.settings.fingerprint(), tmp_path / "cache"),
-        request_timeout=2.0,
-        memory_limit=32 << 20,
-        idle_timeout=60.0,
-        threads=threads,
-    )
-    yield ComponentPool(apps, ctx)
-    threads.shutdown(wait=False, cancel_futures=True)
 
 
 @pytest.fixture

@@ -8,58 +8,27 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.host.guestbuild import GUESTS, app, build_c, component
 from zerowatt.host.asgi import HostApp
 from zerowatt.host.http import MAX_HEAD, HttpServer
 from zerowatt.host.metrics import HostMetrics
 from zerowatt.host.pool import ComponentPool
-from zerowatt.host.registry import ExecutorContext
 from zerowatt.host.settings import HostSettings
-from zerowatt.wasm.cache import ModuleCache
-from zerowatt.wasm.engine import EngineSettings, Runtime
 from zerowatt.wasm.model import App
 from zerowatt.wasm.router import Router
 
 
-@pytest.fixture(scope="module")
-def apps(tmp_path_factory: pytest.TempPathFactory) -> list[App]:
-    probe = build_c("probe", tmp_path_factory.mktemp("guests"))
-    return [
-        app([component(probe)], {"/probe/...": "probe"}, name="probe-app"),
-        app([component(GUESTS / "hello.wat", "hello")], {"/hello": "hello"}, name="hello-app"),
-    ]
-
-
-@pytest.fixture
-def runtime() -> Iterator[Runtime]:
-    rt = Runtime(EngineSettings())
-    yield rt
-    rt.close()
-
-
 @pytest.fixture
 async def served(
-    apps: list[App], runtime: Runtime, tmp_path: Path
+    apps: list[App], pool: ComponentPool
 ) -> AsyncIterator[tuple[HttpServer, int, list[tuple[object, ...]]]]:
-    threads = ThreadPoolExecutor(2)
-    ctx = ExecutorContext(
-        runtime=runtime,
-        cache=ModuleCache(runtime.engine, runtime.settings.fingerprint(), tmp_path / "cache"),
-        request_timeout=2.0,
-        memory_limit=32 << 20,
-        idle_timeout=60.0,
-        threads=threads,
-    )
     seen: list[tuple[object, ...]] = []
     host = HostApp(
         Router(apps).match,
-        ComponentPool(apps, ctx),
+        pool,
         HostSettings(max_body=1024, idle_unload=None),
         HostMetrics(),
         observers=[lambda *args: seen.append(args)],
@@ -75,7 +44,6 @@ async def served(
     finally:
         await server.shutdown(timeout=2.0)
         await host.shutdown()
-        threads.shutdown(wait=False, cancel_futures=True)
 
 
 async def exchange(port: int, data: bytes) -> bytes:

@@ -1,0 +1,47 @@
+"""Fixtures of the in-process host tests: two real guests, a wasmtime runtime and a component pool."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.host.guestbuild import GUESTS, app, build_c, component
+from zerowatt.host.pool import ComponentPool
+from zerowatt.host.registry import ExecutorContext
+from zerowatt.wasm.cache import ModuleCache
+from zerowatt.wasm.engine import EngineSettings, Runtime
+from zerowatt.wasm.model import App
+
+
+@pytest.fixture(scope="module")
+def apps(tmp_path_factory: pytest.TempPathFactory) -> list[App]:
+    probe = build_c("probe", tmp_path_factory.mktemp("guests"))
+    return [
+        app([component(probe)], {"/probe/...": "probe"}, name="probe-app"),
+        app([component(GUESTS / "hello.wat", "hello")], {"/hello": "hello"}, name="hello-app"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def runtime() -> Iterator[Runtime]:
+    rt = Runtime(EngineSettings())
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def pool(apps: list[App], runtime: Runtime, tmp_path: Path) -> Iterator[ComponentPool]:
+    threads = ThreadPoolExecutor(2)
+    ctx = ExecutorContext(
+        runtime=runtime,
+        cache=ModuleCache(runtime.engine, runtime.settings.fingerprint(), tmp_path / "cache"),
+        request_timeout=2.0,
+        memory_limit=32 << 20,
+        idle_timeout=60.0,
+        threads=threads,
+    )
+    yield ComponentPool(apps, ctx)
+    threads.shutdown(wait=False, cancel_futures=True)
