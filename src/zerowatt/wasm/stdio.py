@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 from ctypes import POINTER
-from typing import Any
+from typing import Any, TextIO
 
 from zerowatt.units import Bytes
 
@@ -75,26 +75,14 @@ class InheritedStdout:
 
     def __init__(self, *, stderr: bool = False) -> None:
         self.owner = threading.get_ident()
-        fd, path = tempfile.mkstemp(prefix="zerowatt-stdout-")
-        os.unlink(path)
-        self.fd = fd
-        sys.stdout.flush()
-        self.saved = os.dup(1)
         self.python_stdout = sys.stdout
-        sys.stdout = os.fdopen(os.dup(self.saved), "w", buffering=1, encoding="utf-8", errors="replace")
-        os.dup2(fd, 1)
+        self.fd, self.saved, sys.stdout = _redirect(1, "zerowatt-stdout-", sys.stdout)
         self.err_fd: int | None = None
         self.saved_err = -1
         self.python_stderr = sys.stderr
         if stderr:
-            err_fd, err_path = tempfile.mkstemp(prefix="zerowatt-stderr-")
-            os.unlink(err_path)
-            sys.stderr.flush()
-            self.saved_err = os.dup(2)
-            sys.stderr = os.fdopen(os.dup(self.saved_err), "w", buffering=1, encoding="utf-8", errors="replace")
+            self.err_fd, self.saved_err, sys.stderr = _redirect(2, "zerowatt-stderr-", sys.stderr)
             _rebind_handlers(self.python_stderr, sys.stderr)
-            os.dup2(err_fd, 2)
-            self.err_fd = err_fd
 
     def begin(self) -> None:
         # Rewind only: the guest's output is [0, offset after the run); stale bytes past it are never
@@ -156,6 +144,18 @@ class InheritedStdout:
             sys.stderr = self.python_stderr
             _rebind_handlers(ours, self.python_stderr)
             ours.close()
+
+
+def _redirect(target: int, prefix: str, stream: TextIO) -> tuple[int, int, TextIO]:
+    """Point fd ``target`` at a new unlinked scratch file: (the scratch fd, a duplicate of the original
+    fd, a line-buffered Python stream on the original for the process's own output)."""
+    fd, path = tempfile.mkstemp(prefix=prefix)
+    os.unlink(path)
+    stream.flush()
+    saved = os.dup(target)
+    moved = os.fdopen(os.dup(saved), "w", buffering=1, encoding="utf-8", errors="replace")
+    os.dup2(fd, target)
+    return fd, saved, moved
 
 
 def _rebind_handlers(old: Any, new: Any) -> None:
