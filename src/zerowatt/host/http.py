@@ -149,15 +149,7 @@ class Connection(asyncio.Protocol):
         self.can_write: asyncio.Future[None] | None = None
         self.last_active = time.monotonic()
         self.partial = False  # bytes of an unfinished request have arrived
-        # the request being parsed
-        self._url: list[bytes] = []
-        self._headers: list[tuple[str, str]] = []
-        self._body: list[bytes] = []
-        self._size = 0
-        self._head = 0
-        self._too_large = False
-        self._discarded = 0
-        self._started = 0.0
+        self._clear_request()
 
     # -- asyncio.Protocol ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -213,15 +205,20 @@ class Connection(asyncio.Protocol):
         return None  # nothing pending: close now
 
     # -- httptools callbacks ---------------------------------------------------------------------
-    def on_message_begin(self) -> None:
-        self.partial = True
-        self._url = []
-        self._headers = []
-        self._body = []
+    def _clear_request(self) -> None:
+        """The state of the request being parsed, empty."""
+        self._url: list[bytes] = []
+        self._headers: list[tuple[str, str]] = []
+        self._body: list[bytes] = []
         self._size = 0
         self._head = 0
         self._too_large = False
         self._discarded = 0
+        self._started = 0.0
+
+    def on_message_begin(self) -> None:
+        self.partial = True
+        self._clear_request()
         self._started = time.perf_counter()
 
     def on_url(self, url: bytes) -> None:
