@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SRC
-from tests.wasm.wasihttp_support import HELLO, PROBE, make_component, request, running
+from tests.wasm.wasihttp_support import HELLO, PROBE, make_component, pid_alive, request, running
 from zerowatt.errors import UsageError, ValidationError
 from zerowatt.wasm.executor import GuestTimeout, GuestUnavailable
 from zerowatt.wasm.model import Limits, Preopen
@@ -25,18 +25,10 @@ from zerowatt.wasm.wasihttp import WasiHttpExecutor, find_wasmtime
 pytestmark = pytest.mark.timeout(60)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 async def _wait_dead(pid: int, within: float = 5.0) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not pid_alive(pid):
             return True
         await asyncio.sleep(0.02)
     return False
@@ -52,7 +44,7 @@ async def test_hello_example_first_request_starts_the_process() -> None:
         assert ("content-type", "text/plain") in response.headers
         assert response.cold_start_seconds is not None and response.cold_start_seconds > 0
         assert response.cpu_seconds > 0  # the start-up CPU is charged to the request that caused it
-        assert executor.loaded and executor.pid is not None and _alive(executor.pid)
+        assert executor.loaded and executor.pid is not None and pid_alive(executor.pid)
         again = await executor.handle(request("/hello-http"))
         assert again.status == 200 and again.cold_start_seconds is None
         assert executor.starts == 1
@@ -88,7 +80,7 @@ async def test_unload_stops_the_process() -> None:
         pid = executor.pid
         assert pid is not None
         await executor.unload()
-        assert not executor.loaded and not _alive(pid)
+        assert not executor.loaded and not pid_alive(pid)
         await executor.unload()  # idempotent
 
 
@@ -291,13 +283,13 @@ def test_the_child_dies_with_the_host(tmp_path: Path) -> None:
     try:
         assert host.stdout is not None
         child = int(host.stdout.readline())
-        assert _alive(child)
+        assert pid_alive(child)
         host.kill()
         host.wait()
         deadline = time.monotonic() + 5
-        while _alive(child) and time.monotonic() < deadline:
+        while pid_alive(child) and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert not _alive(child), "wasmtime serve outlived its host"
+        assert not pid_alive(child), "wasmtime serve outlived its host"
     finally:
         host.kill()
         host.wait()

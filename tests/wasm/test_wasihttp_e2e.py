@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import EXAMPLES, cli_env, free_port
+from tests.wasm.wasihttp_support import pid_alive
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -85,18 +86,10 @@ def test_up_serves_the_wasi_http_example_and_stops_its_child() -> None:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=20)
         deadline = time.monotonic() + 5
-        while any(_alive(pid) for pid in wasmtimes) and time.monotonic() < deadline:
+        while any(pid_alive(pid) for pid in wasmtimes) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not any(_alive(pid) for pid in wasmtimes), "wasmtime serve outlived zerowatt up"
+        assert not any(pid_alive(pid) for pid in wasmtimes), "wasmtime serve outlived zerowatt up"
     finally:
         if server.poll() is None:
             server.kill()
             server.wait()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False

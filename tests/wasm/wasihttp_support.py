@@ -17,6 +17,19 @@ PROBE = Path(__file__).parent / "components" / "probe.wat"
 HELLO = EXAMPLES / "hello-wasi-http" / "hello.wat"
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live (not zombie) process.
+
+    A process reaped between ``open`` and ``read`` makes the read fail with ESRCH rather than ENOENT, so any
+    OSError means "gone".
+    """
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def make_component(
     source: Path = PROBE,
     *,
