@@ -11,7 +11,7 @@ DEBS := clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 prometheus wrk hey
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: all demo test lint typecheck unit setup sysdeps venv examples bench clean
+.PHONY: all demo test lint typecheck unit setup sysdeps venv native examples bench clean
 
 all: test
 
@@ -35,9 +35,14 @@ $(STAMPS)/venv: pyproject.toml | $(STAMPS)
 	$(BIN)/python -c "import pathlib, wasmtime_cli; d = pathlib.Path(wasmtime_cli.__file__).parent; [p.chmod(0o755) for p in d.iterdir() if p.name.startswith('wasmtime') and p.suffix == '']"
 	touch $@
 
+# The WAGI executor's one-call native path (src/zerowatt/wasm/_wagi_native.c), compiled with the system C
+# compiler into the cache directory; zerowatt also builds it on first use, or falls back to ctypes.
+native: venv
+	$(BIN)/python -m zerowatt.wasm.native
+
 venv: $(STAMPS)/venv
 
-setup: sysdeps venv examples
+setup: sysdeps venv native examples
 
 examples: sysdeps venv
 	$(MAKE) -C examples WASM_TOOLS=$(abspath $(BIN))/wasm-tools

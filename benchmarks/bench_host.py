@@ -6,8 +6,10 @@
   cache + fresh instance + run; p50/p99 over N cycles. Also with an in-memory (read) vs ``mmap``
   (file) deserialisation, and the pooling vs on-demand allocator.
 - warm: per-request cost inside the host (fresh instance per request, C echo app) through
-  ``WagiExecutor.handle``, for each offload mode (inline, thread, hybrid) and allocator.
-- floor: the same warm request as bare wasmtime C API calls (no host Python): the warm path's floor.
+  ``WagiExecutor.handle``, for each offload mode (inline, thread, hybrid), allocator, WAGI path
+  (native module or ctypes) and with nothing of the pooled memory kept resident.
+- floor: the same warm request with no host Python around it: the native module's one ``run`` call
+  with its arguments built once, and the same wasmtime C API calls one by one through ctypes.
 - http: requests/s on one core for the hello app: ``zerowatt up`` (its native HTTP/1.1 front,
   ``--http uvicorn``, and the same host under granian for the ASGI server choice) vs ``wasmtime
   serve`` with the wasi:http hello component; servers pinned to CPU 0, ``wrk -t1 -c32`` pinned to
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
+import dataclasses
 import json
 import os
 import shutil
@@ -75,30 +79,51 @@ def echo_module(work: Path) -> Path:
 
 
 def make_executor(
-    module: Path, work: Path, *, pooling: bool, offload: str, threads: ThreadPoolExecutor, stdout: Any = None
+    module: Path,
+    work: Path,
+    *,
+    pooling: bool,
+    offload: str,
+    threads: ThreadPoolExecutor,
+    stdout: Any = None,
+    backend: str = "auto",
+    keep_resident: int | None = None,
 ) -> Any:
+    """A WAGI executor for the echo module; ``backend`` is ZEROWATT_WAGI_BACKEND while it is made."""
     from tests.host.guestbuild import app, component
 
+    from zerowatt.wasm import native
     from zerowatt.wasm.cache import ModuleCache
     from zerowatt.wasm.engine import EngineSettings, Runtime
     from zerowatt.wasm.wagi import Offload, WagiExecutor
 
-    runtime = Runtime(EngineSettings(pooling=pooling))
+    settings = EngineSettings(pooling=pooling)
+    if keep_resident is not None:
+        settings = dataclasses.replace(settings, keep_resident=keep_resident)
+    runtime = Runtime(settings)
     comp = component(module, "echo")
     a = app([comp], {"/echo/...": "echo"}, name="echo-c")
     cache = ModuleCache(runtime.engine, runtime.settings.fingerprint(), work / "cache")
-    return WagiExecutor(
-        a,
-        comp,
-        runtime=runtime,
-        cache=cache,
-        request_timeout=30.0,
-        memory_limit=128 << 20,
-        options={"/echo/...": a.triggers[0].wagi},
-        threads=threads,
-        offload=Offload(offload),
-        stdout=stdout,
-    )
+    before = os.environ.get(native.BACKEND_ENV)
+    os.environ[native.BACKEND_ENV] = backend
+    try:
+        return WagiExecutor(
+            a,
+            comp,
+            runtime=runtime,
+            cache=cache,
+            request_timeout=30.0,
+            memory_limit=128 << 20,
+            options={"/echo/...": a.triggers[0].wagi},
+            threads=threads,
+            offload=Offload(offload),
+            stdout=stdout,
+        )
+    finally:
+        if before is None:
+            del os.environ[native.BACKEND_ENV]
+        else:
+            os.environ[native.BACKEND_ENV] = before
 
 
 def echo_request(i: int) -> Any:
@@ -149,16 +174,22 @@ def bench_cold(module: Path, work: Path, n: int, threads: ThreadPoolExecutor, st
 
 
 def bench_warm(module: Path, work: Path, n: int, threads: ThreadPoolExecutor, stdout: Any) -> dict[str, Any]:
-    """Per-request cost for each configuration; ``+fd1`` = inline guests inherit fd 1 (as workers do)."""
-    variants = [
-        ("pooling", "hybrid", True),
-        ("pooling", "hybrid", False),
-        ("pooling", "inline", True),
-        ("pooling", "thread", False),
-        ("on-demand", "hybrid", True),
+    """Per-request cost for each configuration; ``+fd1`` = inline guests inherit fd 1 (as workers do).
+
+    The first is the host as it serves (native module, pooling with 1 MiB kept resident, hybrid
+    offload, inherited fds); each other one changes one thing.
+    """
+    variants = [  # (allocator, offload, inherit fds, backend, keep_resident override)
+        ("pooling", "hybrid", True, "native", None),
+        ("pooling", "hybrid", True, "ctypes", None),
+        ("pooling", "hybrid", True, "native", 0),
+        ("pooling", "hybrid", False, "native", None),
+        ("pooling", "inline", True, "native", None),
+        ("pooling", "thread", False, "native", None),
+        ("on-demand", "hybrid", True, "native", None),
     ]
     out: dict[str, Any] = {}
-    for allocator, offload, inherit in variants:
+    for allocator, offload, inherit, backend, keep in variants:
         ex = make_executor(
             module,
             work,
@@ -166,6 +197,8 @@ def bench_warm(module: Path, work: Path, n: int, threads: ThreadPoolExecutor, st
             offload=offload,
             threads=threads,
             stdout=stdout if inherit else None,
+            backend=backend,
+            keep_resident=keep,
         )
         ex.load()
 
@@ -173,7 +206,8 @@ def bench_warm(module: Path, work: Path, n: int, threads: ThreadPoolExecutor, st
             resp = await ex.handle(echo_request(i))
             assert resp.status == 200
 
-        out[f"{allocator}/{offload}{'+fd1' if inherit else ''}"] = summary(timed_loop(n, once))
+        name = f"{allocator}/{offload}{'+fd1' if inherit else ''}/{backend}"
+        out[name + ("" if keep is None else f"/keep_resident={keep}")] = summary(timed_loop(n, once))
         ex.runtime.close()
     return out
 
@@ -260,6 +294,37 @@ def bench_raw_wasmtime(module: Path, n: int) -> dict[str, float]:
             Path(out_file.name).read_bytes()
             if i >= n // 10:
                 samples.append(time.perf_counter() - t0)
+    return summary(samples)
+
+
+def bench_native_floor(module: Path, n: int) -> dict[str, float]:
+    """The native module's ``run`` alone, arguments built once: the least a warm request costs from Python."""
+    import wasmtime
+
+    from zerowatt.wasm import native
+    from zerowatt.wasm.cgi import cgi_environment
+    from zerowatt.wasm.engine import EngineSettings, Runtime
+
+    module_ = native.load()
+    if module_ is None:
+        return {}
+    runtime = Runtime(EngineSettings())
+    pre = runtime.linker.instantiate_pre(wasmtime.Module.from_file(runtime.engine, str(module)))
+    env = cgi_environment(echo_request(0))
+    engine_address = ctypes.cast(runtime.engine.ptr(), ctypes.c_void_p).value
+    pre_address = ctypes.cast(pre.ptr(), ctypes.c_void_p).value
+    args = (engine_address, pre_address, 128 << 20, 10_000, ["/echo", "a=1"], (), list(env), (), list(env.values()))
+    rest = (b"", None, None, None, (), b"_start")
+    samples = []
+    for i in range(n + n // 10):
+        t0 = time.perf_counter()
+        kind = module_.run(*args, *rest)[0]
+        if i >= n // 10:
+            samples.append(time.perf_counter() - t0)
+        assert kind == 0
+        os.lseek(1, 0, os.SEEK_SET)  # the inherited scratch stdout (InheritedStdout), untimed
+        os.lseek(2, 0, os.SEEK_SET)
+    runtime.close()
     return summary(samples)
 
 
@@ -484,8 +549,10 @@ def main(argv: list[str]) -> int:
             results["naive_wasmtime_py"] = bench_raw_wasmtime(module, args.requests)
             print("naive wasmtime-py path:", json.dumps(results["naive_wasmtime_py"], indent=1), flush=True)
         if args.part in ("floor", "all"):
+            results["native_floor"] = bench_native_floor(module, args.requests)
+            print("native run() alone:", json.dumps(results["native_floor"], indent=1), flush=True)
             results["c_api_floor"] = bench_c_api_floor(module, args.requests)
-            print("wasmtime C API calls alone:", json.dumps(results["c_api_floor"], indent=1), flush=True)
+            print("wasmtime C API calls alone (ctypes):", json.dumps(results["c_api_floor"], indent=1), flush=True)
         if args.part in ("http", "all"):
             results["http_rps"] = bench_http(args.seconds, args.rounds, work)
             print("HTTP req/s, one core:", json.dumps(results["http_rps"], indent=1), flush=True)

@@ -1,4 +1,7 @@
-"""The WAGI executor and the compile cache with the real wasmtime: CGI round trips, limits, faults."""
+"""The WAGI executor and the compile cache with the real wasmtime: CGI round trips, limits, faults.
+
+Every executor test runs twice: through the native one-call module and through the ctypes path.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from tests.host.guestbuild import GUESTS, app, build_c, component, digest
+from zerowatt.wasm import native
 from zerowatt.wasm.cache import ModuleCache
 from zerowatt.wasm.engine import EngineSettings, Runtime
-from zerowatt.wasm.executor import GuestMemoryExceeded, GuestRequest, GuestTimeout, GuestTrap
+from zerowatt.wasm.executor import GuestMemoryExceeded, GuestRequest, GuestTimeout, GuestTrap, GuestUnavailable
 from zerowatt.wasm.model import Limits, Preopen
 from zerowatt.wasm.stdio import InheritedStdout
 from zerowatt.wasm.wagi import Offload, WagiExecutor
@@ -24,6 +28,13 @@ from zerowatt.wasm.wagi import Offload, WagiExecutor
 @pytest.fixture(scope="module")
 def probe(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_c("probe", tmp_path_factory.mktemp("guests"))
+
+
+@pytest.fixture(autouse=True, params=["native", "ctypes"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which WAGI path the executors made in the test use ("native" fails the test if it cannot be built)."""
+    monkeypatch.setenv(native.BACKEND_ENV, request.param)
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +66,11 @@ def make_executor(
     memory: int = 32 << 20,
     offload: Offload = Offload.HYBRID,
     limits: Limits | None = None,
+    files: tuple[Preopen, ...] = (Preopen(GUESTS, "/data"),),
 ) -> WagiExecutor:
     comp = component(
         probe,
-        files=(Preopen(GUESTS, "/data"),),
+        files=files,
         environment={"MODE": "test"},
         variables={"greeting": "hi"},
         limits=limits,
@@ -110,6 +122,24 @@ async def test_environment_argv_and_variables_reach_the_guest(
     assert resp.cpu_seconds > 0
     again = await ex.handle(req("/env"))
     assert again.cold_start_seconds is None
+
+
+async def test_the_executor_uses_the_backend_asked_for(
+    probe: Path, runtime: Runtime, cache: ModuleCache, backend: str
+) -> None:
+    ex = make_executor(probe, runtime, cache, None)
+    assert (ex._native is not None) == (backend == "native")
+    assert (await ex.handle(req("/status"))).status == 418
+
+
+async def test_a_percent_encoded_nul_ends_the_c_string_in_argv_and_the_environment(
+    probe: Path, runtime: Runtime, cache: ModuleCache
+) -> None:
+    ex = make_executor(probe, runtime, cache, None)
+    resp = await ex.handle(req("/env%00x", "a=%00b&c=d"))
+    env = env_lines(resp.body)
+    assert (env["ARGV1"], env["ARGV2"]) == ("a=", "c=d")  # decoded "a=\0b" ends at the NUL
+    assert env["QUERY_STRING"] == "a=%00b&c=d" and env["PATH_INFO"] == "/env"
 
 
 async def test_body_round_trips_through_stdin_and_stdout(probe: Path, runtime: Runtime, cache: ModuleCache) -> None:
@@ -212,6 +242,29 @@ async def test_memory_cap(probe: Path, runtime: Runtime, cache: ModuleCache) -> 
     with pytest.raises(GuestMemoryExceeded):
         await per_component.handle(req("/mem"))
     assert (await ex.handle(req("/status"))).status == 418  # the executor still serves
+
+
+async def test_a_memory_cap_below_the_initial_memory_fails_instantiation(
+    probe: Path, runtime: Runtime, cache: ModuleCache
+) -> None:
+    ex = make_executor(probe, runtime, cache, None, limits=Limits(memory_limit=64 << 10))
+    with pytest.raises(GuestMemoryExceeded, match="instantiation"):
+        await ex.handle(req("/status"))
+
+
+async def test_a_preopen_that_vanished_is_a_503_and_the_executor_recovers(
+    probe: Path, runtime: Runtime, cache: ModuleCache, tmp_path: Path
+) -> None:
+    mounted = tmp_path / "mounted"
+    mounted.mkdir()
+    ex = make_executor(probe, runtime, cache, None, files=(Preopen(mounted, "/data"),))
+    assert (await ex.handle(req("/status"))).status == 418
+    mounted.rmdir()
+    with pytest.raises(GuestUnavailable, match="preopen") as info:
+        await ex.handle(req("/status"))
+    assert info.value.status == 503
+    mounted.mkdir()
+    assert (await ex.handle(req("/status"))).status == 418
 
 
 async def test_deadline_interrupts_a_loop_without_stalling_others(

@@ -29,6 +29,7 @@ from pathlib import Path
 from types import FrameType
 
 from zerowatt.errors import UsageError, ZerowattError
+from zerowatt.wasm import native
 from zerowatt.wasm.cache import ModuleCache
 from zerowatt.wasm.engine import EngineSettings, Runtime
 from zerowatt.wasm.manifest import load_apps
@@ -335,7 +336,7 @@ def serve(settings: HostSettings, announce: Callable[[list[App], HostSettings], 
     if policy is not None:
         log.info("autoscaling policy %s %s", policy.name, dict(policy.options) or "(defaults)")
     compiled = precompile(apps, settings)
-    log.info("%d WAGI module(s) in the compile cache", compiled)
+    log.info("%d WAGI module(s) in the compile cache; guests run through the %s path", compiled, native.describe())
     bind(settings.listen_host, settings.listen_port, reuse_port=False).close()  # taken port: exit 2 now
     state_dir = tempfile.mkdtemp(prefix="zerowatt-up-")
     metrics_dir = Path(state_dir) / "metrics"

@@ -23,6 +23,7 @@ from typing import Any, TextIO
 from zerowatt.units import Bytes
 
 KEEP_SCRATCH: Bytes = 1 << 20  # a stdout scratch file larger than this is truncated after the run
+STDERR_LIMIT: Bytes = 64 * 1024  # what is kept of one run's stderr
 
 
 class Scratch(threading.local):
@@ -39,14 +40,17 @@ class Scratch(threading.local):
         self.fd = fd
         self.path = f"/proc/self/fd/{fd}".encode()
 
-    def read(self, limit: Bytes) -> bytes | None:
-        """The guest's output, or None when it is larger than ``limit``."""
-        size = os.fstat(self.fd).st_size
-        return None if size > limit else os.pread(self.fd, size, 0) if size else b""
+    def collect(self, limit: Bytes | None) -> bytes | None:
+        """The guest's output (None when it is larger than ``limit``, or not wanted: ``limit`` None).
 
-    def finish(self) -> None:
-        if os.fstat(self.fd).st_size > KEEP_SCRATCH:  # give back what a large response left behind
+        Also gives back what a large response left behind, so call it once after every run.
+        """
+        size = os.fstat(self.fd).st_size
+        if size > KEEP_SCRATCH:
+            data = os.pread(self.fd, size, 0) if limit is not None and size <= limit else None
             os.ftruncate(self.fd, 0)
+            return data
+        return None if limit is None or size > limit else os.pread(self.fd, size, 0) if size else b""
 
 
 scratch = Scratch()
@@ -91,26 +95,24 @@ class InheritedStdout:
         if self.err_fd is not None and os.lseek(self.err_fd, 0, os.SEEK_CUR):
             self._forward_stderr()  # the process wrote to fd 2 since the last run
 
-    def read(self, limit: Bytes) -> bytes | None:
-        """The guest's output, or None when it is larger than ``limit``."""
+    def collect(self, limit: Bytes | None, stderr_limit: Bytes = STDERR_LIMIT) -> tuple[bytes | None, bytes]:
+        """``(stdout, stderr)`` of the run since :meth:`begin`; stdout is None when it is larger than
+        ``limit`` or not wanted (``limit`` None), stderr is its first ``stderr_limit`` bytes (b"" when fd 2
+        is not redirected). Rewinds fd 2 and gives back what a large output left behind.
+        """
         end = os.lseek(self.fd, 0, os.SEEK_CUR)
-        return None if end > limit else os.pread(self.fd, end, 0) if end else b""
-
-    def read_stderr(self, limit: Bytes = 64 * 1024) -> bytes:
-        """What the guest wrote to the inherited fd 2 (the first ``limit`` bytes); rewinds it."""
-        assert self.err_fd is not None
-        end = os.lseek(self.err_fd, 0, os.SEEK_CUR)
-        if not end:
-            return b""
-        data = os.pread(self.err_fd, min(end, limit), 0)
+        stdout = None if limit is None or end > limit else os.pread(self.fd, end, 0) if end else b""
         if end > KEEP_SCRATCH:
-            os.ftruncate(self.err_fd, 0)
-        os.lseek(self.err_fd, 0, os.SEEK_SET)
-        return data
-
-    def finish(self) -> None:
-        if os.lseek(self.fd, 0, os.SEEK_CUR) > KEEP_SCRATCH:  # give back what a large response left behind
             os.ftruncate(self.fd, 0)
+        stderr = b""
+        if self.err_fd is not None:
+            err_end = os.lseek(self.err_fd, 0, os.SEEK_CUR)
+            if err_end:
+                stderr = os.pread(self.err_fd, min(err_end, stderr_limit), 0)
+                if err_end > KEEP_SCRATCH:
+                    os.ftruncate(self.err_fd, 0)
+                os.lseek(self.err_fd, 0, os.SEEK_SET)
+        return stdout, stderr
 
     def _forward_stderr(self) -> None:
         assert self.err_fd is not None
@@ -175,7 +177,6 @@ def _rebind_handlers(old: Any, new: Any) -> None:
 # Guests rarely write to stderr, so a callback (which re-enters Python per write) costs nothing in the
 # common case and avoids opening a second scratch file per request.
 _STDERR_SINKS: dict[int, list[bytes]] = {}
-_STDERR_LIMIT: Bytes = 64 * 1024
 
 
 _SINK_HANDLES = itertools.count(1)  # next() on a count is atomic under the GIL
@@ -196,7 +197,7 @@ class StderrSink:
 
 def _on_stderr(handle: int | None, data: Any, size: int) -> int:
     sink = _STDERR_SINKS.get(handle or 0)
-    if sink is not None and sum(map(len, sink)) < _STDERR_LIMIT:
+    if sink is not None and sum(map(len, sink)) < STDERR_LIMIT:
         sink.append(ctypes.string_at(data, size))
     return size
 

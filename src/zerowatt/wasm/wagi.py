@@ -5,10 +5,13 @@ environment, the body on stdin, stdout to a scratch file (:mod:`zerowatt.wasm.st
 log, read-only preopens and nothing else), an instance from the component's ``InstancePre`` and a call of its entry
 point; stdout is then parsed as CGI output (:mod:`zerowatt.wasm.cgi`).
 
-The hot path talks to wasmtime's C API through wasmtime-py's ``_ffi`` bindings rather than its
-convenience classes: those rebuild type information and ctypes string arrays on every call (the naive
-path measured ~1.8× ours for the same request, docs/benchmarks.md). Everything else (errors, traps,
-modules) still goes through the public wasmtime-py objects.
+The hot path is one call of the native module (``_wagi_native.c``, built and loaded by
+:mod:`zerowatt.wasm.native`) that does the whole sequence in C: about half the cost of making the same
+wasmtime C API calls one by one through ctypes (docs/benchmarks.md). Where the module cannot be built,
+:meth:`WagiExecutor._run_ctypes` makes those calls through wasmtime-py's ``_ffi`` bindings (not its
+convenience classes, which rebuild type information and string arrays on every call). Both return the
+same raw result, classified once by :meth:`WagiExecutor._outcome`. Compiling and loading modules still
+goes through the public wasmtime-py objects.
 
 Where a guest runs: fast guests run inline on the event loop's thread with a short "inline budget"
 deadline; a guest still running when the budget expires is interrupted and run again from scratch on
@@ -31,15 +34,15 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from ctypes import POINTER, byref, c_char, c_char_p, cast
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from itertools import accumulate
-from typing import Any
+from typing import Any, NamedTuple
 
 import wasmtime
 from wasmtime import _ffi as ffi
 
 from zerowatt.units import Bytes, Seconds
-from zerowatt.wasm import stdio
+from zerowatt.wasm import native, stdio
 from zerowatt.wasm.cache import ModuleCache
 from zerowatt.wasm.cgi import CgiOutputError, CgiPlan, cgi_environment, parse_cgi_output
 from zerowatt.wasm.engine import Runtime
@@ -61,7 +64,6 @@ _PP_CHAR = POINTER(POINTER(c_char))
 _P_BYTE = POINTER(ffi.wasm_byte_t)
 _P_TRAP = POINTER(ffi.wasm_trap_t)
 _PLUS_ONE = (1).__add__
-_ENTRYPOINTS: dict[str, bytes] = {}  # export name → its bytes (a handful per process)
 _NO_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)()
 #: Guest output (headers + body) above this is answered 500. While it runs, a guest's output is
 #: bounded only by its deadline (it goes to a scratch file, truncated after the run).
@@ -84,6 +86,25 @@ _set_argv = _raw("wasi_config_set_argv", ctypes.c_bool, ctypes.c_void_p, ctypes.
 _set_env = _raw(
     "wasi_config_set_env", ctypes.c_bool, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p
 )
+
+
+_STDERR_CALLBACK = ctypes.cast(stderr_callback, ctypes.c_void_p).value
+
+
+class RunKind(IntEnum):
+    """How one guest run ended; the numbers are the native module's (``_wagi_native.c``)."""
+
+    OK = 0  # returned, or exited with status 0
+    EXIT = 1  # exited with a non-zero status
+    TRAP = 2  # trapped, or failed in a host call
+    INTERRUPT = 3  # hit its epoch deadline
+    INSTANTIATE = 4  # could not be instantiated (a start-up trap, or its memory above the cap)
+    SETUP = 5  # its WASI context could not be set up (stdout file, preopens)
+    NO_EXPORT = 6  # the entry point is not exported
+
+
+#: ``(kind, exit status, message, guest memory size or -1, thread CPU seconds)``: one run, either backend.
+_RawRun = tuple[int, int, "str | None", int, float]
 
 
 class Offload(StrEnum):
@@ -120,11 +141,22 @@ class _Strings:
 class _RoutePlan:
     """A route's :class:`CgiPlan` with its fixed strings in one buffer that lives as long as the executor."""
 
-    __slots__ = ("_block", "argv_by_query", "argv_no_query", "cgi", "entrypoint", "fixed_count", "names", "values")
+    __slots__ = (
+        "_block",
+        "argv_by_query",
+        "argv_no_query",
+        "cgi",
+        "entry",
+        "entrypoint",
+        "fixed_count",
+        "names",
+        "values",
+    )
 
     def __init__(self, cgi: CgiPlan, entrypoint: str) -> None:
         self.cgi = cgi
         self.entrypoint = entrypoint
+        self.entry = entrypoint.encode()
         self.argv_no_query = cgi.argv("")
         self.argv_by_query: dict[str, list[str]] = {}  # a bounded memo: clients repeat query strings
         self._block = _Strings([*cgi.names, *cgi.fixed_values])
@@ -139,6 +171,16 @@ class _RoutePlan:
             self.argv_by_query.clear()
         self.argv_by_query[query] = argv
         return argv
+
+
+class _GuestEnv(NamedTuple):
+    """A run's environment as fixed names and values (the route's, in ``plan``) plus this request's."""
+
+    names_fixed: tuple[str, ...]
+    names_extra: list[str]
+    values_fixed: tuple[str, ...]
+    values_extra: list[str]
+    plan: _RoutePlan | None  # None: everything is in the extras (the general case)
 
 
 @dataclass(slots=True)
@@ -187,9 +229,15 @@ class WagiExecutor:
         self._module: wasmtime.Module | None = None
         self._checked = False
         self._static_env = component.guest_environment()  # variables as SPIN_VARIABLE_<NAME> + environment
-        self._preopens = [(str(p.host_path).encode(), p.guest_path.encode()) for p in component.files]
+        self._preopens = tuple((str(p.host_path).encode(), p.guest_path.encode()) for p in component.files)
         self._label = f"{app.name}/{component.id}"
         self._plans: dict[str, _RoutePlan] = {}  # matched route → its CGI plan and fixed strings
+        self._native = native.load()  # the one-call fast path, or None for the ctypes path
+        engine_address = ctypes.cast(runtime.engine.ptr(), ctypes.c_void_p).value
+        assert engine_address is not None
+        self._engine_address = engine_address
+        self._pre_addresses: tuple[wasmtime.InstancePre, int] | None = None
+        self._ticks: dict[Seconds, int] = {}  # timeout → epoch ticks
 
     # -- lifecycle -------------------------------------------------------------------------------
     @property
@@ -292,22 +340,13 @@ class WagiExecutor:
         plan = self._plans.get(request.matched_route) or self._route_plan(request.matched_route)
         query = request.query
         argv = (plan.argv_by_query.get(query) or plan.argv_for(query)) if query else plan.argv_no_query
-        argc = len(argv)
-        if plan.cgi.general:  # a component variable named HTTP_*: the plain dict semantics
+        cgi = plan.cgi
+        if cgi.general:  # a component variable named HTTP_*: the plain dict semantics
             env = self.environment(request)
-            strings = _Strings([*argv, *env, *env.values()])  # one block: argv..., names..., values...
-            envc = len(env)
-            addresses = strings.addresses
-            names = addresses[argc : argc + envc]
-            values = addresses[argc + envc : argc + 2 * envc]
-        else:  # fixed names and values from the route's block, the rest from this request's block
-            header_names, dynamic = plan.cgi.values(request)
-            strings = _Strings([*argv, *header_names, *dynamic])
-            k = len(header_names)
-            envc = plan.fixed_count + k
-            addresses = strings.addresses
-            names = plan.names + addresses[argc : argc + k]
-            values = plan.values + addresses[argc + k : argc + k + len(dynamic)]
+            guest_env = _GuestEnv((), list(env), (), list(env.values()), None)
+        else:  # the route's fixed names and values, then this request's
+            header_names, dynamic = cgi.values(request)
+            guest_env = _GuestEnv(cgi.names, header_names, cgi.fixed_values, dynamic, plan)
         inherited = self.stdout if self.stdout is not None and self.stdout.owner == threading.get_ident() else None
         scratch = stdio.scratch if inherited is None else None
         if inherited is not None:
@@ -315,11 +354,95 @@ class WagiExecutor:
         stderr: list[bytes] = []
         # stderr: the inherited fd 2 where the process set one up (free), else a callback (~35 µs a request).
         sink = StderrSink(stderr) if inherited is None or inherited.err_fd is None else None
-
-        engine = self.runtime.engine
-        store = ffi.wasmtime_store_new(engine.ptr(), None, _NO_FINALIZER)
         ticker = self.runtime.ticker
+        deadline = self._ticks.get(timeout)
+        if deadline is None:
+            deadline = ticker.ticks_for(timeout)
+            if len(self._ticks) < 8:  # the budget and the deadline; re-runs' remainders vary
+                self._ticks[timeout] = deadline
         ticker.enter()
+        try:
+            if self._native is not None:
+                kind, code, message, memory_size, cpu = self._native.run(
+                    self._engine_address,
+                    self._pre_address(pre),
+                    self.memory_limit,
+                    deadline,
+                    argv,
+                    guest_env.names_fixed,
+                    guest_env.names_extra,
+                    guest_env.values_fixed,
+                    guest_env.values_extra,
+                    request.body,
+                    None if scratch is None else scratch.path,
+                    None if sink is None else _STDERR_CALLBACK,
+                    None if sink is None else sink.handle,
+                    self._preopens,
+                    plan.entry,
+                )
+            else:
+                kind, code, message, memory_size, cpu = self._run_ctypes(
+                    pre, deadline, argv, guest_env, request.body, scratch, sink, plan.entry
+                )
+        finally:
+            ticker.leave()
+            if sink is not None:
+                sink.close()
+        if kind:
+            outcome = self._outcome(RunKind(kind), code, message, memory_size, plan.entrypoint)
+            outcome.cpu_seconds = cpu
+        else:
+            outcome = _Outcome(b"", b"", cpu)
+        limit = None if outcome.error is not None else self.max_response
+        if inherited is not None:
+            stdout, outcome.stderr = inherited.collect(limit)
+        else:
+            stdout = stdio.scratch.collect(limit)
+        if sink is not None:
+            outcome.stderr = b"".join(stderr)
+        if stdout is not None:
+            outcome.stdout = stdout
+        elif limit is not None:
+            outcome.error = GuestTrap(f"{self._label}: the response is larger than {self.max_response} bytes")
+        return outcome
+
+    def _pre_address(self, pre: wasmtime.InstancePre) -> int:
+        known = self._pre_addresses
+        if known is not None and known[0] is pre:
+            return known[1]
+        address = ctypes.cast(pre.ptr(), ctypes.c_void_p).value
+        assert address is not None
+        self._pre_addresses = (pre, address)
+        return address
+
+    def _run_ctypes(
+        self,
+        pre: wasmtime.InstancePre,
+        deadline: int,
+        argv: list[str],
+        env: _GuestEnv,
+        body: bytes,
+        scratch: stdio.Scratch | None,
+        sink: StderrSink | None,
+        entry: bytes,
+    ) -> _RawRun:
+        """The native module's ``run`` call by call through ctypes: the fallback where it cannot be built."""
+        argc = len(argv)
+        plan = env.plan
+        if plan is None:
+            strings = _Strings([*argv, *env.names_extra, *env.values_extra])  # one block: argv, names, values
+            envc = len(env.names_extra)
+            addresses = strings.addresses
+            names = addresses[argc : argc + envc]
+            values = addresses[argc + envc : argc + 2 * envc]
+        else:  # fixed names and values from the route's block, the rest from this request's block
+            strings = _Strings([*argv, *env.names_extra, *env.values_extra])
+            k = len(env.names_extra)
+            envc = plan.fixed_count + k
+            addresses = strings.addresses
+            names = plan.names + addresses[argc : argc + k]
+            values = plan.values + addresses[argc + k : argc + k + len(env.values_extra)]
+        store = ffi.wasmtime_store_new(self.runtime.engine.ptr(), None, _NO_FINALIZER)
         cpu_start = time.thread_time()
         try:
             ctx = ffi.wasmtime_store_context(store)
@@ -327,7 +450,6 @@ class WagiExecutor:
             wasi = ffi.wasi_config_new()
             _set_argv(wasi, argc, addresses.buffer_info()[0])
             _set_env(wasi, envc, names.buffer_info()[0], values.buffer_info()[0])
-            body = request.body
             if body:  # without it, stdin is empty (EOF at once)
                 vec = ffi.wasm_byte_vec_t()
                 ffi.wasm_byte_vec_new(byref(vec), len(body), cast(c_char_p(body), _P_BYTE))
@@ -336,7 +458,7 @@ class WagiExecutor:
                 ffi.wasi_config_inherit_stdout(wasi)
             elif not ffi.wasi_config_set_stdout_file(wasi, scratch.path):
                 ffi.wasi_config_delete(wasi)
-                return _Outcome(b"", b"", 0.0, GuestUnavailable(f"{self._label}: cannot open the stdout scratch file"))
+                return RunKind.SETUP, 0, "cannot open the stdout scratch file", -1, 0.0
             if sink is None:
                 ffi.wasi_config_inherit_stderr(wasi)
             else:
@@ -344,86 +466,79 @@ class WagiExecutor:
             for host_path, guest_path in self._preopens:
                 if not ffi.wasi_config_preopen_dir(wasi, host_path, guest_path, False):
                     ffi.wasi_config_delete(wasi)
-                    return _Outcome(b"", b"", 0.0, GuestUnavailable(f"{self._label}: cannot preopen {host_path!r}"))
+                    return RunKind.SETUP, 0, "cannot preopen a directory of the component's files", -1, 0.0
             error = ffi.wasmtime_context_set_wasi(ctx, wasi)  # consumes the config
             if error:
-                return _Outcome(b"", b"", 0.0, GuestUnavailable(f"{self._label}: {_error_text(error)}"))
-            ffi.wasmtime_context_set_epoch_deadline(ctx, ticker.ticks_for(timeout))
-            outcome = self._instantiate_and_call(pre, ctx, plan.entrypoint, timeout)
+                return RunKind.SETUP, 0, _error_text(error), -1, 0.0
+            ffi.wasmtime_context_set_epoch_deadline(ctx, deadline)
+            kind, code, message, memory_size = self._instantiate_and_call(pre, ctx, entry)
+            return kind, code, message, memory_size, time.thread_time() - cpu_start
         finally:
-            cpu = time.thread_time() - cpu_start
-            ticker.leave()
             ffi.wasmtime_store_delete(store)
-            if sink is not None:
-                sink.close()
-        outcome.cpu_seconds = cpu
-        outcome.stderr = b"".join(stderr) if sink is not None else inherited.read_stderr()  # type: ignore[union-attr]
-        sink_file = inherited if inherited is not None else stdio.scratch
-        if outcome.error is None and not outcome.interrupted:
-            stdout = sink_file.read(self.max_response)
-            if stdout is None:
-                outcome.error = GuestTrap(f"{self._label}: the response is larger than {self.max_response} bytes")
-            else:
-                outcome.stdout = stdout
-        sink_file.finish()
-        return outcome
 
-    def _instantiate_and_call(self, pre: wasmtime.InstancePre, ctx: Any, entrypoint: str, timeout: Seconds) -> _Outcome:
+    def _instantiate_and_call(
+        self, pre: wasmtime.InstancePre, ctx: Any, name: bytes
+    ) -> tuple[RunKind, int, str | None, int]:
         instance = ffi.wasmtime_instance_t()
         trap = _P_TRAP()
         error = ffi.wasmtime_instance_pre_instantiate(pre.ptr(), ctx, byref(instance), byref(trap))
         if error or trap:
-            message = _error_text(error) if error else _trap_text(trap)
-            if "memory" in message and ("limit" in message or "exceed" in message):
-                return _Outcome(b"", b"", 0.0, GuestMemoryExceeded(f"{self._label}: instantiation: {message}"))
-            return _Outcome(b"", b"", 0.0, GuestTrap(f"{self._label}: instantiation failed: {message}"))
+            return RunKind.INSTANTIATE, 0, _error_text(error) if error else _trap_text(trap), -1
         extern = ffi.wasmtime_extern_t()
-        name = _ENTRYPOINTS.get(entrypoint) or _ENTRYPOINTS.setdefault(entrypoint, entrypoint.encode())
         if not ffi.wasmtime_instance_export_get(ctx, byref(instance), name, len(name), byref(extern)):
-            return _Outcome(b"", b"", 0.0, GuestUnavailable(f"{self._label}: no export {entrypoint!r}"))
+            return RunKind.NO_EXPORT, 0, None, -1
         error = ffi.wasmtime_func_call(ctx, byref(extern.of.func), None, 0, None, 0, byref(trap))
         if not error and not trap:
-            return _Outcome(b"", b"", 0.0)
+            return RunKind.OK, 0, None, -1
         if error:
             exc = wasmtime.WasmtimeError._from_ptr(error)
             if isinstance(exc, wasmtime.ExitTrap):
                 if exc.code == 0:
-                    return _Outcome(b"", b"", 0.0)
-                return self._failure(ctx, instance, f"the guest exited with status {exc.code}")
-            return self._failure(ctx, instance, str(exc))
+                    return RunKind.OK, 0, None, -1
+                return RunKind.EXIT, exc.code, None, _memory_size(ctx, instance)
+            return RunKind.TRAP, 0, str(exc), _memory_size(ctx, instance)
         trap_obj = wasmtime.Trap._from_ptr(trap)
         if trap_obj.trap_code is wasmtime.TrapCode.INTERRUPT:
-            outcome = _Outcome(
-                b"",
-                b"",
-                0.0,
-                GuestTimeout(f"{self._label}: the request ran past its {self.request_timeout:g} s deadline"),
-            )
-            outcome.interrupted = True
-            return outcome
-        return self._failure(ctx, instance, trap_obj.message)
+            return RunKind.INTERRUPT, 0, None, -1
+        return RunKind.TRAP, 0, trap_obj.message, _memory_size(ctx, instance)
 
-    def _failure(self, ctx: Any, instance: Any, message: str) -> _Outcome:
+    def _outcome(self, kind: RunKind, code: int, message: str | None, memory_size: int, entrypoint: str) -> _Outcome:
+        """What a run's result means for the request (the same for both backends)."""
+        label = self._label
+        error: GuestError | None = None
+        interrupted = False
+        if kind is RunKind.OK:
+            pass
+        elif kind is RunKind.INTERRUPT:
+            error = GuestTimeout(f"{label}: the request ran past its {self.request_timeout:g} s deadline")
+            interrupted = True
+        elif kind is RunKind.INSTANTIATE:
+            text = message or ""
+            if "memory" in text and ("limit" in text or "exceed" in text):
+                error = GuestMemoryExceeded(f"{label}: instantiation: {text}")
+            else:
+                error = GuestTrap(f"{label}: instantiation failed: {text}")
+        elif kind is RunKind.SETUP:
+            error = GuestUnavailable(f"{label}: {message}")
+        elif kind is RunKind.NO_EXPORT:
+            error = GuestUnavailable(f"{label}: no export {entrypoint!r}")
+        else:
+            reason = message if kind is RunKind.TRAP else f"the guest exited with status {code}"
+            error = self._failure(reason, memory_size)
+        outcome = _Outcome(b"", b"", 0.0, error)
+        outcome.interrupted = interrupted
+        return outcome
+
+    def _failure(self, message: str | None, memory_size: int) -> GuestError:
         """A trap or non-zero exit; classified as memory exhaustion when the guest's memory is at its cap.
 
         wasmtime answers a ``memory.grow`` past the store's limit with -1 rather than a trap, so the
         guest fails later (``abort()`` after ``malloc`` returns NULL). A failure with less than one
         sixteenth of the cap (at least 1 MiB) left unallocated is reported as the cap being hit.
         """
-        extern = ffi.wasmtime_extern_t()
-        if ffi.wasmtime_instance_export_get(ctx, byref(instance), b"memory", 6, byref(extern)) and (
-            int(extern.kind) == ffi.WASMTIME_EXTERN_MEMORY.value
-        ):
-            size = int(ffi.wasmtime_memory_data_size(ctx, byref(extern.of.memory)))
-            headroom = self.memory_limit - size
-            if headroom < max(1 << 20, self.memory_limit // 16):
-                return _Outcome(
-                    b"",
-                    b"",
-                    0.0,
-                    GuestMemoryExceeded(f"{self._label}: memory cap of {self.memory_limit} bytes reached ({message})"),
-                )
-        return _Outcome(b"", b"", 0.0, GuestTrap(f"{self._label}: {message}"))
+        if memory_size >= 0 and self.memory_limit - memory_size < max(1 << 20, self.memory_limit // 16):
+            return GuestMemoryExceeded(f"{self._label}: memory cap of {self.memory_limit} bytes reached ({message})")
+        return GuestTrap(f"{self._label}: {message}")
 
 
 def _error_text(error: Any) -> str:
@@ -432,3 +547,13 @@ def _error_text(error: Any) -> str:
 
 def _trap_text(trap: Any) -> str:
     return wasmtime.Trap._from_ptr(trap).message
+
+
+def _memory_size(ctx: Any, instance: Any) -> int:
+    """The size of the instance's exported ``memory`` in bytes, or -1 where it exports none."""
+    extern = ffi.wasmtime_extern_t()
+    if ffi.wasmtime_instance_export_get(ctx, byref(instance), b"memory", 6, byref(extern)) and (
+        int(extern.kind) == ffi.WASMTIME_EXTERN_MEMORY.value
+    ):
+        return int(ffi.wasmtime_memory_data_size(ctx, byref(extern.of.memory)))
+    return -1

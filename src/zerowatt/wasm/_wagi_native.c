@@ -1,0 +1,300 @@
+/* One WAGI guest run in one call: zerowatt's native fast path for the per-request sequence.
+ *
+ * Why this exists: the wasmtime C API sequence of a fresh-instance request (store, limits, WASI
+ * context with argv/env/stdio/preopens, instantiate from the InstancePre, look up the entry point,
+ * call it, delete the store) costs ~33 us on the benchmark machine when driven from C, but ~67 us
+ * when driven call by call through ctypes (docs/benchmarks.md). This module does the whole sequence
+ * in one Python call and returns a small tuple; zerowatt.wasm.wagi classifies the outcome.
+ *
+ * It does not link against wasmtime: zerowatt.wasm.native passes the addresses of the C API
+ * functions of the libwasmtime that wasmtime-py has already loaded (init()), so both always agree.
+ * The GIL is released while wasmtime runs, as ctypes does: guests on the thread pool run in parallel
+ * with the event loop.
+ *
+ * Built on demand by zerowatt.wasm.native with the system C compiler (or `make setup`).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* Layouts of the few C API structs used by value (wasmtime.h, stable across releases). */
+typedef struct { uint64_t store_id; size_t priv; } zw_instance_t;
+typedef struct { uint64_t store_id; void *priv; } zw_func_t;
+typedef struct {
+    uint8_t kind;
+    union { zw_func_t func; uint64_t raw[4]; } of;
+} zw_extern_t;
+typedef struct { size_t size; uint8_t *data; } zw_byte_vec_t;
+
+#define ZW_EXTERN_MEMORY 3     /* WASMTIME_EXTERN_MEMORY */
+#define ZW_TRAP_INTERRUPT 10   /* WASMTIME_TRAP_CODE_INTERRUPT */
+
+typedef ptrdiff_t (*zw_write_fn)(void *, const unsigned char *, size_t);
+
+/* The C API functions used, in the order init() receives their addresses (see native.py). */
+static struct {
+    void *(*store_new)(void *, void *, void (*)(void *));
+    void *(*store_context)(void *);
+    void (*store_limiter)(void *, int64_t, int64_t, int64_t, int64_t, int64_t);
+    void (*store_delete)(void *);
+    void *(*wasi_config_new)(void);
+    void (*wasi_config_delete)(void *);
+    bool (*wasi_config_set_argv)(void *, size_t, const char **);
+    bool (*wasi_config_set_env)(void *, size_t, const char **, const char **);
+    void (*wasi_config_set_stdin_bytes)(void *, zw_byte_vec_t *);
+    void (*wasi_config_inherit_stdout)(void *);
+    bool (*wasi_config_set_stdout_file)(void *, const char *);
+    void (*wasi_config_inherit_stderr)(void *);
+    void (*wasi_config_set_stderr_custom)(void *, zw_write_fn, void *, void (*)(void *));
+    bool (*wasi_config_preopen_dir)(void *, const char *, const char *, bool);
+    void *(*context_set_wasi)(void *, void *);
+    void (*context_set_epoch_deadline)(void *, uint64_t);
+    void *(*instance_pre_instantiate)(void *, void *, zw_instance_t *, void **);
+    bool (*instance_export_get)(void *, const zw_instance_t *, const char *, size_t, zw_extern_t *);
+    void *(*func_call)(void *, const zw_func_t *, const void *, size_t, void *, size_t, void **);
+    size_t (*memory_data_size)(void *, const void *);
+    void (*byte_vec_new)(zw_byte_vec_t *, size_t, const uint8_t *);
+    void (*byte_vec_delete)(zw_byte_vec_t *);
+    void (*error_message)(void *, zw_byte_vec_t *);
+    bool (*error_exit_status)(void *, int *);
+    void (*error_delete)(void *);
+    void (*trap_message)(void *, zw_byte_vec_t *);
+    bool (*trap_code)(void *, uint8_t *);
+    void (*trap_delete)(void *);
+} api;
+#define API_COUNT (sizeof(api) / sizeof(void *))
+static bool ready = false;
+
+/* Outcome kinds; mirrored by zerowatt.wasm.wagi.RunKind. */
+enum { K_OK = 0, K_EXIT = 1, K_TRAP = 2, K_INTERRUPT = 3, K_INSTANTIATE = 4, K_SETUP = 5, K_NO_EXPORT = 6 };
+
+static PyObject *init(PyObject *self, PyObject *addresses) {
+    (void)self;
+    if (!PyTuple_Check(addresses) || (size_t)PyTuple_GET_SIZE(addresses) != API_COUNT) {
+        PyErr_Format(PyExc_TypeError, "init() takes a tuple of %zu function addresses", (size_t)API_COUNT);
+        return NULL;
+    }
+    void **slots = (void **)&api;
+    for (size_t i = 0; i < API_COUNT; i++) {
+        void *p = PyLong_AsVoidPtr(PyTuple_GET_ITEM(addresses, i));
+        if (p == NULL) {
+            if (!PyErr_Occurred()) PyErr_Format(PyExc_ValueError, "function address %zu is NULL", i);
+            return NULL;
+        }
+        slots[i] = p;
+    }
+    ready = true;
+    Py_RETURN_NONE;
+}
+
+/* UTF-8 pointers of the str items of `seq` (a list or tuple) into out[0..n). They are C strings: a NUL
+ * inside one (a percent-decoded %00) ends it, as with the ctypes path and any CGI host. */
+static int utf8_items(PyObject *seq, const char **out) {
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const char *s = PyUnicode_AsUTF8(items[i]);
+        if (s == NULL) return -1;
+        out[i] = s;
+    }
+    return 0;
+}
+
+static int is_seq(PyObject *o) { return PyList_Check(o) || PyTuple_Check(o); }
+
+static PyObject *take_message(zw_byte_vec_t *vec, bool trailing_nul) {
+    size_t size = vec->size;
+    if (trailing_nul && size > 0 && vec->data[size - 1] == 0) size--;
+    PyObject *text = PyUnicode_DecodeUTF8((const char *)vec->data, (Py_ssize_t)size, "replace");
+    api.byte_vec_delete(vec);
+    return text;
+}
+
+static double thread_cpu(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* run(engine, pre, memory_limit, deadline_ticks, argv, names_fixed, names_extra, values_fixed,
+ *     values_extra, stdin, stdout_path, stderr_callback, stderr_data, preopens, entrypoint)
+ *   -> (kind, exit_code, message, memory_size, cpu_seconds)
+ *
+ * engine, pre: addresses of the wasm_engine_t and wasmtime_instance_pre_t;
+ * argv, names_*, values_*: lists or tuples of str (the environment is names_fixed + names_extra);
+ * stdin: bytes; stdout_path: bytes (a file wasmtime opens) or None (inherit fd 1);
+ * stderr_callback: address of a write callback, or 0 to inherit fd 2; stderr_data: its data argument;
+ * preopens: tuple of (host bytes, guest bytes), read-only; entrypoint: bytes.
+ * memory_size is the guest memory's size after an exit or trap (-1 if none), so the caller can
+ * tell a hit memory cap from other faults.
+ */
+static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (!ready) {
+        PyErr_SetString(PyExc_RuntimeError, "init() was not called");
+        return NULL;
+    }
+    if (nargs != 15) {
+        PyErr_SetString(PyExc_TypeError, "run() takes 15 arguments");
+        return NULL;
+    }
+    void *engine = PyLong_AsVoidPtr(args[0]);
+    void *pre = PyLong_AsVoidPtr(args[1]);
+    long long memory_limit = PyLong_AsLongLong(args[2]);
+    unsigned long long deadline = PyLong_AsUnsignedLongLong(args[3]);
+    if (PyErr_Occurred()) return NULL;
+    PyObject *argv = args[4], *names_fixed = args[5], *names_extra = args[6];
+    PyObject *values_fixed = args[7], *values_extra = args[8], *stdin_obj = args[9];
+    PyObject *stdout_obj = args[10], *preopens = args[13], *entry_obj = args[14];
+    void *stderr_cb = args[11] == Py_None ? NULL : PyLong_AsVoidPtr(args[11]);
+    void *stderr_data = args[12] == Py_None ? NULL : PyLong_AsVoidPtr(args[12]);
+    if (PyErr_Occurred()) return NULL;
+    if (!is_seq(argv) || !is_seq(names_fixed) || !is_seq(names_extra) || !is_seq(values_fixed) ||
+        !is_seq(values_extra) || !PyTuple_Check(preopens) || !PyBytes_Check(stdin_obj) ||
+        !PyBytes_Check(entry_obj) || (stdout_obj != Py_None && !PyBytes_Check(stdout_obj))) {
+        PyErr_SetString(PyExc_TypeError, "run(): argument of the wrong type");
+        return NULL;
+    }
+    Py_ssize_t argc = PySequence_Fast_GET_SIZE(argv);
+    Py_ssize_t nf = PySequence_Fast_GET_SIZE(names_fixed), ne = PySequence_Fast_GET_SIZE(names_extra);
+    if (PySequence_Fast_GET_SIZE(values_fixed) + PySequence_Fast_GET_SIZE(values_extra) != nf + ne) {
+        PyErr_SetString(PyExc_ValueError, "run(): as many environment values as names are needed");
+        return NULL;
+    }
+    Py_ssize_t np = PyTuple_GET_SIZE(preopens);
+    for (Py_ssize_t i = 0; i < np; i++) {
+        PyObject *p = PyTuple_GET_ITEM(preopens, i);
+        if (!PyTuple_Check(p) || PyTuple_GET_SIZE(p) != 2 || !PyBytes_Check(PyTuple_GET_ITEM(p, 0)) ||
+            !PyBytes_Check(PyTuple_GET_ITEM(p, 1))) {
+            PyErr_SetString(PyExc_TypeError, "run(): preopens are (host bytes, guest bytes) pairs");
+            return NULL;
+        }
+    }
+    if (engine == NULL || pre == NULL) {
+        PyErr_SetString(PyExc_ValueError, "run(): the engine and the InstancePre are needed");
+        return NULL;
+    }
+    /* One allocation for argv, names and values (pointers into the str objects, which the caller keeps). */
+    Py_ssize_t envc = nf + ne;
+    const char **strings = PyMem_Malloc(sizeof(char *) * (size_t)(argc + 2 * envc + 1));
+    if (strings == NULL) return PyErr_NoMemory();
+    const char **names = strings + argc, **values = names + envc;
+    if (utf8_items(argv, strings) || utf8_items(names_fixed, names) || utf8_items(names_extra, names + nf) ||
+        utf8_items(values_fixed, values) || utf8_items(values_extra, values + PySequence_Fast_GET_SIZE(values_fixed))) {
+        PyMem_Free(strings);
+        return NULL;
+    }
+    const uint8_t *body = (const uint8_t *)PyBytes_AS_STRING(stdin_obj);
+    size_t body_len = (size_t)PyBytes_GET_SIZE(stdin_obj);
+    const char *stdout_path = stdout_obj == Py_None ? NULL : PyBytes_AS_STRING(stdout_obj);
+    const char *entry = PyBytes_AS_STRING(entry_obj);
+    size_t entry_len = (size_t)PyBytes_GET_SIZE(entry_obj);
+
+    int kind = K_OK, exit_code = 0;
+    long long memory_size = -1;
+    void *error = NULL, *trap = NULL;
+    zw_byte_vec_t message = {0, NULL};
+    bool have_message = false, message_is_trap = false;
+    const char *setup_failure = NULL;
+    double cpu;
+
+    Py_BEGIN_ALLOW_THREADS
+    double cpu_start = thread_cpu();
+    void *store = api.store_new(engine, NULL, NULL);
+    void *ctx = api.store_context(store);
+    api.store_limiter(store, memory_limit, -1, -1, -1, -1);
+    void *wasi = api.wasi_config_new();
+    api.wasi_config_set_argv(wasi, (size_t)argc, strings);
+    api.wasi_config_set_env(wasi, (size_t)envc, names, values);
+    if (body_len) { /* without it, stdin is empty (EOF at once) */
+        zw_byte_vec_t vec;
+        api.byte_vec_new(&vec, body_len, body);
+        api.wasi_config_set_stdin_bytes(wasi, &vec); /* takes ownership */
+    }
+    if (stdout_path == NULL) api.wasi_config_inherit_stdout(wasi);
+    else if (!api.wasi_config_set_stdout_file(wasi, stdout_path)) setup_failure = "cannot open the stdout scratch file";
+    if (stderr_cb == NULL) api.wasi_config_inherit_stderr(wasi);
+    else api.wasi_config_set_stderr_custom(wasi, (zw_write_fn)stderr_cb, stderr_data, NULL);
+    /* The preopens' bytes are read without the GIL: bytes objects are immutable and the tuple is held. */
+    for (Py_ssize_t i = 0; i < np && setup_failure == NULL; i++) {
+        PyObject *p = PyTuple_GET_ITEM(preopens, i);
+        if (!api.wasi_config_preopen_dir(wasi, PyBytes_AS_STRING(PyTuple_GET_ITEM(p, 0)),
+                                         PyBytes_AS_STRING(PyTuple_GET_ITEM(p, 1)), false))
+            setup_failure = "cannot preopen a directory of the component's files";
+    }
+    if (setup_failure != NULL) {
+        api.wasi_config_delete(wasi);
+        kind = K_SETUP;
+    } else if ((error = api.context_set_wasi(ctx, wasi)) != NULL) { /* consumes the config */
+        kind = K_SETUP;
+        api.error_message(error, &message);
+        have_message = true;
+    } else {
+        api.context_set_epoch_deadline(ctx, deadline);
+        zw_instance_t instance;
+        error = api.instance_pre_instantiate(pre, ctx, &instance, &trap);
+        if (error != NULL || trap != NULL) {
+            kind = K_INSTANTIATE;
+        } else {
+            zw_extern_t ext;
+            if (!api.instance_export_get(ctx, &instance, entry, entry_len, &ext)) {
+                kind = K_NO_EXPORT;
+            } else {
+                error = api.func_call(ctx, &ext.of.func, NULL, 0, NULL, 0, &trap);
+                if (error != NULL) {
+                    kind = api.error_exit_status(error, &exit_code) ? (exit_code ? K_EXIT : K_OK) : K_TRAP;
+                } else if (trap != NULL) {
+                    uint8_t code;
+                    kind = api.trap_code(trap, &code) && code == ZW_TRAP_INTERRUPT ? K_INTERRUPT : K_TRAP;
+                }
+                if (kind == K_EXIT || kind == K_TRAP) {
+                    zw_extern_t memory;
+                    if (api.instance_export_get(ctx, &instance, "memory", 6, &memory) &&
+                        memory.kind == ZW_EXTERN_MEMORY)
+                        memory_size = (long long)api.memory_data_size(ctx, &memory.of);
+                }
+            }
+        }
+        if (kind != K_OK && kind != K_EXIT && kind != K_INTERRUPT && kind != K_NO_EXPORT) {
+            if (error != NULL) {
+                api.error_message(error, &message);
+            } else {
+                api.trap_message(trap, &message);
+                message_is_trap = true;
+            }
+            have_message = true;
+        }
+    }
+    if (error != NULL) api.error_delete(error);
+    if (trap != NULL) api.trap_delete(trap);
+    cpu = thread_cpu() - cpu_start;
+    api.store_delete(store);
+    Py_END_ALLOW_THREADS
+
+    PyMem_Free(strings);
+    PyObject *text;
+    if (have_message) {
+        text = take_message(&message, message_is_trap);
+        if (text == NULL) return NULL;
+    } else if (setup_failure != NULL) {
+        text = PyUnicode_FromString(setup_failure);
+    } else {
+        text = Py_NewRef(Py_None);
+    }
+    return Py_BuildValue("(iiNLd)", kind, exit_code, text, memory_size, cpu);
+}
+
+static PyMethodDef methods[] = {
+    {"init", (PyCFunction)init, METH_O, "init(addresses): the wasmtime C API functions to call."},
+    {"run", (PyCFunction)(void (*)(void))run, METH_FASTCALL, "run(...): one WAGI guest run (see the source)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, .m_name = "_wagi_native", .m_doc = NULL, .m_size = -1, .m_methods = methods,
+};
+
+PyMODINIT_FUNC PyInit__wagi_native(void) { return PyModule_Create(&module); }
