@@ -403,9 +403,13 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 
 def wrk(url: str, seconds: float, cpu: int) -> float:
-    """Requests/s reported by ``wrk -t1 -c32`` pinned to ``cpu``."""
+    """Requests/s reported by ``wrk -t1 -c32`` pinned to ``cpu``; a run with any non-2xx/3xx answer or
+    socket error is refused (a server that fails fast must not look fast)."""
     cmd = ["taskset", "-c", str(cpu), "wrk", "-t1", "-c32", f"-d{seconds:g}s", url]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    bad = [line.strip() for line in out.splitlines() if line.strip().startswith(("Non-2xx", "Socket errors"))]
+    if bad:
+        raise RuntimeError(f"{url}: {'; '.join(bad)}\n{out}")
     for line in out.splitlines():
         if line.startswith("Requests/sec:"):
             return float(line.split()[1])

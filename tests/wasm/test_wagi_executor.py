@@ -142,6 +142,17 @@ async def test_a_percent_encoded_nul_ends_the_c_string_in_argv_and_the_environme
     assert env["QUERY_STRING"] == "a=%00b&c=d" and env["PATH_INFO"] == "/env"
 
 
+async def test_no_request_sees_what_an_earlier_one_left_in_memory(
+    probe: Path, runtime: Runtime, cache: ModuleCache
+) -> None:
+    # The pooling allocator reuses a slot's pages (1 MiB kept resident and zeroed between instances).
+    assert runtime.settings.pooling and runtime.settings.keep_resident > 0
+    ex = make_executor(probe, runtime, cache, None)
+    for secret in ("first-secret", "second-secret", "third"):
+        resp = await ex.handle(req("/remember", secret))
+        assert resp.body == b"note=\nmarked=0\n", resp.body
+
+
 async def test_body_round_trips_through_stdin_and_stdout(probe: Path, runtime: Runtime, cache: ModuleCache) -> None:
     ex = make_executor(probe, runtime, cache, None)
     for size in (0, 1, 65537, 3 << 20):

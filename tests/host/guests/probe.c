@@ -10,6 +10,8 @@
  * /loop    never returns (the deadline must stop it); /mem allocates until the cap stops it
  * /stderr  writes a line to stderr, then answers normally
  * /hop     sets framing/hop-by-hop headers (the host must drop them) and a UTF-8 header value
+ * /remember prints what an earlier request left in its static data and heap, then leaves the query
+ *          string and a filled 64 KiB block there (a fresh instance per request must never see them)
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -83,6 +85,16 @@ int main(int argc, char **argv) {
     } else if (strcmp(path, "/hop") == 0) {
         printf("Content-Type: text/plain\nTransfer-Encoding: chunked\nConnection: close\nContent-Length: 99\n"
                "X-Utf8: h\xc3\xa9llo\n\nbody");
+    } else if (strcmp(path, "/remember") == 0) {
+        static char note[256];
+        enum { BLOCK = 1 << 16 };
+        unsigned char *heap = malloc(BLOCK);
+        size_t marked = 0; /* bytes still holding an earlier request's 0xAB */
+        for (size_t i = 0; heap && i < BLOCK; i++) marked += heap[i] == 0xAB;
+        printf("Content-Type: text/plain\n\nnote=%s\nmarked=%zu\n", note, marked);
+        snprintf(note, sizeof note, "%s", env_or("QUERY_STRING", ""));
+        if (heap) memset(heap, 0xAB, BLOCK);
+        kept = (char *)heap;
     } else if (strcmp(path, "/stderr") == 0) {
         fprintf(stderr, "guest says hello on stderr\n");
         printf("Content-Type: text/plain\n\nlogged\n");
