@@ -363,6 +363,20 @@ def test_sigterm_stops_everything(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", port))
 
 
+def test_a_bad_wagi_backend_choice_exits_2_before_serving() -> None:
+    manifest = EXAMPLES / "hello-wat" / "spin.toml"
+    listen, admin = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    result = subprocess.run(
+        [sys.executable, "-m", "zerowatt", "up", str(manifest), "--listen", listen, "--admin", admin],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(cli_env(), ZEROWATT_WAGI_BACKEND="bogus"),
+    )
+    assert result.returncode == 2
+    assert "ZEROWATT_WAGI_BACKEND='bogus': expected auto, native or ctypes" in result.stderr
+
+
 def test_bad_manifest_exits_2_before_serving(tmp_path: Path) -> None:
     bad = tmp_path / "spin.toml"
     bad.write_text('spin_manifest_version = 2\n[application]\nname = "x"\n[[trigger.http]]\nroute = 5\n')

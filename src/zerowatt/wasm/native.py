@@ -33,6 +33,7 @@ from wasmtime import _ffi as ffi
 
 from zerowatt.errors import UsageError
 from zerowatt.wasm.cache import default_cache_dir
+from zerowatt.wasm.engine import wasmtime_version
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +91,13 @@ def backend_choice() -> str:
 
 
 def module_path(directory: Path | None = None) -> Path:
-    """Where the built module for this source, Python and platform lives."""
-    key = hashlib.sha256(
-        SOURCE.read_bytes() + sys.version.encode() + sysconfig.get_platform().encode() + "\0".join(_FUNCTIONS).encode()
-    ).hexdigest()[:16]
+    """Where the built module for this source, Python, platform and wasmtime release lives.
+
+    The wasmtime release is in the key although nothing links against it: the module relies on the
+    layout of a few of its C API structs, checked for the release pinned in pyproject.toml.
+    """
+    parts = (SOURCE.read_bytes(), sys.version, sysconfig.get_platform(), wasmtime_version(), *_FUNCTIONS)
+    key = hashlib.sha256(b"\0".join(p if isinstance(p, bytes) else p.encode() for p in parts)).hexdigest()[:16]
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
     return (directory or default_cache_dir() / "native") / f"_wagi_native-{key}{suffix}"
 
