@@ -67,11 +67,12 @@ def make_executor(
     offload: Offload = Offload.HYBRID,
     limits: Limits | None = None,
     files: tuple[Preopen, ...] = (Preopen(GUESTS, "/data"),),
+    environment: dict[str, str] | None = None,
 ) -> WagiExecutor:
     comp = component(
         probe,
         files=files,
-        environment={"MODE": "test"},
+        environment=environment or {"MODE": "test"},
         variables={"greeting": "hi"},
         limits=limits,
     )
@@ -130,6 +131,19 @@ async def test_the_executor_uses_the_backend_asked_for(
     ex = make_executor(probe, runtime, cache, None)
     assert (ex._native is not None) == (backend == "native")
     assert (await ex.handle(req("/status"))).status == 418
+
+
+async def test_a_component_variable_named_like_a_header_takes_the_general_path(
+    probe: Path, runtime: Runtime, cache: ModuleCache
+) -> None:
+    environment = {"MODE": "test", "HTTP_X_FOO": "from-component", "HTTP_ONLY": "c"}
+    ex = make_executor(probe, runtime, cache, None, environment=environment)
+    request = req("/env", "q=1")
+    env = env_lines((await ex.handle(request)).body)
+    assert ex._route_plan("/probe/...").cgi.general
+    expected = ex.environment(request)
+    assert {k: v for k, v in env.items() if not k.startswith("ARGV")} == expected
+    assert env["HTTP_ONLY"] == "c"
 
 
 async def test_a_percent_encoded_nul_ends_the_c_string_in_argv_and_the_environment(

@@ -139,7 +139,8 @@ class _Strings:
 
 
 class _RoutePlan:
-    """A route's :class:`CgiPlan` with its fixed strings in one buffer that lives as long as the executor."""
+    """A route's :class:`CgiPlan`, its entry point, and (for the ctypes path) its fixed strings in one
+    buffer that lives as long as the executor."""
 
     __slots__ = (
         "_block",
@@ -148,7 +149,6 @@ class _RoutePlan:
         "cgi",
         "entry",
         "entrypoint",
-        "fixed_count",
         "names",
         "values",
     )
@@ -161,7 +161,6 @@ class _RoutePlan:
         self.argv_by_query: dict[str, list[str]] = {}  # a bounded memo: clients repeat query strings
         self._block = _Strings([*cgi.names, *cgi.fixed_values])
         n = len(cgi.names)
-        self.fixed_count = n
         self.names = self._block.addresses[:n]  # fixed names, then DYNAMIC_NAMES
         self.values = self._block.addresses[n : n + len(cgi.fixed_values)]  # + each request's dynamic values
 
@@ -427,21 +426,15 @@ class WagiExecutor:
         entry: bytes,
     ) -> _RawRun:
         """The native module's ``run`` call by call through ctypes: the fallback where it cannot be built."""
-        argc = len(argv)
-        plan = env.plan
-        if plan is None:
-            strings = _Strings([*argv, *env.names_extra, *env.values_extra])  # one block: argv, names, values
-            envc = len(env.names_extra)
-            addresses = strings.addresses
-            names = addresses[argc : argc + envc]
-            values = addresses[argc + envc : argc + 2 * envc]
-        else:  # fixed names and values from the route's block, the rest from this request's block
-            strings = _Strings([*argv, *env.names_extra, *env.values_extra])
-            k = len(env.names_extra)
-            envc = plan.fixed_count + k
-            addresses = strings.addresses
-            names = plan.names + addresses[argc : argc + k]
-            values = plan.values + addresses[argc + k : argc + k + len(env.values_extra)]
+        argc, k = len(argv), len(env.names_extra)
+        strings = _Strings([*argv, *env.names_extra, *env.values_extra])  # this request's block
+        addresses = strings.addresses
+        names = addresses[argc : argc + k]
+        values = addresses[argc + k : argc + k + len(env.values_extra)]
+        if env.plan is not None:  # the route's fixed names and values first, from its own block
+            names = env.plan.names + names
+            values = env.plan.values + values
+        envc = len(names)
         store = ffi.wasmtime_store_new(self.runtime.engine.ptr(), None, _NO_FINALIZER)
         cpu_start = time.thread_time()
         try:
