@@ -329,12 +329,11 @@ def bench_native_floor(module: Path, n: int) -> dict[str, float]:
 
 
 def bench_c_api_floor(module: Path, n: int) -> dict[str, float]:
-    """The least the same warm request can cost from Python: the wasmtime C API calls alone.
+    """The floor of the ctypes path: the same wasmtime C API calls alone, one ctypes call per step.
 
-    One ctypes call per step (Store with the memory cap, WASI with the echo request's argv and
-    environment built once up front, inherited stdout/stderr, epoch deadline, instantiate, call
-    ``_start``, delete), none of the host's request handling: what our warm path would cost if its
-    own Python took no time.
+    Store with the memory cap, WASI with the echo request's argv and environment built once up front,
+    inherited stdout/stderr, epoch deadline, instantiate, call ``_start``, delete; none of the host's
+    request handling. Against :func:`bench_native_floor` it shows what the per-call transitions cost.
     """
     from ctypes import POINTER, byref
 

@@ -46,11 +46,10 @@ class Scratch(threading.local):
         Also gives back what a large response left behind, so call it once after every run.
         """
         size = os.fstat(self.fd).st_size
+        data = None if limit is None or size > limit else os.pread(self.fd, size, 0) if size else b""
         if size > KEEP_SCRATCH:
-            data = os.pread(self.fd, size, 0) if limit is not None and size <= limit else None
             os.ftruncate(self.fd, 0)
-            return data
-        return None if limit is None or size > limit else os.pread(self.fd, size, 0) if size else b""
+        return data
 
 
 scratch = Scratch()
