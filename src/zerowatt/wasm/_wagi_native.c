@@ -126,7 +126,7 @@ static double thread_cpu(void) {
  * engine, pre: addresses of the wasm_engine_t and wasmtime_instance_pre_t;
  * argv, names_*, values_*: lists or tuples of str (the environment is names_fixed + names_extra);
  * stdin: bytes; stdout_path: bytes (a file wasmtime opens) or None (inherit fd 1);
- * stderr_callback: address of a write callback, or 0 to inherit fd 2; stderr_data: its data argument;
+ * stderr_callback: address of a write callback, or None to inherit fd 2; stderr_data: its data argument;
  * preopens: tuple of (host bytes, guest bytes), read-only; entrypoint: bytes.
  * memory_size is the guest memory's size after an exit or trap (-1 if none), so the caller can
  * tell a hit memory cap from other faults.
