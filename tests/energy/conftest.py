@@ -30,7 +30,12 @@ class RaplTree:
         return zone
 
     def set(self, entry: str, energy_uj: int | str) -> None:
-        (self.root / entry / "energy_uj").write_text(f"{energy_uj}\n")
+        """Write the counter atomically: a sysfs attribute is never seen half-written, but a file being
+        rewritten in place is, by a process that samples it meanwhile (``energy serve`` in the CLI test)."""
+        counter = self.root / entry / "energy_uj"
+        partial = counter.with_name("energy_uj.partial")
+        partial.write_text(f"{energy_uj}\n")
+        partial.replace(counter)
 
 
 @pytest.fixture
