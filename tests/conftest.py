@@ -6,10 +6,12 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+
+from zerowatt.wasm.engine import EngineSettings, Runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
@@ -56,3 +58,11 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"reference data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def runtime() -> Iterator[Runtime]:
+    """A wasmtime runtime (engine, epoch ticker, WASI linker) with the default settings, per test module."""
+    rt = Runtime(EngineSettings())
+    yield rt
+    rt.close()

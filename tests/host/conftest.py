@@ -1,4 +1,4 @@
-"""Fixtures of the in-process host tests: two real guests, a wasmtime runtime and a component pool."""
+"""Fixtures of the in-process host tests: two real guests and a component pool (the runtime is tests/conftest.py's)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from tests.host.guestbuild import GUESTS, app, build_c, component
 from zerowatt.host.pool import ComponentPool
 from zerowatt.host.registry import ExecutorContext
 from zerowatt.wasm.cache import ModuleCache
-from zerowatt.wasm.engine import EngineSettings, Runtime
+from zerowatt.wasm.engine import Runtime
 from zerowatt.wasm.model import App
 
 
@@ -23,13 +23,6 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> list[App]:
         app([component(probe)], {"/probe/...": "probe"}, name="probe-app"),
         app([component(GUESTS / "hello.wat", "hello")], {"/hello": "hello"}, name="hello-app"),
     ]
-
-
-@pytest.fixture(scope="module")
-def runtime() -> Iterator[Runtime]:
-    rt = Runtime(EngineSettings())
-    yield rt
-    rt.close()
 
 
 @pytest.fixture

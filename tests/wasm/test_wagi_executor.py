@@ -37,13 +37,6 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     return str(request.param)
 
 
-@pytest.fixture(scope="module")
-def runtime() -> Iterator[Runtime]:
-    rt = Runtime(EngineSettings())
-    yield rt
-    rt.close()
-
-
 @pytest.fixture
 def cache(runtime: Runtime, tmp_path: Path) -> ModuleCache:
     return ModuleCache(runtime.engine, runtime.settings.fingerprint(), tmp_path / "cache")
