@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -43,6 +42,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+from tests.host.serving import metric, wait_ready
 
 from benchmarks.machine import describe
 from zerowatt.scaling.kpa import KpaParams
@@ -126,18 +126,7 @@ class Host:
         argv += ["--policy", policy, "--policy-option", f"compression={compression:g}", "--energy-summary", "0"]
         with self.log.open("w") as out:
             self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"zerowatt up exited:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.admin_port}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        else:
-            raise RuntimeError(f"zerowatt up not ready:\n{self.log.read_text()}")
+        wait_ready(f"http://127.0.0.1:{self.admin_port}", self.proc, self.log)
         children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
         workers = [int(p) for p in children if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
         self.worker = workers[0]
@@ -159,24 +148,14 @@ class Host:
         return self.log.read_text()
 
 
-def metric_sum(text: str, name: str, **labels: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name + "{"):
-            found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
-            if all(found.get(k) == v for k, v in labels.items()):
-                total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
 def calibrate(host: Host, n: int = 200) -> float:
     """Mean host-side duration of a warm request to the guest (the simulator's duration)."""
     with httpx.Client(base_url=f"http://127.0.0.1:{host.port}", timeout=10) as client:
         for _ in range(n):
             client.get("/calib").raise_for_status()
     text = host.metrics()
-    total = metric_sum(text, "zerowatt_request_duration_seconds_sum", component="calib")
-    count = metric_sum(text, "zerowatt_request_duration_seconds_count", component="calib")
+    total = metric(text, "zerowatt_request_duration_seconds_sum", component="calib")
+    count = metric(text, "zerowatt_request_duration_seconds_count", component="calib")
     return total / count
 
 
@@ -289,8 +268,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "cold_starts": cold,
                 "instance_starts": sum(int(s["instance_starts"]) for s in live),
                 "decisions": sum(int(s["decisions"]) for s in live),
-                "cold_starts_metrics": metric_sum(after, "zerowatt_cold_starts_total")
-                - metric_sum(before, "zerowatt_cold_starts_total"),
+                "cold_starts_metrics": metric(after, "zerowatt_cold_starts_total")
+                - metric(before, "zerowatt_cold_starts_total"),
                 "instance_seconds": sum(float(s["instance_seconds"]) for s in live),
                 "idle_instance_seconds": sum(float(s["idle_instance_seconds"]) for s in live),
                 "worker_cpu_seconds": cpu,

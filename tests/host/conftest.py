@@ -9,11 +9,15 @@ from pathlib import Path
 import pytest
 
 from tests.host.guestbuild import GUESTS, app, build_c, component
+from zerowatt.host.asgi import HostApp
+from zerowatt.host.metrics import HostMetrics
 from zerowatt.host.pool import ComponentPool
 from zerowatt.host.registry import ExecutorContext
+from zerowatt.host.settings import HostSettings
 from zerowatt.wasm.cache import ModuleCache
 from zerowatt.wasm.engine import Runtime
 from zerowatt.wasm.model import App
+from zerowatt.wasm.router import Router
 
 
 @pytest.fixture(scope="module")
@@ -38,3 +42,17 @@ def pool(apps: list[App], runtime: Runtime, tmp_path: Path) -> Iterator[Componen
     )
     yield ComponentPool(apps, ctx)
     threads.shutdown(wait=False, cancel_futures=True)
+
+
+def make_host(
+    apps: list[App], pool: ComponentPool, seen: list[tuple[object, ...]], *, batch_observers: bool = False
+) -> HostApp:
+    """A HostApp over ``pool`` (1 KiB body limit, no idle unloading) that records each observed request in ``seen``."""
+    return HostApp(
+        Router(apps).match,
+        pool,
+        HostSettings(max_body=1024, idle_unload=None),
+        HostMetrics(),
+        observers=[lambda *args: seen.append(args)],
+        batch_observers=batch_observers,
+    )

@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from tests.conftest import EXAMPLES, cli_env, free_port, run_cli
-from tests.host.test_host_e2e import metric, wait_ready
+from tests.host.serving import metric, wait_ready
 
 PROBE = Path(__file__).resolve().parents[1] / "wasm" / "components" / "probe.wat"
 

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from tests.host.conftest import make_host
 from zerowatt.host.asgi import HostApp
-from zerowatt.host.metrics import HostMetrics
 from zerowatt.host.pool import ComponentPool
 from zerowatt.host.settings import HostSettings
 from zerowatt.wasm.model import App
@@ -19,13 +19,7 @@ from zerowatt.wasm.router import Router
 @pytest.fixture
 async def client(apps: list[App], pool: ComponentPool) -> AsyncIterator[tuple[httpx.AsyncClient, HostApp, list[tuple]]]:
     seen: list[tuple] = []
-    host = HostApp(
-        Router(apps).match,
-        pool,
-        HostSettings(max_body=1024, idle_unload=None),
-        HostMetrics(),
-        observers=[lambda *args: seen.append(args)],
-    )
+    host = make_host(apps, pool, seen)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host), base_url="http://test") as c:
         yield c, host, seen
 

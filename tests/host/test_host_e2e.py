@@ -24,6 +24,7 @@ import pytest
 
 from tests.conftest import EXAMPLES, cli_env, free_port, run_cli
 from tests.host.guestbuild import build_c
+from tests.host.serving import metric, wait_ready
 
 MANIFEST = """\
 spin_manifest_version = 2
@@ -67,32 +68,6 @@ class Server:
 
     def log_text(self) -> str:
         return self.log.read_text()
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    """Sum of the samples of ``name`` whose labels include ``labels``."""
-    total = 0.0
-    for line in text.splitlines():
-        if not line.startswith(name + "{"):
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
-        if all(found.get(k) == v for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
-def wait_ready(admin: str, proc: subprocess.Popen[str], log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"zerowatt up exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{admin}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"zerowatt up not ready after {timeout} s:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module", params=["native", "uvicorn"])

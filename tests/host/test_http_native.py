@@ -12,13 +12,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from zerowatt.host.asgi import HostApp
+from tests.host.conftest import make_host
 from zerowatt.host.http import MAX_HEAD, HttpServer
-from zerowatt.host.metrics import HostMetrics
 from zerowatt.host.pool import ComponentPool
-from zerowatt.host.settings import HostSettings
 from zerowatt.wasm.model import App
-from zerowatt.wasm.router import Router
 
 
 @pytest.fixture
@@ -26,14 +23,7 @@ async def served(
     apps: list[App], pool: ComponentPool
 ) -> AsyncIterator[tuple[HttpServer, int, list[tuple[object, ...]]]]:
     seen: list[tuple[object, ...]] = []
-    host = HostApp(
-        Router(apps).match,
-        pool,
-        HostSettings(max_body=1024, idle_unload=None),
-        HostMetrics(),
-        observers=[lambda *args: seen.append(args)],
-        batch_observers=True,
-    )
+    host = make_host(apps, pool, seen, batch_observers=True)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     await host.startup()
