@@ -67,6 +67,7 @@ def test_rightsize_bad_samples_exit_2_naming_line_7(tmp_path: Path, row: str, me
 
 def test_rightsize_line_numbers_count_blank_lines_and_quoted_breaks(tmp_path: Path) -> None:
     path = tmp_path / "samples.csv"
-    text = SAMPLES_HEADER + "\n" + GOOD_ROWS + '1700000301,ns,"web\n1",app,0.5,1e8\n' + "\n" + "soon,ns,web-1,app,0.5,1e8\n"
+    quoted_break = '1700000301,ns,"web\n1",app,0.5,1e8\n'
+    text = SAMPLES_HEADER + "\n" + GOOD_ROWS + quoted_break + "\n" + "soon,ns,web-1,app,0.5,1e8\n"
     path.write_text(text)
     assert_clean_usage_error(["rightsize", "--samples", str(path)], f"{path}:11: column timestamp: 'soon'")

@@ -268,9 +268,7 @@ def test_samples_loader_takes_any_bytes(data: bytes, suffix: str, tmp_path_facto
         max_size=6,
     )
 )
-def test_samples_csv_numeric_extremes(
-    rows: list[tuple[str, ...]], tmp_path_factory: pytest.TempPathFactory
-) -> None:
+def test_samples_csv_numeric_extremes(rows: list[tuple[str, ...]], tmp_path_factory: pytest.TempPathFactory) -> None:
     out = io.StringIO()
     out.write(SAMPLES_HEADER + "\n")
     writer = csv.writer(out, lineterminator="\n")
