@@ -45,7 +45,7 @@ from zerowatt.rightsize.samples import SampleFilter, load_samples, parse_selecto
 from zerowatt.rightsize.timeparse import parse_duration, parse_instant
 from zerowatt.scaling.live import parse_policy
 from zerowatt.scaling.simulate import SimulationConfig, parse_policies, prepare, run_policy
-from zerowatt.scaling.trace import RUN_COLUMNS, expand, read_trace
+from zerowatt.scaling.trace import MAX_INVOCATIONS, MAX_PER_MINUTE, RUN_COLUMNS, Trace, expand, read_trace
 from zerowatt.schedule import parse_schedule
 from zerowatt.schedule.spans import EARLIEST, LATEST
 from zerowatt.wasm.cgi import CgiOutputError, parse_cgi_output
@@ -545,3 +545,11 @@ def test_numbers_just_inside_the_limits_are_accepted(tmp_path: Path) -> None:
     assert trace.counts[0, 2] == 10_000_000 and trace.memory_gb.max() == 14.0
     assert np.isclose(trace.duration_percentiles[0, -1], 0.09)
     assert timedelta(seconds=parse_duration("100w", "--history")).days == 700
+
+
+def test_a_resampled_trace_over_the_limit_is_refused_before_allocating() -> None:
+    """``--functions`` resamples past the files: the total is checked in ``expand``, not by NumPy's allocator."""
+    minutes = MAX_INVOCATIONS // MAX_PER_MINUTE + 1
+    trace = Trace(("f",), ("a",), np.full((1, minutes), MAX_PER_MINUTE, dtype=np.int64), np.ones((1, 7)), np.ones(1))
+    with pytest.raises(ValidationError, match=r"110,000,000 invocations: more than the simulator's limit"):
+        expand(trace, seed=1)

@@ -157,7 +157,9 @@ def expand(trace: Trace, seed: int, spread: str = "uniform") -> Invocations:
     total = int(n.sum())
     if total > MAX_INVOCATIONS:  # a resampled trace (the reader checks the files): refuse before allocating
         raise ValidationError(
-            trace.source, f"{total:,} invocations: more than the simulator's limit of {MAX_INVOCATIONS:,}"
+            trace.source,
+            f"{total:,} invocations: more than the simulator's limit of {MAX_INVOCATIONS:,} (it holds every "
+            "invocation in memory); use fewer functions",
         )
     if total == 0:
         empty_f = np.zeros(0, dtype=np.int64)
