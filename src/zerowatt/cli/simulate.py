@@ -6,6 +6,7 @@ and writes the comparison plot. Results from the Azure trace carry its attributi
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,6 +32,11 @@ from zerowatt.scaling.trace import SPREADS, Trace, available_sizes, expand, read
 
 #: Fixed keep-alive windows of the frontier drawn in the plot (1 minute to 4 hours).
 FRONTIER_WINDOWS = (60.0, 300.0, 600.0, 1200.0, 3600.0, 7200.0, 14400.0)
+#: ``--functions`` above the largest file resamples into a [functions, minutes] count matrix: 100,000
+#: functions of a day are 1.2 GB of counts (the Azure 2019 trace has about 50,000 functions a day).
+MAX_FUNCTIONS = 100_000
+#: ``--cold-start`` above a day is a unit mistake (the flag is in seconds).
+MAX_COLD_START = 86400.0
 
 
 def load_trace(directory: Path, functions: int | None, seed: int) -> tuple[Trace, str]:
@@ -46,6 +52,8 @@ def load_trace(directory: Path, functions: int | None, seed: int) -> tuple[Trace
         return read_trace(directory, size), note
     if functions < 1:
         raise UsageError(f"--functions: expected at least 1, got {functions}")
+    if functions > MAX_FUNCTIONS:
+        raise UsageError(f"--functions: expected at most {MAX_FUNCTIONS:,}, got {functions:,}")
     bigger = [s for s in sizes if s >= functions]
     if bigger:
         trace = read_trace(directory, bigger[0])
@@ -139,12 +147,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Replay an Azure Functions 2019 trace through autoscaling policies (cold starts, idle time, energy)."""
         names = parse_policies(policy)
-        if warmup < 0:
+        if not (math.isfinite(warmup) and warmup >= 0):  # NaN passes "< 0": ask for what is wanted
             raise UsageError(f"--warmup: expected seconds >= 0, got {warmup}")
         if arrivals not in SPREADS:
             raise UsageError(f"--arrivals: expected one of {', '.join(SPREADS)}, got {arrivals!r}")
-        if cold_start < 0:
-            raise UsageError(f"--cold-start: expected seconds >= 0, got {cold_start}")
+        if not (math.isfinite(cold_start) and 0 <= cold_start <= MAX_COLD_START):
+            raise UsageError(f"--cold-start: expected seconds between 0 and {MAX_COLD_START:g}, got {cold_start}")
+        if seed < 0:
+            raise UsageError(f"--seed: expected a whole number >= 0, got {seed}")
         loaded, note = load_trace(trace, functions, seed)
         if note:
             err_console.print(f"[dim]{note}[/]")

@@ -20,7 +20,8 @@ def parse_address(value: str, flag: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[::1]:PORT`` for IPv6) → (host, port); a clear usage error otherwise."""
     host, sep, port = value.rpartition(":")
     host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+    # isascii: "²".isdigit() is True and int() refuses it; 5 digits: int() refuses over 4,300 of them.
+    if not sep or not host or not (port.isascii() and port.isdigit() and len(port) <= 5) or int(port) > 65535:
         raise UsageError(f"{flag} {value!r}: expected HOST:PORT, e.g. 127.0.0.1:3000")
     return host, int(port)
 

@@ -41,7 +41,7 @@ Action = Literal["none", "down", "up", "error", "skip"]
 
 #: kube-downscaler's timestamp formats for ``exclude-until`` and deployment-time annotations (all UTC).
 _TIME_FORMATS = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d")
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_DURATION = re.compile(r"^(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?\Z")
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,9 @@ def parse_time(where_: str, value: str) -> datetime:
 def parse_duration(where_: str, value: str) -> float:
     """Seconds as an integer (``900``) or a Go-style duration (``15m``, ``1h30m``), as the forks accept."""
     text = value.strip()
-    if text.isdigit():
+    if len(text) > 20:  # "1e400", 5,000 digits: int() refuses over 4,300, float() gives inf
+        raise ValidationError(where_, f"{value[:40]!r}... is not a duration; expected seconds (900) or e.g. 15m")
+    if text.isascii() and text.isdigit():
         return float(text)
     m = _DURATION.match(text)
     if not text or not m or not any(m.groups()):

@@ -41,7 +41,10 @@ def _parse_text(text: str) -> float:
     m = _QUANTITY.match(text.strip())
     if not m:
         raise ValueError(f"{text!r} is not a Kubernetes quantity")
-    return float(Decimal(m.group(1)) * Decimal(_SUFFIX[m.group(2)]))
+    try:
+        return float(Decimal(m.group(1)) * Decimal(_SUFFIX[m.group(2)]))
+    except ArithmeticError:  # decimal.Overflow for "1e99999999999": out of any range, not a quantity
+        raise ValueError(f"{text[:40]!r} is out of range for a Kubernetes quantity") from None
 
 
 def _pod_spec(obj: Obj, kind: Kind) -> Mapping[str, Any]:

@@ -9,8 +9,10 @@ files are parsed with pyarrow's multi-threaded reader.
 
 Bad values: NaN and negative samples are dropped and counted (the report lists them as warnings, because
 one bad scrape should not hide a cluster's worth of good ones); a file with no valid sample, a missing
-column, a value that is not a number or a row with the wrong number of fields is an error naming the file,
-line (CSV) or row (Parquet) and column.
+column, a value that is not a number, an infinite or absurdly large value (above :data:`MAX_CORES` or
+:data:`MAX_BYTES`), a timestamp outside the years 1 to 9999 or a row with the wrong number of fields is an
+error naming the file, line (CSV: the physical line, blank lines and quoted line breaks counted) or row
+(Parquet) and column.
 """
 
 from __future__ import annotations
@@ -36,6 +38,14 @@ KEY_COLUMNS = ("namespace", "pod", "container", "workload")
 CURRENT_COLUMNS = ("cpu_request", "memory_request", "cpu_limit", "memory_limit")
 NUMERIC = ("cpu", "memory", "oom", *CURRENT_COLUMNS)
 BATCH_ROWS = 1 << 20
+#: Largest CPU value (cores) and memory value (bytes) accepted in a sample or a current request/limit. Far
+#: above any node; what is above is a unit mistake, and near 1e308 the histograms' bucket arithmetic overflows.
+MAX_CORES = 1e6
+MAX_BYTES = float(2**60)
+#: Timestamps RFC 3339 can write: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z, in Unix seconds.
+MIN_TIME = -62135596800.0
+MAX_TIME = 253402300799.0
+_LIMITS = {"cpu": (MAX_CORES, "a number of cores up to 1e6"), "memory": (MAX_BYTES, "a number of bytes up to 2^60")}
 
 Progress = Callable[[int, int], None]
 
@@ -88,8 +98,62 @@ def parse_selector(text: str | None) -> dict[str, str]:
     return out
 
 
-def _timestamps(col: pa.ChunkedArray | pa.Array, where: str) -> FloatArray:
-    """Unix seconds from a numeric, timestamp or RFC 3339 string column."""
+@dataclass(frozen=True)
+class _Place:
+    """Where a batch's rows are in the file, to name the line (CSV) or row (Parquet) of a bad value."""
+
+    path: Path
+    first: int  # index of the batch's first data row in the file, 0-based
+    csv: bool
+
+    @property
+    def file(self) -> str:
+        return str(self.path)
+
+    def at(self, index: int) -> str:
+        """``file:LINE`` (CSV) or ``file: row N`` (Parquet) of the batch's row ``index``."""
+        row = self.first + index
+        if self.csv:
+            return f"{self.path}:{_csv_line(self.path, row)}"
+        return f"{self.path}: row {row + 1}"
+
+
+def _csv_records(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(first physical line, fields) of every record of a CSV file, skipping blank lines as pyarrow does."""
+    with path.open(newline="", encoding="utf-8", errors="replace") as fh:
+        reader = csv.reader(fh)
+        while True:
+            line = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error:  # a field over csv's size limit, say: count it as one line, go on
+                row = [""]
+            if row:
+                yield line, row
+
+
+def _csv_line(path: Path, row: int) -> int:
+    """The physical line of data row ``row`` (0-based, after the header): the error path only.
+
+    pyarrow skips blank lines and a record's quoted line breaks are lines too, so the row index plus two
+    is wrong as soon as a file has either; this walks the file the way pyarrow splits it.
+    """
+    for k, (line, _) in enumerate(_csv_records(path)):
+        if k == row + 1:  # record 0 is the header
+            return line
+    return row + 2
+
+
+def _shown(value: object) -> str:
+    """A value quoted for a message, cut to 40 characters (a corrupt field can be megabytes)."""
+    text = repr(value)
+    return text if len(text) <= 42 else text[:40] + f"... ({len(str(value))} characters)"
+
+
+def _timestamps(col: pa.ChunkedArray | pa.Array, place: _Place) -> FloatArray:
+    """Unix seconds from a numeric, timestamp or RFC 3339 string column (NaN where empty)."""
     typ = col.type
     if pa.types.is_integer(typ) or pa.types.is_floating(typ):
         return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
@@ -98,56 +162,78 @@ def _timestamps(col: pa.ChunkedArray | pa.Array, where: str) -> FloatArray:
         ints = pc.cast(col, pa.int64()).to_numpy(zero_copy_only=False)
         return np.asarray(ints, dtype=np.float64) / unit
     if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+        col = pc.if_else(pc.equal(pc.utf8_trim_whitespace(col), ""), pa.scalar(None, typ), col)
         try:
             as_num = pc.cast(col, pa.float64())
-            return np.asarray(as_num.to_numpy(zero_copy_only=False), dtype=np.float64)
+            return np.asarray(pc.fill_null(as_num, math.nan).to_numpy(zero_copy_only=False), dtype=np.float64)
         except pa.ArrowInvalid:
             pass
         try:
             ts = pc.cast(col, pa.timestamp("ns", "UTC"))
         except pa.ArrowInvalid:
-            bad = _first_bad(col, _parse_time)
+            return _times_one_by_one(col, place)
+        return _timestamps(ts, place)
+    raise ValidationError(place.file, f"column timestamp has type {typ}, expected RFC 3339 strings or Unix seconds")
+
+
+def _times_one_by_one(col: pa.ChunkedArray | pa.Array, place: _Place) -> FloatArray:
+    """A column that mixes Unix seconds and RFC 3339, or holds a bad value: read value by value, the
+    bad one named with its own line (the slow path; the whole-column casts above are the fast one)."""
+    out = np.full(len(col), math.nan)
+    for i, value in enumerate(col.to_pylist()):
+        if value is None:
+            continue
+        one = pa.array([value])
+        try:
+            out[i] = one.cast(pa.float64())[0].as_py()
+            continue
+        except pa.ArrowInvalid:
+            pass
+        try:
+            out[i] = one.cast(pa.timestamp("ns", "UTC")).cast(pa.int64())[0].as_py() / 1e9
+        except pa.ArrowInvalid:
             raise ValidationError(
-                _at(where, bad), f"column timestamp: {bad[1]!r} is not RFC 3339 or Unix seconds"
+                place.at(i), f"column timestamp: {_shown(value)} is not RFC 3339 or Unix seconds"
             ) from None
-        return _timestamps(ts, where)
-    raise ValidationError(where, f"column timestamp has type {typ}, expected RFC 3339 strings or Unix seconds")
+    return out
 
 
-def _parse_time(value: str) -> None:
-    pa.array([value]).cast(pa.timestamp("ns", "UTC"))
+def _check_times(t: FloatArray, place: _Place) -> None:
+    """Every timestamp present and in years 1 to 9999 (NaN, inf and 1e300 name their line)."""
+    ok = (t >= MIN_TIME) & (t <= MAX_TIME)
+    if ok.all():
+        return
+    bad = int(np.argmin(ok))
+    if math.isnan(t[bad]):
+        raise ValidationError(place.at(bad), "column timestamp: empty value")
+    raise ValidationError(
+        place.at(bad), f"column timestamp: {t[bad]:g} is outside 0001-01-01 to 9999-12-31 (Unix seconds)"
+    )
 
 
-def _parse_float(value: str) -> None:
-    if value.strip() != "":
-        float(value)
+def _check_limit(values: FloatArray, name: str, place: _Place) -> None:
+    """No infinite or absurdly large value (NaN and negative ones are dropped and counted elsewhere)."""
+    limit, expected = _LIMITS["cpu" if name.startswith("cpu") else "memory"]
+    with np.errstate(invalid="ignore"):
+        bad = np.isinf(values) | (values > limit)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValidationError(place.at(i), f"column {name}: expected {expected}, found {float(values[i]):g}")
 
 
-def _first_bad(col: pa.ChunkedArray | pa.Array, check: Callable[[str], None]) -> tuple[int, str]:
-    """(row index, value) of the first entry ``check`` rejects: the error path only."""
+def _first_bad_number(col: pa.ChunkedArray | pa.Array) -> tuple[int, str]:
+    """(row index, value) of the first entry pyarrow cannot cast to a number: the error path only."""
     for i, v in enumerate(col.to_pylist()):
         if v is None:
             continue
         try:
-            check(v)
-        except (ValueError, pa.ArrowInvalid):
+            pa.array([v]).cast(pa.float64())
+        except pa.ArrowInvalid:
             return i, v
     return -1, ""
 
 
-def _at(where: str, bad: tuple[int, str]) -> str:
-    """``where`` is ``"file.csv:+FIRST_LINE"`` or ``"file.parquet: row +FIRST_ROW"``: add the bad row's offset."""
-    base, sep, offset = where.rpartition("+")
-    if not sep or not offset.isdigit():
-        return where
-    return f"{base}{int(offset) + max(bad[0], 0)}"
-
-
-def _file_of(where: str) -> str:
-    return where.rpartition("+")[0].removesuffix(": row ").removesuffix(":") or where
-
-
-def _numeric(col: pa.ChunkedArray | pa.Array, name: str, where: str) -> FloatArray:
+def _numeric(col: pa.ChunkedArray | pa.Array, name: str, place: _Place) -> FloatArray:
     typ = col.type
     if pa.types.is_boolean(typ):
         col = pc.cast(col, pa.float64())
@@ -156,10 +242,11 @@ def _numeric(col: pa.ChunkedArray | pa.Array, name: str, where: str) -> FloatArr
         try:
             col = pc.cast(col, pa.float64())
         except pa.ArrowInvalid:
-            bad = _first_bad(col, _parse_float)
-            raise ValidationError(_at(where, bad), f"column {name}: {bad[1]!r} is not a number") from None
+            index, value = _first_bad_number(col)
+            where = place.at(index) if index >= 0 else place.file
+            raise ValidationError(where, f"column {name}: {_shown(value)} is not a number") from None
     elif not (pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_null(typ)):
-        raise ValidationError(_file_of(where), f"column {name} has type {typ}, expected numbers")
+        raise ValidationError(place.file, f"column {name} has type {typ}, expected numbers")
     if pa.types.is_null(col.type):
         return np.full(len(col), np.nan)
     if col.null_count:
@@ -243,7 +330,11 @@ class _KeyMapper:
 def _check_columns(names: Sequence[str], where: str) -> None:
     missing = [c for c in REQUIRED if c not in names]
     if missing:
-        raise ValidationError(where, f"missing column(s) {', '.join(missing)}; found {', '.join(names) or 'none'}")
+        found = ", ".join(_shown(n) for n in names[:20]) or "none"
+        raise ValidationError(where, f"missing column(s) {', '.join(missing)}; found {found}")
+    twice = sorted({n for n in names if n in (*REQUIRED, *KEY_COLUMNS, *NUMERIC) and names.count(n) > 1})
+    if twice:
+        raise ValidationError(where, f"column(s) {', '.join(twice)} appear more than once")
 
 
 def _feed(
@@ -251,36 +342,38 @@ def _feed(
     mapper: _KeyMapper,
     batch: pa.RecordBatch | pa.Table,
     t: FloatArray,
-    where: str,
+    place: _Place,
     stats: LoadStats,
 ) -> None:
     sid, keep = mapper.series(batch)
     names = batch.schema.names
-    cpu = _numeric(batch.column("cpu"), "cpu", where)
-    mem = _numeric(batch.column("memory"), "memory", where)
-    nan_t = np.isnan(t)
-    if nan_t.any():
-        bad = int(np.argmax(nan_t))
-        raise ValidationError(_at(where, (bad, "")), "column timestamp: empty value")
+    cpu = _numeric(batch.column("cpu"), "cpu", place)
+    mem = _numeric(batch.column("memory"), "memory", place)
+    _check_times(t, place)
+    _check_limit(cpu, "cpu", place)
+    _check_limit(mem, "memory", place)
     stats.rows += int(keep.sum())
     stats.filtered_rows += int((~keep).sum())
     stats.nan_samples += int((np.isnan(cpu) & keep).sum() + (np.isnan(mem) & keep).sum())
     stats.negative_samples += int(((cpu < 0) & keep).sum() + ((mem < 0) & keep).sum())
-    oom = _numeric(batch.column("oom"), "oom", where) if "oom" in names else None
+    oom = _numeric(batch.column("oom"), "oom", place) if "oom" in names else None
     if not keep.all():
         sid, t, cpu, mem = sid[keep], t[keep], cpu[keep], mem[keep]
         oom = oom[keep] if oom is not None else None
     acc.add_samples(sid, t, cpu=cpu, memory=mem, oom=None if oom is None else np.nan_to_num(oom) > 0)
     current = [c for c in CURRENT_COLUMNS if c in names]
     if current:
-        vals = {c: _numeric(batch.column(c), c, where)[keep] for c in current}
-        acc.set_current(sid, timestamps=t, **vals)
+        vals = {c: _numeric(batch.column(c), c, place) for c in current}
+        for c, v in vals.items():
+            _check_limit(v, c, place)
+        acc.set_current(sid, timestamps=t, **{c: v[keep] for c, v in vals.items()})
 
 
 def _csv_table(path: Path) -> pa.Table:
-    with path.open("rb") as fh:
-        header = fh.readline().decode("utf-8", "replace").strip().split(",")
-    header = [h.strip().strip('"') for h in header]
+    header = next(_csv_records(path), (1, []))[1]  # as pyarrow reads it: blank lines skipped, quotes removed
+    if header:
+        header[0] = header[0].removeprefix("\ufeff")  # pyarrow skips a UTF-8 byte order mark
+    header = [h.strip() for h in header]
     _check_columns(header, str(path))
     types = {c: pa.string() for c in header}
     try:
@@ -295,14 +388,13 @@ def _csv_table(path: Path) -> pa.Table:
 
 
 def _bad_csv_line(path: Path, width: int) -> int | None:
-    with path.open(newline="", encoding="utf-8", errors="replace") as fh:
-        for lineno, row in enumerate(csv.reader(fh), start=1):
-            if row and len(row) != width:
-                return lineno
+    for line, row in _csv_records(path):
+        if len(row) != width:
+            return line
     return None
 
 
-def _parquet_now(pf: pq.ParquetFile, where: str) -> float | None:
+def _parquet_now(pf: pq.ParquetFile, place: _Place) -> float | None:
     """Latest timestamp from the row groups' statistics (no data read), or None when not available."""
     schema = pf.schema_arrow
     if "timestamp" not in schema.names:
@@ -318,8 +410,10 @@ def _parquet_now(pf: pq.ParquetFile, where: str) -> float | None:
             return None
         mx = st.max
         if pa.types.is_timestamp(typ):
-            mx = _timestamps(pa.array([mx], type=typ), where)[0]
+            mx = _timestamps(pa.array([mx], type=typ), place)[0]
         best = float(mx) if best is None else max(best, float(mx))
+    if best is None or not MIN_TIME <= best <= MAX_TIME:
+        return None  # not usable: the scan of the timestamps finds and names the bad row
     return best
 
 
@@ -358,13 +452,16 @@ def load_samples(
         _check_columns(pf.schema_arrow.names, str(path))
         total = pf.metadata.num_rows
         if now is None:
-            now = _parquet_now(pf, str(path))
+            now = _parquet_now(pf, _Place(path, 0, csv=False))
         if now is None:
             now = -math.inf
-            for i, b in enumerate(pf.iter_batches(batch_size=batch_rows, columns=["timestamp"])):
-                t = _timestamps(b.column(0), f"{path}: row +{i * batch_rows + 1}")
-                if t.size and not np.all(np.isnan(t)):
-                    now = max(now, float(np.nanmax(t)))
+            scanned = 0
+            for b in pf.iter_batches(batch_size=batch_rows, columns=["timestamp"]):
+                t = _timestamps(b.column(0), _Place(path, scanned, csv=False))
+                _check_times(t, _Place(path, scanned, csv=False))
+                if t.size:
+                    now = max(now, float(np.max(t)))
+                scanned += b.num_rows
         if not math.isfinite(now):
             raise ValidationError(str(path), "no samples")
         acc = UsageAccumulator(now, history, config, track_simple)
@@ -372,9 +469,9 @@ def load_samples(
         done = 0
         try:
             for batch in iter_parquet(path, batch_rows):
-                where = f"{path}: row +{done + 1}"
-                t = _timestamps(batch.column("timestamp"), where)
-                _feed(acc, mapper, batch, t, where, stats)
+                place = _Place(path, done, csv=False)
+                t = _timestamps(batch.column("timestamp"), place)
+                _feed(acc, mapper, batch, t, place, stats)
                 done += batch.num_rows
                 if progress:
                     progress(done, total)
@@ -385,16 +482,15 @@ def load_samples(
         total = table.num_rows
         if total == 0:
             raise ValidationError(str(path), "no samples (only a header)")
-        t_all = _timestamps(table.column("timestamp"), f"{path}:+2")
+        t_all = _timestamps(table.column("timestamp"), _Place(path, 0, csv=True))
+        _check_times(t_all, _Place(path, 0, csv=True))
         if now is None:
-            if np.all(np.isnan(t_all)):
-                raise ValidationError(str(path), "no valid timestamps")
-            now = float(np.nanmax(t_all))
+            now = float(np.max(t_all))
         acc = UsageAccumulator(now, history, config, track_simple)
         mapper = _KeyMapper(acc, flt)
         for start in range(0, total, batch_rows):
             batch = table.slice(start, batch_rows)
-            _feed(acc, mapper, batch, t_all[start : start + batch_rows], f"{path}:+{start + 2}", stats)
+            _feed(acc, mapper, batch, t_all[start : start + batch_rows], _Place(path, start, csv=True), stats)
             if progress:
                 progress(min(start + batch_rows, total), total)
     stats.finish(str(path))

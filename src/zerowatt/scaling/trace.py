@@ -13,13 +13,17 @@ Joins: durations by (HashFunction, HashApp), memory by HashApp. A function witho
 trace-wide median of each duration percentile; an app without a mem row gets the median
 ``AverageAllocatedMb``; both are counted in :attr:`Trace.fallbacks` (never silent).
 
-Every malformed line raises :class:`ValidationError` naming ``file:line`` and what was expected. Reading is
-an adapter (it opens files); :func:`expand` is pure: counts in, seeded arrivals and durations out.
+Every malformed line raises :class:`ValidationError` naming ``file:line``, the column and what was
+expected, before anything is allocated for it: counts are whole numbers in ``0..MAX_PER_MINUTE``, the
+trace's total stays within :data:`MAX_INVOCATIONS` (the simulator holds every invocation in memory),
+durations and memory are finite, non-negative and below :data:`MAX_DURATION_MS` and :data:`MAX_MEMORY_MB`.
+Reading is an adapter (it opens files); :func:`expand` is pure: counts in, seeded arrivals and durations out.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,6 +39,17 @@ RUN_PERCENTILES: tuple[int, ...] = (0, 1, 25, 50, 75, 99, 100)
 RUN_COLUMNS = tuple(f"percentile_Average_{p}" for p in RUN_PERCENTILES)
 MEM_COLUMN = "AverageAllocatedMb"
 MINUTE = 60.0
+#: Invocations of one function in one minute: 10 million (~167,000 a second) is about a hundred times the
+#: busiest function of the Azure 2019 trace; a bigger value is a corrupt cell, not a workload.
+MAX_PER_MINUTE = 10_000_000
+#: Invocations of a whole trace: :func:`expand` and the replays peak at ~200 bytes per invocation (measured:
+#: 2 million invocations, all four policies, +400 MB RSS), so this bounds a run to ~20 GB instead of dying
+#: in NumPy's allocator.
+MAX_INVOCATIONS = 100_000_000
+#: A duration percentile (ms): one year. Longer is a unit mistake, and would overflow the energy sums.
+MAX_DURATION_MS = 365 * 86400 * 1000.0
+#: Memory of an application (MB): 1 TiB, far above any Functions plan (Azure's largest is 14 GB).
+MAX_MEMORY_MB = 1024.0 * 1024.0
 
 _MINUTE_HEADER = re.compile(r"^(?:minute_)?(\d+)$")
 _FILE_SET = re.compile(r"^(\d+)_inv\.csv$")
@@ -140,6 +155,12 @@ def expand(trace: Trace, seed: int, spread: str = "uniform") -> Invocations:
     f_idx, m_idx = np.nonzero(counts)
     n = counts[f_idx, m_idx]
     total = int(n.sum())
+    if total > MAX_INVOCATIONS:  # a resampled trace (the reader checks the files): refuse before allocating
+        raise ValidationError(
+            trace.source,
+            f"{total:,} invocations: more than the simulator's limit of {MAX_INVOCATIONS:,} (it holds every "
+            "invocation in memory); use fewer functions",
+        )
     if total == 0:
         empty_f = np.zeros(0, dtype=np.int64)
         empty = np.zeros(0, dtype=np.float64)
@@ -210,8 +231,8 @@ def read_trace(directory: Path, size: int) -> Trace:
     run_path = directory / f"{size}_run.csv"
     mem_path = directory / f"{size}_mem.csv"
     f_ids, a_ids, counts = _read_inv(inv_path)
-    run = _read_keyed(run_path, ("HashFunction", "HashApp"), RUN_COLUMNS, scale=1e-3)
-    mem = _read_keyed(mem_path, ("HashApp",), (MEM_COLUMN,), scale=1.0 / 1024.0)
+    run = _read_keyed(run_path, ("HashFunction", "HashApp"), RUN_COLUMNS, 1e-3, (MAX_DURATION_MS, "ms"))
+    mem = _read_keyed(mem_path, ("HashApp",), (MEM_COLUMN,), 1.0 / 1024.0, (MAX_MEMORY_MB, "MB"))
     fallbacks = {"functions_without_run_row": 0, "apps_without_mem_row": 0}
 
     median_pct = np.median(np.array(list(run.values())), axis=0) if run else None
@@ -250,10 +271,19 @@ def _open_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ValidationError(str(path), f"cannot read: {exc}") from None
-    reader = csv.reader(text.splitlines())
+    # Line numbers are physical lines (where a quoted field spans lines, the line the record starts on), so
+    # an editor's "go to line" lands on the row at fault.
+    reader = csv.reader(io.StringIO(text, newline=""))
     rows: list[tuple[int, list[str]]] = []
     header: list[str] | None = None
-    for line_no, row in enumerate(reader, start=1):
+    while True:
+        line_no = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise ValidationError(f"{path}:{line_no}", f"malformed CSV: {exc}") from None
         if not row or all(not c.strip() for c in row):
             continue
         if header is None:
@@ -278,14 +308,43 @@ def _column(path: Path, header: Sequence[str], name: str) -> int:
         raise ValidationError(f"{path}:1", f"missing column {name!r} in the header") from None
 
 
-def _number(path: Path, line_no: int, column: str, text: str) -> float:
+def _number(path: Path, line_no: int, column: str, text: str, limit: float, unit: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise ValidationError(f"{path}:{line_no}", f"column {column!r}: expected a number, found {text!r}") from None
+        raise ValidationError(
+            f"{path}:{line_no}", f"column {column!r}: expected a number, found {_shown(text)}"
+        ) from None
     if not np.isfinite(value) or value < 0:
-        raise ValidationError(f"{path}:{line_no}", f"column {column!r}: expected a number >= 0, found {text!r}")
+        raise ValidationError(f"{path}:{line_no}", f"column {column!r}: expected a number >= 0, found {_shown(text)}")
+    if value > limit:
+        raise ValidationError(
+            f"{path}:{line_no}", f"column {column!r}: {_shown(text)} is above the limit of {limit:,.0f} {unit}"
+        )
     return value
+
+
+def _shown(text: str) -> str:
+    """A cell quoted for a message, cut to 40 characters (a corrupt cell can be megabytes)."""
+    return repr(text) if len(text) <= 40 else repr(text[:40]) + f"... ({len(text)} characters)"
+
+
+def _count(path: Path, line_no: int, column: str, text: str) -> int:
+    """One minute's invocations: a whole number in ``0..MAX_PER_MINUTE`` (the slow path, per cell)."""
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit()):
+        raise ValidationError(
+            f"{path}:{line_no}",
+            f"column {column!r}: expected a whole number of invocations >= 0, found {_shown(text)}",
+        )
+    significant = digits.lstrip("0") or "0"  # int() refuses strings of over 4,300 digits: count them first
+    if len(significant) > len(str(MAX_PER_MINUTE)) or int(significant) > MAX_PER_MINUTE:
+        raise ValidationError(
+            f"{path}:{line_no}",
+            f"column {column!r}: {_shown(text)} invocations in one minute is above the limit of "
+            f"{MAX_PER_MINUTE:,} (the simulator would need memory for each one)",
+        )
+    return int(significant)
 
 
 def _read_inv(path: Path) -> tuple[list[str], list[str], npt.NDArray[np.int64]]:
@@ -299,6 +358,7 @@ def _read_inv(path: Path) -> tuple[list[str], list[str], npt.NDArray[np.int64]]:
     a_ids: list[str] = []
     counts = np.empty((len(rows), len(minute_cols)), dtype=np.int64)
     seen: dict[tuple[str, str], int] = {}
+    total = 0
     for r, (line_no, row) in enumerate(rows):
         key = (row[f_col].strip(), row[a_col].strip())
         if not key[0]:
@@ -309,27 +369,33 @@ def _read_inv(path: Path) -> tuple[list[str], list[str], npt.NDArray[np.int64]]:
         f_ids.append(key[0])
         a_ids.append(key[1])
         values = [row[i] for i in minute_cols]
-        try:
+        try:  # the fast path; NumPy takes what int() takes ("+5", " 7 "), the slow path says what is wrong
             arr = np.array(values, dtype=np.int64)
-        except ValueError:
-            for i, v in zip(minute_cols, values, strict=True):
-                if not v.strip().isdigit():
-                    raise ValidationError(
-                        f"{path}:{line_no}",
-                        f"column {header[i]!r}: expected a whole number of invocations >= 0, found {v!r}",
-                    ) from None
-            raise
+        except (ValueError, OverflowError):
+            arr = np.array([_count(path, line_no, header[i], v) for i, v in zip(minute_cols, values, strict=True)])
         if (arr < 0).any():
             i = minute_cols[int(np.argmax(arr < 0))]
             raise ValidationError(
-                f"{path}:{line_no}", f"column {header[i]!r}: expected invocations >= 0, found {row[i]!r}"
+                f"{path}:{line_no}", f"column {header[i]!r}: expected invocations >= 0, found {_shown(row[i])}"
             )
+        if (arr > MAX_PER_MINUTE).any():
+            i = minute_cols[int(np.argmax(arr > MAX_PER_MINUTE))]
+            _count(path, line_no, header[i], row[i])  # raises: above the limit
+        row_total = int(arr.sum())
+        if total + row_total > MAX_INVOCATIONS:
+            over = int(np.searchsorted(np.cumsum(arr) + total, MAX_INVOCATIONS, side="right"))
+            raise ValidationError(
+                f"{path}:{line_no}",
+                f"column {header[minute_cols[over]]!r}: the trace exceeds {MAX_INVOCATIONS:,} invocations here "
+                "(the simulator holds every invocation in memory); use fewer functions or a shorter trace",
+            )
+        total += row_total
         counts[r] = arr
     return f_ids, a_ids, counts
 
 
 def _read_keyed(
-    path: Path, key_cols: tuple[str, ...], value_cols: tuple[str, ...], scale: float
+    path: Path, key_cols: tuple[str, ...], value_cols: tuple[str, ...], scale: float, limit: tuple[float, str]
 ) -> dict[tuple[str, ...], npt.NDArray[np.float64]]:
     header, rows = _open_rows(path)
     k_idx = [_column(path, header, c) for c in key_cols]
@@ -337,6 +403,6 @@ def _read_keyed(
     out: dict[tuple[str, ...], npt.NDArray[np.float64]] = {}
     for line_no, row in rows:
         key = tuple(row[i].strip() for i in k_idx)
-        vals = np.array([_number(path, line_no, header[i], row[i]) for i in v_idx]) * scale
+        vals = np.array([_number(path, line_no, header[i], row[i], *limit) for i in v_idx]) * scale
         out.setdefault(key, vals)  # the first row of a duplicated key wins (the samples have none)
     return out

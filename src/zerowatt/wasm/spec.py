@@ -30,6 +30,8 @@ _DIGEST = re.compile(r"sha256:[0-9a-f]{64}\Z")
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|Ti|K|M|G|T|)B?\s*\Z")
 _SIZE_FACTORS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 _SIZE_FACTORS.update({"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40})
+#: Largest byte size accepted: 1 PiB (wasmtime's limiter takes a signed 64-bit count; "1e400" must not reach it).
+MAX_BYTE_SIZE = 2**50
 
 #: Spin component keys zerowatt does not implement, with what to do instead.
 _UNSUPPORTED_COMPONENT_KEYS = {
@@ -43,17 +45,19 @@ _UNSUPPORTED_COMPONENT_KEYS = {
 
 
 def parse_byte_size(value: object, where: str) -> int:
-    """``134217728``, ``"128Mi"``, ``"1Gi"``, ``"500M"`` → bytes (a positive integer)."""
+    """``134217728``, ``"128Mi"``, ``"1Gi"``, ``"500M"`` → bytes (a positive integer, at most 1 PiB)."""
     if isinstance(value, int) and not isinstance(value, bool):
-        if value <= 0:
-            raise ValidationError(where, f"expected a positive number of bytes, got {value}")
+        if not 0 < value <= MAX_BYTE_SIZE:
+            raise ValidationError(where, f"expected a positive number of bytes up to 2^50 (1 PiB), got {value}")
         return value
     if isinstance(value, str):
         match = _SIZE.match(value)
         if match:
-            size = int(float(match.group(1)) * _SIZE_FACTORS[match.group(2)])
-            if size > 0:
-                return size
+            size = float(match.group(1)) * _SIZE_FACTORS[match.group(2)]  # inf for 400 digits: no exception
+            if size > MAX_BYTE_SIZE:
+                raise ValidationError(where, f"expected a size up to 1Pi, got {value[:40]!r}")
+            if size >= 1:
+                return int(size)
     raise ValidationError(where, f"expected bytes as an integer or a size like '64Mi', '1Gi', '500M', got {value!r}")
 
 
