@@ -1,76 +1,63 @@
-"""Keep-alive style policies: after an instance goes idle, when is it (re)loaded and for how long is it kept?
+"""Shahrad et al.'s hybrid histogram policy: its parameters and its online autoscaler.
 
-Each of these policies answers, for a function whose last request just finished, with two windows measured
-from that moment: a *pre-warm* delay ``p`` (the instance is unloaded at once and loaded again at ``p``; 0
-keeps it loaded) and a *keep-alive* length ``k`` (it stays loaded until ``p + k``). A request arriving in
-``[p, p + k]`` is warm; otherwise it pays a cold start. That shape covers:
+Shahrad et al., "Serverless in the Wild", USENIX ATC 2020, §4.2: a per-function histogram of idle times
+(1-minute bins, 4-hour range). After the last request, the instance is unloaded at once and loaded again
+at the pre-warm ``p`` = 5th percentile minus a 10 % margin; it stays loaded until ``p + k`` = 99th
+percentile plus a 10 % margin. When the histogram is not representative (coefficient of variation of its
+bin counts below 2, or no in-range idle time yet) a standard keep-alive as long as the histogram range
+(4 h, no pre-warm); when at least half of the idle times fall beyond the range, a forecast of the next
+idle time (§4.2 uses ARIMA; here a least-squares AR(1), :func:`ar1_forecast`) with a 15 % margin on each
+side: pre-warm at 85 % of it, keep-alive for 30 % of it. The thresholds (CV 2, half out of range) and the
+15 % margin are those of the public re-implementation of the policy in DSLab FaaS
+(``HybridHistogramPolicy``), which §4.2's text leaves unnumbered.
 
-* :class:`FixedKeepAlive` — ``p = 0``, ``k = 10 min`` (AWS Lambda's figure quoted by Shahrad et al. §4.1);
-* :class:`HybridHistogram` — Shahrad et al., "Serverless in the Wild", USENIX ATC 2020, §4.2: a per-function
-  histogram of idle times (1-minute bins, 4-hour range); ``p`` = 5th percentile minus a 10 % margin,
-  ``p + k`` = 99th percentile plus a 10 % margin; when the histogram is not representative (coefficient of
-  variation of its bin counts below 2, or no in-range idle time yet) a standard keep-alive as long as the
-  histogram range (4 h, no pre-warm); when at least half of the idle times fall beyond the range, a forecast
-  of the next idle time (§4.2 uses ARIMA; here a least-squares AR(1), :func:`ar1_forecast`) with a 15 %
-  margin on each side: pre-warm at 85 % of it, keep-alive for 30 % of it. The thresholds (CV 2, half out of
-  range) and the 15 % margin are those of the public re-implementation of the policy in DSLab FaaS
-  (``HybridHistogramPolicy``), which §4.2's text leaves unnumbered;
-* :class:`EnergyAware` — zerowatt's rule (derived in ``docs/scaling.md``): keep an instance warm while the
-  expected cost of the cold start it would save exceeds the energy of staying warm. Without a forecast of
-  the next arrival this is the ski-rental break-even ``k = E_cold / P_idle`` (2-competitive), with
-  ``E_cold`` the measured start latency times the power of a starting instance (plus an optional price on
-  the latency itself) and ``P_idle`` the idle-warm power. A 0.3 ms WebAssembly start gives ``k`` of about a
-  millisecond: nothing stays warm; a 1 s container start keeps it warm for seconds.
-
-The histogram arithmetic is vectorised over functions (``[F, bins]`` arrays) so the simulator and the live
-autoscaler share one implementation.
+Plain Python for one component (:func:`histogram_windows`, :class:`IdleHistogram`); the batch simulation
+computes the same windows for thousands of functions at once with NumPy (:mod:`.hybrid_batch`), and a
+property test checks that the two agree.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-import numpy as np
-import numpy.typing as npt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 from zerowatt.errors import ValidationError
-from zerowatt.scaling.energy import EnergyParams
-from zerowatt.units import Seconds, Watts
-
-FloatArray = npt.NDArray[np.float64]
-
-
-@dataclass(frozen=True, slots=True)
-class FixedKeepAlive:
-    """Keep an instance loaded for ``keep_alive`` seconds after its last request."""
-
-    keep_alive: Seconds = 600.0
-    name: str = "keepalive"
-
-    def __post_init__(self) -> None:
-        if self.keep_alive < 0:
-            raise ValidationError("keepalive.keep_alive", f"must be >= 0 s, got {self.keep_alive}")
-
-    def windows(self, memory_gb: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """(pre-warm, keep-alive) per function."""
-        return np.zeros_like(memory_gb), np.full_like(memory_gb, self.keep_alive)
+from zerowatt.scaling.online import OnlineContext, WindowAutoscaler
+from zerowatt.scaling.options import option
+from zerowatt.units import Seconds
 
 
 @dataclass(frozen=True, slots=True)
 class HybridParams:
-    """Shahrad et al. §4.2 parameters."""
+    """Shahrad et al. §4.2 parameters; every field but ``capacity`` is also the batch simulation's."""
 
-    bin_width: Seconds = 60.0  # 1-minute bins
-    range: Seconds = 4 * 3600.0  # 4-hour histogram range
-    head_percentile: float = 5.0
-    tail_percentile: float = 99.0
-    margin: float = 0.10  # 10 % off the pre-warm window, 10 % onto the keep-alive end
-    cv_threshold: float = 2.0  # below: the histogram is not representative
-    oob_threshold: float = 0.5  # at or above this share of out-of-range idle times: forecast the next one
+    bin_width: Seconds = field(default=60.0, metadata=option("idle-time histogram bin, seconds (60)"))
+    range: Seconds = field(default=4 * 3600.0, metadata=option("histogram range, seconds (14400)"))
+    head_percentile: float = field(default=5.0, metadata=option("percentile of the pre-warm window (5)"))
+    tail_percentile: float = field(default=99.0, metadata=option("percentile of the keep-alive end (99)"))
+    #: 10 % off the pre-warm window, 10 % onto the keep-alive end.
+    margin: float = field(default=0.10, metadata=option("pre-warm/keep-alive margin, [0, 1) (0.1)"))
+    cv_threshold: float = field(
+        default=2.0,
+        metadata=option("coefficient of variation below which the histogram is not representative (2)"),
+    )
+    oob_threshold: float = field(
+        default=0.5, metadata=option("share of idle times beyond the range that switches to the forecast (0.5)")
+    )
     #: Keep-alive when the histogram is not representative; None: the histogram range (§4.2's "standard
     #: keep-alive" with the range as its window).
-    fallback_keep_alive: Seconds | None = None
-    forecast_margin: float = 0.15  # out-of-range branch: pre-warm at (1 - m) x forecast, keep 2 m x forecast
+    fallback_keep_alive: Seconds | None = field(
+        default=None, metadata=option("keep-alive when not representative, seconds (default: the range)")
+    )
+    #: Out-of-range branch: pre-warm at (1 - m) x forecast, keep 2 m x forecast.
+    forecast_margin: float = field(
+        default=0.15, metadata=option("out-of-range branch: margin around the forecast idle time, [0, 1) (0.15)")
+    )
+    capacity: int | None = field(
+        default=None,
+        metadata=option("concurrent requests per instance while busy (default: unlimited)", at_least=1),
+    )
 
     def __post_init__(self) -> None:
         if self.bin_width <= 0 or self.range < self.bin_width:
@@ -93,131 +80,120 @@ class HybridParams:
         """Keep-alive of the not-representative branch."""
         return self.range if self.fallback_keep_alive is None else self.fallback_keep_alive
 
+    def compressed(self, factor: float) -> HybridParams:
+        """The same policy on a clock ``factor`` times faster: bins, range and fallback divided by it."""
+        if factor == 1:
+            return self
+        fallback = self.fallback_keep_alive
+        return replace(
+            self,
+            bin_width=self.bin_width / factor,
+            range=self.range / factor,
+            fallback_keep_alive=None if fallback is None else fallback / factor,
+        )
 
-def ar1_forecast(idle_times: FloatArray) -> float:
+
+def ar1_forecast(idle_times: Sequence[float]) -> float:
     """Next idle time predicted from the sequence so far: a least-squares AR(1) around the mean.
 
     §4.2 forecasts out-of-range idle times with ARIMA. A function whose idle times are mostly beyond 4 hours
     has at most a handful of them per day, too few to select and fit ARIMA orders; AR(1) is ARIMA(1, 0, 0),
     the smallest member that still follows a trend from one idle time to the next, and costs microseconds.
-    Fewer than three points: the last idle time (the persistence forecast).
+    Fewer than three points: the last idle time (the persistence forecast). One implementation for the
+    online autoscaler and the batch simulation (few functions ever need it).
     """
-    x = np.asarray(idle_times, dtype=np.float64)
-    if x.size == 0:
+    x = [float(v) for v in idle_times]
+    if not x:
         return float("nan")
-    if x.size < 3:
-        return float(x[-1])
-    mu = float(x.mean())
-    d = x - mu
-    den = float((d[:-1] ** 2).sum())
-    phi = float((d[1:] * d[:-1]).sum() / den) if den > 0 else 0.0
+    if len(x) < 3:
+        return x[-1]
+    mu = math.fsum(x) / len(x)
+    d = [v - mu for v in x]
+    den = math.fsum(v * v for v in d[:-1])
+    phi = math.fsum(a * b for a, b in zip(d[1:], d[:-1], strict=True)) / den if den > 0 else 0.0
     phi = min(max(phi, -1.0), 1.0)
-    return max(mu + phi * float(d[-1]), 0.0)
+    return max(mu + phi * d[-1], 0.0)
 
 
-def out_of_range(
-    params: HybridParams, hist: npt.NDArray[np.int64], oob: npt.NDArray[np.int64]
-) -> npt.NDArray[np.bool_]:
-    """Rows whose share of idle times beyond the histogram range reaches ``oob_threshold``."""
-    total = np.atleast_2d(hist).sum(axis=1) + oob
-    out: npt.NDArray[np.bool_] = (total > 0) & (oob >= params.oob_threshold * np.maximum(total, 1))
-    return out
+def is_out_of_range(params: HybridParams, counts: Sequence[int], oob: int) -> bool:
+    """Whether the share of idle times beyond the histogram range reaches ``oob_threshold``."""
+    total = sum(counts) + oob
+    return total > 0 and oob >= params.oob_threshold * max(total, 1)
 
 
-def hybrid_windows(
-    params: HybridParams,
-    hist: npt.NDArray[np.int64],
-    oob: npt.NDArray[np.int64],
-    forecast: FloatArray | None = None,
-) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
-    """Pre-warm and keep-alive windows from idle-time histograms ``hist[F, bins]`` and out-of-range counts.
+def histogram_windows(
+    params: HybridParams, counts: Sequence[int], oob: int, forecast: float | None = None
+) -> tuple[Seconds, Seconds, bool]:
+    """(pre-warm, keep-alive, representative) of one idle-time histogram (see the module docstring).
 
-    ``forecast[F]`` is the predicted next idle time (:func:`ar1_forecast`) of the rows that are
-    :func:`out_of_range` (NaN or ``None``: no forecast, the not-representative fallback is used).
-    Returns ``(prewarm[F], keep_alive[F], representative[F])``: representative rows use the histogram.
+    ``forecast`` is the predicted next idle time (:func:`ar1_forecast`) when :func:`is_out_of_range`
+    (NaN or ``None``: no forecast, the not-representative fallback is used). The one-function form of
+    :func:`zerowatt.scaling.policies.hybrid_batch.hybrid_windows`.
     """
-    hist = np.atleast_2d(hist)
-    nb = hist.shape[1]
-    total = hist.sum(axis=1)
-    counts = hist.astype(np.float64)
+    nb = len(counts)
+    total = sum(counts)
     mean = total / nb
-    with np.errstate(invalid="ignore", divide="ignore"):
-        std = np.sqrt(((counts - mean[:, None]) ** 2).sum(axis=1) / (nb - 1))
-        cv = np.where(total > 0, std / mean, 0.0)
-    oob_rows = out_of_range(params, hist, oob)
-    representative = (total > 0) & (cv >= params.cv_threshold) & ~oob_rows
-    cum = np.cumsum(hist, axis=1)
-    safe_total = np.maximum(total, 1)[:, None]
-    head_bin = np.argmax(cum * 100.0 >= params.head_percentile * safe_total, axis=1)
-    tail_bin = np.argmax(cum * 100.0 >= params.tail_percentile * safe_total, axis=1)
+    if total > 0 and nb > 1:
+        std = math.sqrt(sum((c - mean) ** 2 for c in counts) / (nb - 1))
+        cv = std / mean
+    else:
+        cv = 0.0 if total == 0 else math.nan
+    oob_row = is_out_of_range(params, counts, oob)
+    representative = total > 0 and cv >= params.cv_threshold and not oob_row
+    safe_total = max(total, 1)
+    head_bin = tail_bin = 0
+    head_found = tail_found = False
+    cum = 0
+    for i, c in enumerate(counts):
+        cum += c
+        if not head_found and cum * 100.0 >= params.head_percentile * safe_total:
+            head_bin, head_found = i, True
+        if not tail_found and cum * 100.0 >= params.tail_percentile * safe_total:
+            tail_bin, tail_found = i, True
+            break
     prewarm = head_bin * params.bin_width * (1.0 - params.margin)  # lower edge of the head bin, less 10 %
     end = (tail_bin + 1) * params.bin_width * (1.0 + params.margin)  # upper edge of the tail bin, plus 10 %
-    prewarm = np.where(representative, prewarm, 0.0)
-    keep = np.where(representative, end - prewarm, params.fallback)
-    if forecast is not None:
-        fc = np.asarray(forecast, dtype=np.float64)
-        use = oob_rows & np.isfinite(fc)
+    if representative:
+        keep = end - prewarm
+    else:
+        prewarm, keep = 0.0, params.fallback
+    if forecast is not None and oob_row and math.isfinite(forecast):
         m = params.forecast_margin
-        prewarm = np.where(use, fc * (1.0 - m), prewarm)
-        keep = np.where(use, fc * 2.0 * m, keep)
+        prewarm, keep = forecast * (1.0 - m), forecast * 2.0 * m
     return prewarm, keep, representative
 
 
-@dataclass(frozen=True, slots=True)
-class HybridHistogram:
-    """Shahrad et al.'s hybrid histogram policy (windows come from :func:`hybrid_windows`)."""
+class IdleHistogram:
+    """Shahrad et al.'s per-function idle-time histogram (1-minute bins over 4 hours, plus out-of-range)."""
 
-    params: HybridParams = field(default_factory=HybridParams)
-    name: str = "hybrid"
+    #: Idle times kept for the out-of-range forecast (a bound on memory; the simulator fits on all of a
+    #: day's, which for a function mostly idle beyond 4 hours is at most a handful).
+    HISTORY = 256
 
+    def __init__(self, params: HybridParams) -> None:
+        self.params = params
+        self.counts = [0] * params.bins
+        self.out_of_range = 0
+        self.recent: list[float] = []  # the idle times the out-of-range forecast is fitted on
 
-@dataclass(frozen=True, slots=True)
-class EnergyAware:
-    """Keep warm exactly as long as the break-even ``E_cold / P_idle`` (see the module docstring).
-
-    ``start_latency`` is the measured cold start; ``start_joules`` the measured energy of one start when the
-    caller has it (else derived from :class:`EnergyParams`); ``latency_watts`` prices a second of added user
-    latency in watts (0: energy only, the default; raise it to trade joules for latency explicitly).
-    """
-
-    start_latency: Seconds
-    energy: EnergyParams = field(default_factory=EnergyParams)
-    start_joules: float | None = None
-    latency_watts: Watts = 0.0
-    name: str = "energy"
-
-    def __post_init__(self) -> None:
-        if self.start_latency < 0:
-            raise ValidationError("energy.start_latency", f"must be >= 0 s, got {self.start_latency}")
-        if self.latency_watts < 0:
-            raise ValidationError("energy.latency_watts", "must be >= 0")
-        if self.start_joules is not None and self.start_joules < 0:
-            raise ValidationError("energy.start_joules", "must be >= 0")
-
-    def cold_cost_joules(self, memory_gb: FloatArray) -> FloatArray:
-        """Expected cost of one cold start per function: start energy plus priced latency."""
-        if self.start_joules is not None:
-            start = np.full_like(memory_gb, self.start_joules)
+    def add(self, idle_time: Seconds) -> None:
+        self.recent.append(max(idle_time, 0.0))
+        del self.recent[: -self.HISTORY]
+        b = math.floor(max(idle_time, 0.0) / self.params.bin_width)
+        if b < self.params.bins:
+            self.counts[b] += 1
         else:
-            start = self.start_latency * (
-                memory_gb * self.energy.memory_watts_per_gb
-                + self.energy.vcpus_per_instance * self.energy.cpu_min_watts_per_vcpu
-                + self.energy.active_extra_watts
-            )
-        out: FloatArray = start + self.latency_watts * self.start_latency
-        return out
+            self.out_of_range += 1
 
-    def idle_watts(self, memory_gb: FloatArray) -> FloatArray:
-        out: FloatArray = (
-            memory_gb * self.energy.memory_watts_per_gb
-            + self.energy.vcpus_per_instance * self.energy.cpu_min_watts_per_vcpu
-        )
-        return out
+    def windows(self) -> tuple[Seconds, Seconds]:
+        forecast = None
+        if is_out_of_range(self.params, self.counts, self.out_of_range):
+            forecast = ar1_forecast(self.recent)
+        p, k, _ = histogram_windows(self.params, self.counts, self.out_of_range, forecast)
+        return p, k
 
-    def windows(self, memory_gb: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """(pre-warm, keep-alive) per function: no pre-warm, keep-alive at the break-even."""
-        idle = self.idle_watts(memory_gb)
-        cost = self.cold_cost_joules(memory_gb)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            keep = np.where(idle > 0, cost / idle, np.inf)
-        return np.zeros_like(memory_gb), keep
+
+def online(params: HybridParams, context: OnlineContext) -> WindowAutoscaler:
+    """The online hybrid policy of one component: it learns each idle time when the next request comes."""
+    hist = IdleHistogram(params.compressed(context.compression))
+    return WindowAutoscaler("hybrid", hist.windows, hist.add, capacity=params.capacity)

@@ -20,26 +20,21 @@ Constants and algorithm follow knative/serving (Apache-2.0), read from its sourc
   decider first asked for zero; Knative's fast path can shorten it when the activator was already in the
   request path, so this is the conservative bound).
 
-Everything here is pure NumPy on arrays of one entry per function: the simulator steps thousands of
-functions per tick with it, and the live autoscaler (:mod:`zerowatt.scaling.live`) steps one.
+This module is the policy's parameters (also the ``--policy-option`` schema) and its online autoscaler
+for one component, in plain Python. The batch simulation, with the same decision vectorised over thousands
+of functions, is :mod:`.kpa_batch`; a property test checks that the two decide alike.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
-
-import numpy as np
-import numpy.typing as npt
+from dataclasses import dataclass, field
 
 from zerowatt.errors import ValidationError
+from zerowatt.scaling.online import Decision, Observation, OnlineContext
+from zerowatt.scaling.options import option
 from zerowatt.units import Seconds
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
-
 
 def bucket_index(t: Seconds, bucket: Seconds) -> int:
     """The bucket holding time ``t``; a time on an edge up to float rounding (compressed, non-integer
@@ -49,19 +44,28 @@ def bucket_index(t: Seconds, bucket: Seconds) -> int:
 
 @dataclass(frozen=True, slots=True)
 class KpaParams:
-    """Knative's defaults (see the module docstring for where each comes from)."""
+    """Knative's defaults (see the module docstring for where each comes from); the fields marked as options
+    are ``zerowatt up --policy kpa --policy-option KEY=VALUE`` (``target`` sets the concurrency target)."""
 
-    container_concurrency_target: float = 100.0
-    target_utilization: float = 0.7
-    stable_window: Seconds = 60.0
-    panic_window_percentage: float = 10.0
-    panic_threshold_percentage: float = 200.0
-    max_scale_up_rate: float = 1000.0
-    max_scale_down_rate: float = 2.0
-    scale_to_zero_grace_period: Seconds = 30.0
-    tick: Seconds = 2.0
+    container_concurrency_target: float = field(
+        default=100.0, metadata=option("container concurrency target per instance (Knative: 100)", key="target")
+    )
+    target_utilization: float = field(
+        default=0.7, metadata=option("share of the target aimed for, (0, 1] (Knative: 0.7)")
+    )
+    stable_window: Seconds = field(default=60.0, metadata=option("stable window, seconds (Knative: 60, in [6, 3600])"))
+    panic_window_percentage: float = field(
+        default=10.0, metadata=option("panic window as % of the stable window (Knative: 10)")
+    )
+    panic_threshold_percentage: float = field(default=200.0, metadata=option("panic threshold, % (Knative: 200)"))
+    max_scale_up_rate: float = field(default=1000.0, metadata=option("max scale-up rate (Knative: 1000)"))
+    max_scale_down_rate: float = field(default=2.0, metadata=option("max scale-down rate (Knative: 2)"))
+    scale_to_zero_grace_period: Seconds = field(
+        default=30.0, metadata=option("scale-to-zero grace period, seconds (Knative: 30)")
+    )
+    tick: Seconds = field(default=2.0, metadata=option("decision tick, seconds (Knative: 2)"))
     bucket: Seconds = 1.0
-    max_scale: int = 0  # 0 = unbounded, as Knative's max-scale
+    max_scale: int = field(default=0, metadata=option("most instances the KPA asks for (0: unbounded)"))
     #: Time compression of a replay (``compressed()``): the windows above are already divided by it, and
     #: Knative's window limits are checked in uncompressed time (``stable_window * compression``).
     compression: float = 1.0
@@ -122,91 +126,61 @@ class KpaParams:
 
 
 @dataclass(slots=True)
-class KpaState:
-    """Decider state per function (arrays): Knative's ``panicTime``/``maxPanicPods`` plus the zero grace.
+class KpaDecider:
+    """Knative's decider for one component: ``panicTime``/``maxPanicPods`` plus the scale-to-zero grace.
 
-    ``-inf`` stands for Knative's zero time (not panicking / not asking for zero).
+    ``-inf`` stands for Knative's zero time (not panicking / not asking for zero). :meth:`decide` is the
+    one-component form of :func:`zerowatt.scaling.policies.kpa_batch.decide`.
     """
 
-    panic_since: FloatArray
-    max_panic_pods: IntArray
-    zero_since: FloatArray
+    params: KpaParams
+    panic_since: Seconds = -math.inf
+    max_panic_pods: int = 0
+    zero_since: Seconds = -math.inf
 
-    @classmethod
-    def fresh(cls, n: int) -> KpaState:
-        return cls(np.full(n, -np.inf), np.zeros(n, dtype=np.int64), np.full(n, -np.inf))
+    def decide(self, now: Seconds, ready: int, stable: float, panic: float, has_data: bool) -> int:
+        """One KPA tick: the desired pod count (``has_data`` False: Knative's ``ErrNoData``, keep ``ready``)."""
+        p = self.params
+        target = p.target
+        ready_f = float(max(ready, 1))
+        max_up = math.ceil(ready_f * p.max_scale_up_rate)
+        max_down = math.floor(ready_f / p.max_scale_down_rate)
+        dspc = math.ceil(stable / target)
+        dppc = math.ceil(panic / target)
+        desired_stable = min(max(dspc, max_down), max_up)
+        desired_panic = min(max(dppc, max_down), max_up)
+        # Begin or extend panic while over the threshold; stop once a stable window passed without it.
+        if has_data and dppc >= ready_f * p.panic_threshold:
+            self.panic_since = now
+        if has_data and self.panic_since > -math.inf and self.panic_since + p.stable_window < now:
+            self.panic_since = -math.inf
+            self.max_panic_pods = 0
+        desired = desired_stable
+        if self.panic_since > -math.inf:
+            self.max_panic_pods = max(self.max_panic_pods, desired_stable, desired_panic)
+            desired = self.max_panic_pods
+        if p.max_scale > 0:
+            desired = min(desired, p.max_scale)
+        # Scale to zero only after the grace period; meanwhile keep one pod (handleScaleToZero).
+        if desired == 0 and has_data and ready > 0:
+            if self.zero_since == -math.inf:
+                self.zero_since = now
+            if now - self.zero_since < p.scale_to_zero_grace_period:
+                desired = 1
+        else:
+            self.zero_since = -math.inf
+        return desired if has_data else ready
 
-
-def floor6(x: FloatArray) -> FloatArray:
-    """Knative's ``roundToNDigits(6, x)``: averages are floored to 6 decimal digits."""
-    out: FloatArray = np.floor(x * 1e6) / 1e6
-    return out
-
-
-def decide(
-    params: KpaParams,
-    state: KpaState,
-    now: Seconds,
-    ready: IntArray,
-    stable: FloatArray,
-    panic: FloatArray,
-    has_data: BoolArray,
-) -> IntArray:
-    """One KPA tick for every function: the desired pod count, updating ``state`` in place.
-
-    ``ready`` is the current pod count, ``stable``/``panic`` the window averages of observed concurrency,
-    ``has_data`` False where Knative's metric client would answer ``ErrNoData`` (no decision: keep ``ready``).
-    The simulator calls this 43,200 times a day, so it is written with few, in-place array operations.
-    """
-    target = params.target
-    ready_f = np.maximum(ready, 1).astype(np.float64)
-    max_up = np.ceil(ready_f * params.max_scale_up_rate)
-    max_down = np.floor(ready_f / params.max_scale_down_rate)
-    dspc = np.ceil(stable / target)
-    dppc = np.ceil(panic / target)
-    desired_stable = np.minimum(np.maximum(dspc, max_down), max_up)
-    desired_panic = np.minimum(np.maximum(dppc, max_down), max_up)
-    over = dppc >= ready_f * params.panic_threshold
-    over &= has_data
-
-    # Begin or extend panic while over the threshold; stop once a stable window passed without it.
-    ps = state.panic_since
-    ps[over] = now
-    end = ps + params.stable_window < now
-    end &= has_data
-    end &= ps > -np.inf
-    ps[end] = -np.inf
-    state.max_panic_pods[end] = 0
-
-    in_panic = ps > -np.inf
-    desired = desired_stable.astype(np.int64)
-    if in_panic.any():
-        both = np.maximum(desired_stable, desired_panic).astype(np.int64)
-        mpp = state.max_panic_pods
-        np.maximum(mpp, both, out=mpp, where=in_panic)
-        desired[in_panic] = mpp[in_panic]
-    if params.max_scale > 0:
-        np.minimum(desired, params.max_scale, out=desired)
-
-    # Scale to zero only after the grace period; meanwhile keep one pod (handleScaleToZero).
-    wants_zero = desired == 0
-    wants_zero &= has_data
-    wants_zero &= ready > 0
-    zs = state.zero_since
-    zs[wants_zero & (zs == -np.inf)] = now
-    zs[~wants_zero] = -np.inf
-    hold = wants_zero & (now - zs < params.scale_to_zero_grace_period)
-    desired[hold] = 1
-    no_data = ~has_data
-    desired[no_data] = ready[no_data]
-    return desired
+    @property
+    def panicking(self) -> bool:
+        return self.panic_since > -math.inf
 
 
 class WindowAverage:
     """Knative's ``TimedFloat64Buckets`` for one series: 1-second buckets, ``WindowAverage`` semantics.
 
-    Pure: ``record(now, value)`` and ``average(now)`` take the caller's clock. Used by the live autoscaler;
-    the simulator computes the same averages for all functions at once from cumulative sums.
+    Pure: ``record(now, value)`` and ``average(now)`` take the caller's clock. Used by the online autoscaler;
+    the batch simulation computes the same averages for all functions at once from cumulative sums.
     """
 
     def __init__(self, window: Seconds, granularity: Seconds = 1.0) -> None:
@@ -248,3 +222,84 @@ class WindowAverage:
         if valid <= 0:
             return 0.0
         return math.floor(total / valid * 1e6) / 1e6
+
+
+class KpaAutoscaler:
+    """Knative's KPA for one component: 1-second concurrency buckets, a decision every 2 s, poke on load."""
+
+    name = "kpa"
+
+    def __init__(self, params: KpaParams | None = None) -> None:
+        self.params = params or KpaParams()
+        self.tick: Seconds | None = self.params.tick
+        self._stable = WindowAverage(self.params.stable_window, self.params.bucket)
+        self._panic = WindowAverage(self.params.panic_window, self.params.bucket)
+        self._decider = KpaDecider(self.params)
+        self._last_t: Seconds | None = None
+        self._last_load = 0.0
+        self._last_ready = 0
+        self._acc = 0.0  # concurrency-seconds in the current bucket
+        self._next_tick: Seconds | None = None
+        self._desired = 0
+
+    def _integrate(self, now: Seconds) -> None:
+        """Close the 1-second buckets between the previous observation and ``now`` (Knative's scrapes).
+
+        Buckets are walked by integer index: with a bucket that is not a whole number of seconds (a
+        time-compressed replay, e.g. 1/60 s), ``floor(edge / b)`` can round an edge back into the bucket it
+        closes, which would never advance.
+        """
+        if self._last_t is None:
+            return
+        b = self.params.bucket
+        t = self._last_t
+        k = bucket_index(t, b)
+        while True:
+            edge = (k + 1) * b
+            if edge > now:
+                self._acc += self._last_load * max(now - t, 0.0)
+                return
+            self._acc += self._last_load * max(edge - t, 0.0)
+            if self._last_ready > 0 or self._acc > 0:
+                at = (k + 1.5) * b  # inside bucket k + 1, whatever the rounding of its edge
+                self._stable.record(at, self._acc / b)
+                self._panic.record(at, self._acc / b)
+            self._acc = 0.0
+            t = edge
+            k += 1
+
+    def decide(self, obs: Observation) -> Decision:
+        if self._last_t is not None and obs.now < self._last_t:
+            raise ValidationError("Observation.now", f"went backwards ({obs.now} < {self._last_t})")
+        self._integrate(obs.now)
+        self._last_t = obs.now
+        self._last_load = float(obs.load)
+        self._last_ready = max(obs.ready, self._desired)
+        if self._desired == 0 and obs.load > 0:
+            # The activator pokes the decider: scale from zero at once (Knative's MultiScaler.Poke).
+            self._desired = 1
+            self._next_tick = obs.now + self.params.tick
+            return Decision(1, self._next_tick, "scale from zero")
+        if self._next_tick is None:
+            return Decision(0, None, "scaled to zero")
+        if obs.now < self._next_tick:
+            return Decision(self._desired, self._next_tick if self._desired > 0 else None, "between ticks")
+        while self._next_tick <= obs.now:
+            self._next_tick += self.params.tick
+        has_data = not self._stable.is_empty(obs.now)
+        ready = max(obs.ready, 0)
+        if ready == 0 and self._desired > 0:
+            ready = self._desired  # instances still starting count as the ones the decider asked for
+        self._desired = self._decider.decide(
+            obs.now, ready, self._stable.average(obs.now), self._panic.average(obs.now), has_data
+        )
+        if obs.load > 0:
+            self._desired = max(self._desired, 1)  # every held request gets an instance
+        wake = self._next_tick if self._desired > 0 else None
+        return Decision(self._desired, wake, "panic" if self._decider.panicking else "stable")
+
+
+def online(params: KpaParams, context: OnlineContext) -> KpaAutoscaler:
+    """The online KPA of one component; a time-compressed replay shrinks every window (:meth:`KpaParams.compressed`)."""
+    c = context.compression
+    return KpaAutoscaler(params.compressed(c) if c != 1 else params)
