@@ -78,7 +78,9 @@ def split_options(items: Sequence[str], specs: Mapping[str, OptionSpec], owner: 
         if not sep or not key:
             raise UsageError(f"--policy-option {item!r}: expected KEY=VALUE, e.g. keep_alive=60")
         if key not in specs:
-            raise UsageError(f"--policy-option {key}: not an option of {owner}; expected one of {', '.join(sorted(specs))}")
+            raise UsageError(
+                f"--policy-option {key}: not an option of {owner}; expected one of {', '.join(sorted(specs))}"
+            )
         values[key] = _value(specs[key], text)
     return values
 

@@ -74,7 +74,13 @@ POLICIES: dict[str, Policy[Any]] = {
         Policy(
             "keepalive", "fixed keep-alive", keepalive.FixedKeepAlive, keepalive.online, f"{__name__}.keepalive_batch"
         ),
-        Policy("hybrid", "Shahrad et al.'s hybrid histogram", hybrid.HybridParams, hybrid.online, f"{__name__}.hybrid_batch"),
+        Policy(
+            "hybrid",
+            "Shahrad et al.'s hybrid histogram",
+            hybrid.HybridParams,
+            hybrid.online,
+            f"{__name__}.hybrid_batch",
+        ),
         Policy("energy", "energy-aware break-even", energy.EnergyAware, energy.online, f"{__name__}.energy_batch"),
     )
 }

@@ -79,7 +79,9 @@ class EnergyAware:
         else:
             e = self.energy
             start = self.latency * (
-                memory_gb * e.memory_watts_per_gb + e.vcpus_per_instance * e.cpu_min_watts_per_vcpu + e.active_extra_watts
+                memory_gb * e.memory_watts_per_gb
+                + e.vcpus_per_instance * e.cpu_min_watts_per_vcpu
+                + e.active_extra_watts
             )
         return start + self.latency_watts * self.latency
 

@@ -19,7 +19,7 @@ property test checks that the two agree.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from zerowatt.errors import ValidationError
@@ -93,7 +93,7 @@ class HybridParams:
         )
 
 
-def ar1_forecast(idle_times: Sequence[float]) -> float:
+def ar1_forecast(idle_times: Iterable[float]) -> float:
     """Next idle time predicted from the sequence so far: a least-squares AR(1) around the mean.
 
     §4.2 forecasts out-of-range idle times with ARIMA. A function whose idle times are mostly beyond 4 hours

@@ -36,6 +36,7 @@ from zerowatt.scaling.online import Decision, Observation, OnlineContext
 from zerowatt.scaling.options import option
 from zerowatt.units import Seconds
 
+
 def bucket_index(t: Seconds, bucket: Seconds) -> int:
     """The bucket holding time ``t``; a time on an edge up to float rounding (compressed, non-integer
     buckets) belongs to the later one."""
