@@ -16,7 +16,7 @@
    coroutine per request, so a slow answer never delays the next arrival); client latency, status, and from
    the host's shutdown summary cold starts (requests that waited for an instance), instance starts,
    instance-seconds and idle instance-seconds; the worker's CPU seconds from /proc.
-4. The prediction: ``zerowatt.scaling.simulate`` on the same invocations, the same compressed windows and
+4. The prediction: ``zerowatt.scaling.sim.driver`` on the same invocations, the same compressed windows and
    the same 0.3 ms start; durations are the guest's measured service time (the host-side mean request
    duration of a calibration burst), since the WAT guest answers in well under a millisecond instead of
    running the trace's durations (a guest that sleeps for seconds would tie up the 2 shared cores; see
@@ -45,10 +45,12 @@ import numpy as np
 from tests.host.serving import metric, wait_ready
 
 from benchmarks.machine import describe
-from zerowatt.scaling.kpa import KpaParams
-from zerowatt.scaling.policies import FixedKeepAlive, HybridHistogram, HybridParams
-from zerowatt.scaling.simulate import POLICY_NAMES, SimulationConfig, prepare, run_policy
-from zerowatt.scaling.trace import Invocations, Trace, expand, read_trace
+from zerowatt.scaling.policies import POLICY_NAMES
+from zerowatt.scaling.policies.hybrid import HybridParams
+from zerowatt.scaling.policies.keepalive import FixedKeepAlive
+from zerowatt.scaling.policies.kpa import KpaParams
+from zerowatt.scaling.sim.driver import SimulationConfig, prepare, run_policy
+from zerowatt.scaling.sim.trace import Invocations, Trace, expand, read_trace
 from zerowatt.wasm.httpproxy import UpstreamError, UpstreamPool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -216,9 +218,7 @@ def sim_config(compression: float) -> SimulationConfig:
     return SimulationConfig(
         cold_start=COLD_START,
         keepalive=FixedKeepAlive(FixedKeepAlive().keep_alive / compression),
-        hybrid=HybridHistogram(
-            HybridParams(bin_width=HybridParams().bin_width / compression, range=HybridParams().range / compression)
-        ),
+        hybrid=HybridParams().compressed(compression),
         kpa=KpaParams().compressed(compression),
     )
 

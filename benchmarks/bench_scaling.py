@@ -28,17 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.machine import describe
-from zerowatt.scaling.simulate import (
-    POLICY_NAMES,
-    Pareto,
-    PolicyResult,
-    SimulationConfig,
-    keepalive_matching_idle_memory,
-    pareto,
-    prepare,
-    run_policy,
-)
-from zerowatt.scaling.trace import expand, read_trace
+from zerowatt.scaling.policies import POLICY_NAMES
+from zerowatt.scaling.sim.driver import PolicyResult, SimulationConfig, prepare, run_policy
+from zerowatt.scaling.sim.pareto import Pareto, keepalive_matching_idle_memory, pareto
+from zerowatt.scaling.sim.trace import expand, read_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 TRACE_DIR = ROOT.parent / "shared" / "data" / "azure-functions-2019"
@@ -145,7 +138,7 @@ def pareto_section(plots: Path | None) -> dict[str, Any]:
                     f" {100 * share:.1f} %, {cold:,.0f} cold -> {verdict}"
                 )
     if plots is not None:
-        from zerowatt.scaling.plot import write_pareto_plot
+        from zerowatt.scaling.sim.plot import write_pareto_plot
 
         plots.mkdir(parents=True, exist_ok=True)
         for warmup, name in ((0.0, "scaling-pareto.png"), (43200.0, "scaling-pareto-warmup.png")):

@@ -12,7 +12,7 @@ import pytest
 from tests.wasm.wasihttp_support import make_component, request, running
 from zerowatt.host.autoscale import ComponentScaler
 from zerowatt.host.pool import Slot
-from zerowatt.scaling.live import parse_policy
+from zerowatt.scaling.policies import parse_policy
 from zerowatt.wasm.executor import GuestUnavailable
 from zerowatt.wasm.model import ExecutorKind
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import SHARED_DATA
-from zerowatt.scaling.trace import Invocations
+from zerowatt.scaling.sim.trace import Invocations
 
 AZURE = SHARED_DATA / "azure-functions-2019"
 

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zerowatt.errors import ValidationError
-from zerowatt.scaling.kpa import KpaParams, KpaState, WindowAverage, decide
+from zerowatt.scaling.policies.kpa import KpaParams, WindowAverage
+from zerowatt.scaling.policies.kpa_batch import KpaState, decide
 
 
 def step(

@@ -7,9 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zerowatt.errors import UsageError, ValidationError
-from zerowatt.scaling.kpa import KpaParams
-from zerowatt.scaling.live import IdleHistogram, Observation, make_autoscaler
-from zerowatt.scaling.policies import EnergyAware, HybridParams
+from zerowatt.scaling.online import Observation
+from zerowatt.scaling.policies import make_autoscaler
+from zerowatt.scaling.policies.energy import EnergyAware
+from zerowatt.scaling.policies.hybrid import HybridParams, IdleHistogram
+from zerowatt.scaling.policies.kpa import KpaParams
 
 
 def test_keepalive_holds_one_instance_for_ten_minutes() -> None:
@@ -123,7 +125,7 @@ def test_live_autoscaler_sees_the_cold_starts_the_simulator_counts(name: str) ->
     import numpy as np
 
     from tests.scaling.conftest import invocations
-    from zerowatt.scaling.simulate import SimulationConfig, prepare, run_policy
+    from zerowatt.scaling.sim.driver import SimulationConfig, prepare, run_policy
 
     horizon = 2400.0
     starts = [r[1] for r in ROWS]
@@ -152,7 +154,8 @@ def test_live_histogram_forecasts_out_of_range_idle_times_and_falls_back_to_the_
 
 
 def test_parse_policy_builds_each_policy_with_compressed_windows() -> None:
-    from zerowatt.scaling.live import KpaAutoscaler, parse_policy
+    from zerowatt.scaling.policies import parse_policy
+    from zerowatt.scaling.policies.kpa import KpaAutoscaler
 
     ka = parse_policy("keepalive", ["keep_alive=600", "compression=60"]).autoscaler(cold_start=0.0003)
     ka.decide(Observation(0.0, in_flight=1))
@@ -193,7 +196,7 @@ def test_parse_policy_builds_each_policy_with_compressed_windows() -> None:
 def test_parse_policy_rejects_unknown_keys_and_bad_values_naming_them(
     name: str, options: list[str], named: str
 ) -> None:
-    from zerowatt.scaling.live import parse_policy
+    from zerowatt.scaling.policies import parse_policy
 
     with pytest.raises(UsageError, match=named):
         parse_policy(name, options)
@@ -214,7 +217,7 @@ def test_compressed_kpa_keeps_knatives_window_limits_in_uncompressed_time() -> N
 def test_compressed_kpa_walks_fractional_buckets_and_cycles_to_zero_and_back(compression: float) -> None:
     """Buckets of 1/60 s etc.: times that land on a bucket edge up to rounding must still advance (this
     once looped forever at t = 31/60 s), and the pod lives a stable window + grace after each request."""
-    from zerowatt.scaling.live import parse_policy
+    from zerowatt.scaling.policies import parse_policy
 
     a = parse_policy("kpa", [f"compression={compression!r}"]).autoscaler(cold_start=0.0003)
     assert a.tick is not None

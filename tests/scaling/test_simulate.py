@@ -8,19 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.scaling.conftest import invocations
-from zerowatt.scaling.energy import EnergyParams
-from zerowatt.scaling.kpa import KpaParams
-from zerowatt.scaling.kpa_replay import kpa_tick_loop, peak_concurrency
-from zerowatt.scaling.policies import FixedKeepAlive, HybridHistogram, HybridParams
-from zerowatt.scaling.replay import busy_periods, latency_percentiles
-from zerowatt.scaling.simulate import (
-    SimulationConfig,
-    keepalive_matching_idle_memory,
-    pareto,
-    prepare,
-    run_policy,
-    window_metrics,
-)
+from zerowatt.scaling.policies.hybrid import HybridParams
+from zerowatt.scaling.policies.keepalive import FixedKeepAlive
+from zerowatt.scaling.policies.kpa import KpaParams
+from zerowatt.scaling.policies.kpa_batch import kpa_tick_loop, peak_concurrency
+from zerowatt.scaling.power import EnergyParams
+from zerowatt.scaling.sim.driver import SimulationConfig, prepare, run_policy
+from zerowatt.scaling.sim.pareto import keepalive_matching_idle_memory, pareto, window_metrics
+from zerowatt.scaling.sim.periods import busy_periods, latency_percentiles
 
 THREE = [(0, 0.0, 10.0), (0, 100.0, 10.0), (0, 1000.0, 10.0)]
 
@@ -62,7 +57,7 @@ def test_energy_policy_by_hand() -> None:
 
 def test_hybrid_by_hand() -> None:
     inv = invocations([(0, 0.0, 1.0), (0, 300.0, 1.0), (0, 1000.0, 1.0), (0, 1700.0, 1.0)])
-    config = SimulationConfig(cold_start=0.5, hybrid=HybridHistogram(HybridParams(fallback_keep_alive=600.0)))
+    config = SimulationConfig(cold_start=0.5, hybrid=HybridParams(fallback_keep_alive=600.0))
     r = run_policy("hybrid", prepare(inv), config)
     # Gap 1 (299 s, from 1 s) is decided with an empty histogram: the 600 s fallback keeps it warm.
     # Gap 2 (from 301 s) knows 299 s (bin 4): pre-warm 4 min * 0.9 = 216 s, loaded until 5 min * 1.1 = 330 s;

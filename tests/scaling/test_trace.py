@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from zerowatt.errors import ValidationError
-from zerowatt.scaling.trace import MINUTE, Trace, available_sizes, expand, read_trace
+from zerowatt.scaling.sim.trace import MINUTE, Trace, available_sizes, expand, read_trace
 
 
 def test_reads_the_samples(azure_dir: Path) -> None:

@@ -1,6 +1,6 @@
 """``zerowatt simulate``: replay an Azure Functions trace through autoscaling policies.
 
-A thin adapter: picks the trace files, runs :mod:`zerowatt.scaling.simulate`, prints a rich table or JSON,
+A thin adapter: picks the trace files, runs :mod:`zerowatt.scaling.sim.driver`, prints a rich table or JSON,
 and writes the comparison plot. Results from the Azure trace carry its attribution.
 """
 
@@ -17,18 +17,10 @@ from rich.table import Table
 
 from zerowatt.cli.common import console, err_console, print_json, reports_errors
 from zerowatt.errors import UsageError
-from zerowatt.scaling.plot import ATTRIBUTION, write_pareto_plot, write_plot
-from zerowatt.scaling.simulate import (
-    Pareto,
-    PolicyResult,
-    SimulationConfig,
-    keepalive_sweep,
-    pareto,
-    parse_policies,
-    prepare,
-    run_policy,
-)
-from zerowatt.scaling.trace import SPREADS, Trace, available_sizes, expand, read_trace
+from zerowatt.scaling.sim.driver import PolicyResult, SimulationConfig, parse_policies, prepare, run_policy
+from zerowatt.scaling.sim.pareto import Pareto, keepalive_sweep, pareto
+from zerowatt.scaling.sim.plot import ATTRIBUTION, write_pareto_plot, write_plot
+from zerowatt.scaling.sim.trace import SPREADS, Trace, available_sizes, expand, read_trace
 
 #: Fixed keep-alive windows of the frontier drawn in the plot (1 minute to 4 hours).
 FRONTIER_WINDOWS = (60.0, 300.0, 600.0, 1200.0, 3600.0, 7200.0, 14400.0)

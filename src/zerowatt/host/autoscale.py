@@ -1,7 +1,7 @@
 """The live autoscaler's adapter in the host: ``zerowatt up --policy NAME``.
 
 One :class:`ComponentScaler` per component and worker. It owns the clock (``time.monotonic``, passed to the
-pure policy as :class:`~zerowatt.scaling.live.Observation.now`), calls the policy's ``decide`` on every
+pure policy as :class:`~zerowatt.scaling.online.Observation.now`), calls the policy's ``decide`` on every
 request arrival and completion, at the policy's ``wake_at`` and every ``tick`` while instances exist (one
 ``loop.call_later`` timer per component, never a polling loop), and converges the component's instances to
 the desired count:
@@ -30,7 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from zerowatt.scaling.live import Autoscaler, Observation, PolicyConfig
+from zerowatt.scaling.online import Autoscaler, Observation
+from zerowatt.scaling.policies import PolicyConfig
 from zerowatt.units import Seconds
 from zerowatt.wasm.model import ExecutorKind
 

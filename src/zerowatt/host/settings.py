@@ -10,7 +10,7 @@ from zerowatt.units import MIB, Bytes, Seconds
 from zerowatt.wasm.engine import DEFAULT_MEMORY_LIMIT, DEFAULT_REQUEST_TIMEOUT
 
 if TYPE_CHECKING:
-    from zerowatt.scaling.live import PolicyConfig
+    from zerowatt.scaling.policies import PolicyConfig
 
 DEFAULT_MAX_BODY: Bytes = 16 * MIB
 HTTP_SERVERS = ("native", "uvicorn")
@@ -37,14 +37,14 @@ class HostSettings:
     log_level: str = "info"
     http: str = "native"  # the worker's HTTP front: "native" (zerowatt.host.http) or "uvicorn" (ASGI)
     energy_summary: Seconds | None = 60.0  # seconds between joules-per-request log lines; None: no energy accounting
-    policy: str | None = None  # autoscaling policy (zerowatt.scaling.live); None: unload after idle_unload
-    policy_options: tuple[str, ...] = ()  # KEY=VALUE, validated by zerowatt.scaling.live.parse_policy
+    policy: str | None = None  # autoscaling policy (zerowatt.scaling.policies); None: unload after idle_unload
+    policy_options: tuple[str, ...] = ()  # KEY=VALUE, validated by zerowatt.scaling.policies.parse_policy
 
     def policy_config(self) -> PolicyConfig | None:
         """The validated autoscaling policy (None: the idle-timeout scale-to-zero)."""
         if self.policy is None:
             return None
-        from zerowatt.scaling.live import parse_policy
+        from zerowatt.scaling.policies import parse_policy
 
         return parse_policy(self.policy, self.policy_options)
 

@@ -1,38 +1,38 @@
-"""Autoscaling with scale-to-zero: pure policies, a vectorised trace simulator and the live autoscaler.
+"""Autoscaling with scale-to-zero: policies with an online and a batch side, and the trace simulator.
 
-* :mod:`.kpa` — Knative's pod autoscaler decision and bucketed windows (vectorised over functions);
-* :mod:`.policies` — fixed keep-alive, Shahrad et al.'s hybrid histogram, zerowatt's energy-aware rule;
-* :mod:`.trace` — Azure Functions 2019 trace reader and seeded expansion into invocations;
-* :mod:`.simulate` — replay through any policy: cold starts, added latency, instance time, energy;
-* :mod:`.live` — the same policies as per-component state machines for the app host;
-* :mod:`.energy` — the injectable energy parameters (CCF coefficients, PUE).
+* :mod:`.policies` — the registry and one module per policy (``kpa``, ``keepalive``, ``hybrid``,
+  ``energy``): its parameters dataclass and online autoscaler, plus its ``*_batch`` simulation;
+* :mod:`.online` — what the host observes and a policy answers, and the keep-alive window machine;
+* :mod:`.options` — ``--policy-option`` parsing, derived from a parameters dataclass;
+* :mod:`.power` — the injectable power model of an instance (CCF coefficients, PUE);
+* :mod:`.sim` — the batch simulator: trace, busy periods, driver, Pareto sweep and plots (NumPy).
+
+Only plain-Python names are re-exported here: importing :mod:`zerowatt.scaling` (as every ``zerowatt up``
+worker does) never loads NumPy; import :mod:`zerowatt.scaling.sim` for the simulator.
 """
 
-from zerowatt.scaling.energy import EnergyParams
-from zerowatt.scaling.kpa import KpaParams
-from zerowatt.scaling.live import Autoscaler, Decision, Observation, make_autoscaler
-from zerowatt.scaling.policies import EnergyAware, FixedKeepAlive, HybridHistogram, HybridParams
-from zerowatt.scaling.simulate import POLICY_NAMES, PolicyResult, SimulationConfig, prepare, run_policies
-from zerowatt.scaling.trace import Invocations, Trace, expand, read_trace
+from zerowatt.scaling.online import Autoscaler, Decision, Observation, OnlineContext
+from zerowatt.scaling.policies import POLICIES, POLICY_NAMES, Policy, PolicyConfig, make_autoscaler, parse_policy
+from zerowatt.scaling.policies.energy import EnergyAware
+from zerowatt.scaling.policies.hybrid import HybridParams
+from zerowatt.scaling.policies.keepalive import FixedKeepAlive
+from zerowatt.scaling.policies.kpa import KpaParams
+from zerowatt.scaling.power import EnergyParams
 
 __all__ = [
+    "POLICIES",
     "POLICY_NAMES",
     "Autoscaler",
     "Decision",
     "EnergyAware",
     "EnergyParams",
     "FixedKeepAlive",
-    "HybridHistogram",
     "HybridParams",
-    "Invocations",
     "KpaParams",
     "Observation",
-    "PolicyResult",
-    "SimulationConfig",
-    "Trace",
-    "expand",
+    "OnlineContext",
+    "Policy",
+    "PolicyConfig",
     "make_autoscaler",
-    "prepare",
-    "read_trace",
-    "run_policies",
+    "parse_policy",
 ]

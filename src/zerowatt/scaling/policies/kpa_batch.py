@@ -1,4 +1,5 @@
-"""Knative's KPA over a whole trace: the 2-second tick loop, and its window shortcut for light functions.
+"""Knative's KPA, batch: its decision vectorised over functions, the 2-second tick loop over a whole trace, and
+the window shortcut for light functions (the parameters and the online autoscaler are :mod:`.kpa`).
 
 KPA runs Knative's tick loop, vectorised across functions, for the functions whose load can ever need more
 than one pod; for the others (never more than ``target`` concurrent requests) the KPA provably keeps
@@ -13,15 +14,116 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
-from zerowatt.scaling import kpa as kpa_core
-from zerowatt.scaling.energy import EnergyParams
-from zerowatt.scaling.replay import FloatArray, Gaps, IntArray, Periods, PolicyResult, Progress, account
-from zerowatt.scaling.trace import Invocations
+from zerowatt.scaling.policies import kpa
+from zerowatt.scaling.power import EnergyParams
+from zerowatt.scaling.sim.periods import (
+    FloatArray,
+    Gaps,
+    IntArray,
+    Periods,
+    PolicyResult,
+    Prepared,
+    Progress,
+    account,
+)
+from zerowatt.scaling.sim.trace import Invocations
 from zerowatt.units import Seconds
 
+BoolArray = npt.NDArray[np.bool_]
 
-def kpa_light_keep_alive(params: kpa_core.KpaParams, idle_start: FloatArray) -> FloatArray:
+
+@dataclass(slots=True)
+class KpaState:
+    """Decider state per function (arrays): Knative's ``panicTime``/``maxPanicPods`` plus the zero grace.
+
+    ``-inf`` stands for Knative's zero time (not panicking / not asking for zero).
+    """
+
+    panic_since: FloatArray
+    max_panic_pods: IntArray
+    zero_since: FloatArray
+
+    @classmethod
+    def fresh(cls, n: int) -> KpaState:
+        return cls(np.full(n, -np.inf), np.zeros(n, dtype=np.int64), np.full(n, -np.inf))
+
+
+def floor6(x: FloatArray) -> FloatArray:
+    """Knative's ``roundToNDigits(6, x)``: averages are floored to 6 decimal digits."""
+    out: FloatArray = np.floor(x * 1e6) / 1e6
+    return out
+
+
+def decide(
+    params: kpa.KpaParams,
+    state: KpaState,
+    now: Seconds,
+    ready: IntArray,
+    stable: FloatArray,
+    panic: FloatArray,
+    has_data: BoolArray,
+) -> IntArray:
+    """One KPA tick for every function: the desired pod count, updating ``state`` in place.
+
+    ``ready`` is the current pod count, ``stable``/``panic`` the window averages of observed concurrency,
+    ``has_data`` False where Knative's metric client would answer ``ErrNoData`` (no decision: keep ``ready``).
+    The simulator calls this 43,200 times a day, so it is written with few, in-place array operations;
+    :class:`~zerowatt.scaling.policies.kpa.KpaDecider` is the same decision for one component.
+    """
+    target = params.target
+    ready_f = np.maximum(ready, 1).astype(np.float64)
+    max_up = np.ceil(ready_f * params.max_scale_up_rate)
+    max_down = np.floor(ready_f / params.max_scale_down_rate)
+    dspc = np.ceil(stable / target)
+    dppc = np.ceil(panic / target)
+    desired_stable = np.minimum(np.maximum(dspc, max_down), max_up)
+    desired_panic = np.minimum(np.maximum(dppc, max_down), max_up)
+    over = dppc >= ready_f * params.panic_threshold
+    over &= has_data
+
+    # Begin or extend panic while over the threshold; stop once a stable window passed without it.
+    ps = state.panic_since
+    ps[over] = now
+    end = ps + params.stable_window < now
+    end &= has_data
+    end &= ps > -np.inf
+    ps[end] = -np.inf
+    state.max_panic_pods[end] = 0
+
+    in_panic = ps > -np.inf
+    desired = desired_stable.astype(np.int64)
+    if in_panic.any():
+        both = np.maximum(desired_stable, desired_panic).astype(np.int64)
+        mpp = state.max_panic_pods
+        np.maximum(mpp, both, out=mpp, where=in_panic)
+        desired[in_panic] = mpp[in_panic]
+    if params.max_scale > 0:
+        np.minimum(desired, params.max_scale, out=desired)
+
+    # Scale to zero only after the grace period; meanwhile keep one pod (handleScaleToZero).
+    wants_zero = desired == 0
+    wants_zero &= has_data
+    wants_zero &= ready > 0
+    zs = state.zero_since
+    zs[wants_zero & (zs == -np.inf)] = now
+    zs[~wants_zero] = -np.inf
+    hold = wants_zero & (now - zs < params.scale_to_zero_grace_period)
+    desired[hold] = 1
+    no_data = ~has_data
+    desired[no_data] = ready[no_data]
+    return desired
+
+
+def simulate(
+    params: kpa.KpaParams, prep: Prepared, cold_start: Seconds, power: EnergyParams, progress: Progress | None = None
+) -> PolicyResult:
+    """The batch simulation of the registry (:mod:`zerowatt.scaling.policies`): :func:`simulate_kpa`."""
+    return simulate_kpa(prep.inv, prep.periods, prep.gaps, params, cold_start, power, progress)
+
+
+def kpa_light_keep_alive(params: kpa.KpaParams, idle_start: FloatArray) -> FloatArray:
     """Keep-alive of a KPA pod that never needs more than one pod, measured from the busy-period end ``e``.
 
     The stable average first reads 0 at the first tick ``t >= e + stable_window``; the pod is then held for
@@ -87,9 +189,9 @@ def simulate_kpa(
     inv: Invocations,
     periods: Periods,
     gaps: Gaps,
-    params: kpa_core.KpaParams,
+    params: kpa.KpaParams,
     cold_start: Seconds,
-    energy: EnergyParams,
+    power: EnergyParams,
     progress: Progress | None = None,
 ) -> PolicyResult:
     """Knative's KPA on every function: window shortcut for light ones, the tick loop for the rest."""
@@ -129,7 +231,7 @@ def simulate_kpa(
         no_prewarm,
         np.zeros(gaps.fid.size),
         cold_start,
-        energy,
+        power,
         {"heavy_functions": int(heavy_ids.size), "target_concurrency": params.target},
         extra_starts=extra_starts,
         override=override,
@@ -149,7 +251,7 @@ def kpa_tick_loop(
     inv: Invocations,
     periods: Periods,
     ids: IntArray,
-    params: kpa_core.KpaParams,
+    params: kpa.KpaParams,
     cold_start: Seconds,
     progress: Progress | None,
 ) -> _TickResult:
@@ -180,8 +282,8 @@ def kpa_tick_loop(
     k_st = round(w_st / tick)
     k_pa = max(1, round(w_pa / tick))
     idx = np.arange(n_ticks + 1)
-    full_st = kpa_core.floor6((conc - conc[np.maximum(idx - k_st, 0)]) / w_st)
-    full_pa = kpa_core.floor6((conc - conc[np.maximum(idx - k_pa, 0)]) / w_pa)
+    full_st = floor6((conc - conc[np.maximum(idx - k_st, 0)]) / w_st)
+    full_pa = floor6((conc - conc[np.maximum(idx - k_pa, 0)]) / w_pa)
     # First arrival of each tick interval, per function (NaN: none). Arrivals are sorted per function.
     t_idx = np.minimum(np.floor(a / tick).astype(np.int64), n_ticks - 1)
     first = np.full((n_ticks, n), np.nan)
@@ -194,7 +296,7 @@ def kpa_tick_loop(
     ds_full = np.ceil(full_st / target)
     dp_full = np.ceil(full_pa / target)
     thr = params.panic_threshold
-    state = kpa_core.KpaState.fresh(n)
+    state = KpaState.fresh(n)
     pods = np.zeros(n, dtype=np.int64)
     first_write = np.full(n, -np.inf)  # start of Knative's partial window after a reset
     last_write = np.full(n, -np.inf)  # last tick a function had pods (read when it scales from zero)
@@ -237,12 +339,12 @@ def kpa_tick_loop(
             fw = first_write[pc]
             base = conc[np.floor(fw / tick).astype(np.int64), pc]
             stable = stable.copy()
-            stable[pc] = kpa_core.floor6((conc[j, pc] - base) / (t - fw))
+            stable[pc] = floor6((conc[j, pc] - base) / (t - fw))
             ds = np.ceil(stable / target)
             short = t - fw < w_pa
             if short.any():
                 panic = panic.copy()
-                panic[pc[short]] = kpa_core.floor6((conc[j, pc[short]] - base[short]) / (t - fw[short]))
+                panic[pc[short]] = floor6((conc[j, pc[short]] - base[short]) / (t - fw[short]))
                 dp = np.ceil(panic / target)
         active = pods > 0
         ready_f = np.maximum(pods, 1)
@@ -260,7 +362,7 @@ def kpa_tick_loop(
             if params.max_scale > 0:
                 np.minimum(desired, params.max_scale, out=desired)
         else:
-            desired = kpa_core.decide(params, state, t, pods, stable, panic, active)
+            desired = decide(params, state, t, pods, stable, panic, active)
             slow_state = bool((state.panic_since > -np.inf).any() or (state.zero_since > -np.inf).any())
             gone = active & (desired == 0)
             last_write[gone] = t

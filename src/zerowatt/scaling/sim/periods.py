@@ -1,4 +1,4 @@
-"""Replay invocations through a policy and account cold starts, latency, instance time and energy.
+"""The simulator's shared core: busy periods, idle gaps, window replay and the accounting of one policy's run.
 
 Model (written out with its assumptions in ``docs/scaling.md``):
 
@@ -11,9 +11,9 @@ Model (written out with its assumptions in ``docs/scaling.md``):
   accounted from the arrival; the start adds ``cold_start`` seconds of instance time per cold start;
 * everything is cut at the trace horizon (one day).
 
-This module holds the shared core: busy periods, idle gaps, window accounting and the result record. The
-policies that need more than windows live beside it (:mod:`.hybrid_replay`, :mod:`.kpa_replay`);
-:mod:`.simulate` drives them.
+This module holds what every policy's batch simulation shares: busy periods, idle gaps
+(:func:`prepare`), window accounting and the result record. Each policy's batch simulation is its
+``zerowatt.scaling.policies.*_batch`` module; :mod:`.driver` runs them.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from zerowatt.scaling.energy import EnergyParams
-from zerowatt.scaling.trace import Invocations
+from zerowatt.scaling.power import EnergyParams
+from zerowatt.scaling.sim.trace import Invocations
 from zerowatt.units import Seconds
 
 FloatArray = npt.NDArray[np.float64]
@@ -273,5 +273,15 @@ def wait_for_starts(inv: Invocations, ev_fid: IntArray, ev_time: FloatArray, col
     return delay
 
 
-#: Functions with at most this many idle gaps in the trace get the hybrid windows recomputed after every
-#: idle time (as Shahrad et al. and the live autoscaler do); busier ones once per minute (see below).
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Per-trace work shared by every policy: busy periods and the gaps between them."""
+
+    inv: Invocations
+    periods: Periods
+    gaps: Gaps
+
+
+def prepare(inv: Invocations) -> Prepared:
+    periods = busy_periods(inv)
+    return Prepared(inv, periods, gaps_of(periods, inv.horizon))

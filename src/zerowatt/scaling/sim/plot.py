@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from zerowatt.errors import UsageError
-from zerowatt.scaling.simulate import Pareto, PolicyResult
+from zerowatt.scaling.sim.pareto import Pareto
+from zerowatt.scaling.sim.periods import PolicyResult
 
 ATTRIBUTION = "Trace: Azure Public Dataset, Microsoft (CC-BY 4.0)"
 

@@ -1,148 +1,22 @@
-"""Replay a trace through any policy: the driver behind ``zerowatt simulate`` and the benchmark.
+"""The fixed keep-alive frontier and Shahrad et al.'s Pareto comparison (§5.2), over a prepared trace.
 
-``prepare()`` computes what every policy shares (busy periods, idle gaps); ``run_policy(name, ...)`` runs
-one policy (``kpa``, ``keepalive``, ``hybrid``, ``energy``) and returns a :class:`PolicyResult`. The
-model and its assumptions are in :mod:`.replay` and ``docs/scaling.md``.
+:func:`keepalive_sweep` replays the fixed keep-alive at several windows (the frontier the other policies
+are plotted against); :func:`pareto` puts fixed keep-alive windows and hybrid histogram ranges on the
+paper's axes: 3rd-quartile per-function cold-start share against wasted memory.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
-from zerowatt.errors import UsageError
-from zerowatt.scaling import kpa as kpa_core
-from zerowatt.scaling.energy import EnergyParams
-from zerowatt.scaling.hybrid_replay import hybrid_gap_windows
-from zerowatt.scaling.kpa_replay import simulate_kpa
-from zerowatt.scaling.policies import EnergyAware, FixedKeepAlive, HybridHistogram
-from zerowatt.scaling.replay import (
-    FloatArray,
-    Gaps,
-    Periods,
-    PolicyResult,
-    Progress,
-    busy_periods,
-    gaps_of,
-    simulate_windows,
-)
-from zerowatt.scaling.trace import Invocations
+from zerowatt.scaling.policies.hybrid_batch import hybrid_gap_windows
+from zerowatt.scaling.sim.driver import SimulationConfig
+from zerowatt.scaling.sim.periods import FloatArray, PolicyResult, Prepared, simulate_windows
 from zerowatt.units import Seconds
-
-__all__ = [
-    "POLICY_NAMES",
-    "PolicyResult",
-    "Prepared",
-    "SimulationConfig",
-    "keepalive_matching_idle_memory",
-    "keepalive_sweep",
-    "pareto",
-    "parse_policies",
-    "prepare",
-    "run_policies",
-    "run_policy",
-    "window_metrics",
-]
-
-POLICY_NAMES = ("kpa", "keepalive", "hybrid", "energy")
-
-
-def parse_policies(spec: str) -> list[str]:
-    names = [s.strip() for s in spec.split(",") if s.strip()]
-    if not names:
-        raise UsageError("--policy: give at least one of " + ", ".join(POLICY_NAMES))
-    for n in names:
-        if n not in POLICY_NAMES:
-            raise UsageError(f"--policy: unknown policy {n!r}; expected one of {', '.join(POLICY_NAMES)}")
-    return list(dict.fromkeys(names))
-
-
-@dataclass(frozen=True, slots=True)
-class SimulationConfig:
-    """Everything a run depends on besides the invocations."""
-
-    cold_start: Seconds = 0.0003
-    energy: EnergyParams = field(default_factory=EnergyParams)
-    keepalive: FixedKeepAlive = field(default_factory=FixedKeepAlive)
-    hybrid: HybridHistogram = field(default_factory=HybridHistogram)
-    kpa: kpa_core.KpaParams = field(default_factory=kpa_core.KpaParams)
-    energy_latency_watts: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """Per-trace work shared by every policy: busy periods and the gaps between them."""
-
-    inv: Invocations
-    periods: Periods
-    gaps: Gaps
-
-
-def prepare(inv: Invocations) -> Prepared:
-    periods = busy_periods(inv)
-    return Prepared(inv, periods, gaps_of(periods, inv.horizon))
-
-
-def _replay_windows(
-    name: str, prep: Prepared, config: SimulationConfig, prewarm: FloatArray, keep: FloatArray, params: dict[str, Any]
-) -> PolicyResult:
-    """Replay a window policy's (pre-warm, keep-alive) decision for every gap of ``prep`` under ``config``."""
-    return simulate_windows(
-        name, prep.inv, prep.periods, prep.gaps, prewarm, keep, config.cold_start, config.energy, params
-    )
-
-
-def run_policy(name: str, prep: Prepared, config: SimulationConfig, progress: Progress | None = None) -> PolicyResult:
-    inv, periods, gaps = prep.inv, prep.periods, prep.gaps
-    mem_of_gap = inv.memory_gb[gaps.fid] if gaps.fid.size else np.zeros(0)
-    if name == "keepalive":
-        p, k = config.keepalive.windows(mem_of_gap)
-        return _replay_windows(name, prep, config, p, k, {"keep_alive_s": config.keepalive.keep_alive})
-    if name == "energy":
-        pol = EnergyAware(config.cold_start, config.energy, latency_watts=config.energy_latency_watts)
-        p, k = pol.windows(mem_of_gap)
-        kf = pol.windows(inv.memory_gb)[1]
-        return _replay_windows(
-            name,
-            prep,
-            config,
-            p,
-            k,
-            {
-                "keep_alive_s_median": float(np.median(kf)) if kf.size else 0.0,
-                "keep_alive_s_max": float(kf.max()) if kf.size else 0.0,
-            },
-        )
-    if name == "hybrid":
-        hp = config.hybrid.params
-        p, k = hybrid_gap_windows(hp, gaps, inv.n_functions, inv.horizon, progress)
-        return _replay_windows(
-            name,
-            prep,
-            config,
-            p,
-            k,
-            {
-                "bin_width_s": hp.bin_width,
-                "range_s": hp.range,
-                "margin": hp.margin,
-                "fallback_keep_alive_s": hp.fallback,
-                "forecast_margin": hp.forecast_margin,
-            },
-        )
-    if name == "kpa":
-        return simulate_kpa(inv, periods, gaps, config.kpa, config.cold_start, config.energy, progress)
-    raise UsageError(f"unknown policy {name!r}; expected one of {', '.join(POLICY_NAMES)}")
-
-
-def run_policies(
-    names: Sequence[str], prep: Prepared, config: SimulationConfig, progress: Progress | None = None
-) -> dict[str, PolicyResult]:
-    return {n: run_policy(n, prep, config, progress) for n in names}
 
 
 def keepalive_sweep(prep: Prepared, config: SimulationConfig, windows: Sequence[Seconds]) -> list[PolicyResult]:
@@ -150,7 +24,19 @@ def keepalive_sweep(prep: Prepared, config: SimulationConfig, windows: Sequence[
     out = []
     for w in windows:
         k = np.full(prep.gaps.fid.size, float(w))
-        out.append(_replay_windows(f"keepalive-{w:g}s", prep, config, np.zeros_like(k), k, {"keep_alive_s": float(w)}))
+        out.append(
+            simulate_windows(
+                f"keepalive-{w:g}s",
+                prep.inv,
+                prep.periods,
+                prep.gaps,
+                np.zeros_like(k),
+                k,
+                config.cold_start,
+                config.power,
+                {"keep_alive_s": float(w)},
+            )
+        )
     return out
 
 
@@ -275,7 +161,7 @@ def pareto(
     ka = [point("keepalive", float(w), ka_point(float(w))) for w in keepalive_windows]
     hy = []
     for rng in hybrid_ranges:
-        params = dataclasses.replace(config.hybrid.params, range=float(rng))
+        params = dataclasses.replace(config.hybrid, range=float(rng))
         p, k = hybrid_gap_windows(params, prep.gaps, prep.inv.n_functions, prep.inv.horizon)
         hy.append(point("hybrid", float(rng), window_metrics(prep, p, k, warmup)))
     return Pareto(ka, hy, base, warmup)

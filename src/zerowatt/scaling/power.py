@@ -1,4 +1,4 @@
-"""Energy parameters of the scaling simulator: what a warm, busy or starting instance costs in watts.
+"""Power of one function instance for the scaling policies and the simulator: warm, busy or starting, in watts.
 
 The model is Cloud Carbon Footprint's (CCF) linear one, applied per instance rather than per server:
 
@@ -17,11 +17,14 @@ of this machine; :meth:`EnergyParams.from_models` derives them from ``zerowatt.e
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from zerowatt.energy.facility import Facility
-from zerowatt.energy.model import NodePowerModel
 from zerowatt.errors import ValidationError
 from zerowatt.units import Joules, Seconds, Watts
+
+if TYPE_CHECKING:  # the energy subsystem is only needed by from_models: the online policies stay lean
+    from zerowatt.energy.facility import Facility
+    from zerowatt.energy.model import NodePowerModel
 
 #: CCF's memory coefficient: 0.392 W per GB of resident memory (Cloud Carbon Footprint methodology,
 #: "Memory" section; it is the figure ccf-coefficients uses for all three clouds).

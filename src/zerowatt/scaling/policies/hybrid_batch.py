@@ -1,7 +1,8 @@
-"""The hybrid histogram policy over a whole trace: its (pre-warm, keep-alive) windows for every idle gap.
+"""The hybrid histogram policy, batch: its windows vectorised over functions, and for every idle gap of a trace.
 
-The histogram arithmetic is :func:`zerowatt.scaling.policies.hybrid_windows`; this module feeds it each
-function's idle times in the order the policy learns them.
+:func:`hybrid_windows` is the histogram arithmetic on ``[F, bins]`` arrays (the one-function form, used
+online, is :func:`zerowatt.scaling.policies.hybrid.histogram_windows`); :func:`hybrid_gap_windows` feeds it
+each function's idle times in the order the policy learns them.
 """
 
 from __future__ import annotations
@@ -11,10 +12,76 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from zerowatt.scaling.policies import HybridParams, ar1_forecast, hybrid_windows, out_of_range
-from zerowatt.scaling.replay import FloatArray, Gaps, Progress
+from zerowatt.scaling.policies.hybrid import HybridParams, ar1_forecast
+from zerowatt.scaling.power import EnergyParams
+from zerowatt.scaling.sim.periods import FloatArray, Gaps, PolicyResult, Prepared, Progress, simulate_windows
+from zerowatt.units import Seconds
 
 HYBRID_EXACT_MAX_GAPS = 2000
+
+
+def out_of_range(
+    params: HybridParams, hist: npt.NDArray[np.int64], oob: npt.NDArray[np.int64]
+) -> npt.NDArray[np.bool_]:
+    """Rows whose share of idle times beyond the histogram range reaches ``oob_threshold``."""
+    total = np.atleast_2d(hist).sum(axis=1) + oob
+    out: npt.NDArray[np.bool_] = (total > 0) & (oob >= params.oob_threshold * np.maximum(total, 1))
+    return out
+
+
+def hybrid_windows(
+    params: HybridParams,
+    hist: npt.NDArray[np.int64],
+    oob: npt.NDArray[np.int64],
+    forecast: FloatArray | None = None,
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+    """Pre-warm and keep-alive windows from idle-time histograms ``hist[F, bins]`` and out-of-range counts.
+
+    ``forecast[F]`` is the predicted next idle time (:func:`ar1_forecast`) of the rows that are
+    :func:`out_of_range` (NaN or ``None``: no forecast, the not-representative fallback is used).
+    Returns ``(prewarm[F], keep_alive[F], representative[F])``: representative rows use the histogram.
+    """
+    hist = np.atleast_2d(hist)
+    nb = hist.shape[1]
+    total = hist.sum(axis=1)
+    counts = hist.astype(np.float64)
+    mean = total / nb
+    with np.errstate(invalid="ignore", divide="ignore"):
+        std = np.sqrt(((counts - mean[:, None]) ** 2).sum(axis=1) / (nb - 1))
+        cv = np.where(total > 0, std / mean, 0.0)
+    oob_rows = out_of_range(params, hist, oob)
+    representative = (total > 0) & (cv >= params.cv_threshold) & ~oob_rows
+    cum = np.cumsum(hist, axis=1)
+    safe_total = np.maximum(total, 1)[:, None]
+    head_bin = np.argmax(cum * 100.0 >= params.head_percentile * safe_total, axis=1)
+    tail_bin = np.argmax(cum * 100.0 >= params.tail_percentile * safe_total, axis=1)
+    prewarm = head_bin * params.bin_width * (1.0 - params.margin)  # lower edge of the head bin, less 10 %
+    end = (tail_bin + 1) * params.bin_width * (1.0 + params.margin)  # upper edge of the tail bin, plus 10 %
+    prewarm = np.where(representative, prewarm, 0.0)
+    keep = np.where(representative, end - prewarm, params.fallback)
+    if forecast is not None:
+        fc = np.asarray(forecast, dtype=np.float64)
+        use = oob_rows & np.isfinite(fc)
+        m = params.forecast_margin
+        prewarm = np.where(use, fc * (1.0 - m), prewarm)
+        keep = np.where(use, fc * 2.0 * m, keep)
+    return prewarm, keep, representative
+
+
+def simulate(
+    params: HybridParams, prep: Prepared, cold_start: Seconds, power: EnergyParams, progress: Progress | None = None
+) -> PolicyResult:
+    """The batch simulation of the registry: the windows of every gap, replayed (``capacity`` is online only)."""
+    inv = prep.inv
+    p, k = hybrid_gap_windows(params, prep.gaps, inv.n_functions, inv.horizon, progress)
+    extra = {
+        "bin_width_s": params.bin_width,
+        "range_s": params.range,
+        "margin": params.margin,
+        "fallback_keep_alive_s": params.fallback,
+        "forecast_margin": params.forecast_margin,
+    }
+    return simulate_windows("hybrid", inv, prep.periods, prep.gaps, p, k, cold_start, power, extra)
 
 
 def hybrid_gap_windows(
