@@ -43,9 +43,10 @@ from zerowatt.kube.savings import parse_quantity
 from zerowatt.kube.settings import compile_regexes, make_settings
 from zerowatt.rightsize.samples import SampleFilter, load_samples, parse_selector
 from zerowatt.rightsize.timeparse import parse_duration, parse_instant
-from zerowatt.scaling.live import parse_policy
-from zerowatt.scaling.simulate import SimulationConfig, parse_policies, prepare, run_policy
-from zerowatt.scaling.trace import MAX_INVOCATIONS, MAX_PER_MINUTE, RUN_COLUMNS, Trace, expand, read_trace
+from zerowatt.scaling.policies import parse_policy
+from zerowatt.scaling.sim.driver import SimulationConfig, parse_policies, run_policy
+from zerowatt.scaling.sim.periods import prepare
+from zerowatt.scaling.sim.trace import MAX_INVOCATIONS, MAX_PER_MINUTE, RUN_COLUMNS, Trace, expand, read_trace
 from zerowatt.schedule import parse_schedule
 from zerowatt.schedule.spans import EARLIEST, LATEST
 from zerowatt.wasm.cgi import CgiOutputError, parse_cgi_output
