@@ -332,3 +332,22 @@ def test_sigterm_under_load_answers_every_request_in_flight(start_up: Callable[.
     assert all(headers["connection"] == "close" for _, headers, _ in [*results, uploaded])
     assert up.proc.wait(PATIENCE) == 0
     assert_tree_gone(tree, up)
+
+
+def test_readyz_fails_during_the_drain_and_a_second_signal_kills_at_once(start_up: Callable[..., Up]) -> None:
+    up = start_up("--workers", "1", "--request-timeout", "600")  # the drain would last 600 s
+    tree = up.tree()
+    admin = f"http://127.0.0.1:{up.admin}"
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(request, up.port, b"GET /linger?590000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        wait_for(lambda: in_flight(up) >= 1, "the slow request to reach the worker")
+        up.proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: port_is_free(up.port), "the worker to stop accepting")
+        assert httpx.get(f"{admin}/readyz", timeout=PATIENCE).status_code == 503  # draining: not ready
+        assert httpx.get(f"{admin}/healthz", timeout=PATIENCE).status_code == 200
+        up.proc.send_signal(signal.SIGINT)  # the impatient operator's second Ctrl-C
+        assert up.proc.wait(PATIENCE) == 0  # long before the 600 s drain
+        assert_tree_gone(tree, up)
+        with pytest.raises((AssertionError, OSError)):  # the request was abandoned: no answer
+            slow.result(PATIENCE)
+    assert "second stop signal: killing the workers now" in up.log.read_text()
