@@ -8,7 +8,7 @@ default the native HTTP/1.1 server of :mod:`zerowatt.host.http` (asyncio + httpt
 layer), or with ``--http uvicorn`` uvicorn (httptools parser, uvloop) over the host's ASGI
 interface. The supervisor sleeps until a signal or a worker exit: a worker that dies is replaced,
 SIGINT/SIGTERM/SIGHUP stop all of them gracefully (docs/host.md, "Signals and lifecycle"), and a
-worker whose supervisor is gone (even ``kill -9``) stops too (:func:`_tie_to_supervisor`).
+worker whose supervisor is gone (even ``kill -9``) stops too (:func:`tie_to_supervisor`).
 """
 
 from __future__ import annotations
@@ -181,7 +181,9 @@ def asgi_from_env() -> HostApp:
 def worker_main(settings_json: str, state_dir: str) -> None:
     """Entry point of a worker process (spawned, so it starts from a clean interpreter)."""
     settings = HostSettings.from_json(settings_json)
-    _tie_to_supervisor(settings.drain_timeout)
+    supervisor = multiprocessing.parent_process()
+    if supervisor is not None and supervisor.pid is not None:  # the spawn pipe's read end is the lifeline
+        tie_to_supervisor(supervisor.pid, supervisor.sentinel, settings.drain_timeout)
     _configure_logging(settings.log_level)
     # The terminal's SIGINT (Ctrl-C) and SIGHUP reach the whole process group: the supervisor decides, it sends SIGTERM.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -199,27 +201,25 @@ def worker_main(settings_json: str, state_dir: str) -> None:
         close()  # the ready file stays: the supervisor tells "died after serving" from "never served"
 
 
-def _tie_to_supervisor(drain: float) -> None:
-    """Stop when the supervisor is gone, however it died (:mod:`zerowatt.lifeline`).
+def tie_to_supervisor(supervisor: int, lifeline: int, drain: float) -> None:
+    """Stop this worker when its supervisor (pid ``supervisor``) is gone, however it died
+    (:mod:`zerowatt.lifeline`); ``lifeline`` is a pipe's read end whose write end only the
+    supervisor holds (with multiprocessing's spawn: the pipe the worker read its start-up data from).
 
-    Both the parent-death signal and the end-of-file on the spawn pipe (multiprocessing's parent
-    sentinel, whose write end only the supervisor holds) start the same graceful stop as the
-    supervisor's own SIGTERM, so requests in flight are still answered; ``alarm`` bounds that stop
-    from the kernel side (SIGALRM's default action ends the process, no Python code needed).
+    Both the parent-death signal and the end-of-file on the lifeline start the same graceful stop as
+    the supervisor's own SIGTERM, so requests in flight are still answered; ``alarm`` bounds that
+    stop from the kernel side (SIGALRM's default action ends the process, no Python code needed).
     ``wasmtime serve`` children die with the worker (their own parent-death signal).
     """
-    parent = multiprocessing.parent_process()
-    if parent is None or parent.pid is None:
-        return
-    if not die_with_parent(signal.SIGTERM, parent.pid):
+    if not die_with_parent(signal.SIGTERM, supervisor):
         os._exit(1)  # the supervisor died while this process started
 
     def gone() -> None:
-        log.warning("the supervisor (pid %d) is gone: stopping", parent.pid)
+        log.warning("the supervisor (pid %d) is gone: stopping", supervisor)
         signal.alarm(math.ceil(drain + STOP_GRACE))
         os.kill(os.getpid(), signal.SIGTERM)
 
-    watch_parent(parent.sentinel, gone)
+    watch_parent(lifeline, gone)
 
 
 def _run_native(
