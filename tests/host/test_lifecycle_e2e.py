@@ -319,7 +319,10 @@ def test_sigterm_under_load_answers_every_request_in_flight(start_up: Callable[.
     finally:
         for sock in idle:
             sock.close()
-    assert uploaded[0] == 200 and uploaded[2] == f"slept 0 ms, read {size} bytes\n".encode()
+    if drain == "default" or uploaded[0] == 200:  # a short drain may be over before the upload is
+        assert uploaded[0] == 200 and uploaded[2] == f"slept 0 ms, read {size} bytes\n".encode()
+    else:
+        assert uploaded[0] == 503
     statuses = sorted(status for status, _, _ in results)
     if drain == "default":
         assert statuses == [200] * 16
