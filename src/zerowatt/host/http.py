@@ -201,7 +201,7 @@ class Connection(asyncio.Protocol):
         self.responding = False  # the host is computing an answer that has not been written yet
         self.served = False  # at least one request has been answered on this connection
         self.closing = False  # close once the queue is answered
-        self.lingering = False  # shut down: our side is closed for writing, input is dropped
+        self.lingering = 0.0  # when > 0: answered and half-closed; input is dropped until then (monotonic)
         self.reading = True
         self.can_write: asyncio.Future[None] | None = None
         self.last_active = time.monotonic()
@@ -369,7 +369,7 @@ class Connection(asyncio.Protocol):
             self.transport.close()
 
     def transport_gone(self) -> bool:
-        return self.transport is None or self.transport.is_closing() or self.lingering
+        return self.transport is None or self.transport.is_closing() or self.lingering > 0
 
     async def _answer(
         self,
@@ -471,7 +471,7 @@ class Connection(asyncio.Protocol):
             ).encode()
             + body
         )
-        self.lingering = True
+        self.lingering = time.monotonic() + LINGER
         if not self.reading:
             self.reading = True
             transport.resume_reading()
