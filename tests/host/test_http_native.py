@@ -105,3 +105,32 @@ async def test_graceful_shutdown_answers_the_request_in_flight(
         await asyncio.open_connection("127.0.0.1", port)
     writer.close()
     idle_writer.close()
+
+
+def _read_until_closed(sock: socket.socket) -> bytes:
+    sock.settimeout(10)
+    reply = b""
+    while chunk := sock.recv(65536):  # a reset raises ConnectionResetError
+        reply += chunk
+    sock.close()
+    return reply
+
+
+async def test_shutdown_answers_the_connections_waiting_in_the_accept_queue(
+    served: tuple[HttpServer, int, list[tuple[object, ...]]],
+) -> None:
+    server, port, _seen = served
+    clients = []
+    for _ in range(3):  # blocking calls: the loop cannot accept meanwhile, the kernel queues them
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.sendall(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        clients.append(sock)
+    shutdown = asyncio.create_task(server.shutdown(timeout=5.0))
+    replies = await asyncio.gather(*(asyncio.to_thread(_read_until_closed, sock) for sock in clients))
+    assert await shutdown  # everything in flight finished
+    for reply in replies:  # answered (not reset by the listener's close), and told the connection ends
+        assert (
+            reply.startswith(b"HTTP/1.1 200 OK")
+            and b"connection: close" in reply
+            and reply.endswith(b"\r\n\r\nhello\n")
+        )

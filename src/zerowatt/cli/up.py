@@ -74,6 +74,14 @@ def up(
     max_body: Annotated[int, typer.Option(help="Largest request body accepted, bytes (413 above).", min=0)] = (
         DEFAULT_MAX_BODY
     ),
+    drain: Annotated[
+        float | None,
+        typer.Option(
+            help="On SIGTERM/SIGINT/SIGHUP, seconds requests in flight may finish (503 after it); "
+            "default: --request-timeout.",
+            min=0,
+        ),
+    ] = None,
     variable: Annotated[list[str] | None, typer.Option(help="Set an app variable: NAME=VALUE (repeatable).")] = None,
     cache_dir: Annotated[
         Path | None, typer.Option(help="Precompiled module cache (default ~/.cache/zerowatt).")
@@ -121,6 +129,7 @@ def up(
         request_timeout=request_timeout,
         memory_limit=memory_limit,
         max_body=max_body,
+        drain=drain,
         variables=parse_assignments(variable or []),
         cache_dir=str(cache_dir) if cache_dir else None,
         log_level=log_level.lower(),

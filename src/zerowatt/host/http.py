@@ -19,9 +19,12 @@ executors' (epoch interruption, answered 504 by the host).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import logging
+import socket
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from http import HTTPStatus
@@ -43,6 +46,11 @@ STALLED_TIMEOUT = 60.0
 MAX_PIPELINE = 16
 #: Bytes of an oversized (413) body read and dropped before the connection is simply closed.
 MAX_DISCARD = 64 << 20
+#: After a shutdown's 503, how long a connection is read (and the bytes dropped) before it is closed:
+#: closing a socket with unread input sends a reset, and a reset can destroy the answer unread.
+LINGER = 2.0
+#: At shutdown, how long a connection that has not sent a request yet may still send its first one.
+FIRST_REQUEST_GRACE = 1.0
 
 _STATUS_LINES: dict[int, bytes] = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -88,11 +96,14 @@ class HttpServer:
         self.clock = _Clock()
         self.closing = False
         self._servers: list[asyncio.AbstractServer] = []
+        self._sockets: list[socket.socket] = []
+        self._accepting: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.TimerHandle | None = None
         self._drained: asyncio.Event | None = None
 
     async def start(self, sockets: list[Any]) -> None:
         loop = asyncio.get_running_loop()
+        self._sockets = list(sockets)
         for sock in sockets:
             self._servers.append(await loop.create_server(lambda: Connection(self), sock=sock, backlog=2048))
         self._sweeper = loop.call_later(1.0, self._sweep)
@@ -110,25 +121,68 @@ class HttpServer:
         if self._drained is not None and not self.connections:
             self._drained.set()
 
-    async def shutdown(self, timeout: float = 5.0) -> None:
-        """Stop accepting, let requests in flight finish (up to ``timeout``), then close everything."""
+    async def shutdown(self, timeout: float = 5.0) -> bool:
+        """Stop accepting, finish what is in flight (up to ``timeout`` seconds), answer the rest 503, close.
+
+        Returns True when everything in flight finished within ``timeout``. In order: connections the
+        kernel already completed (the accept backlog, which closing the listener would reset) are
+        accepted and served like the others; the listeners close; idle keep-alive connections close;
+        a request being received or answered is finished and answered with ``Connection: close``.
+        After ``timeout`` seconds, each request still running is answered 503 (``Connection: close``,
+        with an error id that is logged), and its connection is closed gracefully: our side is
+        shut for writing and what the client still sends is read and dropped (for up to
+        :data:`LINGER` seconds) so that the client reads the answer instead of a reset.
+        """
         self.closing = True
+        self._drained = asyncio.Event()
+        for sock in self._sockets:
+            self._accept_backlog(sock)
         for server in self._servers:
             server.close()
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-        self._drained = asyncio.Event()
+        if self._accepting:
+            await asyncio.gather(*self._accepting, return_exceptions=True)
         for conn in list(self.connections):
             conn.close_when_idle()
+        fresh = asyncio.get_running_loop().call_later(FIRST_REQUEST_GRACE, self._close_fresh)
+        finished = True
         if self.connections:
             try:
                 await asyncio.wait_for(self._drained.wait(), timeout)
             except TimeoutError:
-                log.warning("%d connection(s) still busy after %g s; closing them", len(self.connections), timeout)
+                finished = False
+                busy = [conn for conn in self.connections if conn.busy or conn.partial]
+                log.warning("drain: %d request(s) still in flight after %g s; answering them 503", len(busy), timeout)
+                for conn in list(self.connections):
+                    conn.give_up()
+                if self.connections:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._drained.wait(), LINGER)
+        fresh.cancel()
         for conn in list(self.connections):
             conn.abort()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         for server in self._servers:
             await server.wait_closed()
+        return finished
+
+    def _close_fresh(self) -> None:
+        for conn in list(self.connections):
+            conn.close_when_idle(fresh=True)
+
+    def _accept_backlog(self, sock: socket.socket) -> None:
+        """Take the connections waiting in ``sock``'s accept queue: clients that connected before the
+        stop and may have sent a request already (closing the listener would reset them)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                client, _ = sock.accept()
+            except OSError:  # BlockingIOError: the queue is empty
+                return
+            client.setblocking(False)
+            task = loop.create_task(loop.connect_accepted_socket(lambda: Connection(self), client))
+            self._accepting.add(task)
+            task.add_done_callback(self._accepting.discard)
 
 
 class Connection(asyncio.Protocol):
@@ -144,7 +198,10 @@ class Connection(asyncio.Protocol):
         self.peername: tuple[str, int] | Any = ("", 0)
         self.queue: deque[tuple[Any, ...]] = deque()
         self.busy = False  # a request of this connection is being answered
+        self.responding = False  # the host is computing an answer that has not been written yet
+        self.served = False  # at least one request has been answered on this connection
         self.closing = False  # close once the queue is answered
+        self.lingering = 0.0  # when > 0: answered and half-closed; input is dropped until then (monotonic)
         self.reading = True
         self.can_write: asyncio.Future[None] | None = None
         self.last_active = time.monotonic()
@@ -157,9 +214,8 @@ class Connection(asyncio.Protocol):
         self.sockname = transport.get_extra_info("sockname") or self.sockname
         self.peername = transport.get_extra_info("peername") or self.peername
         self.server.connections.add(self)
-        if self.server.closing:
+        if self.server.closing:  # accepted from the backlog at shutdown: its request is answered, then it closes
             self.closing = True
-            transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.forget(self)
@@ -177,6 +233,8 @@ class Connection(asyncio.Protocol):
             self.can_write.set_result(None)
 
     def data_received(self, data: bytes) -> None:
+        if self.lingering:
+            return
         self.last_active = time.monotonic()
         try:
             self.parser.feed_data(data)
@@ -199,6 +257,8 @@ class Connection(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         """The client is done sending: answer what it already sent, then close."""
+        if self.lingering:
+            return None
         if self.busy or self.queue:
             self.closing = True
             return True  # keep our side open until the queue is answered (_answer_queue closes)
@@ -288,7 +348,12 @@ class Connection(asyncio.Protocol):
                     _, status, keep_alive, text = item
                     self._write(_plain(status, text, close=not keep_alive), keep_alive)
                 else:
-                    await self._answer(*item)
+                    self.responding = True
+                    try:
+                        await self._answer(*item)
+                    finally:
+                        self.responding = False
+                self.served = True
                 if self.can_write is not None and not self.can_write.done():
                     await self.can_write
                 if not self.reading and len(self.queue) < MAX_PIPELINE // 2 and self.transport is not None:
@@ -300,11 +365,11 @@ class Connection(asyncio.Protocol):
         finally:
             self.busy = False
             self.last_active = time.monotonic()
-        if self.closing and not self.queue and self.transport is not None:
+        if self.closing and not self.queue and not self.lingering and self.transport is not None:
             self.transport.close()
 
     def transport_gone(self) -> bool:
-        return self.transport is None or self.transport.is_closing()
+        return self.transport is None or self.transport.is_closing() or self.lingering > 0
 
     async def _answer(
         self,
@@ -345,7 +410,7 @@ class Connection(asyncio.Protocol):
 
     def _write(self, data: bytes, keep_alive: bool) -> None:
         transport = self.transport
-        if transport is None or transport.is_closing():
+        if transport is None or transport.is_closing() or self.lingering:
             return
         transport.write(data)
         if not keep_alive or self.server.closing:
@@ -373,10 +438,47 @@ class Connection(asyncio.Protocol):
         if idle > STALLED_TIMEOUT or (not self.partial and idle > self.server.keep_alive):
             self.transport.close()
 
-    def close_when_idle(self) -> None:
+    def close_when_idle(self, *, fresh: bool = False) -> None:
+        """Shutting down: answer what is in flight with ``Connection: close``; close an idle
+        keep-alive connection now. One that has not sent a request yet is closed only with ``fresh``
+        (:data:`FIRST_REQUEST_GRACE` later): it connected before the stop, its request may be on the way."""
         self.closing = True
-        if not self.busy and not self.queue and self.transport is not None:
+        idle = not self.busy and not self.queue and not self.partial
+        if idle and (self.served or fresh) and self.transport is not None:
             self.transport.close()
+
+    def give_up(self) -> None:
+        """The drain is over: answer a request still running (or still arriving) 503, then linger-close."""
+        transport = self.transport
+        if transport is None or transport.is_closing() or self.lingering:
+            return
+        self.queue.clear()
+        if not (self.responding or self.partial):
+            transport.close()  # idle, or its answer is written: nothing unread to reset
+            return
+        error_id = uuid.uuid4().hex[:12]
+        log.warning(
+            "drain: a request from %s did not finish before shutdown; answered 503 [error %s]",
+            self.peername[0] if self.peername else "?",
+            error_id,
+        )
+        body = f"service unavailable: the server is shutting down (error id {error_id})\n".encode()
+        transport.write(
+            status_line(503)
+            + (
+                f"content-type: text/plain; charset=utf-8\r\nx-error-id: {error_id}\r\n"
+                f"{self.server.clock.header}content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+            ).encode()
+            + body
+        )
+        self.lingering = time.monotonic() + LINGER
+        if not self.reading:
+            self.reading = True
+            transport.resume_reading()
+        if transport.can_write_eof():
+            transport.write_eof()
+        else:  # pragma: no cover - TCP transports can
+            transport.close()
 
     def abort(self) -> None:
         if self.transport is not None:
@@ -384,15 +486,22 @@ class Connection(asyncio.Protocol):
 
 
 async def serve_native(
-    host: HostApp, sockets: list[Any], *, max_body: int, ready: Callable[[], None], stop: asyncio.Event
-) -> None:
-    """Run the host's lifespan and the server until ``stop`` is set, then shut down gracefully."""
+    host: HostApp,
+    sockets: list[Any],
+    *,
+    max_body: int,
+    ready: Callable[[], None],
+    stop: asyncio.Event,
+    drain: float = 5.0,
+) -> bool:
+    """Run the host's lifespan and the server until ``stop`` is set, then shut down gracefully
+    (:meth:`HttpServer.shutdown`, up to ``drain`` seconds). True when nothing was cut short."""
     await host.startup()
     server = HttpServer(host, max_body=max_body)
     try:
         await server.start(sockets)
         ready()
         await stop.wait()
-        await server.shutdown()
+        return await server.shutdown(drain)
     finally:
         await host.shutdown()

@@ -7,7 +7,8 @@ no accept-lock herd) and runs one HTTP server over a :class:`~zerowatt.host.asgi
 default the native HTTP/1.1 server of :mod:`zerowatt.host.http` (asyncio + httptools, no ASGI
 layer), or with ``--http uvicorn`` uvicorn (httptools parser, uvloop) over the host's ASGI
 interface. The supervisor sleeps until a signal or a worker exit: a worker that dies is replaced,
-SIGINT/SIGTERM stop all of them.
+SIGINT/SIGTERM/SIGHUP stop all of them gracefully (docs/host.md, "Signals and lifecycle"), and a
+worker whose supervisor is gone (even ``kill -9``) stops too (:func:`tie_to_supervisor`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -23,12 +25,14 @@ import signal
 import socket
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
 
 from zerowatt.errors import UsageError, ZerowattError
+from zerowatt.lifeline import die_with_parent, watch_parent
 from zerowatt.wasm import native
 from zerowatt.wasm.cache import ModuleCache
 from zerowatt.wasm.engine import EngineSettings, Runtime
@@ -44,6 +48,12 @@ from .registry import ExecutorContext
 from .settings import HostSettings
 
 log = logging.getLogger(__name__)
+
+#: The signals that stop ``zerowatt up`` gracefully. SIGHUP too: ``up`` runs in the foreground, so a
+#: hangup means its terminal (or ssh session) went away; a reload is a restart under a process manager.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+#: Seconds a stopping worker gets beyond the drain (its 503s, the lifespan end) before SIGKILL.
+STOP_GRACE = 5.0
 
 
 def load(settings: HostSettings) -> list[App]:
@@ -171,8 +181,13 @@ def asgi_from_env() -> HostApp:
 def worker_main(settings_json: str, state_dir: str) -> None:
     """Entry point of a worker process (spawned, so it starts from a clean interpreter)."""
     settings = HostSettings.from_json(settings_json)
+    supervisor = multiprocessing.parent_process()
+    if supervisor is not None and supervisor.pid is not None:  # the spawn pipe's read end is the lifeline
+        tie_to_supervisor(supervisor.pid, supervisor.sentinel, settings.drain_timeout)
     _configure_logging(settings.log_level)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides; it sends SIGTERM
+    # The terminal's SIGINT (Ctrl-C) and SIGHUP reach the whole process group: the supervisor decides, it sends SIGTERM.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     apps = load(settings)
     host, close = build_host(apps, settings, inherit_stdout=True)
     sock = bind(settings.listen_host, settings.listen_port)
@@ -186,6 +201,27 @@ def worker_main(settings_json: str, state_dir: str) -> None:
         close()  # the ready file stays: the supervisor tells "died after serving" from "never served"
 
 
+def tie_to_supervisor(supervisor: int, lifeline: int, drain: float) -> None:
+    """Stop this worker when its supervisor (pid ``supervisor``) is gone, however it died
+    (:mod:`zerowatt.lifeline`); ``lifeline`` is a pipe's read end whose write end only the
+    supervisor holds (with multiprocessing's spawn: the pipe the worker read its start-up data from).
+
+    Both the parent-death signal and the end-of-file on the lifeline start the same graceful stop as
+    the supervisor's own SIGTERM, so requests in flight are still answered; ``alarm`` bounds that
+    stop from the kernel side (SIGALRM's default action ends the process, no Python code needed).
+    ``wasmtime serve`` children die with the worker (their own parent-death signal).
+    """
+    if not die_with_parent(signal.SIGTERM, supervisor):
+        os._exit(1)  # the supervisor died while this process started
+
+    def gone() -> None:
+        log.warning("the supervisor (pid %d) is gone: stopping", supervisor)
+        signal.alarm(math.ceil(drain + STOP_GRACE))
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    watch_parent(lifeline, gone)
+
+
 def _run_native(
     host: HostApp, close: Callable[[], None], sock: socket.socket, ready_file: Path, settings: HostSettings
 ) -> None:
@@ -196,12 +232,19 @@ def _run_native(
 
     host.on_shutdown = close
 
-    async def main() -> None:
+    async def main() -> bool:
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        await serve_native(host, [sock], max_body=settings.max_body, ready=ready_file.touch, stop=stop)
+        return await serve_native(
+            host, [sock], max_body=settings.max_body, ready=ready_file.touch, stop=stop, drain=settings.drain_timeout
+        )
 
-    uvloop.run(main())
+    if not uvloop.run(main()):
+        # Guests cut short by the drain still run on the pool until their own deadline, and the
+        # interpreter would wait for those threads at exit: everything is answered, so leave now.
+        close()
+        logging.shutdown()
+        os._exit(0)
 
 
 def _run_uvicorn(
@@ -219,7 +262,7 @@ def _run_uvicorn(
         proxy_headers=False,  # no proxy in front by default; the middleware costs ~2% per request
         server_header=False,
         log_level=settings.log_level,
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=math.ceil(settings.drain_timeout),
     )
     server = uvicorn.Server(config)
     tasks: list[asyncio.Task[None]] = []
@@ -269,7 +312,8 @@ class Supervisor:
     def ready(self) -> bool:
         live = [p for p in self.workers if p.is_alive()]
         return (
-            bool(live)
+            not self.stopping  # draining: /readyz says 503 so that load balancers stop sending
+            and bool(live)
             and len(live) == self.settings.workers
             and all((Path(self.state_dir) / f"ready-{p.pid}").exists() for p in live)
         )
@@ -304,15 +348,29 @@ class Supervisor:
                 self.workers.remove(proc)
                 self.spawn()
 
-    def stop(self, timeout: float = 8.0) -> None:
+    def stop(self) -> None:
+        """SIGTERM every worker (each drains, up to ``--drain``) and wait for them; SIGKILL what is
+        left after the drain plus :data:`STOP_GRACE`, or at once on a second stop signal."""
+        self.stopping = True
+        os.set_blocking(self._wake_r, False)
+        with contextlib.suppress(OSError):  # signals that arrived before this stop are not a second one
+            while os.read(self._wake_r, 64):
+                pass
         for proc in self.workers:
             if proc.is_alive() and proc.pid is not None:
-                os.kill(proc.pid, signal.SIGTERM)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.settings.drain_timeout + STOP_GRACE
+        while (live := [p for p in self.workers if p.is_alive()]) and (left := deadline - time.monotonic()) > 0:
+            woke = multiprocessing.connection.wait([*(p.sentinel for p in live), self._wake_r], timeout=left)
+            if self._wake_r in woke:
+                log.warning("second stop signal: killing the workers now")
+                break
         for proc in self.workers:
-            proc.join(timeout)
             if proc.is_alive():
+                log.warning("worker %s did not stop in time: killed", proc.pid)
                 proc.kill()
-                proc.join(1.0)
+            proc.join(5.0)
         os.close(self._wake_r)
         os.close(self._wake_w)
 
@@ -350,7 +408,7 @@ def serve(settings: HostSettings, announce: Callable[[list[App], HostSettings], 
         raise UsageError(
             f"cannot listen on {settings.admin_host}:{settings.admin_port} (admin): {exc.strerror}"
         ) from None
-    previous = {sig: signal.signal(sig, supervisor.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, supervisor.request_stop) for sig in STOP_SIGNALS}
     try:
         admin.start()
         announce(apps, settings)

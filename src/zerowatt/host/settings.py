@@ -39,6 +39,12 @@ class HostSettings:
     energy_summary: Seconds | None = 60.0  # seconds between joules-per-request log lines; None: no energy accounting
     policy: str | None = None  # autoscaling policy (zerowatt.scaling.policies); None: unload after idle_unload
     policy_options: tuple[str, ...] = ()  # KEY=VALUE, validated by zerowatt.scaling.policies.parse_policy
+    drain: Seconds | None = None  # graceful stop: how long requests in flight may finish; None: request_timeout
+
+    @property
+    def drain_timeout(self) -> Seconds:
+        """Seconds a stopping worker lets requests in flight finish before answering them 503."""
+        return self.request_timeout if self.drain is None else self.drain
 
     def policy_config(self) -> PolicyConfig | None:
         """The validated autoscaling policy (None: the idle-timeout scale-to-zero)."""

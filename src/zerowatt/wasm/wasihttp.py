@@ -22,7 +22,6 @@ import asyncio
 import atexit
 import collections
 import contextlib
-import ctypes
 import importlib.util
 import logging
 import os
@@ -38,6 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from zerowatt.errors import UsageError, ValidationError
+from zerowatt.lifeline import die_with_parent, load_prctl
 from zerowatt.units import Bytes, Seconds
 from zerowatt.wasm.executor import GuestError, GuestRequest, GuestResponse, GuestTimeout, GuestUnavailable
 from zerowatt.wasm.httpproxy import UpstreamError, UpstreamPool, UpstreamRefused
@@ -58,7 +58,6 @@ from zerowatt.wasm.wasihttp_plan import (
 
 log = logging.getLogger("zerowatt.wasm.wasihttp")
 
-_PR_SET_PDEATHSIG = 1
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 #: Lines of the child's output kept to explain a failed start.
 _TAIL_LINES = 20
@@ -167,11 +166,9 @@ def component_imports(component: Component) -> tuple[str, ...]:
 
 
 def _child_setup(parent: int) -> None:  # pragma: no cover - runs in the forked child
-    """In the child before exec: die with the parent (PR_SET_PDEATHSIG), detach from its signals."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # the parent died before prctl took effect
+    """In the child before exec: die with the parent (PR_SET_PDEATHSIG; ``prctl`` was resolved
+    before the fork, see :func:`zerowatt.lifeline.load_prctl`)."""
+    if not die_with_parent(signal.SIGKILL, parent):  # the parent died before prctl took effect
         os._exit(1)
 
 
@@ -501,6 +498,7 @@ class WasiHttpExecutor:
             )
             argv = serve_argv(plan)
             parent = os.getpid()
+            load_prctl()
             began = time.perf_counter()
             try:
                 proc = await asyncio.create_subprocess_exec(
