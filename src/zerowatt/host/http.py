@@ -29,6 +29,8 @@ from typing import Any
 
 import httptools
 
+from zerowatt.wasm.executor import AbortSignal
+
 from .asgi import HostApp
 
 log = logging.getLogger(__name__)
@@ -149,6 +151,7 @@ class Connection(asyncio.Protocol):
         self.can_write: asyncio.Future[None] | None = None
         self.last_active = time.monotonic()
         self.partial = False  # bytes of an unfinished request have arrived
+        self.in_flight: AbortSignal | None = None  # the request being answered: aborted if the client leaves
         self._clear_request()
 
     # -- asyncio.Protocol ------------------------------------------------------------------------
@@ -162,6 +165,8 @@ class Connection(asyncio.Protocol):
             transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.in_flight is not None:
+            self.in_flight.abort()
         self.server.forget(self)
         self.queue.clear()
         self.closing = True
@@ -201,6 +206,10 @@ class Connection(asyncio.Protocol):
         """The client is done sending: answer what it already sent, then close."""
         if self.busy or self.queue:
             self.closing = True
+            if self.in_flight is not None:
+                # Taken as the client leaving, as nginx does (499): a guest still running on the thread pool
+                # is stopped. Requests that finish inline (within the inline budget) are still answered.
+                self.in_flight.abort()
             return True  # keep our side open until the queue is answered (_answer_queue closes)
         return None  # nothing pending: close now
 
@@ -323,18 +332,28 @@ class Connection(asyncio.Protocol):
         if match is None:
             self._write(_plain(404, "not found\n", close=not keep), keep)
             return
-        status, out, reply = await host.respond(
-            match,
-            method.decode("latin-1"),
-            path,
-            raw_query.decode("latin-1"),
-            headers,
-            body,
-            self.sockname,
-            self.peername,
-            "http",
-            t0,
-        )
+        self.in_flight = signal = AbortSignal()
+        try:
+            status, out, reply = await host.respond(
+                match,
+                method.decode("latin-1"),
+                path,
+                raw_query.decode("latin-1"),
+                headers,
+                body,
+                self.sockname,
+                self.peername,
+                "http",
+                t0,
+                signal,
+            )
+        finally:
+            self.in_flight = None
+        if signal.aborted and status == 499:  # the guest was stopped because the client left: nothing to send
+            self.closing = True
+            if self.transport is not None:
+                self.transport.close()
+            return
         keep = keep and not self.closing  # shutting down, or the client asked to upgrade: last answer
         head = "".join([f"{k}: {v}\r\n" for k, v in out])
         connection = (

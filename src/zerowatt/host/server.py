@@ -32,6 +32,7 @@ from zerowatt.errors import UsageError, ZerowattError
 from zerowatt.wasm import native
 from zerowatt.wasm.cache import ModuleCache
 from zerowatt.wasm.engine import EngineSettings, Runtime
+from zerowatt.wasm.fairness import AppSlots, default_per_app
 from zerowatt.wasm.manifest import load_apps
 from zerowatt.wasm.model import App, ExecutorKind
 from zerowatt.wasm.router import Router
@@ -116,6 +117,7 @@ def build_host(
     runtime = Runtime(EngineSettings())
     stdout = InheritedStdout(stderr=True) if inherit_stdout else None
     threads = ThreadPoolExecutor(settings.guest_threads, thread_name_prefix="zerowatt-guest")
+    per_app = settings.guest_threads_per_app or default_per_app(settings.guest_threads)
     ctx = ExecutorContext(
         runtime=runtime,
         cache=make_cache(runtime, settings),
@@ -126,6 +128,7 @@ def build_host(
         threads=threads,
         offload=Offload(settings.offload),
         stdout=stdout,
+        slots=AppSlots(min(per_app, settings.guest_threads)),
     )
     pool = ComponentPool(apps, ctx)
     observers: list[RequestObserver] = []

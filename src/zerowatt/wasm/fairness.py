@@ -1,6 +1,6 @@
 """Fair use of a worker's guest thread pool between apps: a cap on the threads one app may hold.
 
-Why: guests that outlive the inline budget run on a shared thread pool (``--guest-threads``, 16 by
+Why: guests that outlive the inline budget run on a shared thread pool (``HostSettings.guest_threads``, 16 by
 default). Without a cap, one tenant's runaway guests take every thread, so another app's slow but
 healthy requests queue behind them until the runaways hit their deadlines (issue 10). With a cap, an
 app's offloaded guests beyond it wait for one of *its own* slots (bounded by their own deadline), and

@@ -1,0 +1,204 @@
+"""Deadlines that hold (issue 10): the native epoch ticker needs no GIL, and an interrupt that lands
+during instantiation (a start function) is a timeout or a re-run, never a 500.
+
+Mechanism tests, not timing checks: the deadline benchmark (benchmarks/bench_deadline.py) measures
+how close to the requested deadline the 504 comes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.host.guestbuild import app, build_c, component
+from zerowatt.wasm import native
+from zerowatt.wasm.cache import ModuleCache
+from zerowatt.wasm.engine import EngineSettings, EpochTicker, NativeTicker, Runtime
+from zerowatt.wasm.executor import GuestRequest, GuestTimeout
+from zerowatt.wasm.fairness import AppSlots
+from zerowatt.wasm.wagi import Offload, WagiExecutor, _Outcome
+
+#: A WAGI guest whose start function (run at instantiation) loops ``ITERATIONS`` times before ``_start``.
+START_WAT = """(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "Content-Type: text/plain\\n\\nstarted\\n")
+  (global $n (mut i32) (i32.const 0))
+  (func $init
+    (loop $again
+      (global.set $n (i32.add (global.get $n) (i32.const 1)))
+      (br_if $again (i32.lt_u (global.get $n) (i32.const ITERATIONS)))))
+  (start $init)
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 34))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))
+"""
+
+
+@pytest.fixture(autouse=True, params=["native", "ctypes"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv(native.BACKEND_ENV, request.param)
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def threads() -> Iterator[ThreadPoolExecutor]:
+    pool = ThreadPoolExecutor(4)
+    yield pool
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+@pytest.fixture
+def cache(runtime: Runtime, tmp_path: Path) -> ModuleCache:
+    return ModuleCache(runtime.engine, runtime.settings.fingerprint(), tmp_path / "cache")
+
+
+def executor(
+    source: Path,
+    runtime: Runtime,
+    cache: ModuleCache,
+    threads: ThreadPoolExecutor | None,
+    *,
+    timeout: float,
+    inline_budget: float = 0.02,
+) -> WagiExecutor:
+    comp = component(source, "guest")
+    a = app([comp], {"/g/...": "guest"})
+    return WagiExecutor(
+        a,
+        comp,
+        runtime=runtime,
+        cache=cache,
+        request_timeout=timeout,
+        memory_limit=32 << 20,
+        options={"/g/...": a.triggers[0].wagi},
+        threads=threads,
+        offload=Offload.HYBRID,
+        inline_budget=inline_budget,
+        slots=AppSlots(2),
+    )
+
+
+def req(path_info: str = "/") -> GuestRequest:
+    return GuestRequest("r1", "GET", "/g" + path_info, "", (("host", "t"),), b"", "/g/...", path_info)
+
+
+def start_guest(tmp_path: Path, iterations: int) -> Path:
+    source = tmp_path / "start.wat"
+    source.write_text(START_WAT.replace("ITERATIONS", str(iterations)))
+    return source
+
+
+async def test_a_start_function_that_outlives_the_inline_budget_is_rerun_not_a_500(
+    runtime: Runtime, cache: ModuleCache, threads: ThreadPoolExecutor, tmp_path: Path
+) -> None:
+    # ~10^8 iterations take far longer than the 1 ms inline budget: the interrupt lands during
+    # instantiation. It used to be answered 500 "instantiation failed: wasm trap: interrupt".
+    ex = executor(start_guest(tmp_path, 100_000_000), runtime, cache, threads, timeout=120.0, inline_budget=0.001)
+    response = await ex.handle(req())
+    assert (response.status, response.body) == (200, b"started\n")
+
+
+async def test_a_start_function_that_never_ends_is_a_timeout(
+    runtime: Runtime, cache: ModuleCache, threads: ThreadPoolExecutor, tmp_path: Path
+) -> None:
+    ex = executor(start_guest(tmp_path, -1), runtime, cache, threads, timeout=0.3)  # -1: 2^32-1 as unsigned
+    with pytest.raises(GuestTimeout) as info:
+        await ex.handle(req())
+    assert info.value.status == 504 and info.value.error_id
+
+
+def test_the_native_ticker_interrupts_a_guest_while_python_holds_the_gil(
+    backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    if backend != "native":
+        pytest.skip("the ctypes fallback's Python ticker needs the GIL (documented)")
+    probe = build_c("probe", tmp_path_factory.mktemp("guests"))
+    runtime = Runtime(EngineSettings())
+    try:
+        assert isinstance(runtime.ticker, NativeTicker)
+        cache = ModuleCache(runtime.engine, runtime.settings.fingerprint(), tmp_path_factory.mktemp("cache"))
+        ex = executor(probe, runtime, cache, None, timeout=1.0)
+        comp_app = ex.app
+        pre = runtime.linker.instantiate_pre(cache.load(ex.component.source, ex.component.source_digest)[0])
+        request = GuestRequest("r1", "GET", "/g/loop", "", (), b"", "/g/...", "/loop", app=comp_app.name)
+        outcome: list[_Outcome] = []
+        guest = threading.Thread(target=lambda: outcome.append(ex.run(pre, request, 1.0)))
+        guest.start()
+        clock = time.pthread_getcpuclockid(guest.ident or 0)
+        while time.clock_gettime(clock) < 0.02 and not outcome:  # until the guest spins in wasm
+            time.sleep(0.005)
+        assert not outcome, "the guest ended before the GIL was taken"
+        # Hold the GIL: no forced switch for 100 s, and a loop of calls that never release it. The guest's
+        # thread runs wasm without the GIL; only a ticker that needs no GIL can bring its deadline. Once
+        # interrupted, the guest's thread waits for the GIL: its CPU clock stops.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(100.0)
+        stopped = False
+        try:
+            until = time.monotonic() + 30.0  # generous: the deadline is 1 s
+            cpu, since = time.clock_gettime(clock), time.monotonic()
+            while (now := time.monotonic()) < until:
+                used = time.clock_gettime(clock)
+                if used != cpu:
+                    cpu, since = used, now
+                elif now - since > 0.5:  # no CPU for half a second: off the CPU, waiting for the GIL
+                    stopped = True
+                    break
+        finally:
+            sys.setswitchinterval(interval)
+        guest.join(timeout=60)
+        assert stopped, "the guest kept running while Python held the GIL"
+        assert outcome and outcome[0].interrupted and isinstance(outcome[0].error, GuestTimeout)
+    finally:
+        runtime.close()
+
+
+class CountingEngine:
+    """Stands in for the engine in the Python ticker: counts epoch increments."""
+
+    def __init__(self) -> None:
+        self.epochs = 0
+
+    def increment_epoch(self) -> None:
+        self.epochs += 1
+
+
+def test_the_python_ticker_counts_the_ticks_it_missed_while_starved() -> None:
+    engine = CountingEngine()
+    ticker = EpochTicker(engine, 0.005)  # type: ignore[arg-type]
+    try:
+        ticker.enter()
+        while engine.epochs < 2:  # ticking
+            time.sleep(0.005)
+        with ticker._cond:  # starve the ticker for 0.5 s (100 ticks): it cannot increment meanwhile
+            before = engine.epochs
+            time.sleep(0.5)
+        while engine.epochs < before + 2:  # (one increment may have been under way when the lock was taken)
+            time.sleep(0.001)
+        # One wake-up after the starvation increments once per tick that passed, not once.
+        assert engine.epochs - before >= 50
+        ticker.leave()
+    finally:
+        ticker.stop()
+
+
+async def test_the_app_cap_on_pool_threads() -> None:
+    slots = AppSlots(1)
+    assert await slots.acquire("a", 10.0) and slots.held("a") == 1
+    assert not await slots.acquire("a", 0.0)  # a's share is taken: no slot for a second one
+    assert await slots.acquire("b", 10.0)  # another app still gets one
+    waiting = asyncio.ensure_future(slots.acquire("a", 60.0))
+    await asyncio.sleep(0)
+    slots.release("a")
+    assert await waiting and slots.held("a") == 1
+    with pytest.raises(ValueError, match="at least 1"):
+        AppSlots(0)
