@@ -56,7 +56,6 @@ from zerowatt.wasm import native, stdio
 from zerowatt.wasm.cache import ModuleCache
 from zerowatt.wasm.cgi import CgiOutputError, CgiPlan, cgi_environment, parse_cgi_output
 from zerowatt.wasm.engine import Runtime
-from zerowatt.wasm.fairness import AppSlots
 from zerowatt.wasm.executor import (
     GuestAborted,
     GuestError,
@@ -67,6 +66,7 @@ from zerowatt.wasm.executor import (
     GuestTrap,
     GuestUnavailable,
 )
+from zerowatt.wasm.fairness import AppSlots
 from zerowatt.wasm.model import App, Component, WagiOptions
 from zerowatt.wasm.stdio import InheritedStdout, StderrSink, stderr_callback
 
