@@ -77,6 +77,9 @@ _P_BYTE = POINTER(ffi.wasm_byte_t)
 _P_TRAP = POINTER(ffi.wasm_trap_t)
 _PLUS_ONE = (1).__add__
 _NO_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)()
+#: Hybrid offload: after a run outlives the inline budget, the component's requests go straight to the pool
+#: for this long (renewed while they keep outliving it), instead of stalling the event loop a budget each.
+SLOW_MEMORY: Seconds = 1.0
 #: Guest output (headers + body) above this is answered 500. While it runs, a guest's output is
 #: bounded only by its deadline (it goes to a scratch file, truncated after the run).
 DEFAULT_MAX_RESPONSE: Bytes = 128 << 20
@@ -271,6 +274,7 @@ class WagiExecutor:
         self.stdout = stdout
         self.max_response = max_response
         self.slots = slots  # the per-app cap on pool threads (None: no cap)
+        self._pool_until = 0.0  # hybrid: until then (perf_counter), requests skip the inline try (recently slow)
         self._pre: wasmtime.InstancePre | None = None
         self._module: wasmtime.Module | None = None
         self._checked = False
@@ -325,14 +329,19 @@ class WagiExecutor:
         now = time.perf_counter()
         # The deadline runs from the request's arrival: time spent queued behind others counts.
         left = self.request_timeout - (now - request.received if request.received else 0.0)
-        if self.offload is Offload.THREAD:
+        if self.offload is Offload.THREAD or (self.offload is Offload.HYBRID and now < self._pool_until):
             outcome = await self._run_in_thread(pre, request, left)
+            if self.offload is Offload.HYBRID and time.perf_counter() - now > self.inline_budget:
+                self._pool_until = time.perf_counter() + SLOW_MEMORY  # still slow: keep it off the loop
         else:
             budget = left
             if self.offload is Offload.HYBRID:
                 budget = min(self.inline_budget, left)
             outcome = self.run(pre, request, budget)
             if outcome.interrupted and budget < left:
+                # Slow: re-run on the pool, and send this component's next requests there directly for a
+                # while, so that a burst of runaway guests does not stall the event loop one budget each.
+                self._pool_until = time.perf_counter() + SLOW_MEMORY
                 left -= time.perf_counter() - now
                 spent = outcome.cpu_seconds
                 outcome = await self._run_in_thread(pre, request, left)
