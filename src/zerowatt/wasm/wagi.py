@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import logging
+import math
 import threading
 import time
 import uuid
@@ -115,14 +116,19 @@ _set_epoch_callback = _raw(
 _error_new = _raw("wasmtime_error_new", ctypes.c_size_t, ctypes.c_char_p)
 
 
+#: The ctypes path's callback checks the abort flag at least every this many ticks (50 ms at 5 ms a tick).
+WATCH_TICKS = 10
+
+
 class _Watch:
-    """A run's wall-clock deadline and abort flag, checked at every epoch tick (ctypes path)."""
+    """A run's wall-clock deadline and abort flag, checked by an epoch-deadline callback (ctypes path)."""
 
-    __slots__ = ("abort", "callback", "deadline", "why")
+    __slots__ = ("abort", "callback", "deadline", "tick", "why")
 
-    def __init__(self, timeout: Seconds, abort: bytearray) -> None:
+    def __init__(self, timeout: Seconds, abort: bytearray, tick: Seconds) -> None:
         self.deadline = time.perf_counter() + timeout
         self.abort = abort
+        self.tick = tick
         self.why: RunKind | None = None
         self.callback = _EPOCH_CALLBACK(self._check)
 
@@ -130,10 +136,12 @@ class _Watch:
         if self.abort[0]:
             self.why = RunKind.ABORTED
             return int(_error_new(b"zerowatt: the request was aborted"))
-        if time.perf_counter() >= self.deadline:
+        left = self.deadline - time.perf_counter()
+        if left <= 0:
             self.why = RunKind.INTERRUPT
             return int(_error_new(b"zerowatt: the request's deadline passed"))
-        delta[0] = 1
+        # Each check takes the GIL: wake up at the deadline, or after WATCH_TICKS for the abort flag.
+        delta[0] = max(1, min(WATCH_TICKS, math.ceil(left / self.tick)))
         kind[0] = 0  # WASMTIME_UPDATE_DEADLINE_CONTINUE
         return 0
 
@@ -469,7 +477,7 @@ class WagiExecutor:
                     deadline = ticker.ticks_for(timeout)
                     if len(self._ticks) < 8:  # the budget and the deadline; re-runs' remainders vary
                         self._ticks[timeout] = deadline
-                watch = None if abort is None else _Watch(timeout, abort)
+                watch = None if abort is None else _Watch(timeout, abort, ticker.tick)
                 kind, code, message, memory_size, cpu = self._run_ctypes(
                     pre, deadline, argv, guest_env, request.body, scratch, sink, plan.entry, watch
                 )
