@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.host.guestbuild import app, build_c, component
-from zerowatt.wasm import native
+from zerowatt.wasm import native, wagi
 from zerowatt.wasm.cache import ModuleCache
 from zerowatt.wasm.engine import EngineSettings, EpochTicker, NativeTicker, Runtime
 from zerowatt.wasm.executor import GuestRequest, GuestTimeout
@@ -117,11 +117,10 @@ async def test_a_start_function_that_never_ends_is_a_timeout(
 
 
 def test_the_native_ticker_interrupts_a_guest_while_python_holds_the_gil(
-    backend: str, tmp_path_factory: pytest.TempPathFactory
+    backend: str, probe: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     if backend != "native":
         pytest.skip("the ctypes fallback's Python ticker needs the GIL (documented)")
-    probe = build_c("probe", tmp_path_factory.mktemp("guests"))
     runtime = Runtime(EngineSettings())
     try:
         assert isinstance(runtime.ticker, NativeTicker)
@@ -202,3 +201,28 @@ async def test_the_app_cap_on_pool_threads() -> None:
     assert await waiting and slots.held("a") == 1
     with pytest.raises(ValueError, match="at least 1"):
         AppSlots(0)
+
+
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_c("probe", tmp_path_factory.mktemp("guests"))
+
+
+async def test_a_component_that_outlived_the_inline_budget_goes_straight_to_the_pool(
+    probe: Path, runtime: Runtime, cache: ModuleCache, threads: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(wagi, "SLOW_MEMORY", 600.0)  # the memory outlasts the test however slow the machine
+
+    async def runs_inline(ex: WagiExecutor) -> bool:
+        # An inline run completes in the task's first step; a pool run is still awaiting its thread then.
+        task = asyncio.ensure_future(ex.handle(req("/status")))
+        await asyncio.sleep(0)
+        done = task.done()
+        assert (await task).status == 418
+        return done
+
+    ex = executor(probe, runtime, cache, threads, timeout=0.3)
+    assert await runs_inline(ex)
+    with pytest.raises(GuestTimeout):
+        await ex.handle(req("/loop"))  # outlives the inline budget: re-run on the pool, then 504
+    assert not await runs_inline(ex)  # the burst of a runaway component no longer stalls the event loop
