@@ -226,3 +226,23 @@ async def test_a_component_that_outlived_the_inline_budget_goes_straight_to_the_
     with pytest.raises(GuestTimeout):
         await ex.handle(req("/loop"))  # outlives the inline budget: re-run on the pool, then 504
     assert not await runs_inline(ex)  # the burst of a runaway component no longer stalls the event loop
+
+
+async def test_an_epoch_deadline_reached_before_instantiation_is_rerun_not_a_500(
+    backend: str,
+    probe: Path,
+    runtime: Runtime,
+    cache: ModuleCache,
+    threads: ThreadPoolExecutor,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # wasmtime checks the epoch when it instantiates, even without a start function: a budget whose ticks
+    # passed before instantiation (the thread was preempted) trapped there, and the soak saw 500s
+    # "instantiation failed: wasm trap: interrupt". A deadline of 0 ticks is that case, every time.
+    # (The native path checks the clock in a callback instead of counting ticks: it cannot happen there.)
+    if backend != "ctypes":
+        pytest.skip("the tick-counted inline deadline is the ctypes path's")
+    monkeypatch.setattr(type(runtime.ticker), "ticks_for", lambda self, timeout: 0)
+    ex = executor(probe, runtime, cache, threads, timeout=60.0)
+    response = await ex.handle(req("/status"))  # inline: interrupted at once; on the pool: served
+    assert response.status == 418
