@@ -332,23 +332,21 @@ class Connection(asyncio.Protocol):
         if match is None:
             self._write(_plain(404, "not found\n", close=not keep), keep)
             return
-        self.in_flight = signal = AbortSignal()
-        try:
-            status, out, reply = await host.respond(
-                match,
-                method.decode("latin-1"),
-                path,
-                raw_query.decode("latin-1"),
-                headers,
-                body,
-                self.sockname,
-                self.peername,
-                "http",
-                t0,
-                signal,
-            )
-        finally:
-            self.in_flight = None
+        self.in_flight = signal = AbortSignal()  # respond() never raises: reset below
+        status, out, reply = await host.respond(
+            match,
+            method.decode("latin-1"),
+            path,
+            raw_query.decode("latin-1"),
+            headers,
+            body,
+            self.sockname,
+            self.peername,
+            "http",
+            t0,
+            signal,
+        )
+        self.in_flight = None
         if signal.aborted and status == 499:  # the guest was stopped because the client left: nothing to send
             self.closing = True
             if self.transport is not None:
