@@ -8,6 +8,7 @@ how close to the requested deadline the 504 comes.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import threading
 import time
@@ -18,10 +19,11 @@ from pathlib import Path
 import pytest
 
 from tests.host.guestbuild import app, build_c, component
+from zerowatt.host.server import lower_thread_priority
 from zerowatt.wasm import native, wagi
 from zerowatt.wasm.cache import ModuleCache
 from zerowatt.wasm.engine import EngineSettings, EpochTicker, NativeTicker, Runtime
-from zerowatt.wasm.executor import GuestRequest, GuestTimeout
+from zerowatt.wasm.executor import AbortSignal, GuestRequest, GuestTimeout
 from zerowatt.wasm.fairness import AppSlots
 from zerowatt.wasm.wagi import Offload, WagiExecutor, _Outcome
 
@@ -246,3 +248,63 @@ async def test_an_epoch_deadline_reached_before_instantiation_is_rerun_not_a_500
     ex = executor(probe, runtime, cache, threads, timeout=60.0)
     response = await ex.handle(req("/status"))  # inline: interrupted at once; on the pool: served
     assert response.status == 418
+
+
+async def test_one_apps_runaway_guests_leave_pool_threads_to_another_app(
+    probe: Path, runtime: Runtime, cache: ModuleCache
+) -> None:
+    pool = ThreadPoolExecutor(2)
+    slots = AppSlots(1)  # each app may hold one of the two threads
+    try:
+        executors = {}
+        for name in ("tenant", "other"):
+            comp = component(probe, "guest")
+            a = app([comp], {"/g/...": "guest"}, name=name)
+            executors[name] = WagiExecutor(
+                a,
+                comp,
+                runtime=runtime,
+                cache=cache,
+                request_timeout=120.0 if name == "tenant" else 0.3,
+                memory_limit=32 << 20,
+                options={"/g/...": a.triggers[0].wagi},
+                threads=pool,
+                offload=Offload.THREAD,
+                slots=slots,
+            )
+        signals = [AbortSignal() for _ in range(3)]
+        runaways = []
+        for signal in signals:  # more runaway guests than the pool has threads
+            request = req("/loop")
+            request.abort = signal
+            runaways.append(asyncio.ensure_future(executors["tenant"].handle(request)))
+        while slots.held("tenant") < 1:
+            await asyncio.sleep(0.01)
+        # The other app still gets a thread: its own guest runs (to its own 0.3 s deadline), long before
+        # the tenant's 120 s deadline would free one.
+        with pytest.raises(GuestTimeout):
+            await asyncio.wait_for(executors["other"].handle(req("/loop")), 60)
+        assert slots.held("tenant") == 1 and not any(task.done() for task in runaways)
+        for signal in signals:
+            signal.abort()
+        results = await asyncio.gather(*runaways, return_exceptions=True)
+        assert {type(r).__name__ for r in results} <= {"GuestAborted", "GuestTimeout"}
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def test_guest_threads_run_at_a_lower_priority() -> None:
+    seen: list[tuple[int, int]] = []
+
+    def thread() -> None:
+        tid = threading.get_native_id()
+        before = os.getpriority(os.PRIO_PROCESS, tid)
+        lower_thread_priority(5)
+        seen.append((before, os.getpriority(os.PRIO_PROCESS, tid)))
+
+    worker = threading.Thread(target=thread)
+    worker.start()
+    worker.join(timeout=30)
+    before, after = seen[0]
+    assert after == min(19, before + 5)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before  # only that thread

@@ -368,6 +368,8 @@ class WagiExecutor:
             timeout -= time.perf_counter() - start
         try:
             signal = request.abort
+            if signal is not None and signal.aborted:  # the client left while it waited for a thread
+                return self._outcome(RunKind.ABORTED, 0, None, -1, "")
             flag = bytearray(1)  # the run's abort flag: set here, read by the guest's thread at each tick
 
             def abort() -> None:
