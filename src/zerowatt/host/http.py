@@ -13,7 +13,8 @@ dropped so the client sees the answer), ``Expect: 100-continue``, malformed requ
 close), ``Upgrade`` requests (answered as plain HTTP, then closed), request heads over
 :data:`MAX_HEAD` (431), an idle keep-alive timeout, and a
 graceful shutdown (stop accepting, finish what is in flight, close). Request deadlines are the
-executors' (epoch interruption, answered 504 by the host).
+executors' (epoch interruption, answered 504 by the host). A client that closes or resets its connection
+while its request runs raises the request's :class:`AbortSignal` (a guest on the pool is stopped; 499).
 """
 
 from __future__ import annotations
