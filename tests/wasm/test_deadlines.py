@@ -308,3 +308,27 @@ def test_guest_threads_run_at_a_lower_priority() -> None:
     before, after = seen[0]
     assert after == min(19, before + 5)
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before  # only that thread
+
+
+def test_the_native_ticker_ticks_only_while_runs_are_in_flight(backend: str) -> None:
+    if backend != "native":
+        pytest.skip("the native ticker")
+    runtime = Runtime(EngineSettings())
+    try:
+        ticker = runtime.ticker
+        assert isinstance(ticker, NativeTicker) and ticker.sleeping  # nothing ran yet: no wake-ups
+        ticker.enter()
+        first = ticker.increments
+        until = time.monotonic() + 30
+        while ticker.increments < first + 3 and time.monotonic() < until:
+            time.sleep(0.005)
+        assert ticker.increments >= first + 3 and not ticker.sleeping
+        ticker.leave()
+        while not ticker.sleeping and time.monotonic() < until:  # after the 1 s linger
+            time.sleep(0.01)
+        assert ticker.sleeping
+        idle = ticker.increments
+        time.sleep(0.05)
+        assert ticker.increments == idle  # asleep: the epoch no longer moves
+    finally:
+        runtime.close()
