@@ -313,8 +313,8 @@ def bench_native_floor(module: Path, n: int) -> dict[str, float]:
     env = cgi_environment(echo_request(0))
     engine_address = ctypes.cast(runtime.engine.ptr(), ctypes.c_void_p).value
     pre_address = ctypes.cast(pre.ptr(), ctypes.c_void_p).value
-    args = (engine_address, pre_address, 128 << 20, 10_000, ["/echo", "a=1"], (), list(env), (), list(env.values()))
-    rest = (b"", None, None, None, (), b"_start")
+    args = (engine_address, pre_address, 128 << 20, 10.0, ["/echo", "a=1"], (), list(env), (), list(env.values()))
+    rest = (b"", None, None, None, (), b"_start", None)
     samples = []
     for i in range(n + n // 10):
         t0 = time.perf_counter()

@@ -74,9 +74,11 @@ def test_backend_choice(monkeypatch: pytest.MonkeyPatch, fresh: Path) -> None:
 def test_run_rejects_arguments_of_the_wrong_shape(fresh: Path) -> None:
     module = native.load()
     assert module is not None
-    good: list[object] = [0, 0, 1 << 20, 10, [], (), [], (), [], b"", None, None, None, (), b"_start"]
-    with pytest.raises(TypeError, match="15 arguments"):
+    good: list[object] = [0, 0, 1 << 20, 1.0, [], (), [], (), [], b"", None, None, None, (), b"_start", None]
+    with pytest.raises(TypeError, match="16 arguments"):
         module.run(*good[:-1])
+    with pytest.raises(TypeError, match="abort is None or a non-empty bytearray"):
+        module.run(*good[:-1], b"x")
     for index, bad in ((4, "argv"), (9, "body"), (13, [(b"/", b"/")]), (14, "_start")):
         args = list(good)
         args[index] = bad

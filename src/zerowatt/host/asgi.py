@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
 
-from zerowatt.wasm.executor import GuestError, GuestRequest, GuestResponse
+from zerowatt.wasm.executor import AbortSignal, GuestAborted, GuestError, GuestRequest, GuestResponse
 from zerowatt.wasm.model import App, Component, HttpTrigger
 
 from .autoscale import HostAutoscaler
@@ -194,13 +194,15 @@ class HostApp:
         client: tuple[str, int] | Any,
         scheme: str,
         started: float,
+        abort: AbortSignal | None = None,
     ) -> Reply:
         """Run the matched component for one request (body already read); never raises.
 
         Server-independent: the ASGI adapter (:meth:`http`) and the native HTTP/1.1 server
         (:mod:`zerowatt.host.http`) both call it. The reply's headers exclude the framing ones
         (``content-length`` etc.): the caller frames the body. ``started`` is ``time.perf_counter()``
-        when the request arrived (the duration metric starts there).
+        when the request arrived (the duration metric and the guest's deadline start there). ``abort``:
+        set by the caller when the client disconnects (the guest is stopped, the reply is 499 and not sent).
         """
         app, component = match.app, match.component
         slot = self.pool.slots[(app.name, component.id)]
@@ -220,6 +222,8 @@ class HostApp:
             client_port=int(client[1] or 0),
             app=app.name,
             component=component.id,
+            received=started,
+            abort=abort,
         )
         executor = slot.executor
         cold = not executor.loaded
@@ -249,7 +253,11 @@ class HostApp:
                 slot.cold_starts += 1
                 if self.metrics is not None:
                     self.metrics.cold_start(app.name, component.id, None)
-            message = {504: "gateway timeout", 503: "service unavailable"}.get(status, "internal server error")
+            if isinstance(exc, GuestAborted) and self.metrics is not None:
+                self.metrics.request_aborted(app.name, component.id)
+            message = {504: "gateway timeout", 503: "service unavailable", 499: "client closed request"}.get(
+                status, "internal server error"
+            )
             reply = (
                 status,
                 [*TEXT_PLAIN, ("x-error-id", exc.error_id)],

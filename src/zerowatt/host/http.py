@@ -13,7 +13,8 @@ dropped so the client sees the answer), ``Expect: 100-continue``, malformed requ
 close), ``Upgrade`` requests (answered as plain HTTP, then closed), request heads over
 :data:`MAX_HEAD` (431), an idle keep-alive timeout, and a
 graceful shutdown (stop accepting, finish what is in flight, close). Request deadlines are the
-executors' (epoch interruption, answered 504 by the host).
+executors' (epoch interruption, answered 504 by the host). A client that closes or resets its connection
+while its request runs raises the request's :class:`AbortSignal` (a guest on the pool is stopped; 499).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from http import HTTPStatus
 from typing import Any
 
 import httptools
+
+from zerowatt.wasm.executor import AbortSignal
 
 from .asgi import HostApp
 
@@ -206,6 +209,7 @@ class Connection(asyncio.Protocol):
         self.can_write: asyncio.Future[None] | None = None
         self.last_active = time.monotonic()
         self.partial = False  # bytes of an unfinished request have arrived
+        self.in_flight: AbortSignal | None = None  # the request being answered: aborted if the client leaves
         self._clear_request()
 
     # -- asyncio.Protocol ------------------------------------------------------------------------
@@ -218,6 +222,8 @@ class Connection(asyncio.Protocol):
             self.closing = True
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.in_flight is not None:
+            self.in_flight.abort()
         self.server.forget(self)
         self.queue.clear()
         self.closing = True
@@ -261,6 +267,10 @@ class Connection(asyncio.Protocol):
             return None
         if self.busy or self.queue:
             self.closing = True
+            if self.in_flight is not None:
+                # Taken as the client leaving, as nginx does (499): a guest still running on the thread pool
+                # is stopped. Requests that finish inline (within the inline budget) are still answered.
+                self.in_flight.abort()
             return True  # keep our side open until the queue is answered (_answer_queue closes)
         return None  # nothing pending: close now
 
@@ -388,6 +398,7 @@ class Connection(asyncio.Protocol):
         if match is None:
             self._write(_plain(404, "not found\n", close=not keep), keep)
             return
+        self.in_flight = signal = AbortSignal()  # respond() never raises: reset below
         status, out, reply = await host.respond(
             match,
             method.decode("latin-1"),
@@ -399,7 +410,14 @@ class Connection(asyncio.Protocol):
             self.peername,
             "http",
             t0,
+            signal,
         )
+        self.in_flight = None
+        if signal.aborted and status == 499:  # the guest was stopped because the client left: nothing to send
+            self.closing = True
+            if self.transport is not None:
+                self.transport.close()
+            return
         keep = keep and not self.closing  # shutting down, or the client asked to upgrade: last answer
         head = "".join([f"{k}: {v}\r\n" for k, v in out])
         connection = (

@@ -96,6 +96,13 @@ class HostMetrics:
             labels,
             registry=reg,
         )
+        self.aborted = Counter(
+            "zerowatt_requests_aborted",
+            "Requests whose client went away while the guest ran; the guest was stopped (also counted as "
+            "code 499 in zerowatt_requests_total).",
+            labels,
+            registry=reg,
+        )
         self._children: dict[tuple[str, ...], Any] = {}
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
 
@@ -172,6 +179,10 @@ class HostMetrics:
             self._child(self.instance_seconds, app, component).inc(instance_seconds)
         if idle_seconds:
             self._child(self.idle_instance_seconds, app, component).inc(idle_seconds)
+
+    def request_aborted(self, app: str, component: str) -> None:
+        """The client of a request went away while its guest ran (the guest was stopped)."""
+        self._child(self.aborted, app, component).inc()
 
     def set_loaded(self, app: str, component: str, loaded: bool) -> None:
         self._child(self.loaded, app, component).set(1 if loaded else 0)

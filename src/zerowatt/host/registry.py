@@ -19,6 +19,7 @@ from zerowatt.units import Bytes, Seconds
 from zerowatt.wasm.cache import ModuleCache
 from zerowatt.wasm.engine import Runtime
 from zerowatt.wasm.executor import Executor
+from zerowatt.wasm.fairness import AppSlots
 from zerowatt.wasm.model import App, Component, ExecutorKind, WagiOptions
 from zerowatt.wasm.stdio import InheritedStdout
 from zerowatt.wasm.wagi import Offload, WagiExecutor
@@ -36,6 +37,7 @@ class ExecutorContext:
     threads: ThreadPoolExecutor | None
     offload: Offload = Offload.HYBRID
     stdout: InheritedStdout | None = None  # set in worker processes: inline guests inherit fd 1
+    slots: AppSlots | None = None  # the per-app cap on the guest threads (None: none)
 
 
 ExecutorFactory = Callable[[App, Component, Mapping[str, WagiOptions], ExecutorContext], Executor]
@@ -53,6 +55,7 @@ def wagi_factory(app: App, component: Component, options: Mapping[str, WagiOptio
         threads=ctx.threads,
         offload=ctx.offload,
         stdout=ctx.stdout,
+        slots=ctx.slots,
     )
 
 

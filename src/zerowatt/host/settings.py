@@ -34,6 +34,10 @@ class HostSettings:
     cache_dir: str | None = None
     offload: str = "hybrid"  # zerowatt.wasm.wagi.Offload
     guest_threads: int = 16  # per worker: threads for guests that outlive the inline budget
+    guest_threads_per_app: int = 0  # most of those one app may hold at once (0: half, zerowatt.wasm.fairness)
+    # Added to the guest threads' nice value: guests that outlive the inline budget yield the CPU to the
+    # event loop (which serves the fast requests) instead of sharing it equally (docs/benchmarks.md).
+    guest_nice: int = 10
     log_level: str = "info"
     http: str = "native"  # the worker's HTTP front: "native" (zerowatt.host.http) or "uvicorn" (ASGI)
     energy_summary: Seconds | None = 60.0  # seconds between joules-per-request log lines; None: no energy accounting

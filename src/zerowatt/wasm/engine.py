@@ -7,8 +7,13 @@ request cheap (slots are reused instead of ``mmap``-ed each time; measured in
 ``benchmarks/bench_host.py``), epoch interruption gives each request a wall-clock deadline at the cost
 of one counter check per loop header, and Cranelift optimises for speed.
 
-The :class:`EpochTicker` increments the engine's epoch from one thread, but only while at least one
-request is in flight: an idle host wakes up for nothing ("0 servers == 0 watts").
+The epoch ticker increments the engine's epoch, but only while at least one request is in flight: an
+idle host wakes up for nothing ("0 servers == 0 watts"). Where the native module is available
+(:mod:`zerowatt.wasm.native`) it is a pthread inside it (:class:`NativeTicker`) that needs no GIL, and
+each run checks its deadline against the monotonic clock at every tick; a Python thread starved of the
+GIL or the CPU stretched a 2 s deadline to ~10 s under 16 spinning guests (issue 10). Without the
+module, :class:`EpochTicker` is a Python thread that increments once per tick *elapsed* (a late
+wake-up catches up), so the tick count still follows the clock as long as the thread runs at all.
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ import json
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 import wasmtime
 from wasmtime import _ffi as wasmtime_ffi
@@ -100,6 +107,8 @@ class EpochTicker:
     request measured ~7 µs of the C echo app's ~190 µs). Deadlines are relative to the epoch at ``enter``.
     """
 
+    native = False  # the pure-Python ticker (the ctypes fallback's)
+
     def __init__(self, engine: wasmtime.Engine, tick: Seconds, linger: Seconds = 1.0) -> None:
         self._engine = engine
         self._tick = tick
@@ -142,6 +151,8 @@ class EpochTicker:
     def _run(self) -> None:
         idle = 0  # consecutive ticks without a run
         seen = 0
+        tick = self._tick
+        due = 0.0  # when the next tick is due (monotonic), set when ticking starts
         while True:
             with self._cond:
                 if self._active or self._entries != seen:
@@ -151,14 +162,62 @@ class EpochTicker:
                     idle += 1
                 if idle > self._linger_ticks:
                     self._sleeping = True
-                while self._sleeping and not self._stopped:
-                    self._cond.wait()
-                    idle = 0
+                if self._sleeping or not due:
+                    while self._sleeping and not self._stopped:
+                        self._cond.wait()
+                        idle = 0
+                    due = time.monotonic() + tick
                 if self._stopped:
                     return
             # A plain sleep, not a condition wait: an ``enter`` must not shorten the current tick.
-            time.sleep(self._tick)
-            self._engine.increment_epoch()
+            time.sleep(max(0.0, due - time.monotonic()))
+            late = time.monotonic() - due  # >= 0 unless the sleep ended early
+            missed = min(int(late / tick), 1000) if late > 0 else 0  # ticks that passed while starved
+            for _ in range(1 + missed):
+                self._engine.increment_epoch()
+            due = due + (1 + missed) * tick if late < 1000 * tick else time.monotonic() + tick
+
+
+class NativeTicker:
+    """The native module's epoch ticker thread (``_wagi_native.Ticker``), with :class:`EpochTicker`'s interface.
+
+    ``enter``/``leave`` are the C methods themselves (no Python frame per request).
+    """
+
+    __slots__ = ("_ticker", "enter", "leave", "tick")
+    native = True
+
+    def __init__(self, module: Any, engine: wasmtime.Engine, tick: Seconds, linger: Seconds = 1.0) -> None:
+        address = ctypes.cast(engine.ptr(), ctypes.c_void_p).value
+        self._ticker = module.Ticker(engine, address, tick, linger)
+        self.enter: Callable[[], None] = self._ticker.enter
+        self.leave: Callable[[], None] = self._ticker.leave
+        self.tick = tick
+
+    def ticks_for(self, timeout: Seconds) -> int:
+        return max(1, math.ceil(timeout / self.tick)) + 1
+
+    @property
+    def increments(self) -> int:
+        """Epoch increments made so far (the thread counts them)."""
+        return int(self._ticker.increments)
+
+    @property
+    def sleeping(self) -> bool:
+        return bool(self._ticker.sleeping)
+
+    def stop(self) -> None:
+        self._ticker.stop()
+
+
+def make_ticker(engine: wasmtime.Engine, tick: Seconds) -> EpochTicker | NativeTicker:
+    """The native ticker where the native module loads (see :mod:`zerowatt.wasm.native`), else the Python one."""
+    from zerowatt.wasm import native  # imports this module: not at the top
+
+    module = native.load()
+    if module is None:
+        return EpochTicker(engine, tick)
+    return NativeTicker(module, engine, tick)
 
 
 class Runtime:
@@ -167,7 +226,7 @@ class Runtime:
     def __init__(self, settings: EngineSettings | None = None) -> None:
         self.settings = settings or EngineSettings()
         self.engine = wasmtime.Engine(make_config(self.settings))
-        self.ticker = EpochTicker(self.engine, self.settings.epoch_tick)
+        self.ticker = make_ticker(self.engine, self.settings.epoch_tick)
         self.linker = wasmtime.Linker(self.engine)
         self.linker.define_wasi()
 

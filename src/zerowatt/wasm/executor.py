@@ -8,8 +8,44 @@ child processes) and report what each request cost, so the host can account CPU 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+
+class AbortSignal:
+    """Set by the HTTP front when the client of a request goes away; executors hook what stops the work.
+
+    Why callbacks instead of cancelling the request's task: a guest on the thread pool cannot be
+    cancelled by asyncio (its thread runs on); the WAGI executor registers a callback that raises the
+    run's abort flag, which the guest's own thread checks at the next epoch tick.
+    """
+
+    __slots__ = ("_callbacks", "aborted")
+
+    def __init__(self) -> None:
+        self.aborted = False
+        self._callbacks: list[Callable[[], None]] = []
+
+    def add(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` on :meth:`abort` (at once if it already happened)."""
+        if self.aborted:
+            callback()
+        else:
+            self._callbacks.append(callback)
+
+    def discard(self, callback: Callable[[], None]) -> None:
+        if callback in self._callbacks:
+            self._callbacks.remove(callback)
+
+    def abort(self) -> None:
+        """The client is gone: run every callback once (idempotent)."""
+        if self.aborted:
+            return
+        self.aborted = True
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
 
 
 @dataclass(slots=True)
@@ -36,6 +72,10 @@ class GuestRequest:
     client_port: int = 0
     app: str = ""
     component: str = ""
+    #: ``time.perf_counter()`` when the request arrived (0: when the executor got it); deadlines run from it.
+    received: float = 0.0
+    #: Set when the client disconnects (None: the front cannot tell, e.g. under an ASGI server).
+    abort: AbortSignal | None = None
 
 
 @dataclass(slots=True)
@@ -72,6 +112,12 @@ class GuestMemoryExceeded(GuestError):
 
 class GuestTrap(GuestError):
     """The guest trapped (unreachable, out-of-bounds, bad CGI output ...): 500."""
+
+
+class GuestAborted(GuestError):
+    """The client went away while the guest ran, and the guest was stopped (nginx's 499; never sent)."""
+
+    status = 499
 
 
 class GuestUnavailable(GuestError):

@@ -70,6 +70,9 @@ _FUNCTIONS = (
     "wasm_trap_message",
     "wasmtime_trap_code",
     "wasm_trap_delete",
+    "wasmtime_engine_increment_epoch",
+    "wasmtime_store_epoch_deadline_callback",
+    "wasmtime_error_new",
 )
 
 
@@ -126,7 +129,18 @@ def build(directory: Path | None = None) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, partial = tempfile.mkstemp(prefix=target.name + ".", suffix=".partial", dir=target.parent)
     os.close(fd)
-    command = [cc, "-O2", "-shared", "-fPIC", "-fvisibility=hidden", f"-I{include}", str(SOURCE), "-o", partial]
+    command = [
+        cc,
+        "-O2",
+        "-shared",
+        "-fPIC",
+        "-pthread",
+        "-fvisibility=hidden",
+        f"-I{include}",
+        str(SOURCE),
+        "-o",
+        partial,
+    ]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
         if done.returncode != 0:

@@ -19,6 +19,16 @@ a thread pool with the rest of its real deadline (ctypes releases the GIL while 
 event loop keeps serving). Re-running is safe because a WAGI guest has no side effects outside its
 instance: preopens are read-only and WASI preview 1 gives it no sockets. This keeps the common case
 free of a thread hand-off and guarantees that an infinite loop stalls the loop for at most the budget.
+
+Deadlines and aborts (issue 10): a request's deadline runs from its arrival (``GuestRequest.received``)
+and is checked against the monotonic clock at every epoch tick by the native module's epoch-deadline
+callback, so it holds however starved the ticker is, and an interrupt during instantiation (a start
+function) can only mean that a deadline passed: it is re-run on the pool after the inline budget, or
+answered 504, never 500. A guest on the pool is aborted when its client disconnects
+(``GuestRequest.abort``): the callback sees the run's abort flag at the next tick (no cross-thread
+store access). The ctypes fallback counts ticks of the Python ticker inline and installs the same
+check as a ctypes callback for runs on the pool. One app holds at most ``slots.per_app`` pool threads
+(:mod:`zerowatt.wasm.fairness`).
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import logging
+import math
 import threading
 import time
 import uuid
@@ -47,6 +58,7 @@ from zerowatt.wasm.cache import ModuleCache
 from zerowatt.wasm.cgi import CgiOutputError, CgiPlan, cgi_environment, parse_cgi_output
 from zerowatt.wasm.engine import Runtime
 from zerowatt.wasm.executor import (
+    GuestAborted,
     GuestError,
     GuestMemoryExceeded,
     GuestRequest,
@@ -55,6 +67,7 @@ from zerowatt.wasm.executor import (
     GuestTrap,
     GuestUnavailable,
 )
+from zerowatt.wasm.fairness import AppSlots
 from zerowatt.wasm.model import App, Component, WagiOptions
 from zerowatt.wasm.stdio import InheritedStdout, StderrSink, stderr_callback
 
@@ -65,6 +78,9 @@ _P_BYTE = POINTER(ffi.wasm_byte_t)
 _P_TRAP = POINTER(ffi.wasm_trap_t)
 _PLUS_ONE = (1).__add__
 _NO_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)()
+#: Hybrid offload: after a run outlives the inline budget, the component's requests go straight to the pool
+#: for this long (renewed while they keep outliving it), instead of stalling the event loop a budget each.
+SLOW_MEMORY: Seconds = 1.0
 #: Guest output (headers + body) above this is answered 500. While it runs, a guest's output is
 #: bounded only by its deadline (it goes to a scratch file, truncated after the run).
 DEFAULT_MAX_RESPONSE: Bytes = 128 << 20
@@ -90,6 +106,45 @@ _set_env = _raw(
 
 _STDERR_CALLBACK = ctypes.cast(stderr_callback, ctypes.c_void_p).value
 
+# The ctypes path's epoch-deadline callback (the native module's on_epoch, for runs on the pool).
+_EPOCH_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p, POINTER(ctypes.c_uint64), POINTER(ctypes.c_uint8)
+)
+_set_epoch_callback = _raw(
+    "wasmtime_store_epoch_deadline_callback", None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p
+)
+_error_new = _raw("wasmtime_error_new", ctypes.c_size_t, ctypes.c_char_p)
+
+
+#: The ctypes path's callback checks the abort flag at least every this many ticks (50 ms at 5 ms a tick).
+WATCH_TICKS = 10
+
+
+class _Watch:
+    """A run's wall-clock deadline and abort flag, checked by an epoch-deadline callback (ctypes path)."""
+
+    __slots__ = ("abort", "callback", "deadline", "tick", "why")
+
+    def __init__(self, timeout: Seconds, abort: bytearray, tick: Seconds) -> None:
+        self.deadline = time.perf_counter() + timeout
+        self.abort = abort
+        self.tick = tick
+        self.why: RunKind | None = None
+        self.callback = _EPOCH_CALLBACK(self._check)
+
+    def _check(self, _ctx: Any, _data: Any, delta: Any, kind: Any) -> int:
+        if self.abort[0]:
+            self.why = RunKind.ABORTED
+            return int(_error_new(b"zerowatt: the request was aborted"))
+        left = self.deadline - time.perf_counter()
+        if left <= 0:
+            self.why = RunKind.INTERRUPT
+            return int(_error_new(b"zerowatt: the request's deadline passed"))
+        # Each check takes the GIL: wake up at the deadline, or after WATCH_TICKS for the abort flag.
+        delta[0] = max(1, min(WATCH_TICKS, math.ceil(left / self.tick)))
+        kind[0] = 0  # WASMTIME_UPDATE_DEADLINE_CONTINUE
+        return 0
+
 
 class RunKind(IntEnum):
     """How one guest run ended; the numbers are the native module's (``_wagi_native.c``)."""
@@ -101,6 +156,7 @@ class RunKind(IntEnum):
     INSTANTIATE = 4  # could not be instantiated (a start-up trap, or its memory above the cap)
     SETUP = 5  # its WASI context could not be set up (stdout file, preopens)
     NO_EXPORT = 6  # the entry point is not exported
+    ABORTED = 7  # stopped because the client went away
 
 
 #: ``(kind, exit status, message, guest memory size or -1, thread CPU seconds)``: one run, either backend.
@@ -211,6 +267,7 @@ class WagiExecutor:
         inline_budget: Seconds = 0.02,
         stdout: InheritedStdout | None = None,
         max_response: Bytes = DEFAULT_MAX_RESPONSE,
+        slots: AppSlots | None = None,
     ) -> None:
         self.app = app
         self.component = component
@@ -224,6 +281,8 @@ class WagiExecutor:
         self.inline_budget = inline_budget
         self.stdout = stdout
         self.max_response = max_response
+        self.slots = slots  # the per-app cap on pool threads (None: no cap)
+        self._pool_until = 0.0  # hybrid: until then (perf_counter), requests skip the inline try (recently slow)
         self._pre: wasmtime.InstancePre | None = None
         self._module: wasmtime.Module | None = None
         self._checked = False
@@ -275,26 +334,60 @@ class WagiExecutor:
             cold = self.load()
         pre = self._pre
         assert pre is not None
-        if self.offload is Offload.THREAD:
-            outcome = await self._run_in_thread(pre, request, self.request_timeout)
+        now = time.perf_counter()
+        # The deadline runs from the request's arrival: time spent queued behind others counts.
+        left = self.request_timeout - (now - request.received if request.received else 0.0)
+        if self.offload is Offload.THREAD or (self.offload is Offload.HYBRID and now < self._pool_until):
+            outcome = await self._run_in_thread(pre, request, left)
+            if self.offload is Offload.HYBRID and time.perf_counter() - now > self.inline_budget:
+                self._pool_until = time.perf_counter() + SLOW_MEMORY  # still slow: keep it off the loop
         else:
-            budget = self.request_timeout
+            budget = left
             if self.offload is Offload.HYBRID:
-                budget = min(self.inline_budget, self.request_timeout)
-            started = time.monotonic()
+                budget = min(self.inline_budget, left)
             outcome = self.run(pre, request, budget)
-            if outcome.interrupted and budget < self.request_timeout:
-                left = self.request_timeout - (time.monotonic() - started)
+            if outcome.interrupted and budget < left:
+                # Slow: re-run on the pool, and send this component's next requests there directly for a
+                # while, so that a burst of runaway guests does not stall the event loop one budget each.
+                self._pool_until = time.perf_counter() + SLOW_MEMORY
+                left -= time.perf_counter() - now
                 spent = outcome.cpu_seconds
-                outcome = await self._run_in_thread(pre, request, max(left, self.runtime.ticker.tick))
+                outcome = await self._run_in_thread(pre, request, left)
                 outcome.cpu_seconds += spent
         response = self._respond(request, outcome)
         response.cold_start_seconds = cold
         return response
 
     async def _run_in_thread(self, pre: wasmtime.InstancePre, request: GuestRequest, timeout: Seconds) -> _Outcome:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.threads, self.run, pre, request, timeout)
+        """Run on the pool: within the app's share of it, abortable by the client, until ``timeout``."""
+        slots, app = self.slots, self.app.name
+        if slots is not None:
+            start = time.perf_counter()
+            if not await slots.acquire(app, timeout):  # the app's share is busy past this request's deadline
+                return self._outcome(RunKind.INTERRUPT, 0, None, -1, "")
+            timeout -= time.perf_counter() - start
+        try:
+            signal = request.abort
+            if signal is not None and signal.aborted:  # the client left while it waited for a thread
+                return self._outcome(RunKind.ABORTED, 0, None, -1, "")
+            flag = bytearray(1)  # the run's abort flag: set here, read by the guest's thread at each tick
+
+            def abort() -> None:
+                flag[0] = 1
+
+            if signal is not None:
+                signal.add(abort)
+            try:
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(
+                    self.threads, self.run, pre, request, max(timeout, self.runtime.ticker.tick), flag
+                )
+            finally:
+                if signal is not None:
+                    signal.discard(abort)
+        finally:
+            if slots is not None:
+                slots.release(app)
 
     def _respond(self, request: GuestRequest, outcome: _Outcome) -> GuestResponse:
         if outcome.stderr:
@@ -334,8 +427,13 @@ class WagiExecutor:
             plan = self._plans[route] = _RoutePlan(cgi, options.entrypoint)
         return plan
 
-    def run(self, pre: wasmtime.InstancePre, request: GuestRequest, timeout: Seconds) -> _Outcome:
-        """Run the guest once for ``request`` on the current thread (blocking); never raises for guest faults."""
+    def run(
+        self, pre: wasmtime.InstancePre, request: GuestRequest, timeout: Seconds, abort: bytearray | None = None
+    ) -> _Outcome:
+        """Run the guest once for ``request`` on the current thread (blocking); never raises for guest faults.
+
+        ``abort``: a flag another thread sets (its first byte) to stop the run at the next epoch tick.
+        """
         plan = self._plans.get(request.matched_route) or self._route_plan(request.matched_route)
         query = request.query
         argv = (plan.argv_by_query.get(query) or plan.argv_for(query)) if query else plan.argv_no_query
@@ -354,11 +452,6 @@ class WagiExecutor:
         # stderr: the inherited fd 2 where the process set one up (free), else a callback (~35 µs a request).
         sink = StderrSink(stderr) if inherited is None or inherited.err_fd is None else None
         ticker = self.runtime.ticker
-        deadline = self._ticks.get(timeout)
-        if deadline is None:
-            deadline = ticker.ticks_for(timeout)
-            if len(self._ticks) < 8:  # the budget and the deadline; re-runs' remainders vary
-                self._ticks[timeout] = deadline
         ticker.enter()
         try:
             if self._native is not None:
@@ -366,7 +459,7 @@ class WagiExecutor:
                     self._engine_address,
                     self._pre_address(pre),
                     self.memory_limit,
-                    deadline,
+                    float(timeout),
                     argv,
                     guest_env.names_fixed,
                     guest_env.names_extra,
@@ -378,10 +471,17 @@ class WagiExecutor:
                     None if sink is None else sink.handle,
                     self._preopens,
                     plan.entry,
+                    abort,
                 )
             else:
+                deadline = self._ticks.get(timeout)
+                if deadline is None:
+                    deadline = ticker.ticks_for(timeout)
+                    if len(self._ticks) < 8:  # the budget and the deadline; re-runs' remainders vary
+                        self._ticks[timeout] = deadline
+                watch = None if abort is None else _Watch(timeout, abort, ticker.tick)
                 kind, code, message, memory_size, cpu = self._run_ctypes(
-                    pre, deadline, argv, guest_env, request.body, scratch, sink, plan.entry
+                    pre, deadline, argv, guest_env, request.body, scratch, sink, plan.entry, watch
                 )
         finally:
             ticker.leave()
@@ -424,6 +524,7 @@ class WagiExecutor:
         scratch: stdio.Scratch | None,
         sink: StderrSink | None,
         entry: bytes,
+        watch: _Watch | None = None,
     ) -> _RawRun:
         """The native module's ``run`` call by call through ctypes: the fallback where it cannot be built."""
         argc, k = len(argv), len(env.names_extra)
@@ -463,8 +564,14 @@ class WagiExecutor:
             error = ffi.wasmtime_context_set_wasi(ctx, wasi)  # consumes the config
             if error:
                 return RunKind.SETUP, 0, _error_text(error), -1, 0.0
-            ffi.wasmtime_context_set_epoch_deadline(ctx, deadline)
+            if watch is None:
+                ffi.wasmtime_context_set_epoch_deadline(ctx, deadline)
+            else:  # checked at every tick against the clock and the abort flag
+                _set_epoch_callback(store, ctypes.cast(watch.callback, ctypes.c_void_p), None, None)
+                ffi.wasmtime_context_set_epoch_deadline(ctx, 1)
             kind, code, message, memory_size = self._instantiate_and_call(pre, ctx, entry)
+            if watch is not None and watch.why is not None and kind is not RunKind.OK:
+                kind, code, message, memory_size = watch.why, 0, None, -1
             return kind, code, message, memory_size, time.thread_time() - cpu_start
         finally:
             ffi.wasmtime_store_delete(store)
@@ -475,8 +582,14 @@ class WagiExecutor:
         instance = ffi.wasmtime_instance_t()
         trap = _P_TRAP()
         error = ffi.wasmtime_instance_pre_instantiate(pre.ptr(), ctx, byref(instance), byref(trap))
-        if error or trap:
-            return RunKind.INSTANTIATE, 0, _error_text(error) if error else _trap_text(trap), -1
+        if error:
+            return RunKind.INSTANTIATE, 0, _error_text(error), -1
+        if trap:
+            start_trap = wasmtime.Trap._from_ptr(trap)
+            if start_trap.trap_code is wasmtime.TrapCode.INTERRUPT:
+                # A start function ran past the deadline: a timeout (re-run on the pool after the inline budget).
+                return RunKind.INTERRUPT, 0, None, -1
+            return RunKind.INSTANTIATE, 0, start_trap.message, -1
         extern = ffi.wasmtime_extern_t()
         if not ffi.wasmtime_instance_export_get(ctx, byref(instance), name, len(name), byref(extern)):
             return RunKind.NO_EXPORT, 0, None, -1
@@ -515,6 +628,8 @@ class WagiExecutor:
             error = GuestUnavailable(f"{label}: {message}")
         elif kind is RunKind.NO_EXPORT:
             error = GuestUnavailable(f"{label}: no export {entrypoint!r}")
+        elif kind is RunKind.ABORTED:
+            error = GuestAborted(f"{label}: the client went away; the guest was stopped")
         else:
             reason = message if kind is RunKind.TRAP else f"the guest exited with status {code}"
             error = self._failure(reason, memory_size)
@@ -536,10 +651,6 @@ class WagiExecutor:
 
 def _error_text(error: Any) -> str:
     return str(wasmtime.WasmtimeError._from_ptr(error))
-
-
-def _trap_text(trap: Any) -> str:
-    return wasmtime.Trap._from_ptr(trap).message
 
 
 def _memory_size(ctx: Any, instance: Any) -> int:
