@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from zerowatt.cli.common import console, err_console, print_json, reports_errors
+from zerowatt.cli.common import console, err_console, esc, print_json, reports_errors
 from zerowatt.errors import UsageError
 from zerowatt.scaling.plot import ATTRIBUTION, write_pareto_plot, write_plot
 from zerowatt.scaling.simulate import (
@@ -147,7 +147,7 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"--cold-start: expected seconds >= 0, got {cold_start}")
         loaded, note = load_trace(trace, functions, seed)
         if note:
-            err_console.print(f"[dim]{note}[/]")
+            err_console.print(f"[dim]{esc(note)}[/]")
         config = SimulationConfig(cold_start=cold_start)
         results: dict[str, PolicyResult] = {}
         with Progress(
@@ -173,7 +173,7 @@ def register(app: typer.Typer) -> None:
             title = (f"{loaded.n_functions} functions, one day, cold start {cold_start * 1000:g} ms"
                      f" (seed {seed})")  # fmt: skip
             write_plot(plot, results, frontier, title)
-            err_console.print(f"[dim]plot written to {plot}[/]")
+            err_console.print(f"[dim]plot written to {esc(plot)}[/]")
         sweep = None
         if pareto_plot is not None:
             if warmup >= loaded.horizon:
@@ -182,7 +182,7 @@ def register(app: typer.Typer) -> None:
             title = (f"{loaded.n_functions} functions, one day, cold start {cold_start * 1000:g} ms"
                      f" (seed {seed}, {arrivals} arrivals, counted from {warmup / 3600:g} h)")  # fmt: skip
             write_pareto_plot(pareto_plot, {arrivals: sweep}, title)
-            err_console.print(f"[dim]Pareto plot written to {pareto_plot}[/]")
+            err_console.print(f"[dim]Pareto plot written to {esc(pareto_plot)}[/]")
         if as_json:
             out: dict[str, Any] = {
                 "policies": {n: r.to_json() for n, r in results.items()},
