@@ -176,19 +176,54 @@ def _child_setup(parent: int) -> None:  # pragma: no cover - runs in the forked 
 
 
 def _snapshot(component: Component, into: Path) -> tuple[tuple[Path, str], ...]:
-    """Copy each preopen into a private read-only directory (wasmtime 49 cannot preopen read-only)."""
+    """Copy each preopen into a private read-only directory (wasmtime 49 cannot preopen read-only).
+
+    Symlinks are copied as links, never followed: following one would copy whatever it points to,
+    ``/etc/passwd`` included, into the guest's view. A link whose target, resolved inside the copy,
+    leaves the copied directory (absolute, or climbing out with ``..``) is dropped, with a warning;
+    the links that stay are resolved by ``wasmtime serve`` inside the preopen, as the WAGI executor's
+    preopens resolve them (cap-std).
+    """
     result = []
     for index, preopen in enumerate(component.files):
         target = into / str(index)
-        shutil.copytree(preopen.host_path, target, symlinks=False)
+        shutil.copytree(preopen.host_path, target, symlinks=True)
+        _drop_escaping_links(target, f"{component.id}: {preopen.guest_path}")
         for root, dirs, files in os.walk(target):
             for name in files:
-                os.chmod(os.path.join(root, name), 0o444)
+                path = os.path.join(root, name)
+                if not os.path.islink(path):  # chmod follows links: only the copies' own files
+                    os.chmod(path, 0o444)
             for name in dirs:
-                os.chmod(os.path.join(root, name), 0o555)
+                path = os.path.join(root, name)
+                if not os.path.islink(path):
+                    os.chmod(path, 0o555)
         os.chmod(target, 0o555)
         result.append((target, preopen.guest_path))
     return tuple(result)
+
+
+def _resolves_inside(path: Path, top: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(top)
+    except (OSError, RuntimeError):  # a symlink loop: nothing the guest could open either
+        return False
+
+
+def _drop_escaping_links(root: Path, label: str) -> None:
+    """Remove every symlink under ``root`` whose target, with all links resolved, is not inside ``root``."""
+    top = root.resolve()
+    for parent, dirs, files in os.walk(root):  # does not descend into linked directories
+        for name in (*dirs, *files):
+            path = Path(parent, name)
+            if path.is_symlink() and not _resolves_inside(path, top):
+                log.warning(
+                    "%s: not copying symlink %s -> %s: it leads outside the mounted directory",
+                    label,
+                    path.relative_to(root),
+                    os.readlink(path),
+                )
+                path.unlink()
 
 
 def _remove_snapshot(path: Path) -> None:
