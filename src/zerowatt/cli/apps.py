@@ -79,6 +79,7 @@ def app_summary(app: App) -> dict[str, Any]:
             for t in app.triggers
         ],
         "components": {cid: _component_summary(c) for cid, c in app.components.items()},
+        "notes": list(app.notes),
     }
 
 
@@ -109,6 +110,8 @@ def _print_apps(apps: list[App]) -> None:
             details += [f"{m['guest']} <- {m['host']}" for m in comp["files"]]
             if details:
                 console.print(f"  {cid}: " + "; ".join(details), highlight=False, markup=False)
+        for note in app.notes:
+            console.print(f"[yellow]note:[/] {esc(note)}", highlight=False, soft_wrap=True)
     console.print(f"[green]ok[/]: {len(apps)} app(s), {sum(len(a.triggers) for a in apps)} route(s)")
 
 

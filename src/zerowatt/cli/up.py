@@ -43,6 +43,9 @@ def announce(apps: list[App], settings: HostSettings, as_json: bool = False) -> 
             }
         )
         return
+    for app_ in apps:
+        for note in app_.notes:
+            console.print(f"[yellow]note:[/] {esc(note)}", highlight=False, soft_wrap=True)
     console.print(f"[bold]zerowatt[/] serving {len(apps)} app(s) with {settings.workers} worker(s):", highlight=False)
     for app, component, url in route_urls(apps, settings):
         console.print(f"  {esc(url)}  [dim]({esc(app)}/{esc(component)})[/]", highlight=False)

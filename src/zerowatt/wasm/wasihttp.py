@@ -370,6 +370,11 @@ class WasiHttpExecutor:
             return response
         except BaseException as exc:
             cpu = self._end(child, key) if child is not None else 0.0
+            if isinstance(exc, GuestError) and not exc.error_id:
+                # A failed start is one exception shared by every request that waited for it: each
+                # request gets its own copy, with its own id, logged.
+                log.error("%s (request %s)", exc, request.request_id)
+                raise type(exc)(str(exc), error_id=request.request_id, cpu_seconds=cpu) from None
             if isinstance(exc, GuestError):
                 exc.cpu_seconds = cpu
             raise
