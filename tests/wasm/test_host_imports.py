@@ -146,3 +146,29 @@ def test_up_exits_2_for_a_spin_import(write_manifest: WriteManifest, tmp_path: P
     result = run_cli(["up", str(path), "--workers", "1", "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}"])
     assert result.returncode == 2, result.stdout + result.stderr
     assert "'wasi_experimental_http' 'req'" in " ".join(result.stderr.split())
+
+
+async def test_a_wasi_http_start_failure_gets_one_logged_id_per_request(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``wasmtime serve`` cannot start a component importing fermyon:spin/*: each waiting request gets its own id."""
+    import asyncio
+    import logging
+
+    from tests.wasm.wasihttp_support import make_component, request, running
+    from zerowatt.wasm.executor import GuestUnavailable
+
+    source = tmp_path / "spin-component.wat"
+    source.write_text(SPIN_COMPONENT_WAT)
+    app, component = make_component(source)
+    caplog.set_level(logging.ERROR)
+    async with running(app, component) as executor:
+        results = await asyncio.gather(
+            executor.handle(request(request_id="req-a")),
+            executor.handle(request(request_id="req-b")),
+            return_exceptions=True,
+        )
+    assert all(isinstance(r, GuestUnavailable) for r in results), results
+    assert sorted(r.error_id for r in results if isinstance(r, GuestUnavailable)) == ["req-a", "req-b"]
+    for rid in ("req-a", "req-b"):
+        assert any(rid in r.getMessage() and "exited" in r.getMessage() for r in caplog.records), rid
