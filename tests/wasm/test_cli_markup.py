@@ -49,12 +49,15 @@ def test_an_error_message_with_markup_like_text_is_printed_verbatim(tmp_path: Pa
 def test_version_1_manifest_is_named_as_such(write_manifest: WriteManifest) -> None:
     for key in ('spin_version = "1"', 'spin_manifest_version = "1"'):
         path = write_manifest(
-            f'{key}\nauthors = ["someone"]\nname = "old"\ntrigger = {{ type = "http", base = "/" }}\nversion = "1.0.0"\n'
+            f'{key}\nauthors = ["someone"]\nname = "old"\n'
+            'trigger = { type = "http", base = "/" }\nversion = "1.0.0"\n'
             '[[component]]\nid = "c"\nsource = "m.wasm"\n[component.trigger]\nroute = "/..."\n',
             header=False,
         )
         result = run_cli(["check", str(path)])
         assert result.returncode == 2
         message = flat(result.stderr)
-        assert f"{path}: {key.split(' ')[0]}: version 1 manifests are not supported: convert with `spin doctor`" in message
+        assert (
+            f"{path}: {key.split(' ')[0]}: version 1 manifests are not supported: convert with `spin doctor`" in message
+        )
         assert "unknown key" not in message

@@ -23,7 +23,8 @@ PASSWD = Path("/etc/passwd")
 
 def body(files: str, exclude: str = "") -> str:
     extra = f"\nexclude_files = [{exclude}]" if exclude else ""
-    return f'[[trigger.http]]\nroute = "/x"\ncomponent = "c"\n\n[component.c]\nsource = "m.wat"\nfiles = [{files}]{extra}\n'
+    trigger = '[[trigger.http]]\nroute = "/x"\ncomponent = "c"\n\n'
+    return f'{trigger}[component.c]\nsource = "m.wat"\nfiles = [{files}]{extra}\n'
 
 
 @pytest.fixture
@@ -87,7 +88,9 @@ def test_links_that_stay_inside_the_app_are_staged_with_their_content(app_dir: P
     assert mount == Preopen(host_path=app_dir / "static", guest_path="/static")
 
 
-def test_an_app_directory_reached_through_a_symlink_is_fine(app_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_an_app_directory_reached_through_a_symlink_is_fine(
+    app_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     link = tmp_path_factory.mktemp("elsewhere") / "app"
     link.symlink_to(app_dir)
     (app_dir / "spin.toml").write_text(
@@ -116,9 +119,7 @@ def test_wasi_http_snapshot_copies_links_as_links_and_drops_those_that_leave(tmp
     assert (copy / "sub" / "inside").read_text() == "real\n"
     for gone in ("absolute", "climbing", "sub/etc", "loop"):
         assert not os.path.lexists(copy / gone), gone
-    assert PASSWD.read_text().splitlines()[0] not in "".join(
-        p.read_text() for p in copy.rglob("*") if p.is_file()
-    )
+    assert PASSWD.read_text().splitlines()[0] not in "".join(p.read_text() for p in copy.rglob("*") if p.is_file())
     for root, dirs, _files in os.walk(copy):  # let pytest remove it
         for name in dirs:
             os.chmod(os.path.join(root, name), 0o755)

@@ -64,9 +64,7 @@ FILES: dict[str, str | bytes] = {
 
 
 def body(source: str, executor: str = "") -> str:
-    return (
-        f'[[trigger.http]]\nroute = "/x"\ncomponent = "c"\n{executor}\n\n[component.c]\nsource = "{source}"\n'
-    )
+    return f'[[trigger.http]]\nroute = "/x"\ncomponent = "c"\n{executor}\n\n[component.c]\nsource = "{source}"\n'
 
 
 def test_import_section_reader_matches_wasmtime() -> None:
@@ -143,7 +141,9 @@ def test_up_exits_2_for_a_spin_import(write_manifest: WriteManifest, tmp_path: P
 
     path = write_manifest(body("xhttp.wat"), files=FILES)
     port, admin = free_port(), free_port()
-    result = run_cli(["up", str(path), "--workers", "1", "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}"])
+    result = run_cli(
+        ["up", str(path), "--workers", "1", "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}"]
+    )
     assert result.returncode == 2, result.stdout + result.stderr
     assert "'wasi_experimental_http' 'req'" in " ".join(result.stderr.split())
 

@@ -86,5 +86,5 @@ def both_abis_note(exports: Iterable[str], entrypoint: str) -> str | None:
     return (
         f"the module exports both {entrypoint!r} and Spin's HTTP ABI {SPIN_HTTP_EXPORT!r}: zerowatt runs it with "
         f"the WAGI executor (CGI over stdin/stdout, calling {entrypoint!r}) because it does not implement Spin's "
-        f"HTTP ABI (Spin would call {SPIN_HTTP_EXPORT!r}); set executor = {{ type = \"wagi\" }} to make this explicit"
+        f'HTTP ABI (Spin would call {SPIN_HTTP_EXPORT!r}); set executor = {{ type = "wagi" }} to make this explicit'
     )

@@ -19,7 +19,6 @@ from urllib.parse import unquote, urlsplit
 
 from zerowatt.errors import ValidationError
 from zerowatt.wasm.files import resolve_files
-from zerowatt.wasm.model import App, Component, ExecutorKind, HttpTrigger, Variable
 from zerowatt.wasm.hostapi import (
     SPIN_HTTP_EXPORT,
     both_abis_note,
@@ -27,6 +26,7 @@ from zerowatt.wasm.hostapi import (
     core_import_problem,
     spin_http_only,
 )
+from zerowatt.wasm.model import App, Component, ExecutorKind, HttpTrigger, Variable
 from zerowatt.wasm.modules import (
     WASI_HTTP_HANDLER,
     ModuleError,
