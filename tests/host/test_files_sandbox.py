@@ -47,11 +47,19 @@ component = "out"
 
 [component.probe]
 source = "probe.wasm"
-files = [{{ source = "data", destination = "/data" }}]
+files = [{{ source = "data", destination = "/data" }}, {{ source = "pinned", destination = "/pinned" }}]
+
+[[trigger.http]]
+route = "/fswap/..."
+component = "swap"
 
 [component.out]
 source = "{wat}"
 files = [{{ source = "www", destination = "/www" }}]
+
+[component.swap]
+source = "{wat}"
+files = [{{ source = "swapped", destination = "/www" }}]
 """
 
 
@@ -80,6 +88,9 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     (work / "data").mkdir()
     (work / "data" / "hello.txt").write_text("mounted file\n")
     (work / "www").mkdir()
+    for mount in ("pinned", "swapped"):
+        (work / mount).mkdir()
+        (work / mount / "keep.txt").write_text("the mounted directory\n")
     (work / "spin.toml").write_text(MANIFEST.format(wat=PROBE_WAT))
     port, admin = free_port(), free_port()
     log = work / "up.log"
@@ -120,6 +131,28 @@ def test_wasi_http_copy_of_a_mount_drops_links_that_leave_it(up: Up) -> None:
     assert r.status_code == 404, r.text
     assert SECRET not in r.text
     assert "leads outside the mounted directory" in up.log.read_text()
+
+
+def test_a_mounted_directory_swapped_for_a_symlink_after_start_stays_pinned(up: Up) -> None:
+    """Renaming a mounted directory away and putting a link to /etc in its place changes nothing."""
+    assert httpx.get(f"{up.url}/probe/file?/pinned/keep.txt", timeout=30).status_code == 200
+    (up.work / "pinned").rename(up.work / "pinned.old")
+    os.symlink("/etc", up.work / "pinned")
+    r = httpx.get(f"{up.url}/probe/file?/pinned/passwd", timeout=30)
+    assert r.status_code == 404 and SECRET not in r.text
+    r = httpx.get(f"{up.url}/probe/file?/pinned/keep.txt", timeout=30)
+    assert r.status_code == 200 and r.text == "the mounted directory\n"
+
+
+def test_wasi_http_refuses_to_start_on_a_swapped_mount(up: Up) -> None:
+    (up.work / "swapped").rename(up.work / "swapped.old")
+    os.symlink("/etc", up.work / "swapped")
+    os.symlink("passwd", up.work / "swapped.old" / "data.txt")  # what /www/data.txt would be through the link
+    r = httpx.get(f"{up.url}/fswap/file", timeout=60)
+    assert r.status_code == 503 and SECRET not in r.text
+    error_id = r.headers["x-error-id"]
+    log = up.log.read_text()
+    assert error_id in log and "now resolves to /etc" in log
 
 
 # -- refused at load: `zerowatt up` (and `check`) exit 2 naming the key and the resolved path -------------

@@ -25,10 +25,12 @@ is left to the preopen: WASI in wasmtime resolves guest paths inside the preopen
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import tempfile
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -206,3 +208,62 @@ def resolve_files(
     if not staged:
         return tuple(direct)
     return (Preopen(host_path=_stage(staged, cache_dir), guest_path="/"), *direct)
+
+
+def _close_all(fds: tuple[int, ...]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def _moved(preopen: Preopen, where: str, now: str) -> ValidationError:
+    return ValidationError(
+        where,
+        f"the directory mounted at {preopen.guest_path} ({preopen.host_path}) now resolves to {now}; "
+        "expected it unchanged since the manifest was loaded (no symlinks)",
+    )
+
+
+class PinnedPreopens:
+    """The component's preopened directories held open, named by ``/proc/self/fd/<n>`` paths.
+
+    The load-time rule checks paths; a preopen is opened again by path at every request (WAGI) or
+    copied at every start (wasi:http). If whoever can write the app directory later swaps a mounted
+    directory for a symlink to ``/etc``, the same path would lead there. Holding each directory open
+    (``O_PATH``, without following a final symlink, checked against the resolved path the loader
+    verified) and handing wasmtime the descriptor's ``/proc`` path pins the directory itself: a swap
+    of the name after this point changes nothing the guest sees. Without ``/proc`` the plain paths
+    are used. :meth:`close` (or garbage collection) releases the descriptors.
+    """
+
+    def __init__(self, preopens: Sequence[Preopen], where: str) -> None:
+        fds: list[int] = []
+        paths: list[tuple[str, str]] = []
+        proc = os.path.isdir("/proc/self/fd")
+        try:
+            for preopen in preopens:
+                if not proc:
+                    paths.append((str(preopen.host_path), preopen.guest_path))
+                    continue
+                flags = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+                try:
+                    fd = os.open(preopen.host_path, flags)
+                except OSError as exc:
+                    if os.path.islink(preopen.host_path):
+                        raise _moved(preopen, where, os.path.realpath(preopen.host_path)) from None
+                    raise ValidationError(
+                        where, f"cannot open the directory mounted at {preopen.guest_path}: {exc}"
+                    ) from None
+                fds.append(fd)
+                actual = os.readlink(f"/proc/self/fd/{fd}")
+                if actual != str(preopen.host_path):
+                    raise _moved(preopen, where, actual)
+                paths.append((f"/proc/self/fd/{fd}", preopen.guest_path))
+        except BaseException:
+            _close_all(tuple(fds))
+            raise
+        self.paths: tuple[tuple[str, str], ...] = tuple(paths)  # (host path to open, guest path)
+        self._finalizer = weakref.finalize(self, _close_all, tuple(fds))
+
+    def close(self) -> None:
+        self._finalizer()

@@ -40,6 +40,7 @@ from pathlib import Path
 from zerowatt.errors import UsageError, ValidationError
 from zerowatt.units import Bytes, Seconds
 from zerowatt.wasm.executor import GuestError, GuestRequest, GuestResponse, GuestTimeout, GuestUnavailable
+from zerowatt.wasm.files import PinnedPreopens
 from zerowatt.wasm.httpproxy import UpstreamError, UpstreamPool, UpstreamRefused
 from zerowatt.wasm.model import App, Component
 from zerowatt.wasm.modules import find_wasm_tools
@@ -185,10 +186,16 @@ def _snapshot(component: Component, into: Path) -> tuple[tuple[Path, str], ...]:
     preopens resolve them (cap-std).
     """
     result = []
-    for index, preopen in enumerate(component.files):
-        target = into / str(index)
-        shutil.copytree(preopen.host_path, target, symlinks=True)
-        _drop_escaping_links(target, f"{component.id}: {preopen.guest_path}")
+    pinned = PinnedPreopens(component.files, f"component.{component.id}.files")  # the verified directories
+    try:
+        for index, (host, guest) in enumerate(pinned.paths):
+            target = into / str(index)
+            shutil.copytree(host, target, symlinks=True)
+            result.append((target, guest))
+    finally:
+        pinned.close()
+    for target, guest in result:
+        _drop_escaping_links(target, f"{component.id}: {guest}")
         for root, dirs, files in os.walk(target):
             for name in files:
                 path = os.path.join(root, name)
@@ -199,7 +206,6 @@ def _snapshot(component: Component, into: Path) -> tuple[tuple[Path, str], ...]:
                 if not os.path.islink(path):
                     os.chmod(path, 0o555)
         os.chmod(target, 0o555)
-        result.append((target, preopen.guest_path))
     return tuple(result)
 
 
@@ -527,7 +533,7 @@ class WasiHttpExecutor:
                 snapshot_root = Path(tempfile.mkdtemp(prefix=f"zerowatt-{self.component.id}-"))
                 try:
                     preopens = await asyncio.to_thread(_snapshot, self.component, snapshot_root)
-                except OSError as exc:
+                except (OSError, ValidationError) as exc:
                     raise GuestUnavailable(f"{self.name}: cannot copy the component's files: {exc}") from None
             plan = ServePlan(
                 binary=self.binary,
