@@ -227,13 +227,13 @@ def _moved(preopen: Preopen, where: str, now: str) -> ValidationError:
 class PinnedPreopens:
     """The component's preopened directories held open, named by ``/proc/self/fd/<n>`` paths.
 
-    The load-time rule checks paths; a preopen is opened again by path at every request (WAGI) or
-    copied at every start (wasi:http). If whoever can write the app directory later swaps a mounted
-    directory for a symlink to ``/etc``, the same path would lead there. Holding each directory open
-    (``O_PATH``, without following a final symlink, checked against the resolved path the loader
-    verified) and handing wasmtime the descriptor's ``/proc`` path pins the directory itself: a swap
-    of the name after this point changes nothing the guest sees. Without ``/proc`` the plain paths
-    are used. :meth:`close` (or garbage collection) releases the descriptors.
+    The load-time rule checks paths. If whoever can write the app directory later swaps a mounted
+    directory for a symlink to ``/etc``, the same path leads there. Opening each directory with
+    ``O_PATH | O_NOFOLLOW`` and checking the descriptor against the resolved path the loader verified
+    refuses such a swap; reading through the descriptor's ``/proc`` path then reads exactly the
+    directory that was checked. The wasi:http executor copies its mounts this way at every start.
+    (The WAGI executor still preopens by path at every request: see "Security model" in docs/host.md.)
+    Without ``/proc`` the plain paths are used. :meth:`close` (or garbage collection) releases them.
     """
 
     def __init__(self, preopens: Sequence[Preopen], where: str) -> None:

@@ -55,7 +55,6 @@ from zerowatt.wasm.executor import (
     GuestTrap,
     GuestUnavailable,
 )
-from zerowatt.wasm.files import PinnedPreopens
 from zerowatt.wasm.model import App, Component, WagiOptions
 from zerowatt.wasm.stdio import InheritedStdout, StderrSink, stderr_callback
 
@@ -229,9 +228,7 @@ class WagiExecutor:
         self._module: wasmtime.Module | None = None
         self._checked = False
         self._static_env = component.guest_environment()  # variables as SPIN_VARIABLE_<NAME> + environment
-        # The mounted directories, held open so a later symlink swap of their names cannot redirect them.
-        self._pinned = PinnedPreopens(component.files, f"{app.manifest_path}: component.{component.id}.files")
-        self._preopens = tuple((host.encode(), guest.encode()) for host, guest in self._pinned.paths)
+        self._preopens = tuple((str(p.host_path).encode(), p.guest_path.encode()) for p in component.files)
         self._label = f"{app.name}/{component.id}"
         self._plans: dict[str, _RoutePlan] = {}  # matched route → its CGI plan and fixed strings
         self._native = native.load()  # the one-call fast path, or None for the ctypes path
