@@ -68,6 +68,13 @@ def test_a_source_resolving_outside_the_app_is_refused(
     assert f"resolves to {resolved if resolved else '/etc/'}" in error.message
 
 
+def test_a_symlink_loop_is_a_clear_error(app_dir: Path) -> None:
+    os.symlink("loop.md", app_dir / "assets" / "loop.md")
+    error = load_error(app_dir, '"assets/*.md"')
+    assert error.where.endswith("component.c.files[0]")
+    assert "'assets/loop.md'" in error.message and "cannot be resolved" in error.message
+
+
 def test_a_link_in_a_copied_mount_must_stay_in_the_mount(app_dir: Path) -> None:
     os.symlink("../assets/fine.txt", app_dir / "static" / "sideways.txt")  # inside the app, outside the mount
     (app_dir / "static" / "skip.txt").write_text("excluded: the mount is copied file by file\n")

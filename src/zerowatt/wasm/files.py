@@ -82,7 +82,10 @@ def _confined(path: Path, root: Path, where: str, what: str, area: str = "the ap
 
     ``what`` names the path as the manifest wrote it (or the glob match) and ``area`` names ``root``.
     """
-    resolved = path.resolve()
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError) as exc:  # Python 3.11 raises RuntimeError for a symlink loop
+        raise ValidationError(where, f"{what} cannot be resolved: {exc}") from None
     if not resolved.is_relative_to(root):
         raise ValidationError(
             where,
