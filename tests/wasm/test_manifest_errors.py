@@ -233,7 +233,7 @@ CASES: list[tuple[str, str, str, str]] = [
     (
         "files-relative-destination",
         manifest(component=COMPONENT + '\nfiles = [{ source = "s", destination = "rel" }]'),
-        "component.c.files[0]",
+        "component.c.files[0].destination",
         "absolute guest path",
     ),
     ("files-escape", manifest(component=COMPONENT + '\nfiles = ["../x"]'), "component.c.files[0]", "without '..'"),
@@ -241,7 +241,7 @@ CASES: list[tuple[str, str, str, str]] = [
     (
         "files-missing-source",
         manifest(component=COMPONENT + '\nfiles = [{ source = "missing", destination = "/m" }]'),
-        "component.c.files[0]",
+        "component.c.files[0].source",
         "not found",
     ),
     (
@@ -317,7 +317,7 @@ def test_error_names_file_and_key(write_manifest: WriteManifest, body: str, key:
     ("header", "key", "fragment"),
     [
         ("[application]\nname = 'a'\n", "spin_manifest_version", "expected 2"),
-        ("spin_manifest_version = 1\n[application]\nname = 'a'\n", "spin_manifest_version", "expected 2"),
+        ("spin_manifest_version = 1\n[application]\nname = 'a'\n", "spin_manifest_version", "version 1 manifests"),
         ("spin_manifest_version = 2\nextra = 1\n[application]\nname = 'a'\n", "extra", "unknown key 'extra'"),
         ("spin_manifest_version = 2\n[application]\nversion = '1'\n", "application.name", "required"),
         ("spin_manifest_version = 2\n[application]\nname = 'a b'\n", "application.name", "letters"),

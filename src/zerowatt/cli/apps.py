@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from zerowatt.cli.common import console, err_console, print_json, reports_errors
+from zerowatt.cli.common import console, err_console, esc, print_json, reports_errors
 from zerowatt.cli.up import register_up
 from zerowatt.errors import ValidationError
 from zerowatt.wasm.manifest import load_apps, read_manifest
@@ -79,13 +79,14 @@ def app_summary(app: App) -> dict[str, Any]:
             for t in app.triggers
         ],
         "components": {cid: _component_summary(c) for cid, c in app.components.items()},
+        "notes": list(app.notes),
     }
 
 
 def _print_apps(apps: list[App]) -> None:
     for app in apps:
-        title = f"[bold]{app.name}[/] {app.version}".rstrip()
-        table = Table(title=title, title_justify="left", caption=str(app.manifest_path), caption_justify="left")
+        title = f"[bold]{esc(app.name)}[/] {esc(app.version)}".rstrip()
+        table = Table(title=title, title_justify="left", caption=esc(app.manifest_path), caption_justify="left")
         for column in ("route", "component", "executor", "source", "limits"):
             table.add_column(column)
         summary = app_summary(app)
@@ -97,10 +98,10 @@ def _print_apps(apps: list[App]) -> None:
             if component.limits.memory_limit is not None:
                 limits.append(f"memory {component.limits.memory_limit} B")
             table.add_row(
-                route["route"],
-                route["component"],
-                route["executor"],
-                component.source.name,
+                esc(route["route"]),
+                esc(route["component"]),
+                esc(route["executor"]),
+                esc(component.source.name),
                 ", ".join(limits) or "host defaults",
             )
         console.print(table)
@@ -109,6 +110,8 @@ def _print_apps(apps: list[App]) -> None:
             details += [f"{m['guest']} <- {m['host']}" for m in comp["files"]]
             if details:
                 console.print(f"  {cid}: " + "; ".join(details), highlight=False, markup=False)
+        for note in app.notes:
+            console.print(f"[yellow]note:[/] {esc(note)}", highlight=False, soft_wrap=True)
     console.print(f"[green]ok[/]: {len(apps)} app(s), {sum(len(a.triggers) for a in apps)} route(s)")
 
 
@@ -150,14 +153,16 @@ def build(
         if wanted and cid not in wanted:
             continue
         if comp.build is None:
-            err_console.print(f"[dim]{cid}: no build command, skipped[/]")
+            err_console.print(f"[dim]{esc(cid)}: no build command, skipped[/]")
             continue
-        err_console.print(f"[bold]building {cid}[/] in {comp.build.workdir}: {comp.build.command}", highlight=False)
+        err_console.print(
+            f"[bold]building {esc(cid)}[/] in {esc(comp.build.workdir)}: {esc(comp.build.command)}", highlight=False
+        )
         if not comp.build.workdir.is_dir():
             raise ValidationError(f"{comp.where}.build.workdir", f"directory not found: {comp.build.workdir}")
         result = subprocess.run(comp.build.command, shell=True, cwd=comp.build.workdir, check=False)
         if result.returncode != 0:
-            err_console.print(f"[bold red]error:[/] building {cid} failed with exit code {result.returncode}")
+            err_console.print(f"[bold red]error:[/] building {esc(cid)} failed with exit code {result.returncode}")
             raise typer.Exit(result.returncode)
         built += 1
     err_console.print(f"[green]built {built} component(s)[/]")

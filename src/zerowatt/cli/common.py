@@ -10,6 +10,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from zerowatt.errors import ZerowattError
 
@@ -21,9 +22,16 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def esc(value: object) -> str:
+    """``value`` as text that Rich prints as is: user strings (names, paths, keys like ``[component.x]``,
+    messages that quote them) must never be read as console markup, or ``[bold]`` or ``[component.x]``
+    vanish from the output. Every user string printed through Rich in the CLI goes through this."""
+    return escape(str(value))
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``message`` on stderr and return the ``typer.Exit`` to raise (exit 2: bad usage/input)."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {esc(message)}", highlight=False, markup=True, soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -14,7 +14,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from zerowatt.cli.common import console, err_console, print_json, reports_errors
+from zerowatt.cli.common import console, err_console, esc, print_json, reports_errors
 from zerowatt.energy.capacity import CapacityPricing, choose_pricing
 from zerowatt.energy.config import EnergyConfig, load_config
 from zerowatt.energy.detect import FallbackSource, Roots, detect_source
@@ -100,7 +100,7 @@ def _metered(
     roots = _roots()
     chain = detect_source(roots, cfg.overrides(), cfg.source)
     for note in chain.notes:
-        err_console.print(f"[dim]energy source: {note}[/]", highlight=False)
+        err_console.print(f"[dim]energy source: {esc(note)}[/]", highlight=False)
     return cfg, roots, chain
 
 
@@ -153,10 +153,10 @@ def measure(
             stdout=sys.stderr.fileno() if json_out else None,
         )
     except FileNotFoundError:
-        err_console.print(f"zerowatt energy measure: {command[0]}: command not found", highlight=False)
+        err_console.print(f"zerowatt energy measure: {command[0]}: command not found", highlight=False, markup=False)
         raise typer.Exit(127) from None
     except PermissionError:
-        err_console.print(f"zerowatt energy measure: {command[0]}: permission denied", highlight=False)
+        err_console.print(f"zerowatt energy measure: {command[0]}: permission denied", highlight=False, markup=False)
         raise typer.Exit(126) from None
     report = facility.report(m.it_joules)
     info = src.info
@@ -187,16 +187,16 @@ def measure(
     if json_out:
         print_json(data)
     else:
-        t = Table(title=f"energy of: {' '.join(command)}", show_header=False)
+        t = Table(title=f"energy of: {esc(' '.join(command))}", show_header=False)
         t.add_row("IT energy", f"{m.it_joules:.4g} J (node: {m.node_joules:.4g} J over the run)")
         t.add_row("facility energy", f"{report.facility_joules:.4g} J (PUE {report.pue:g})")
-        t.add_row("CO2e", f"{report.co2e_grams:.4g} g ({report.carbon_g_per_kwh:g} g/kWh, {report.carbon_basis})")
+        t.add_row("CO2e", f"{report.co2e_grams:.4g} g ({report.carbon_g_per_kwh:g} g/kWh, {esc(report.carbon_basis)})")
         t.add_row("water", f"{report.water_litres * 1000:.4g} mL (WUE {report.wue_l_per_kwh:g} L/kWh)")
         t.add_row("CPU time", f"{m.cpu_seconds:.3f} s")
         t.add_row("wall time", f"{m.wall_seconds:.3f} s")
-        t.add_row("source", f"{info.name} ({info.trust.value}): {info.measures}")
+        t.add_row("source", esc(f"{info.name} ({info.trust.value}): {info.measures}"))
         if info.detail:
-            t.add_row("basis", info.detail)
+            t.add_row("basis", esc(info.detail))
         t.add_row("exit code", str(m.exit_code))
         err_console.print(t)
     raise typer.Exit(m.exit_code)
@@ -237,12 +237,14 @@ def _top_data(iv: Interval, limit: int) -> dict[str, Any]:
 def _top_table(d: dict[str, Any]) -> Table:
     t = Table(
         title=f"node {d['node_watts']:.2f} W (active {d['active_watts']:.2f} W, idle {d['idle_watts']:.2f} W), "
-        f"CPU {d['cpu_usage'] * 100:.0f}% of {d['logical_cpus']}, source {d['source']} ({d['source_trust']})"
+        f"CPU {d['cpu_usage'] * 100:.0f}% of {d['logical_cpus']}, source {esc(d['source'])} ({d['source_trust']})"
     )
     for col in ("pid", "command", "container", "watts", "CPU s"):
         t.add_column(col, justify="right" if col in ("pid", "watts", "CPU s") else "left")
     for p in d["processes"]:
-        t.add_row(str(p["pid"]), p["comm"], p["container_id"][:12], f"{p['watts']:.3f}", f"{p['cpu_seconds']:.2f}")
+        t.add_row(
+            str(p["pid"]), esc(p["comm"]), esc(p["container_id"][:12]), f"{p['watts']:.3f}", f"{p['cpu_seconds']:.2f}"
+        )
     return t
 
 
@@ -320,7 +322,7 @@ def serve(
         try:
             nvml = NvmlSource()
         except SensorError as exc:
-            err_console.print(f"[dim]GPU source: {exc}[/]", highlight=False)
+            err_console.print(f"[dim]GPU source: {esc(exc)}[/]", highlight=False)
     exporter = Exporter(
         Meter(src, ProcReader(roots.proc), spread_idle=cfg.spread_idle),
         cfg.facility(),
@@ -334,7 +336,9 @@ def serve(
         raise ValidationError("--listen", f"cannot listen on {listen}: {exc.strerror}") from None
     shown = f"[{host}]" if ":" in host else host
     err_console.print(
-        f"serving energy metrics on http://{shown}:{bound}/metrics (source: {src.info.name})", highlight=False
+        f"serving energy metrics on http://{shown}:{bound}/metrics (source: {src.info.name})",
+        highlight=False,
+        markup=False,
     )
     stop = {"now": False}
 

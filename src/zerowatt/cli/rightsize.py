@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from zerowatt.cli.common import console, err_console, reports_errors
+from zerowatt.cli.common import console, err_console, esc, reports_errors
 from zerowatt.cli.energy import CarbonOpt, PueOpt, RegionOpt, WueOpt, capacity_pricing
 from zerowatt.energy.capacity import with_overrides
 from zerowatt.errors import UsageError, ValidationError
@@ -201,24 +201,24 @@ def rightsize(
         warnings.insert(0, "PARTIAL DATA: some chunks failed; recommendations are incomplete")
     rep = report.Report(strategy.value, source, hist, acc.now, recs, power, warnings)
     for w in warnings:
-        err_console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]warning:[/] {esc(w)}", highlight=False, soft_wrap=True)
     _emit(rep, fmt, output)
     if apply is not None:
         if partial:
             raise UsageError("refusing --apply: the data is partial (some Prometheus chunks failed)")
         files, notes = apply_mod.render_objects(recs, apply_as.value)
         for n in notes:
-            err_console.print(f"[yellow]note:[/] {n}", highlight=False, soft_wrap=True)
+            err_console.print(f"[yellow]note:[/] {esc(n)}", highlight=False, soft_wrap=True)
         for rel, text in files:
             if dry_run:
-                err_console.print(f"# {apply / rel}", highlight=False)
+                err_console.print(f"# {apply / rel}", highlight=False, markup=False)
                 sys.stderr.write(text + "---\n")
             else:
                 target = apply / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(text)
         verb = "would write" if dry_run else "wrote"
-        err_console.print(f"{verb} {len(files)} file(s) under {apply}", highlight=False)
+        err_console.print(f"{verb} {len(files)} file(s) under {apply}", highlight=False, markup=False)
 
 
 def _emit(rep: report.Report, fmt: Format, output: Path | None) -> None:

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from zerowatt.cli.common import console, err_console, print_json, reports_errors
+from zerowatt.cli.common import console, err_console, esc, print_json, reports_errors
 from zerowatt.errors import UsageError
 from zerowatt.scaling.sim.driver import PolicyResult, SimulationConfig, parse_policies, prepare, run_policy
 from zerowatt.scaling.sim.pareto import Pareto, keepalive_sweep, pareto
@@ -149,7 +149,7 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"--seed: expected a whole number >= 0, got {seed}")
         loaded, note = load_trace(trace, functions, seed)
         if note:
-            err_console.print(f"[dim]{note}[/]")
+            err_console.print(f"[dim]{esc(note)}[/]")
         config = SimulationConfig(cold_start=cold_start)
         results: dict[str, PolicyResult] = {}
         with Progress(
@@ -175,7 +175,7 @@ def register(app: typer.Typer) -> None:
             title = (f"{loaded.n_functions} functions, one day, cold start {cold_start * 1000:g} ms"
                      f" (seed {seed})")  # fmt: skip
             write_plot(plot, results, frontier, title)
-            err_console.print(f"[dim]plot written to {plot}[/]")
+            err_console.print(f"[dim]plot written to {esc(plot)}[/]")
         sweep = None
         if pareto_plot is not None:
             if warmup >= loaded.horizon:
@@ -184,7 +184,7 @@ def register(app: typer.Typer) -> None:
             title = (f"{loaded.n_functions} functions, one day, cold start {cold_start * 1000:g} ms"
                      f" (seed {seed}, {arrivals} arrivals, counted from {warmup / 3600:g} h)")  # fmt: skip
             write_pareto_plot(pareto_plot, {arrivals: sweep}, title)
-            err_console.print(f"[dim]Pareto plot written to {pareto_plot}[/]")
+            err_console.print(f"[dim]Pareto plot written to {esc(pareto_plot)}[/]")
         if as_json:
             out: dict[str, Any] = {
                 "policies": {n: r.to_json() for n, r in results.items()},

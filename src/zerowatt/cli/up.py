@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from zerowatt.cli.common import console, print_json, reports_errors
+from zerowatt.cli.common import console, esc, print_json, reports_errors
 from zerowatt.errors import UsageError
 from zerowatt.host.settings import DEFAULT_MAX_BODY, HTTP_SERVERS, HostSettings
 from zerowatt.wasm.engine import DEFAULT_MEMORY_LIMIT, DEFAULT_REQUEST_TIMEOUT
@@ -44,13 +44,16 @@ def announce(apps: list[App], settings: HostSettings, as_json: bool = False) -> 
             }
         )
         return
+    for app_ in apps:
+        for note in app_.notes:
+            console.print(f"[yellow]note:[/] {esc(note)}", highlight=False, soft_wrap=True)
     console.print(f"[bold]zerowatt[/] serving {len(apps)} app(s) with {settings.workers} worker(s):", highlight=False)
     for app, component, url in route_urls(apps, settings):
-        console.print(f"  {url}  [dim]({app}/{component})[/]", highlight=False)
+        console.print(f"  {esc(url)}  [dim]({esc(app)}/{esc(component)})[/]", highlight=False)
     if settings.policy:
         options = " ".join(settings.policy_options)
-        console.print(f"autoscaling: {settings.policy}{' ' + options if options else ''}", highlight=False)
-    console.print(f"admin: {admin_url}/metrics {admin_url}/healthz {admin_url}/readyz", highlight=False)
+        console.print(f"autoscaling: {esc(settings.policy)}{' ' + esc(options) if options else ''}", highlight=False)
+    console.print(f"admin: {admin_url}/metrics {admin_url}/healthz {admin_url}/readyz", highlight=False, markup=False)
     console.file.flush()
 
 

@@ -239,9 +239,17 @@ class HostApp:
                 if await scaler.admit(deadline):  # admitted: counted in slot.in_flight by the scaler
                     slot.cold_starts += 1
             except TimeoutError:
-                message = f"gateway timeout ({app.name}/{component.id} did not start in time)\n"
+                error_id = uuid.uuid4().hex[:12]
+                log.error(
+                    "%s/%s did not start in time [request %s, error %s]",
+                    app.name,
+                    component.id,
+                    request.request_id,
+                    error_id,
+                )
+                message = f"gateway timeout ({app.name}/{component.id} did not start in time; error id {error_id})\n"
                 self._observe(app.name, component.id, 504, time.perf_counter() - started, 0.0)
-                return (504, TEXT_PLAIN, message.encode())
+                return (504, [*TEXT_PLAIN, ("x-error-id", error_id)], message.encode())
             cold = False  # counted by the scaler
         cpu = 0.0
         reply: Reply
@@ -255,6 +263,17 @@ class HostApp:
                     self.metrics.cold_start(app.name, component.id, None)
             if isinstance(exc, GuestAborted) and self.metrics is not None:
                 self.metrics.request_aborted(app.name, component.id)
+            if not exc.error_id:  # every 5xx carries an id that is in the log; executors log their own
+                exc.error_id = uuid.uuid4().hex[:12]
+                log.error(
+                    "guest %s/%s failed [request %s, error %s, %s]: %s",
+                    app.name,
+                    component.id,
+                    request.request_id,
+                    exc.error_id,
+                    type(exc).__name__,
+                    exc,
+                )
             message = {504: "gateway timeout", 503: "service unavailable", 499: "client closed request"}.get(
                 status, "internal server error"
             )
@@ -267,7 +286,11 @@ class HostApp:
             error_id = uuid.uuid4().hex[:12]
             log.exception("host error serving %s [request %s, error %s]", path, request.request_id, error_id)
             status = 500
-            reply = (500, TEXT_PLAIN, f"internal server error (error id {error_id})\n".encode())
+            reply = (
+                500,
+                [*TEXT_PLAIN, ("x-error-id", error_id)],
+                f"internal server error (error id {error_id})\n".encode(),
+            )
         else:
             status, cpu = response.status, response.cpu_seconds
             # The host frames the body: the caller's explicit Content-Length replaces whatever framing or

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from rich.markup import escape
 from rich.table import Table
 
 from zerowatt.energy.capacity import CapacityCost, CapacityPricing, ccf_pricing
@@ -214,9 +215,9 @@ def render_table(report: Report) -> list[Table]:
         t.add_column(col, overflow="fold")
     for r in report.recommendations:
         t.add_row(
-            r.id.namespace,
-            r.id.owner,
-            r.id.container,
+            escape(r.id.namespace),  # names come from the samples: never Rich markup
+            escape(r.id.owner),
+            escape(r.id.container),
             f"{fmt_cpu(r.current_request.cpu)} → {fmt_cpu(r.request.cpu)}"
             f"{_change(r.current_request.cpu, r.request.cpu)}",
             f"{fmt_mem(r.current_request.memory)} → {fmt_mem(r.request.memory)}"
@@ -228,7 +229,7 @@ def render_table(report: Report) -> list[Table]:
     for col in TOTALS_HEAD:
         tt.add_column(col, justify="right" if col != "scope" else "left")
     for row in totals_rows(report):
-        tt.add_row(*row)
+        tt.add_row(*map(escape, row))
     return [t, tt]
 
 

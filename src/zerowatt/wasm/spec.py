@@ -427,10 +427,27 @@ def _parse_application(top: _Table) -> tuple[_Table, str]:
     return app, base
 
 
+def _refuse_version_1(top: _Table) -> None:
+    """Spin 1 manifests (``spin_version = "1"`` or ``spin_manifest_version = "1"``) get one clear error.
+
+    Checked before the keys, so a version 1 manifest is not reported for its first version 1 key
+    (``authors``, ``name``, ...) as if it were a broken version 2 one.
+    """
+    for key in ("spin_manifest_version", "spin_version"):
+        value = top.data.get(key)
+        if key in top.data and (value == "1" or (value == 1 and not isinstance(value, bool))):
+            top.fail(
+                key,
+                "version 1 manifests are not supported: convert with `spin doctor` (Spin 2 or later) or "
+                "rewrite it by hand as spin_manifest_version = 2 with an [application] table",
+            )
+
+
 def parse_manifest(doc: Mapping[str, object], path: Path) -> ManifestSpec:
     """Validate a parsed ``spin.toml`` (``doc``) read from ``path``; raise on the first problem."""
     file = str(path)
     top = _Table(doc, file, "")
+    _refuse_version_1(top)
     top.only({"spin_manifest_version", "application", "variables", "trigger", "component"})
     version = doc.get("spin_manifest_version")
     if version != 2 or isinstance(version, bool):

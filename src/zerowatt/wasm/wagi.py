@@ -331,7 +331,18 @@ class WagiExecutor:
     async def handle(self, request: GuestRequest) -> GuestResponse:
         cold: Seconds | None = None
         if self._pre is None:
-            cold = self.load()
+            try:
+                cold = self.load()
+            except GuestError as error:  # the module cannot be loaded: say so in the log, with the answer's id
+                error.error_id = error.error_id or uuid.uuid4().hex[:12]
+                log.error(
+                    "guest %s cannot be loaded [request %s, error %s]: %s",
+                    self._label,
+                    request.request_id,
+                    error.error_id,
+                    error,
+                )
+                raise
         pre = self._pre
         assert pre is not None
         now = time.perf_counter()

@@ -40,6 +40,7 @@ from zerowatt.errors import UsageError, ValidationError
 from zerowatt.lifeline import die_with_parent, load_prctl
 from zerowatt.units import Bytes, Seconds
 from zerowatt.wasm.executor import GuestError, GuestRequest, GuestResponse, GuestTimeout, GuestUnavailable
+from zerowatt.wasm.files import PinnedPreopens
 from zerowatt.wasm.httpproxy import UpstreamError, UpstreamPool, UpstreamRefused
 from zerowatt.wasm.model import App, Component
 from zerowatt.wasm.modules import find_wasm_tools
@@ -173,19 +174,59 @@ def _child_setup(parent: int) -> None:  # pragma: no cover - runs in the forked 
 
 
 def _snapshot(component: Component, into: Path) -> tuple[tuple[Path, str], ...]:
-    """Copy each preopen into a private read-only directory (wasmtime 49 cannot preopen read-only)."""
+    """Copy each preopen into a private read-only directory (wasmtime 49 cannot preopen read-only).
+
+    Symlinks are copied as links, never followed: following one would copy whatever it points to,
+    ``/etc/passwd`` included, into the guest's view. A link whose target, resolved inside the copy,
+    leaves the copied directory (absolute, or climbing out with ``..``) is dropped, with a warning;
+    the links that stay are resolved by ``wasmtime serve`` inside the preopen, as the WAGI executor's
+    preopens resolve them (cap-std).
+    """
     result = []
-    for index, preopen in enumerate(component.files):
-        target = into / str(index)
-        shutil.copytree(preopen.host_path, target, symlinks=False)
+    pinned = PinnedPreopens(component.files, f"component.{component.id}.files")  # the verified directories
+    try:
+        for index, (host, guest) in enumerate(pinned.paths):
+            target = into / str(index)
+            shutil.copytree(host, target, symlinks=True)
+            result.append((target, guest))
+    finally:
+        pinned.close()
+    for target, guest in result:
+        _drop_escaping_links(target, f"{component.id}: {guest}")
         for root, dirs, files in os.walk(target):
             for name in files:
-                os.chmod(os.path.join(root, name), 0o444)
+                path = os.path.join(root, name)
+                if not os.path.islink(path):  # chmod follows links: only the copies' own files
+                    os.chmod(path, 0o444)
             for name in dirs:
-                os.chmod(os.path.join(root, name), 0o555)
+                path = os.path.join(root, name)
+                if not os.path.islink(path):
+                    os.chmod(path, 0o555)
         os.chmod(target, 0o555)
-        result.append((target, preopen.guest_path))
     return tuple(result)
+
+
+def _resolves_inside(path: Path, top: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(top)
+    except (OSError, RuntimeError):  # a symlink loop: nothing the guest could open either
+        return False
+
+
+def _drop_escaping_links(root: Path, label: str) -> None:
+    """Remove every symlink under ``root`` whose target, with all links resolved, is not inside ``root``."""
+    top = root.resolve()
+    for parent, dirs, files in os.walk(root):  # does not descend into linked directories
+        for name in (*dirs, *files):
+            path = Path(parent, name)
+            if path.is_symlink() and not _resolves_inside(path, top):
+                log.warning(
+                    "%s: not copying symlink %s -> %s: it leads outside the mounted directory",
+                    label,
+                    path.relative_to(root),
+                    os.readlink(path),
+                )
+                path.unlink()
 
 
 def _remove_snapshot(path: Path) -> None:
@@ -332,6 +373,11 @@ class WasiHttpExecutor:
             return response
         except BaseException as exc:
             cpu = self._end(child, key) if child is not None else 0.0
+            if isinstance(exc, GuestError) and not exc.error_id:
+                # A failed start is one exception shared by every request that waited for it: each
+                # request gets its own copy, with its own id, logged.
+                log.error("%s (request %s)", exc, request.request_id)
+                raise type(exc)(str(exc), error_id=request.request_id, cpu_seconds=cpu) from None
             if isinstance(exc, GuestError):
                 exc.cpu_seconds = cpu
             raise
@@ -484,7 +530,7 @@ class WasiHttpExecutor:
                 snapshot_root = Path(tempfile.mkdtemp(prefix=f"zerowatt-{self.component.id}-"))
                 try:
                     preopens = await asyncio.to_thread(_snapshot, self.component, snapshot_root)
-                except OSError as exc:
+                except (OSError, ValidationError) as exc:
                     raise GuestUnavailable(f"{self.name}: cannot copy the component's files: {exc}") from None
             plan = ServePlan(
                 binary=self.binary,

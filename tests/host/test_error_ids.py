@@ -1,0 +1,47 @@
+"""Every 5xx the host sends carries an error id (header and body) that is also in the log.
+
+The module here imports Spin's ``spin-config``, so the WAGI executor cannot link it. The loader
+refuses such a module (tests/wasm/test_host_imports.py); this App is built by hand, as if the file
+had changed after loading, to exercise the executor's own failure path: it used to answer 503 with
+an empty error id and no log line.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.host.conftest import make_host
+from tests.host.guestbuild import app, component
+from tests.wasm.test_host_imports import SPIN_CONFIG_WAT
+from zerowatt.host.pool import ComponentPool
+from zerowatt.wasm.model import App
+
+
+@pytest.fixture(scope="module")
+def apps(tmp_path_factory: pytest.TempPathFactory) -> list[App]:
+    source = tmp_path_factory.mktemp("spin") / "config.wat"
+    source.write_text(SPIN_CONFIG_WAT)
+    return [app([component(Path(source), "spin")], {"/spin": "spin"}, name="spin-app")]
+
+
+async def test_a_module_that_cannot_link_gets_503_with_a_logged_id(
+    apps: list[App], pool: ComponentPool, caplog: pytest.LogCaptureFixture
+) -> None:
+    host = make_host(apps, pool, [])
+    caplog.set_level(logging.ERROR)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host), base_url="http://test") as client:
+        first = await client.get("/spin")
+        second = await client.get("/spin")
+    ids = []
+    for response in (first, second):
+        assert response.status_code == 503
+        error_id = response.headers["x-error-id"]
+        assert len(error_id) >= 8 and error_id in response.text
+        logged = [r for r in caplog.records if error_id in r.getMessage()]
+        assert logged and "spin-config" in logged[0].getMessage()
+        ids.append(error_id)
+    assert ids[0] != ids[1]
