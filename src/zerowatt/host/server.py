@@ -1,7 +1,11 @@
 """``zerowatt up``: the supervisor process, its worker processes and their HTTP servers.
 
-The supervisor validates everything before serving anything (manifests, modules compiled into the
-on-disk cache, free ports), then starts the admin listener and ``workers`` worker processes. Each
+The supervisor starts ``workers`` worker processes first, from the lean entry point
+:mod:`zerowatt.host.worker` (``python -m``, not multiprocessing's spawn, which re-imports the
+parent's ``__main__``: the whole CLI). While they import their modules it validates everything
+(manifests, modules compiled into the on-disk cache, free ports) and only then hands them their
+settings on stdin; a validation error stops them before they bind anything. It then starts the admin
+listener and prints the banner once every worker reports (on a pipe) that it listens. Each
 worker binds the listen address with ``SO_REUSEPORT`` (the kernel spreads connections across them,
 no accept-lock herd) and runs one HTTP server over a :class:`~zerowatt.host.asgi.HostApp`: by
 default the native HTTP/1.1 server of :mod:`zerowatt.host.http` (asyncio + httptools, no ASGI
@@ -15,12 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
-import multiprocessing.connection
 import os
+import select
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -106,11 +110,10 @@ def build_host(
     1 and 2, ask for it.
     """
     # Both define Prometheus metrics: import them after PROMETHEUS_MULTIPROC_DIR is in the environment.
-    from zerowatt.energy import LiveRate, start_live_rate
+    from zerowatt.energy.request import LiveRate, start_live_rate
 
-    from .autoscale import HostAutoscaler
     from .energy import EnergyAccounting
-    from .metrics import HostMetrics, RequestObserver
+    from .metrics import EnergyMetrics, HostMetrics, RequestObserver
 
     policy = settings.policy_config()
     runtime = Runtime(EngineSettings())
@@ -131,12 +134,18 @@ def build_host(
     observers: list[RequestObserver] = []
     live: LiveRate | None = None
     accounting: EnergyAccounting | None = None
+    metrics = HostMetrics()
     if settings.energy_summary is not None:
         live = start_live_rate()  # one /proc/stat sample a second; prices guest CPU time in joules
-        accounting = EnergyAccounting(rate=live.current, interval=settings.energy_summary)
+        accounting = EnergyAccounting(
+            rate=live.current, metrics=EnergyMetrics(metrics.registry), interval=settings.energy_summary
+        )
         observers.append(accounting)
-    metrics = HostMetrics()
-    autoscaler = HostAutoscaler(pool, policy, metrics) if policy is not None else None
+    autoscaler = None
+    if policy is not None:
+        from .autoscale import HostAutoscaler  # the policies (and numpy) only where a policy is asked for
+
+        autoscaler = HostAutoscaler(pool, policy, metrics)
     host = HostApp(
         Router(apps).match, pool, settings, metrics, observers=observers, batch_observers=True, autoscaler=autoscaler
     )
@@ -168,26 +177,32 @@ def asgi_from_env() -> HostApp:
     return host
 
 
-def worker_main(settings_json: str, state_dir: str) -> None:
-    """Entry point of a worker process (spawned, so it starts from a clean interpreter)."""
+def worker_main(settings_json: str, ready_fd: int) -> None:
+    """Serve as one worker process (see :mod:`zerowatt.host.worker`); ``ready_fd`` is the pipe on which
+    it tells the supervisor that it listens."""
     settings = HostSettings.from_json(settings_json)
     _configure_logging(settings.log_level)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides; it sends SIGTERM
     apps = load(settings)
     host, close = build_host(apps, settings, inherit_stdout=True)
     sock = bind(settings.listen_host, settings.listen_port)
-    ready_file = Path(state_dir) / f"ready-{os.getpid()}"
+
+    def ready() -> None:
+        with contextlib.suppress(OSError):
+            os.write(ready_fd, b"R")
+            os.close(ready_fd)
+
     try:
         if settings.http == "uvicorn":
-            _run_uvicorn(host, close, sock, ready_file, settings)
+            _run_uvicorn(host, close, sock, ready, settings)
         else:
-            _run_native(host, close, sock, ready_file, settings)
+            _run_native(host, close, sock, ready, settings)
     finally:
-        close()  # the ready file stays: the supervisor tells "died after serving" from "never served"
+        close()
 
 
 def _run_native(
-    host: HostApp, close: Callable[[], None], sock: socket.socket, ready_file: Path, settings: HostSettings
+    host: HostApp, close: Callable[[], None], sock: socket.socket, ready: Callable[[], None], settings: HostSettings
 ) -> None:
     """The default front: :mod:`zerowatt.host.http` on uvloop; SIGTERM shuts it down gracefully."""
     import uvloop
@@ -199,13 +214,13 @@ def _run_native(
     async def main() -> None:
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        await serve_native(host, [sock], max_body=settings.max_body, ready=ready_file.touch, stop=stop)
+        await serve_native(host, [sock], max_body=settings.max_body, ready=ready, stop=stop)
 
     uvloop.run(main())
 
 
 def _run_uvicorn(
-    host: HostApp, close: Callable[[], None], sock: socket.socket, ready_file: Path, settings: HostSettings
+    host: HostApp, close: Callable[[], None], sock: socket.socket, ready: Callable[[], None], settings: HostSettings
 ) -> None:
     """``--http uvicorn``: the host as an ASGI app under uvicorn (httptools parser, uvloop)."""
     import uvicorn
@@ -227,7 +242,7 @@ def _run_uvicorn(
     async def announce_ready() -> None:
         while not server.started:
             await asyncio.sleep(0.005)
-        ready_file.touch()
+        ready()
 
     async def on_startup() -> None:
         tasks.append(asyncio.create_task(announce_ready()))
@@ -246,36 +261,127 @@ def _configure_logging(level: str) -> None:
     )
 
 
+class WorkerProcess:
+    """One worker: ``python -m zerowatt.host.worker`` with its settings on stdin and a readiness pipe.
+
+    ``sentinel`` (a pidfd) becomes readable when the process has exited, ``ready_fd`` when it listens
+    (one byte; EOF if it died first): the supervisor ``select``\ s on both.
+    """
+
+    def __init__(self, env: dict[str, str]) -> None:
+        ready_r, ready_w = os.pipe()
+        try:
+            self.popen = subprocess.Popen(
+                [*_python(), "-m", "zerowatt.host.worker", str(ready_w)],
+                stdin=subprocess.PIPE,
+                pass_fds=(ready_w,),
+                env=env,
+            )
+        except BaseException:
+            os.close(ready_r)
+            raise
+        finally:
+            os.close(ready_w)
+        self.pid: int = self.popen.pid
+        self.ready_fd: int | None = ready_r
+        self.sentinel: int = os.pidfd_open(self.pid)
+        self.ever_ready = False
+
+    def send_settings(self, settings_json: str) -> None:
+        """Hand the worker its settings (it has been importing its modules meanwhile) and let it serve."""
+        assert self.popen.stdin is not None
+        with contextlib.suppress(BrokenPipeError):  # it died already: the supervisor sees its exit
+            self.popen.stdin.write(settings_json.encode())
+        with contextlib.suppress(BrokenPipeError):
+            self.popen.stdin.close()
+
+    def read_ready(self) -> None:
+        """Called when ``ready_fd`` is readable: one byte means "listening", EOF means it never will."""
+        if self.ready_fd is None:
+            return
+        self.ever_ready = os.read(self.ready_fd, 1) == b"R" or self.ever_ready
+        os.close(self.ready_fd)
+        self.ready_fd = None
+
+    def is_alive(self) -> bool:
+        return self.popen.poll() is None
+
+    @property
+    def exitcode(self) -> int | None:
+        return self.popen.poll()
+
+    def join(self, timeout: float) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout)
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.popen.kill()
+
+    def close(self) -> None:
+        """Release the pipes and the pidfd (after the process has been reaped)."""
+        if self.ready_fd is not None:
+            os.close(self.ready_fd)
+            self.ready_fd = None
+        if self.popen.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                self.popen.stdin.close()
+        if self.sentinel >= 0:
+            os.close(self.sentinel)
+            self.sentinel = -1
+
+
+def _python() -> list[str]:
+    """This interpreter; ``-P`` keeps the caller's working directory off a worker's ``sys.path``."""
+    return [sys.executable, "-P"]
+
+
+def worker_env() -> dict[str, str]:
+    """The environment of a worker: ours, with this ``zerowatt`` package first on ``PYTHONPATH``
+    (a worker must run the same code as its supervisor, installed or from a source tree)."""
+    env = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
 class Supervisor:
     """Starts, watches and stops the worker processes."""
 
     def __init__(self, settings: HostSettings, state_dir: str) -> None:
         self.settings = settings
         self.state_dir = state_dir
-        self.context = multiprocessing.get_context("spawn")
-        self.workers: list[multiprocessing.process.BaseProcess] = []
+        self.workers: list[WorkerProcess] = []
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self.stopping = False
-        self._ready_pids: set[int | None] = set()
+        self.announced = False
+
+    def prestart(self) -> None:
+        """Start every worker now; each imports its modules and waits for :meth:`release`."""
+        env = worker_env()
+        for _ in range(self.settings.workers):
+            self.workers.append(WorkerProcess(env))
+
+    def release(self) -> None:
+        """Everything is validated: send the workers their settings (they load, bind and serve)."""
+        settings_json = self.settings.to_json()
+        for proc in self.workers:
+            proc.send_settings(settings_json)
 
     def spawn(self) -> None:
-        proc = self.context.Process(
-            target=worker_main, args=(self.settings.to_json(), self.state_dir), name="zerowatt-worker"
-        )
-        proc.start()
+        proc = WorkerProcess(worker_env())
         self.workers.append(proc)
+        proc.send_settings(self.settings.to_json())
 
     def ready(self) -> bool:
         live = [p for p in self.workers if p.is_alive()]
-        return (
-            bool(live)
-            and len(live) == self.settings.workers
-            and all((Path(self.state_dir) / f"ready-{p.pid}").exists() for p in live)
-        )
+        return bool(live) and len(live) == self.settings.workers and all(p.ever_ready for p in live)
 
-    def ever_ready(self, proc: multiprocessing.process.BaseProcess) -> bool:
-        return proc.pid in self._ready_pids or (Path(self.state_dir) / f"ready-{proc.pid}").exists()
+    def ever_ready(self, proc: WorkerProcess) -> bool:
+        if proc.ready_fd is not None:
+            proc.read_ready()  # a worker that said "ready" and then died: the byte is still in the pipe
+        return proc.ever_ready
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         del frame
@@ -283,36 +389,47 @@ class Supervisor:
         with contextlib.suppress(OSError):
             os.write(self._wake_w, bytes([signum]))
 
-    def run(self) -> None:
-        """Block until told to stop; replace workers that exit on their own."""
+    def run(self, on_ready: Callable[[], None] | None = None) -> None:
+        """Block until told to stop; call ``on_ready`` once, when every worker first listens; replace
+        workers that exit on their own."""
         from prometheus_client import multiprocess
 
-        for _ in range(self.settings.workers):
-            self.spawn()
+        if not self.workers:
+            for _ in range(self.settings.workers):
+                self.spawn()
         while not self.stopping:
-            sentinels = [p.sentinel for p in self.workers]
-            multiprocessing.connection.wait([*sentinels, self._wake_r])
+            waiting = {p.ready_fd: p for p in self.workers if p.ready_fd is not None}
+            fired, _, _ = select.select([*(p.sentinel for p in self.workers), *waiting, self._wake_r], [], [])
             if self.stopping:
                 break
+            for fd in fired:
+                if fd in waiting:
+                    waiting[fd].read_ready()
+            if not self.announced and self.ready():
+                self.announced = True
+                if on_ready is not None:
+                    on_ready()
             for proc in [p for p in self.workers if not p.is_alive()]:
                 if not self.ever_ready(proc):
                     # A worker that dies before serving (port, manifest, memory) would die again.
                     raise ZerowattError(f"worker {proc.pid} exited with status {proc.exitcode} before serving")
                 log.error("worker %s exited with %s; starting a new one", proc.pid, proc.exitcode)
-                if proc.pid is not None:
-                    multiprocess.mark_process_dead(proc.pid)  # type: ignore[no-untyped-call]
+                multiprocess.mark_process_dead(proc.pid)  # type: ignore[no-untyped-call]
+                proc.close()
                 self.workers.remove(proc)
                 self.spawn()
 
     def stop(self, timeout: float = 8.0) -> None:
         for proc in self.workers:
-            if proc.is_alive() and proc.pid is not None:
-                os.kill(proc.pid, signal.SIGTERM)
+            if proc.is_alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGTERM)
         for proc in self.workers:
             proc.join(timeout)
             if proc.is_alive():
                 proc.kill()
                 proc.join(1.0)
+            proc.close()
         os.close(self._wake_r)
         os.close(self._wake_w)
 
@@ -327,37 +444,39 @@ def route_urls(apps: list[App], settings: HostSettings) -> list[tuple[str, str, 
 
 
 def serve(settings: HostSettings, announce: Callable[[list[App], HostSettings], None]) -> int:
-    """Run the host until SIGINT/SIGTERM; ``announce`` prints the routes once everything is validated."""
-    from .admin import AdminServer
-
+    """Run the host until SIGINT/SIGTERM; ``announce`` prints the routes once every worker listens."""
     _configure_logging(settings.log_level)
     policy = settings.policy_config()  # exit 2 on a bad --policy/--policy-option before anything starts
-    apps = load(settings)
-    if policy is not None:
-        log.info("autoscaling policy %s %s", policy.name, dict(policy.options) or "(defaults)")
-    compiled = precompile(apps, settings)
-    log.info("%d WAGI module(s) in the compile cache; guests run through the %s path", compiled, native.describe())
-    bind(settings.listen_host, settings.listen_port, reuse_port=False).close()  # taken port: exit 2 now
     state_dir = tempfile.mkdtemp(prefix="zerowatt-up-")
     metrics_dir = Path(state_dir) / "metrics"
     metrics_dir.mkdir()
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # inherited by the spawned workers
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # inherited by the workers
     supervisor = Supervisor(settings, state_dir)
-    try:
-        admin = AdminServer(settings.admin_host, settings.admin_port, supervisor.ready, str(metrics_dir))
-    except OSError as exc:
-        shutil.rmtree(state_dir, ignore_errors=True)
-        raise UsageError(
-            f"cannot listen on {settings.admin_host}:{settings.admin_port} (admin): {exc.strerror}"
-        ) from None
+    admin = None
     previous = {sig: signal.signal(sig, supervisor.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        supervisor.prestart()  # the workers import their modules while this process validates
+        apps = load(settings)
+        if policy is not None:
+            log.info("autoscaling policy %s %s", policy.name, dict(policy.options) or "(defaults)")
+        compiled = precompile(apps, settings)
+        log.info("%d WAGI module(s) in the compile cache; guests run through the %s path", compiled, native.describe())
+        bind(settings.listen_host, settings.listen_port, reuse_port=False).close()  # taken port: exit 2 now
+        from .admin import AdminServer
+
+        try:
+            admin = AdminServer(settings.admin_host, settings.admin_port, supervisor.ready, str(metrics_dir))
+        except OSError as exc:
+            raise UsageError(
+                f"cannot listen on {settings.admin_host}:{settings.admin_port} (admin): {exc.strerror}"
+            ) from None
+        supervisor.release()
         admin.start()
-        announce(apps, settings)
-        supervisor.run()
+        supervisor.run(on_ready=lambda: announce(apps, settings))
     finally:
         supervisor.stop()
-        admin.stop()
+        if admin is not None:
+            admin.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         shutil.rmtree(state_dir, ignore_errors=True)
