@@ -33,7 +33,8 @@ COMMANDS: dict[str, LazyCommand] = {
         "Validate manifests without serving: apps, routes, components and executors (secrets redacted).",
     ),
     "build": LazyCommand(
-        "zerowatt.cli.apps", "Run each component's build command (in its workdir, with a shell); stop at the first failure."
+        "zerowatt.cli.apps",
+        "Run each component's build command (in its workdir, with a shell); stop at the first failure.",
     ),
     "up": LazyCommand(
         "zerowatt.cli.apps", "Serve the apps of MANIFEST... on 127.0.0.1 with a fresh WebAssembly instance per request."

@@ -265,7 +265,7 @@ class WorkerProcess:
     """One worker: ``python -m zerowatt.host.worker`` with its settings on stdin and a readiness pipe.
 
     ``sentinel`` (a pidfd) becomes readable when the process has exited, ``ready_fd`` when it listens
-    (one byte; EOF if it died first): the supervisor ``select``\ s on both.
+    (one byte; EOF if it died first): the supervisor selects on both.
     """
 
     def __init__(self, env: dict[str, str]) -> None:
