@@ -4,7 +4,8 @@ The energy subsystem prices CPU time (:mod:`zerowatt.energy.request`, the Kepler
 observer prices every request the host serves, records ``zerowatt_app_joules_total{app,component}`` and
 the ``zerowatt_request_joules`` histogram on the host's :class:`~zerowatt.host.metrics.EnergyMetrics`,
 and keeps running totals per component so that ``zerowatt up`` can log a joules-per-request summary.
-The summary is written from the request path at most once per ``interval`` (no timer task: an idle host has nothing to report and stays idle) and once at shutdown.
+The summary is written from the request path at most once per ``interval`` (no timer task: an idle
+host has nothing to report and stays idle) and once at shutdown.
 """
 
 from __future__ import annotations
