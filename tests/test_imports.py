@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -111,7 +112,8 @@ def test_workers_of_zerowatt_up_map_no_heavy_library(tmp_path: Path) -> None:
 
 def test_a_worker_serving_the_examples_imports_no_heavy_module(tmp_path: Path) -> None:
     """The worker entry point exactly as the supervisor starts it (``python -m zerowatt.host.worker``,
-    settings on stdin), serving one request per example route including a wasi:http component."""
+    settings and validated apps on stdin), serving one request per example route including a wasi:http component."""
+    from zerowatt.host.server import load
     from zerowatt.host.settings import HostSettings
 
     port = free_port()
@@ -136,7 +138,7 @@ def test_a_worker_serving_the_examples_imports_no_heavy_module(tmp_path: Path) -
     os.close(ready_w)
     try:
         assert worker.stdin is not None
-        worker.stdin.write(settings.to_json().encode())
+        worker.stdin.write(pickle.dumps((settings.to_json(), load(settings))))
         worker.stdin.close()
         assert os.read(ready_r, 1) == b"R", "the worker never said it listens"
         for name, path in EXAMPLE_ROUTES.items():

@@ -24,9 +24,7 @@ import select
 import shutil
 import signal
 import socket
-import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -46,6 +44,7 @@ from .asgi import HostApp
 from .pool import ComponentPool, executor_kinds
 from .registry import ExecutorContext
 from .settings import HostSettings
+from .worker import Prestarted, WorkerProcess, prestart, worker_env
 
 log = logging.getLogger(__name__)
 
@@ -177,13 +176,14 @@ def asgi_from_env() -> HostApp:
     return host
 
 
-def worker_main(settings_json: str, ready_fd: int) -> None:
+def worker_main(settings_json: str, ready_fd: int, apps: list[App] | None = None) -> None:
     """Serve as one worker process (see :mod:`zerowatt.host.worker`); ``ready_fd`` is the pipe on which
-    it tells the supervisor that it listens."""
+    it tells the supervisor that it listens; ``apps``: as the supervisor validated them (else loaded here)."""
     settings = HostSettings.from_json(settings_json)
     _configure_logging(settings.log_level)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides; it sends SIGTERM
-    apps = load(settings)
+    if apps is None:
+        apps = load(settings)
     host, close = build_host(apps, settings, inherit_stdout=True)
     sock = bind(settings.listen_host, settings.listen_port)
 
@@ -261,118 +261,30 @@ def _configure_logging(level: str) -> None:
     )
 
 
-class WorkerProcess:
-    """One worker: ``python -m zerowatt.host.worker`` with its settings on stdin and a readiness pipe.
-
-    ``sentinel`` (a pidfd) becomes readable when the process has exited, ``ready_fd`` when it listens
-    (one byte; EOF if it died first): the supervisor selects on both.
-    """
-
-    def __init__(self, env: dict[str, str]) -> None:
-        ready_r, ready_w = os.pipe()
-        try:
-            self.popen = subprocess.Popen(
-                [*_python(), "-m", "zerowatt.host.worker", str(ready_w)],
-                stdin=subprocess.PIPE,
-                pass_fds=(ready_w,),
-                env=env,
-            )
-        except BaseException:
-            os.close(ready_r)
-            raise
-        finally:
-            os.close(ready_w)
-        self.pid: int = self.popen.pid
-        self.ready_fd: int | None = ready_r
-        self.sentinel: int = os.pidfd_open(self.pid)
-        self.ever_ready = False
-
-    def send_settings(self, settings_json: str) -> None:
-        """Hand the worker its settings (it has been importing its modules meanwhile) and let it serve."""
-        assert self.popen.stdin is not None
-        with contextlib.suppress(BrokenPipeError):  # it died already: the supervisor sees its exit
-            self.popen.stdin.write(settings_json.encode())
-        with contextlib.suppress(BrokenPipeError):
-            self.popen.stdin.close()
-
-    def read_ready(self) -> None:
-        """Called when ``ready_fd`` is readable: one byte means "listening", EOF means it never will."""
-        if self.ready_fd is None:
-            return
-        self.ever_ready = os.read(self.ready_fd, 1) == b"R" or self.ever_ready
-        os.close(self.ready_fd)
-        self.ready_fd = None
-
-    def is_alive(self) -> bool:
-        return self.popen.poll() is None
-
-    @property
-    def exitcode(self) -> int | None:
-        return self.popen.poll()
-
-    def join(self, timeout: float) -> None:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.popen.wait(timeout)
-
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            self.popen.kill()
-
-    def close(self) -> None:
-        """Release the pipes and the pidfd (after the process has been reaped)."""
-        if self.ready_fd is not None:
-            os.close(self.ready_fd)
-            self.ready_fd = None
-        if self.popen.stdin is not None:
-            with contextlib.suppress(BrokenPipeError):
-                self.popen.stdin.close()
-        if self.sentinel >= 0:
-            os.close(self.sentinel)
-            self.sentinel = -1
-
-
-def _python() -> list[str]:
-    """This interpreter; ``-P`` keeps the caller's working directory off a worker's ``sys.path``."""
-    return [sys.executable, "-P"]
-
-
-def worker_env() -> dict[str, str]:
-    """The environment of a worker: ours, with this ``zerowatt`` package first on ``PYTHONPATH``
-    (a worker must run the same code as its supervisor, installed or from a source tree)."""
-    env = dict(os.environ)
-    package_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return env
-
-
 class Supervisor:
     """Starts, watches and stops the worker processes."""
 
-    def __init__(self, settings: HostSettings, state_dir: str) -> None:
+    def __init__(self, settings: HostSettings, state_dir: str, workers: list[WorkerProcess] | None = None) -> None:
         self.settings = settings
         self.state_dir = state_dir
-        self.workers: list[WorkerProcess] = []
+        self.workers: list[WorkerProcess] = list(workers or [])  # started, waiting for release()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self.stopping = False
         self.announced = False
+        self.apps: list[App] = []
 
-    def prestart(self) -> None:
-        """Start every worker now; each imports its modules and waits for :meth:`release`."""
-        env = worker_env()
-        for _ in range(self.settings.workers):
-            self.workers.append(WorkerProcess(env))
-
-    def release(self) -> None:
-        """Everything is validated: send the workers their settings (they load, bind and serve)."""
+    def release(self, apps: list[App]) -> None:
+        """Everything is validated: send the workers their settings and apps (they bind and serve)."""
+        self.apps = apps
         settings_json = self.settings.to_json()
         for proc in self.workers:
-            proc.send_settings(settings_json)
+            proc.send_settings(settings_json, apps)
 
     def spawn(self) -> None:
         proc = WorkerProcess(worker_env())
         self.workers.append(proc)
-        proc.send_settings(self.settings.to_json())
+        proc.send_settings(self.settings.to_json(), self.apps)
 
     def ready(self) -> bool:
         live = [p for p in self.workers if p.is_alive()]
@@ -443,19 +355,25 @@ def route_urls(apps: list[App], settings: HostSettings) -> list[tuple[str, str, 
     ]
 
 
-def serve(settings: HostSettings, announce: Callable[[list[App], HostSettings], None]) -> int:
-    """Run the host until SIGINT/SIGTERM; ``announce`` prints the routes once every worker listens."""
+def serve(
+    settings: HostSettings,
+    announce: Callable[[list[App], HostSettings], None],
+    workers: Prestarted | None = None,
+) -> int:
+    """Run the host until SIGINT/SIGTERM; ``announce`` prints the routes once every worker listens.
+
+    ``workers``: processes already started by :func:`zerowatt.host.worker.prestart` (this function
+    owns them from now on and stops them on any error); by default it starts them itself, first.
+    """
     _configure_logging(settings.log_level)
-    policy = settings.policy_config()  # exit 2 on a bad --policy/--policy-option before anything starts
-    state_dir = tempfile.mkdtemp(prefix="zerowatt-up-")
-    metrics_dir = Path(state_dir) / "metrics"
-    metrics_dir.mkdir()
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # inherited by the workers
-    supervisor = Supervisor(settings, state_dir)
+    started = workers if workers is not None else prestart(settings)
+    state_dir, metrics_dir = started.state_dir, started.metrics_dir
+    # The workers import their modules while this process validates; they serve after release().
+    supervisor = Supervisor(settings, state_dir, started.processes)
     admin = None
     previous = {sig: signal.signal(sig, supervisor.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        supervisor.prestart()  # the workers import their modules while this process validates
+        policy = settings.policy_config()  # exit 2 on a bad --policy/--policy-option before anything serves
         apps = load(settings)
         if policy is not None:
             log.info("autoscaling policy %s %s", policy.name, dict(policy.options) or "(defaults)")
@@ -470,7 +388,7 @@ def serve(settings: HostSettings, announce: Callable[[list[App], HostSettings], 
             raise UsageError(
                 f"cannot listen on {settings.admin_host}:{settings.admin_port} (admin): {exc.strerror}"
             ) from None
-        supervisor.release()
+        supervisor.release(apps)
         admin.start()
         supervisor.run(on_ready=lambda: announce(apps, settings))
     finally:

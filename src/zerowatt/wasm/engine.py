@@ -27,9 +27,8 @@ import wasmtime
 from wasmtime import _ffi as wasmtime_ffi
 
 from zerowatt.units import MIB, Bytes, Seconds
-
-DEFAULT_MEMORY_LIMIT: Bytes = 128 * MIB
-DEFAULT_REQUEST_TIMEOUT: Seconds = 30.0
+from zerowatt.wasm.limits import DEFAULT_MEMORY_LIMIT as DEFAULT_MEMORY_LIMIT
+from zerowatt.wasm.limits import DEFAULT_REQUEST_TIMEOUT as DEFAULT_REQUEST_TIMEOUT
 
 
 @dataclass(frozen=True, slots=True)
