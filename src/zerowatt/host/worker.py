@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,11 +107,13 @@ def _python() -> list[str]:
 
 
 def worker_env() -> dict[str, str]:
-    """The environment of a worker: ours, with this ``zerowatt`` package first on ``PYTHONPATH``
-    (a worker must run the same code as its supervisor, installed or from a source tree)."""
+    """The environment of a worker: ours, with the directory that holds this ``zerowatt`` package first
+    on ``PYTHONPATH`` unless it is the interpreter's own site-packages (a worker must run the same code
+    as its supervisor, from a source tree too; site-packages ahead of the standard library could shadow it)."""
     env = dict(os.environ)
     package_root = str(Path(__file__).resolve().parents[2])  # the directory that holds ``zerowatt/``
-    env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    if package_root not in {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}:
+        env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
 
 
