@@ -51,7 +51,13 @@ class WorkerProcess:
             os.close(ready_w)
         self.pid: int = self.popen.pid
         self.ready_fd: int | None = ready_r
-        self.sentinel: int = os.pidfd_open(self.pid)
+        try:
+            self.sentinel: int = os.pidfd_open(self.pid)  # Linux ≥ 5.3
+        except OSError:
+            self.popen.kill()  # never leave a worker nobody watches
+            self.popen.wait()
+            os.close(ready_r)
+            raise
         self.ever_ready = False
 
     def send_settings(self, settings_json: str, apps: list[App]) -> None:
