@@ -55,11 +55,11 @@ def test_summary_is_logged_at_most_once_per_interval(caplog: pytest.LogCaptureFi
 
 
 def _samples(registry: object, prefix: str, app: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    from prometheus_client import REGISTRY, CollectorRegistry
+    from prometheus_client import CollectorRegistry
 
-    assert registry is None or isinstance(registry, CollectorRegistry)
+    assert isinstance(registry, CollectorRegistry)
     found = {}
-    for family in (registry or REGISTRY).collect():
+    for family in registry.collect():
         for sample in family.samples:
             if (
                 sample.name.startswith(prefix)
@@ -86,10 +86,10 @@ def test_a_batch_records_what_one_call_per_request_records() -> None:
     one = EnergyAccounting(rate=lambda: rate, interval=1e9)
     for item in batch:
         one(*item)
-    before = _samples(None, "zerowatt_", "one")
+    before = _samples(one.metrics.registry, "zerowatt_", "one")
     many = EnergyAccounting(rate=lambda: rate, interval=1e9)
     many.observe_many([("two", *item[1:]) for item in batch])
-    after = _samples(None, "zerowatt_", "two")
+    after = _samples(many.metrics.registry, "zerowatt_", "two")
     assert before and metrics
     assert after == {
         (name, tuple((k, "two" if k == "app" else v) for k, v in labels)): value
@@ -98,3 +98,21 @@ def test_a_batch_records_what_one_call_per_request_records() -> None:
     assert {k[1]: v.joules for k, v in many.totals.items()} == pytest.approx(
         {k[1]: v.joules for k, v in one.totals.items()}
     )
+
+
+def test_energy_metrics_belong_to_the_registry_they_are_given() -> None:
+    """No process-global energy metrics: two hosts in one process keep separate figures, and the
+    host's own registry (the one /metrics reads in a worker) holds them."""
+    from prometheus_client import REGISTRY
+
+    from zerowatt.host.metrics import EnergyMetrics, HostMetrics
+
+    host = HostMetrics()
+    acct = EnergyAccounting(rate=lambda: ActiveRate(2.0, "model"), metrics=EnergyMetrics(host.registry), interval=1e9)
+    other = EnergyAccounting(rate=lambda: ActiveRate(2.0, "model"), interval=1e9)
+    acct("iso", "c", 200, 0.0, 0.5)
+    assert _samples(host.registry, "zerowatt_app_joules", "iso") == {
+        ("zerowatt_app_joules_total", (("app", "iso"), ("component", "c"))): pytest.approx(1.0)
+    }
+    assert not _samples(other.metrics.registry, "zerowatt_", "iso")
+    assert not _samples(REGISTRY, "zerowatt_", "iso")

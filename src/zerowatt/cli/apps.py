@@ -16,7 +16,6 @@ from rich.table import Table
 from zerowatt.cli.common import console, err_console, esc, print_json, reports_errors
 from zerowatt.cli.up import register_up
 from zerowatt.errors import ValidationError
-from zerowatt.wasm.manifest import load_apps, read_manifest
 from zerowatt.wasm.model import App, Component
 from zerowatt.wasm.router import Router
 from zerowatt.wasm.variables import parse_assignments
@@ -126,6 +125,8 @@ def check(
     json_output: Annotated[bool, typer.Option("--json", help="Print the loaded apps as JSON.")] = False,
 ) -> None:
     """Validate manifests without serving: apps, routes, components and executors (secrets redacted)."""
+    from zerowatt.wasm.manifest import load_apps  # wasmtime: only when a command needs it
+
     apps = load_apps(_manifests(manifests), variable_values=parse_assignments(variable or []))
     if json_output:
         print_json({"apps": [app_summary(app) for app in apps]})
@@ -142,6 +143,8 @@ def build(
     ] = None,
 ) -> None:
     """Run each component's build command (in its workdir, with a shell); stop at the first failure."""
+    from zerowatt.wasm.manifest import read_manifest
+
     spec = read_manifest(manifest)
     wanted = list(component or [])
     for cid in wanted:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from zerowatt.cli.common import console, esc, print_json, reports_errors
 from zerowatt.errors import UsageError
 from zerowatt.host.settings import DEFAULT_MAX_BODY, HTTP_SERVERS, HostSettings
-from zerowatt.wasm.engine import DEFAULT_MEMORY_LIMIT, DEFAULT_REQUEST_TIMEOUT
-from zerowatt.wasm.model import App
+from zerowatt.wasm.limits import DEFAULT_MEMORY_LIMIT, DEFAULT_REQUEST_TIMEOUT
 from zerowatt.wasm.variables import parse_assignments
+
+if TYPE_CHECKING:
+    from zerowatt.wasm.model import App
 
 
 def parse_address(value: str, flag: str) -> tuple[str, int]:
@@ -111,8 +113,6 @@ def up(
     json_output: Annotated[bool, typer.Option("--json", help="Print the routes as JSON on stdout.")] = False,
 ) -> None:
     """Serve the apps of MANIFEST... on 127.0.0.1 with a fresh WebAssembly instance per request."""
-    from zerowatt.host.server import serve
-
     listen_host, listen_port = parse_address(listen, "--listen")
     admin_host, admin_port = parse_address(admin, "--admin")
     if log_level.lower() not in ("debug", "info", "warning", "error"):
@@ -141,7 +141,14 @@ def up(
         policy=policy,
         policy_options=tuple(policy_option or ()),
     )
-    raise typer.Exit(serve(settings, lambda apps, s: announce(apps, s, json_output)))
+    # The workers start first and import their modules while this process imports wasmtime and
+    # validates: the two halves of start-up overlap (docs/benchmarks.md, "Start-up").
+    from zerowatt.host.worker import prestart
+
+    started = prestart(settings)
+    from zerowatt.host.server import serve
+
+    raise typer.Exit(serve(settings, lambda apps, s: announce(apps, s, json_output), workers=started))
 
 
 def register_up(app: typer.Typer) -> None:

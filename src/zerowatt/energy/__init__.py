@@ -4,23 +4,19 @@ Stable API for other subsystems:
 
 - :class:`NodePowerModel` (``watts(u)``, ``watts_per_core_active()``) and :func:`node_model` (this node's);
 - :class:`Facility` (``report(it_joules)`` → :class:`EnergyReport`);
-- per-request energy: :class:`ActiveRate`, :func:`joules_for_cpu`, :class:`LiveRate`,
-  :func:`start_live_rate`, :func:`observe_request` (Prometheus ``zerowatt_app_joules_total{app,component}``
-  and the ``zerowatt_request_joules`` histogram).
+- per-request pricing: :class:`ActiveRate`, :func:`joules_for_cpu` (the live rate, :class:`LiveRate` and
+  :func:`start_live_rate`, and the host's metrics live in :mod:`zerowatt.energy.request` and
+  :mod:`zerowatt.host.metrics`).
+
+Only pure names are re-exported: importing ``zerowatt.energy`` loads no Prometheus client, no sensor
+adapter and no numerical library (``tests/test_imports.py``).
 """
 
 from __future__ import annotations
 
 from zerowatt.energy.facility import EnergyReport, Facility, facility_from
 from zerowatt.energy.model import ModelChoice, NodePowerModel
-from zerowatt.energy.request import (
-    ActiveRate,
-    LiveRate,
-    joules_for_cpu,
-    observe_request,
-    set_rate_provider,
-    start_live_rate,
-)
+from zerowatt.energy.request import ActiveRate, joules_for_cpu
 
 
 def node_model() -> ModelChoice:
@@ -34,13 +30,9 @@ __all__ = [
     "ActiveRate",
     "EnergyReport",
     "Facility",
-    "LiveRate",
     "ModelChoice",
     "NodePowerModel",
     "facility_from",
     "joules_for_cpu",
     "node_model",
-    "observe_request",
-    "set_rate_provider",
-    "start_live_rate",
 ]

@@ -5,7 +5,10 @@ one busy CPU-second is ``active / busy`` (= node watts / logical CPUs when the C
 that ran for ``c`` CPU-seconds therefore costs ``c × rate`` joules, and the per-request figures add up to
 what the exporter attributes to the host process.
 
-The host calls :func:`observe_request`; :class:`LiveRate` keeps the rate current from the node's source.
+Nothing here is process-global: :class:`LiveRate` keeps a rate current from the node's source and whoever
+records the figures owns the metrics (the app host: :class:`zerowatt.host.metrics.EnergyMetrics` on its own
+registry, fed by :class:`zerowatt.host.energy.EnergyAccounting`). Importing this module imports no
+Prometheus client and starts nothing.
 """
 
 from __future__ import annotations
@@ -14,8 +17,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from prometheus_client import Counter, Histogram
 
 from zerowatt.energy.config import EnergyConfig
 from zerowatt.energy.meter import Meter
@@ -102,66 +103,26 @@ class LiveRate:
             self._thread.join(timeout=5)
 
 
-APP_JOULES = Counter(
-    "zerowatt_app_joules", "Energy attributed to WebAssembly app components (IT joules).", ["app", "component"]
-)
-APP_CPU_SECONDS = Counter("zerowatt_app_cpu_seconds", "Guest CPU time of app components.", ["app", "component"])
-REQUEST_JOULES = Histogram(
-    "zerowatt_request_joules",
-    "Energy of one request (IT joules).",
-    ["app", "component"],
-    buckets=(1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0),
-)
-
-_provider: Callable[[], ActiveRate] | None = None
-
-
-def set_rate_provider(provider: Callable[[], ActiveRate] | None) -> None:
-    """Where :func:`observe_request` gets its rate (e.g. ``LiveRate(...).start().current``)."""
-    global _provider
-    _provider = provider
-
-
 def default_rate() -> ActiveRate:
-    """The rate used before a provider is set: the detected node model at full load."""
+    """The rate to use before a live reading exists: the detected node model at full load."""
     from zerowatt.energy.detect import Roots, model_choice
 
     return ActiveRate.from_model(model_choice(Roots()).model)
 
 
-_fallback: ActiveRate | None = None
-
-
-def current_rate() -> ActiveRate:
-    """The rate :func:`observe_request` uses when given none: the provider's, else :func:`default_rate`."""
-    global _fallback
-    if _provider is not None:
-        return _provider()
-    if _fallback is None:
-        _fallback = default_rate()
-    return _fallback
-
-
-def observe_request(app: str, component: str, cpu_seconds: Seconds, rate: ActiveRate | None = None) -> Joules:
-    """Record one request's energy on the Prometheus metrics and return it."""
-    if rate is None:
-        rate = current_rate()
-    joules = joules_for_cpu(cpu_seconds, rate)
-    APP_JOULES.labels(app, component).inc(joules)
-    APP_CPU_SECONDS.labels(app, component).inc(max(0.0, cpu_seconds))
-    REQUEST_JOULES.labels(app, component).observe(joules)
-    return joules
-
-
 def start_live_rate(config: EnergyConfig | None = None, *, interval: Seconds = 1.0) -> LiveRate:
-    """One call for the app host: detect this node's source, start refreshing the rate every ``interval``
-    seconds in a daemon thread, and make :func:`observe_request` use it. Stop it with ``.stop()``."""
-    from zerowatt.energy.detect import Roots, detect_source, model_choice
+    """One call for the app host: detect this node's source and start refreshing the rate every
+    ``interval`` seconds in a daemon thread (read it with ``.current``). Stop it with ``.stop()``."""
+    from zerowatt.energy.detect import Roots, detect_source
+    from zerowatt.energy.sources.model import ModelSource
 
     cfg = config or EnergyConfig()
     roots = Roots()
-    initial = ActiveRate.from_model(model_choice(roots, cfg.overrides()).model)
-    live = LiveRate(detect_source(roots, cfg.overrides(), cfg.source), initial, proc_root=roots.proc, interval=interval)
-    live.start()
-    set_rate_provider(live.current)
-    return live
+    source = detect_source(roots, cfg.overrides(), cfg.source)
+    # The chain ends with the node's model (the fallback): the initial rate comes from the same choice
+    # instead of matching the CPU against the SPECpower table a second time (~35 ms of a worker's start).
+    fallback = source.chain[-1]
+    assert isinstance(fallback, ModelSource)
+    initial = ActiveRate.from_model(fallback.choice.model)
+    live = LiveRate(source, initial, proc_root=roots.proc, interval=interval)
+    return live.start()

@@ -13,15 +13,17 @@ import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from zerowatt.wasm.executor import AbortSignal, GuestAborted, GuestError, GuestRequest, GuestResponse
 from zerowatt.wasm.model import App, Component, HttpTrigger
 
-from .autoscale import HostAutoscaler
 from .metrics import HostMetrics, Observation, ObserverList
 from .pool import ComponentPool
 from .settings import HostSettings
+
+if TYPE_CHECKING:  # the autoscaler (and the policies' numpy) is imported only when a --policy asks for it
+    from .autoscale import HostAutoscaler
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,11 @@
 """Per-request energy in the app host: guest CPU seconds × the node's active joules per busy CPU-second.
 
-The energy subsystem prices CPU time (:mod:`zerowatt.energy.request`, the Kepler ratio model) and exports
-``zerowatt_app_joules_total{app,component}`` and the ``zerowatt_request_joules`` histogram; this observer
-feeds it every request the host serves and keeps running totals per component so that ``zerowatt up`` can
-log a joules-per-request summary. The summary is written from the request path at most once per
-``interval`` (no timer task: an idle host has nothing to report and stays idle) and once at shutdown.
+The energy subsystem prices CPU time (:mod:`zerowatt.energy.request`, the Kepler ratio model); this
+observer prices every request the host serves, records ``zerowatt_app_joules_total{app,component}`` and
+the ``zerowatt_request_joules`` histogram on the host's :class:`~zerowatt.host.metrics.EnergyMetrics`,
+and keeps running totals per component so that ``zerowatt up`` can log a joules-per-request summary.
+The summary is written from the request path at most once per ``interval`` (no timer task: an idle
+host has nothing to report and stays idle) and once at shutdown.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from zerowatt.energy import ActiveRate
-from zerowatt.energy.request import APP_CPU_SECONDS, APP_JOULES, REQUEST_JOULES, current_rate, joules_for_cpu
+from zerowatt.energy.request import ActiveRate, default_rate, joules_for_cpu
 from zerowatt.units import Joules, Seconds
 
-from .metrics import Observation, observe_histogram
+from .metrics import EnergyMetrics, Observation
 
 log = logging.getLogger("zerowatt.host.energy")
 
@@ -43,10 +43,15 @@ class EnergyAccounting:
         self,
         *,
         rate: Callable[[], ActiveRate] | None = None,
+        metrics: EnergyMetrics | None = None,
         interval: Seconds = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``rate``: the live rate (default: the detected node model at full load, computed once);
+        ``metrics``: where to record (default: a registry of its own)."""
         self.rate = rate
+        self.metrics = metrics if metrics is not None else EnergyMetrics()
+        self._fallback: ActiveRate | None = None
         self.interval = interval
         self.clock = clock
         self.totals: dict[tuple[str, str], ComponentEnergy] = {}
@@ -57,7 +62,7 @@ class EnergyAccounting:
 
     def observe_many(self, batch: Sequence[Observation]) -> None:
         """Price every observation of ``batch``: the same metric values as one call each, fewer writes."""
-        rate = self.rate() if self.rate is not None else current_rate()
+        rate = self.rate() if self.rate is not None else self._default_rate()
         groups: dict[tuple[str, str], list[float]] = {}
         for app, component, _status, _duration, cpu in batch:
             cpus = groups.get((app, component))
@@ -69,9 +74,7 @@ class EnergyAccounting:
             joules = [joules_for_cpu(cpu, rate) for cpu in cpus]
             spent = sum(max(0.0, cpu) for cpu in cpus)
             total = sum(joules)
-            APP_JOULES.labels(*key).inc(total)
-            APP_CPU_SECONDS.labels(*key).inc(spent)
-            observe_histogram(REQUEST_JOULES.labels(*key), joules)
+            self.metrics.record(key[0], key[1], spent, joules)
             entry = self.totals.get(key)
             if entry is None:
                 entry = self.totals[key] = ComponentEnergy()
@@ -82,6 +85,11 @@ class EnergyAccounting:
         if now - self._last_summary >= self.interval:
             self._last_summary = now
             self.log_summary()
+
+    def _default_rate(self) -> ActiveRate:
+        if self._fallback is None:
+            self._fallback = default_rate()
+        return self._fallback
 
     def summary(self) -> list[str]:
         """One line per component: requests, guest CPU, joules in all and per request."""

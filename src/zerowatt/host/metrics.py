@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REQUEST_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+REQUEST_JOULES_BUCKETS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0)
 COLD_START_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5)
 
 
@@ -186,6 +187,43 @@ class HostMetrics:
 
     def set_loaded(self, app: str, component: str, loaded: bool) -> None:
         self._child(self.loaded, app, component).set(1 if loaded else 0)
+
+
+class EnergyMetrics:
+    """The per-request energy metrics of one process, on the registry of its :class:`HostMetrics`.
+
+    ``zerowatt_app_joules_total{app,component}``, ``zerowatt_app_cpu_seconds_total`` and the
+    ``zerowatt_request_joules`` histogram (docs/energy.md). They were process-global objects created
+    when ``zerowatt.energy`` was imported; owned by the host, they cost nothing where nobody records
+    energy, and two hosts in one process (tests) keep separate figures.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        reg = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self.registry = reg
+        labels = ("app", "component")
+        self.app_joules = Counter(
+            "zerowatt_app_joules",
+            "Energy attributed to WebAssembly app components (IT joules).",
+            labels,
+            registry=reg,
+        )
+        self.app_cpu_seconds = Counter(
+            "zerowatt_app_cpu_seconds", "Guest CPU time of app components.", labels, registry=reg
+        )
+        self.request_joules = Histogram(
+            "zerowatt_request_joules",
+            "Energy of one request (IT joules).",
+            labels,
+            buckets=REQUEST_JOULES_BUCKETS,
+            registry=reg,
+        )
+
+    def record(self, app: str, component: str, cpu_seconds: float, joules: Sequence[float]) -> None:
+        """One batch of requests of (app, component): their summed CPU time and each one's joules."""
+        self.app_joules.labels(app, component).inc(sum(joules))
+        self.app_cpu_seconds.labels(app, component).inc(cpu_seconds)
+        observe_histogram(self.request_joules.labels(app, component), joules)
 
 
 ObserverList = list[RequestObserver]

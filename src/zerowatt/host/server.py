@@ -1,7 +1,11 @@
 """``zerowatt up``: the supervisor process, its worker processes and their HTTP servers.
 
-The supervisor validates everything before serving anything (manifests, modules compiled into the
-on-disk cache, free ports), then starts the admin listener and ``workers`` worker processes. Each
+The supervisor starts ``workers`` worker processes first, from the lean entry point
+:mod:`zerowatt.host.worker` (``python -m``, not multiprocessing's spawn, which re-imports the
+parent's ``__main__``: the whole CLI). While they import their modules it validates everything
+(manifests, modules compiled into the on-disk cache, free ports) and only then hands them their
+settings on stdin; a validation error stops them before they bind anything. It then starts the admin
+listener and prints the banner once every worker reports (on a pipe) that it listens. Each
 worker binds the listen address with ``SO_REUSEPORT`` (the kernel spreads connections across them,
 no accept-lock herd) and runs one HTTP server over a :class:`~zerowatt.host.asgi.HostApp`: by
 default the native HTTP/1.1 server of :mod:`zerowatt.host.http` (asyncio + httptools, no ASGI
@@ -17,14 +21,12 @@ import asyncio
 import contextlib
 import logging
 import math
-import multiprocessing
-import multiprocessing.connection
 import os
+import select
 import shutil
 import signal
 import socket
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -48,6 +50,7 @@ from .asgi import HostApp
 from .pool import ComponentPool, executor_kinds
 from .registry import ExecutorContext
 from .settings import HostSettings
+from .worker import Prestarted, WorkerProcess, prestart, worker_env
 
 log = logging.getLogger(__name__)
 
@@ -129,11 +132,10 @@ def build_host(
     1 and 2, ask for it.
     """
     # Both define Prometheus metrics: import them after PROMETHEUS_MULTIPROC_DIR is in the environment.
-    from zerowatt.energy import LiveRate, start_live_rate
+    from zerowatt.energy.request import LiveRate, start_live_rate
 
-    from .autoscale import HostAutoscaler
     from .energy import EnergyAccounting
-    from .metrics import HostMetrics, RequestObserver
+    from .metrics import EnergyMetrics, HostMetrics, RequestObserver
 
     policy = settings.policy_config()
     runtime = Runtime(EngineSettings())
@@ -161,12 +163,18 @@ def build_host(
     observers: list[RequestObserver] = []
     live: LiveRate | None = None
     accounting: EnergyAccounting | None = None
+    metrics = HostMetrics()
     if settings.energy_summary is not None:
         live = start_live_rate()  # one /proc/stat sample a second; prices guest CPU time in joules
-        accounting = EnergyAccounting(rate=live.current, interval=settings.energy_summary)
+        accounting = EnergyAccounting(
+            rate=live.current, metrics=EnergyMetrics(metrics.registry), interval=settings.energy_summary
+        )
         observers.append(accounting)
-    metrics = HostMetrics()
-    autoscaler = HostAutoscaler(pool, policy, metrics) if policy is not None else None
+    autoscaler = None
+    if policy is not None:
+        from .autoscale import HostAutoscaler  # the policies (and numpy) only where a policy is asked for
+
+        autoscaler = HostAutoscaler(pool, policy, metrics)
     host = HostApp(
         Router(apps).match, pool, settings, metrics, observers=observers, batch_observers=True, autoscaler=autoscaler
     )
@@ -198,33 +206,45 @@ def asgi_from_env() -> HostApp:
     return host
 
 
-def worker_main(settings_json: str, state_dir: str) -> None:
-    """Entry point of a worker process (spawned, so it starts from a clean interpreter)."""
+def worker_main(
+    settings_json: str,
+    ready_fd: int,
+    apps: list[App] | None = None,
+    lifeline: tuple[int, int] | None = None,
+) -> None:
+    """Serve as one worker process (see :mod:`zerowatt.host.worker`); ``ready_fd`` is the pipe on which
+    it tells the supervisor that it listens; ``apps``: as the supervisor validated them (else loaded here);
+    ``lifeline``: (supervisor pid, read end of a pipe only the supervisor writes), see :func:`tie_to_supervisor`."""
     settings = HostSettings.from_json(settings_json)
-    supervisor = multiprocessing.parent_process()
-    if supervisor is not None and supervisor.pid is not None:  # the spawn pipe's read end is the lifeline
-        tie_to_supervisor(supervisor.pid, supervisor.sentinel, settings.drain_timeout)
+    if lifeline is not None:
+        tie_to_supervisor(*lifeline, settings.drain_timeout)
     _configure_logging(settings.log_level)
     # The terminal's SIGINT (Ctrl-C) and SIGHUP reach the whole process group: the supervisor decides, it sends SIGTERM.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    apps = load(settings)
+    if apps is None:
+        apps = load(settings)
     host, close = build_host(apps, settings, inherit_stdout=True)
     sock = bind(settings.listen_host, settings.listen_port)
-    ready_file = Path(state_dir) / f"ready-{os.getpid()}"
+
+    def ready() -> None:
+        with contextlib.suppress(OSError):
+            os.write(ready_fd, b"R")
+            os.close(ready_fd)
+
     try:
         if settings.http == "uvicorn":
-            _run_uvicorn(host, close, sock, ready_file, settings)
+            _run_uvicorn(host, close, sock, ready, settings)
         else:
-            _run_native(host, close, sock, ready_file, settings)
+            _run_native(host, close, sock, ready, settings)
     finally:
-        close()  # the ready file stays: the supervisor tells "died after serving" from "never served"
+        close()
 
 
 def tie_to_supervisor(supervisor: int, lifeline: int, drain: float) -> None:
     """Stop this worker when its supervisor (pid ``supervisor``) is gone, however it died
     (:mod:`zerowatt.lifeline`); ``lifeline`` is a pipe's read end whose write end only the
-    supervisor holds (with multiprocessing's spawn: the pipe the worker read its start-up data from).
+    supervisor holds (:class:`~zerowatt.host.worker.WorkerProcess` makes it).
 
     Both the parent-death signal and the end-of-file on the lifeline start the same graceful stop as
     the supervisor's own SIGTERM, so requests in flight are still answered; ``alarm`` bounds that
@@ -243,7 +263,7 @@ def tie_to_supervisor(supervisor: int, lifeline: int, drain: float) -> None:
 
 
 def _run_native(
-    host: HostApp, close: Callable[[], None], sock: socket.socket, ready_file: Path, settings: HostSettings
+    host: HostApp, close: Callable[[], None], sock: socket.socket, ready: Callable[[], None], settings: HostSettings
 ) -> None:
     """The default front: :mod:`zerowatt.host.http` on uvloop; SIGTERM shuts it down gracefully."""
     import uvloop
@@ -256,7 +276,7 @@ def _run_native(
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         return await serve_native(
-            host, [sock], max_body=settings.max_body, ready=ready_file.touch, stop=stop, drain=settings.drain_timeout
+            host, [sock], max_body=settings.max_body, ready=ready, stop=stop, drain=settings.drain_timeout
         )
 
     if not uvloop.run(main()):
@@ -268,7 +288,7 @@ def _run_native(
 
 
 def _run_uvicorn(
-    host: HostApp, close: Callable[[], None], sock: socket.socket, ready_file: Path, settings: HostSettings
+    host: HostApp, close: Callable[[], None], sock: socket.socket, ready: Callable[[], None], settings: HostSettings
 ) -> None:
     """``--http uvicorn``: the host as an ASGI app under uvicorn (httptools parser, uvloop)."""
     import uvicorn
@@ -290,7 +310,7 @@ def _run_uvicorn(
     async def announce_ready() -> None:
         while not server.started:
             await asyncio.sleep(0.005)
-        ready_file.touch()
+        ready()
 
     async def on_startup() -> None:
         tasks.append(asyncio.create_task(announce_ready()))
@@ -312,22 +332,27 @@ def _configure_logging(level: str) -> None:
 class Supervisor:
     """Starts, watches and stops the worker processes."""
 
-    def __init__(self, settings: HostSettings, state_dir: str) -> None:
+    def __init__(self, settings: HostSettings, state_dir: str, workers: list[WorkerProcess] | None = None) -> None:
         self.settings = settings
         self.state_dir = state_dir
-        self.context = multiprocessing.get_context("spawn")
-        self.workers: list[multiprocessing.process.BaseProcess] = []
+        self.workers: list[WorkerProcess] = list(workers or [])  # started, waiting for release()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self.stopping = False
-        self._ready_pids: set[int | None] = set()
+        self.announced = False
+        self.apps: list[App] = []
+
+    def release(self, apps: list[App]) -> None:
+        """Everything is validated: send the workers their settings and apps (they bind and serve)."""
+        self.apps = apps
+        settings_json = self.settings.to_json()
+        for proc in self.workers:
+            proc.send_settings(settings_json, apps)
 
     def spawn(self) -> None:
-        proc = self.context.Process(
-            target=worker_main, args=(self.settings.to_json(), self.state_dir), name="zerowatt-worker"
-        )
-        proc.start()
+        proc = WorkerProcess(worker_env())
         self.workers.append(proc)
+        proc.send_settings(self.settings.to_json(), self.apps)
 
     def ready(self) -> bool:
         live = [p for p in self.workers if p.is_alive()]
@@ -335,11 +360,13 @@ class Supervisor:
             not self.stopping  # draining: /readyz says 503 so that load balancers stop sending
             and bool(live)
             and len(live) == self.settings.workers
-            and all((Path(self.state_dir) / f"ready-{p.pid}").exists() for p in live)
+            and all(p.ever_ready for p in live)
         )
 
-    def ever_ready(self, proc: multiprocessing.process.BaseProcess) -> bool:
-        return proc.pid in self._ready_pids or (Path(self.state_dir) / f"ready-{proc.pid}").exists()
+    def ever_ready(self, proc: WorkerProcess) -> bool:
+        if proc.ready_fd is not None:
+            proc.read_ready()  # a worker that said "ready" and then died: the byte is still in the pipe
+        return proc.ever_ready
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         del frame
@@ -347,24 +374,33 @@ class Supervisor:
         with contextlib.suppress(OSError):
             os.write(self._wake_w, bytes([signum]))
 
-    def run(self) -> None:
-        """Block until told to stop; replace workers that exit on their own."""
+    def run(self, on_ready: Callable[[], None] | None = None) -> None:
+        """Block until told to stop; call ``on_ready`` once, when every worker first listens; replace
+        workers that exit on their own."""
         from prometheus_client import multiprocess
 
-        for _ in range(self.settings.workers):
-            self.spawn()
+        if not self.workers:
+            for _ in range(self.settings.workers):
+                self.spawn()
         while not self.stopping:
-            sentinels = [p.sentinel for p in self.workers]
-            multiprocessing.connection.wait([*sentinels, self._wake_r])
+            waiting = {p.ready_fd: p for p in self.workers if p.ready_fd is not None}
+            fired, _, _ = select.select([*(p.sentinel for p in self.workers), *waiting, self._wake_r], [], [])
             if self.stopping:
                 break
+            for fd in fired:
+                if fd in waiting:
+                    waiting[fd].read_ready()
+            if not self.announced and self.ready():
+                self.announced = True
+                if on_ready is not None:
+                    on_ready()
             for proc in [p for p in self.workers if not p.is_alive()]:
                 if not self.ever_ready(proc):
                     # A worker that dies before serving (port, manifest, memory) would die again.
                     raise ZerowattError(f"worker {proc.pid} exited with status {proc.exitcode} before serving")
                 log.error("worker %s exited with %s; starting a new one", proc.pid, proc.exitcode)
-                if proc.pid is not None:
-                    multiprocess.mark_process_dead(proc.pid)  # type: ignore[no-untyped-call]
+                multiprocess.mark_process_dead(proc.pid)  # type: ignore[no-untyped-call]
+                proc.close()
                 self.workers.remove(proc)
                 self.spawn()
 
@@ -377,12 +413,12 @@ class Supervisor:
             while os.read(self._wake_r, 64):
                 pass
         for proc in self.workers:
-            if proc.is_alive() and proc.pid is not None:
+            if proc.is_alive():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + self.settings.drain_timeout + STOP_GRACE
         while (live := [p for p in self.workers if p.is_alive()]) and (left := deadline - time.monotonic()) > 0:
-            woke = multiprocessing.connection.wait([*(p.sentinel for p in live), self._wake_r], timeout=left)
+            woke, _, _ = select.select([*(p.sentinel for p in live), self._wake_r], [], [], left)
             if self._wake_r in woke:
                 log.warning("second stop signal: killing the workers now")
                 break
@@ -391,6 +427,7 @@ class Supervisor:
                 log.warning("worker %s did not stop in time: killed", proc.pid)
                 proc.kill()
             proc.join(5.0)
+            proc.close()
         os.close(self._wake_r)
         os.close(self._wake_w)
 
@@ -404,38 +441,46 @@ def route_urls(apps: list[App], settings: HostSettings) -> list[tuple[str, str, 
     ]
 
 
-def serve(settings: HostSettings, announce: Callable[[list[App], HostSettings], None]) -> int:
-    """Run the host until SIGINT/SIGTERM; ``announce`` prints the routes once everything is validated."""
-    from .admin import AdminServer
+def serve(
+    settings: HostSettings,
+    announce: Callable[[list[App], HostSettings], None],
+    workers: Prestarted | None = None,
+) -> int:
+    """Run the host until SIGINT/SIGTERM; ``announce`` prints the routes once every worker listens.
 
+    ``workers``: processes already started by :func:`zerowatt.host.worker.prestart` (this function
+    owns them from now on and stops them on any error); by default it starts them itself, first.
+    """
     _configure_logging(settings.log_level)
-    policy = settings.policy_config()  # exit 2 on a bad --policy/--policy-option before anything starts
-    apps = load(settings)
-    if policy is not None:
-        log.info("autoscaling policy %s %s", policy.name, dict(policy.options) or "(defaults)")
-    compiled = precompile(apps, settings)
-    log.info("%d WAGI module(s) in the compile cache; guests run through the %s path", compiled, native.describe())
-    bind(settings.listen_host, settings.listen_port, reuse_port=False).close()  # taken port: exit 2 now
-    state_dir = tempfile.mkdtemp(prefix="zerowatt-up-")
-    metrics_dir = Path(state_dir) / "metrics"
-    metrics_dir.mkdir()
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # inherited by the spawned workers
-    supervisor = Supervisor(settings, state_dir)
-    try:
-        admin = AdminServer(settings.admin_host, settings.admin_port, supervisor.ready, str(metrics_dir))
-    except OSError as exc:
-        shutil.rmtree(state_dir, ignore_errors=True)
-        raise UsageError(
-            f"cannot listen on {settings.admin_host}:{settings.admin_port} (admin): {exc.strerror}"
-        ) from None
+    started = workers if workers is not None else prestart(settings)
+    state_dir, metrics_dir = started.state_dir, started.metrics_dir
+    # The workers import their modules while this process validates; they serve after release().
+    supervisor = Supervisor(settings, state_dir, started.processes)
+    admin = None
     previous = {sig: signal.signal(sig, supervisor.request_stop) for sig in STOP_SIGNALS}
     try:
+        policy = settings.policy_config()  # exit 2 on a bad --policy/--policy-option before anything serves
+        apps = load(settings)
+        if policy is not None:
+            log.info("autoscaling policy %s %s", policy.name, dict(policy.options) or "(defaults)")
+        compiled = precompile(apps, settings)
+        log.info("%d WAGI module(s) in the compile cache; guests run through the %s path", compiled, native.describe())
+        bind(settings.listen_host, settings.listen_port, reuse_port=False).close()  # taken port: exit 2 now
+        from .admin import AdminServer
+
+        try:
+            admin = AdminServer(settings.admin_host, settings.admin_port, supervisor.ready, str(metrics_dir))
+        except OSError as exc:
+            raise UsageError(
+                f"cannot listen on {settings.admin_host}:{settings.admin_port} (admin): {exc.strerror}"
+            ) from None
+        supervisor.release(apps)
         admin.start()
-        announce(apps, settings)
-        supervisor.run()
+        supervisor.run(on_ready=lambda: announce(apps, settings))
     finally:
         supervisor.stop()
-        admin.stop()
+        if admin is not None:
+            admin.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         shutil.rmtree(state_dir, ignore_errors=True)

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 from zerowatt.units import MIB, Bytes, Seconds
-from zerowatt.wasm.engine import DEFAULT_MEMORY_LIMIT, DEFAULT_REQUEST_TIMEOUT
+from zerowatt.wasm.limits import DEFAULT_MEMORY_LIMIT, DEFAULT_REQUEST_TIMEOUT
 
 if TYPE_CHECKING:
     from zerowatt.scaling.policies import PolicyConfig

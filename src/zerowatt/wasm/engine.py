@@ -26,16 +26,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from importlib.metadata import PackageNotFoundError, version
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import wasmtime
 from wasmtime import _ffi as wasmtime_ffi
 
 from zerowatt.units import MIB, Bytes, Seconds
-
-DEFAULT_MEMORY_LIMIT: Bytes = 128 * MIB
-DEFAULT_REQUEST_TIMEOUT: Seconds = 30.0
+from zerowatt.wasm.limits import DEFAULT_MEMORY_LIMIT as DEFAULT_MEMORY_LIMIT
+from zerowatt.wasm.limits import DEFAULT_REQUEST_TIMEOUT as DEFAULT_REQUEST_TIMEOUT
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +61,19 @@ class EngineSettings:
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+@cache
 def wasmtime_version() -> str:
-    """The installed wasmtime package version (precompiled code is only valid for the same one)."""
-    try:
+    """The installed wasmtime package version (precompiled code is only valid for the same one).
+
+    Read from the ``wasmtime-<version>.dist-info`` directory beside the package: one directory
+    listing, where ``importlib.metadata`` costs every worker ~50 ms of imports at start-up.
+    """
+    site = Path(wasmtime.__file__).resolve().parent.parent
+    for entry in site.glob("wasmtime-*.dist-info"):
+        return entry.name.removeprefix("wasmtime-").removesuffix(".dist-info")
+    from importlib.metadata import PackageNotFoundError, version  # pragma: no cover - other layouts
+
+    try:  # pragma: no cover
         return version("wasmtime")
     except PackageNotFoundError:  # pragma: no cover - running from a source checkout of wasmtime-py
         return "unknown"
