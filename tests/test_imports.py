@@ -126,16 +126,18 @@ def test_a_worker_serving_the_examples_imports_no_heavy_module(tmp_path: Path) -
     )
     report = tmp_path / "modules.json"
     ready_r, ready_w = os.pipe()
+    life_r, life_w = os.pipe()  # the lifeline: this test process plays the supervisor
     probe = (
         "import atexit, json, runpy, sys\n"
         f"atexit.register(lambda: open({str(report)!r}, 'w').write(json.dumps(sorted(sys.modules))))\n"
-        f"sys.argv = ['worker', '{ready_w}']\n"
+        f"sys.argv = ['worker', '{ready_w}', '{life_r}', '{os.getpid()}']\n"
         "runpy.run_module('zerowatt.host.worker', run_name='__main__', alter_sys=True)\n"
     )
     worker = subprocess.Popen(
-        [sys.executable, "-c", probe], stdin=subprocess.PIPE, pass_fds=(ready_w,), env=cli_env(), cwd=tmp_path
+        [sys.executable, "-c", probe], stdin=subprocess.PIPE, pass_fds=(ready_w, life_r), env=cli_env(), cwd=tmp_path
     )
     os.close(ready_w)
+    os.close(life_r)
     try:
         assert worker.stdin is not None
         worker.stdin.write(pickle.dumps((settings.to_json(), load(settings))))
@@ -149,6 +151,7 @@ def test_a_worker_serving_the_examples_imports_no_heavy_module(tmp_path: Path) -
         os.close(ready_r)
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=30)
+        os.close(life_w)
     assert worker.returncode == 0 and report.exists()  # SIGTERM is a graceful stop: atexit ran
     loaded = {name.split(".")[0] for name in json.loads(report.read_text())}
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
