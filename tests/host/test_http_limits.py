@@ -1,0 +1,248 @@
+"""Slow and malformed clients against the native HTTP/1.1 front: real sockets, a real server, real guests.
+
+Deadlines here are short (a 0.5 s head timeout) so that the server acts quickly; every wait on the client
+side has a generous upper bound (30 s) and no test asserts how long anything took: a slow machine only
+makes them slower, never wrong. Without the deadlines the trickling clients would be served until the
+bound and the tests fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.host.conftest import make_host
+from zerowatt.host.http import HttpServer
+from zerowatt.host.pool import ComponentPool
+from zerowatt.wasm.model import App
+
+pytestmark = pytest.mark.timeout(120)
+
+HEAD_TIMEOUT = 0.5
+MIN_BODY_RATE = 1000.0  # bytes/s; the trickles below send ~20 bytes/s
+BOUND = 30.0  # the longest any client here waits for the server to act
+
+
+@pytest.fixture
+async def port(apps: list[App], pool: ComponentPool) -> AsyncIterator[int]:
+    host = make_host(apps, pool, [])
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    await host.startup()
+    server = HttpServer(host, max_body=1024, keep_alive=60.0, head_timeout=HEAD_TIMEOUT, min_body_rate=MIN_BODY_RATE)
+    await server.start([sock])
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        await server.shutdown(timeout=2.0)
+        await host.shutdown()
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """One response framed by Content-Length: (head, body)."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), BOUND)
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    return head, await asyncio.wait_for(reader.readexactly(length), BOUND)
+
+
+async def trickle(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, drip: bytes, every: float = 0.05
+) -> tuple[bytes, bool, int]:
+    """Send ``drip`` one byte at a time, ``every`` seconds, until the server answers and closes (or BOUND).
+
+    Returns (what the server sent, whether it closed the connection, bytes dripped).
+    """
+    loop = asyncio.get_running_loop()
+    end = loop.time() + BOUND
+    reply = b""
+    sent = 0
+    try:
+        while loop.time() < end:
+            try:
+                chunk = await asyncio.wait_for(reader.read(65536), every)
+            except TimeoutError:
+                assert sent < len(drip), "the drip ran out before the server acted"
+                writer.write(drip[sent : sent + 1])
+                await writer.drain()
+                sent += 1
+                continue
+            if not chunk:
+                return reply, True, sent
+            reply += chunk
+    except ConnectionResetError:
+        return reply, True, sent
+    return reply, False, sent
+
+
+async def test_a_trickled_head_is_answered_408_while_the_client_is_still_sending(port: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /hello HTTP/1.1\r\nHost: t\r\n")
+    # one header byte every 50 ms: each byte would have reset the old inactivity timer
+    reply, closed, sent = await trickle(reader, writer, b"X-Slow: " + b"a" * 10_000)
+    writer.close()
+    assert closed, f"still open after {BOUND} s of trickling ({sent} bytes)"
+    assert reply.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), reply[:200]
+    assert b"connection: close" in reply and b"request head" in reply
+
+
+async def test_the_next_head_on_a_keep_alive_connection_has_a_deadline_too(port: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+    head, body = await read_response(reader)
+    assert head.startswith(b"HTTP/1.1 200") and body
+    writer.write(b"GET /hello HTTP/1.1\r\n")
+    reply, closed, _ = await trickle(reader, writer, b"Host: " + b"t" * 10_000)
+    writer.close()
+    assert closed and reply.startswith(b"HTTP/1.1 408"), reply[:200]
+
+
+async def test_a_trickled_body_is_answered_408(port: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"POST /probe/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\nfirst bytes ")
+    reply, closed, sent = await trickle(reader, writer, b"b" * 980)
+    writer.close()
+    assert closed, f"still open after {BOUND} s of trickling ({sent} bytes)"
+    assert reply.startswith(b"HTTP/1.1 408") and b"request body" in reply, reply[:200]
+
+
+async def test_a_prompt_client_is_not_cut_by_the_deadlines(port: int) -> None:
+    """Heads in pieces, a body in pieces and an idle pause longer than the head timeout: all answered."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    for piece in (b"POST /probe/echo HTTP/1.1\r\n", b"Host: t\r\nContent-Length: 10\r\n", b"\r\n", b"01234", b"56789"):
+        writer.write(piece)
+        await writer.drain()
+    head, body = await read_response(reader)
+    assert head.startswith(b"HTTP/1.1 200") and body == b"0123456789"
+    await asyncio.sleep(HEAD_TIMEOUT * 3)  # idle between requests: bounded by keep-alive (60 s), not the head
+    writer.write(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+    head, body = await read_response(reader)
+    assert head.startswith(b"HTTP/1.1 200"), head
+    writer.close()
+
+
+async def test_an_announced_body_over_max_body_is_answered_413_before_any_of_it_arrives(port: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"POST /probe/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2147483648\r\n\r\n")  # 2 GiB, never sent
+    await writer.drain()
+    head, body = await read_response(reader)
+    assert head.startswith(b"HTTP/1.1 413") and b"connection: close" in head, head
+    assert body == b"request body too large\n"
+    assert await asyncio.wait_for(reader.read(), BOUND) == b""  # then the server ends the connection
+    writer.close()
+
+
+async def test_a_body_over_max_body_sent_in_full_still_gets_its_413(port: int) -> None:
+    """The staged close: the server answers while the body is still coming and drops the rest unread."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"POST /probe/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 262144\r\n\r\n" + b"x" * 262144)
+    head, _ = await read_response(reader)
+    assert head.startswith(b"HTTP/1.1 413"), head
+    writer.close()
+
+
+async def exchange(port: int, data: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    await writer.drain()
+    try:
+        return await asyncio.wait_for(reader.read(), BOUND)
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /hello HTTP/1.1\r\n\r\n", b"400"),  # HTTP/1.1 without Host
+        (b"GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", b"400"),  # two Hosts
+        (b"GET /hello\r\n\r\n", b"400"),  # HTTP/0.9 request line, no version
+        (b"GET /hello\r\n", b"400"),  # the same, as an HTTP/0.9 client sends it (no empty line), then waits
+        (b"GET /hello HTTP/2.0\r\nHost: t\r\n\r\n", b"505"),
+        (b"GET /hello HTTP/1.0\r\n\r\n", b"200"),  # HTTP/1.0 needs no Host
+    ],
+)
+async def test_host_and_version_rules(port: int, request_bytes: bytes, status: bytes) -> None:
+    reply = await exchange(port, request_bytes)
+    assert reply.startswith(b"HTTP/1.1 " + status + b" "), reply[:200]
+    if status == b"400":
+        assert b"Host" in reply or b"no HTTP version" in reply
+
+
+def _keep_alive(port: int, requests: list[tuple[str, str]]) -> list[tuple[int, dict[str, str], bytes, object]]:
+    """Requests on one keep-alive connection with http.client (a real parser): (status, headers, body, local addr)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=BOUND)
+    out = []
+    try:
+        for method, path in requests:
+            conn.request(method, path)
+            response = conn.getresponse()
+            body = response.read()
+            assert conn.sock is not None, "the server closed the connection"
+            headers = {k.lower(): v for k, v in response.getheaders()}
+            out.append((response.status, headers, body, conn.sock.getsockname()))
+    finally:
+        conn.close()
+    return out
+
+
+@pytest.mark.parametrize("status", [204, 304])
+async def test_no_content_answers_carry_no_body_and_keep_the_connection_in_step(port: int, status: int) -> None:
+    answers = await asyncio.to_thread(
+        _keep_alive, port, [("GET", f"/probe/answer?{status}"), ("GET", "/hello"), ("GET", f"/probe/answer?{status}")]
+    )
+    (first, headers, body, addr), (second, _, hello, addr2), (third, _, _, addr3) = answers
+    assert (first, second, third) == (status, 200, status)
+    assert body == b"" and "content-length" not in headers and "transfer-encoding" not in headers
+    assert hello == b"hello\n"
+    assert addr == addr2 == addr3  # one connection throughout
+
+
+async def test_head_answers_carry_the_length_but_no_body(port: int) -> None:
+    answers = await asyncio.to_thread(_keep_alive, port, [("HEAD", "/hello"), ("GET", "/hello")])
+    (status, headers, body, addr), (status2, _, hello, addr2) = answers
+    assert status == status2 == 200 and body == b"" and headers["content-length"] == str(len(hello))
+    assert addr == addr2
+
+
+@pytest.mark.parametrize("status", [101, 103, 100])
+async def test_an_interim_status_from_a_wagi_guest_is_refused_with_a_logged_error_id(
+    port: int, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    answers = await asyncio.to_thread(_keep_alive, port, [("GET", f"/probe/answer?{status}"), ("GET", "/hello")])
+    (code, headers, body, addr), (code2, _, _, addr2) = answers
+    assert code == 500 and code2 == 200 and addr == addr2
+    error_id = headers["x-error-id"]
+    assert error_id.encode() in body
+    assert any(error_id in r.getMessage() and "interim" in r.getMessage() for r in caplog.records)
+
+
+async def test_hop_by_hop_and_httpoxy_headers_never_reach_a_wagi_guest(port: int) -> None:
+    request = (
+        b"GET /probe/env HTTP/1.1\r\nHost: t\r\n"
+        b"Proxy: http://attacker.example:8080\r\nProxy-Authorization: Basic c2VjcmV0\r\n"
+        b"Connection: keep-alive, X-Nominated\r\nX-Nominated: 1\r\nKeep-Alive: timeout=5\r\n"
+        b"TE: trailers\r\nTrailer: X-Late\r\nProxy-Connection: keep-alive\r\nX-Kept: yes\r\n"
+        b"Connection: close\r\n\r\n"
+    )
+    reply = await exchange(port, request)
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+    env = dict(line.split("=", 1) for line in reply.split(b"\r\n\r\n", 1)[1].decode().splitlines() if "=" in line)
+    assert env["HTTP_X_KEPT"] == "yes" and env["HTTP_HOST"] == "t"  # the rest still gets through
+    for dropped in (
+        "HTTP_PROXY",
+        "HTTP_PROXY_AUTHORIZATION",
+        "HTTP_CONNECTION",
+        "HTTP_X_NOMINATED",
+        "HTTP_KEEP_ALIVE",
+        "HTTP_TE",
+        "HTTP_TRAILER",
+        "HTTP_PROXY_CONNECTION",
+    ):
+        assert dropped not in env, dropped
