@@ -11,13 +11,20 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
 from tests.host.conftest import make_host
+from tests.host.guestbuild import component
+from tests.wasm.wasihttp_support import PROBE
 from zerowatt.host.http import HttpServer
 from zerowatt.host.pool import ComponentPool
-from zerowatt.wasm.model import App
+from zerowatt.host.registry import ExecutorContext
+from zerowatt.wasm.cache import ModuleCache
+from zerowatt.wasm.engine import Runtime
+from zerowatt.wasm.model import App, ExecutorKind, HttpTrigger, Route
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -254,3 +261,77 @@ async def test_hop_by_hop_and_httpoxy_headers_never_reach_a_wagi_guest(port: int
         "HTTP_PROXY_CONNECTION",
     ):
         assert dropped not in env, dropped
+
+
+@pytest.fixture
+async def wasi_port(runtime: Runtime, tmp_path: Path) -> AsyncIterator[int]:
+    """The native front over the wasi:http probe component (a real ``wasmtime serve`` child) at /echo."""
+    probe = component(PROBE, "wprobe")
+    trigger = HttpTrigger(route=Route("/echo"), component_id="wprobe", executor=ExecutorKind.WASI_HTTP)
+    manifest = PROBE.parent / "spin.toml"
+    apps = [App(name="wasi", manifest_path=manifest, components={"wprobe": probe}, triggers=(trigger,))]
+    threads = ThreadPoolExecutor(1)
+    ctx = ExecutorContext(
+        runtime=runtime,
+        cache=ModuleCache(runtime.engine, runtime.settings.fingerprint(), tmp_path / "cache"),
+        request_timeout=10.0,
+        memory_limit=64 << 20,
+        idle_timeout=60.0,
+        threads=threads,
+    )
+    host = make_host(apps, ComponentPool(apps, ctx), [])
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    await host.startup()
+    server = HttpServer(host, max_body=1024, head_timeout=HEAD_TIMEOUT, min_body_rate=MIN_BODY_RATE)
+    await server.start([sock])
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        await server.shutdown(timeout=2.0)
+        await host.shutdown()
+        threads.shutdown(wait=False, cancel_futures=True)
+
+
+async def test_wasi_http_interim_and_no_content_answers_keep_the_connection_in_step(
+    wasi_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The probe answers the status of its ``x-status`` header with the request body echoed back."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", wasi_port)
+    answers = []
+    try:
+        for status in (101, 204, 304, 200):
+            writer.write(
+                f"POST /echo HTTP/1.1\r\nHost: t\r\nx-status: {status}\r\ncontent-length: 4\r\n\r\nbody".encode()
+            )
+            head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), BOUND)).decode("latin-1")
+            assert head.startswith("HTTP/1.1 "), f"not a status line: {head[:80]!r}"
+            code = int(head.split(" ", 2)[1])
+            headers = dict(line.lower().split(": ", 1) for line in head.split("\r\n")[1:] if line)
+            length = 0 if code in (204, 304) else int(headers["content-length"])
+            answers.append((code, headers, await asyncio.wait_for(reader.readexactly(length), BOUND)))
+    finally:
+        writer.close()
+    assert [a[0] for a in answers] == [500, 204, 304, 200]
+    error_id = answers[0][1]["x-error-id"]
+    assert any(error_id in r.getMessage() and "interim status 101" in r.getMessage() for r in caplog.records)
+    assert "content-length" not in answers[1][1] and "content-length" not in answers[2][1]
+    assert answers[3][2] == b"body"
+
+
+async def test_hop_by_hop_and_httpoxy_headers_never_reach_a_wasi_http_guest(wasi_port: int) -> None:
+    """The probe's /echo copies the request's headers into its response: what it got is what it shows."""
+    request = (
+        b"GET /echo HTTP/1.1\r\nHost: t\r\n"
+        b"Proxy: http://attacker.example:8080\r\nProxy-Authorization: Basic c2VjcmV0\r\n"
+        b"Connection: keep-alive, X-Nominated\r\nX-Nominated: 1\r\nKeep-Alive: timeout=5\r\n"
+        b"TE: trailers\r\nTrailer: X-Late\r\nProxy-Connection: keep-alive\r\nX-Kept: yes\r\n"
+        b"Connection: close\r\n\r\n"
+    )
+    reply = await exchange(wasi_port, request)
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+    head = reply.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    names = {line.split(":", 1)[0].lower() for line in head.split("\r\n")[1:]}
+    assert "x-kept" in names and "spin-full-url" in names  # the guest's echo came through
+    dropped = {"proxy", "proxy-authorization", "x-nominated", "keep-alive", "te", "trailer", "proxy-connection"}
+    assert not names & dropped, names & dropped
