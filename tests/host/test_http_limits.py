@@ -335,3 +335,34 @@ async def test_hop_by_hop_and_httpoxy_headers_never_reach_a_wasi_http_guest(wasi
     assert "x-kept" in names and "spin-full-url" in names  # the guest's echo came through
     dropped = {"proxy", "proxy-authorization", "x-nominated", "keep-alive", "te", "trailer", "proxy-connection"}
     assert not names & dropped, names & dropped
+
+
+@pytest.fixture
+async def uvicorn_port(apps: list[App], pool: ComponentPool) -> AsyncIterator[int]:
+    """The same host behind ``--http uvicorn``'s server (uvicorn + httptools), in this event loop."""
+    import uvicorn
+
+    host = make_host(apps, pool, [])
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    await host.startup()
+    server = uvicorn.Server(uvicorn.Config(host, http="httptools", lifespan="off", access_log=False))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        async with asyncio.timeout(BOUND):
+            while not server.started:
+                await asyncio.sleep(0.01)
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        await serving
+        await host.shutdown()
+
+
+@pytest.mark.parametrize("status", [204, 304])
+async def test_uvicorn_front_sends_no_content_for_204_and_304(uvicorn_port: int, status: int) -> None:
+    answers = await keep_alive(
+        uvicorn_port, [("GET", f"/probe/answer?{status}"), ("HEAD", "/hello"), ("GET", "/probe/answer?101")]
+    )
+    assert [a[0] for a in answers] == [status, 200, 500]
+    assert "content-length" not in answers[0][1] and "transfer-encoding" not in answers[0][1]
