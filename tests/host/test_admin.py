@@ -85,9 +85,9 @@ def test_half_open_connections_are_capped_and_cost_no_threads() -> None:
         while admin.active < 4 and time.monotonic() < end:
             time.sleep(0.01)
         assert admin.active == 4
-        with socket.create_connection(admin.address, timeout=BOUND) as extra:  # over the cap: closed at once
-            with contextlib.suppress(ConnectionResetError):  # aborted: a reset, or an orderly end
-                assert extra.recv(100) == b""
+        # over the cap: closed at once (aborted: a reset, or an orderly end)
+        with socket.create_connection(admin.address, timeout=BOUND) as extra, contextlib.suppress(ConnectionResetError):
+            assert extra.recv(100) == b""
         assert admin.refused == 1
         assert threading.active_count() == threads  # an event loop, not a thread per connection
         for sock in idle:
