@@ -33,6 +33,7 @@ HOSTILE = (
     ("x-kept", "yes"),
     ("accept", "*/*"),
 )
+EnvBuilder = Callable[[GuestRequest], dict[str, str]]
 KEPT = [("host", "example.org"), ("x-kept", "yes"), ("accept", "*/*")]
 
 
@@ -65,7 +66,7 @@ def _plan_env(req: GuestRequest) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("build", [_plan_env, cgi_environment], ids=["plan", "dict"])
-def test_the_wagi_environment_has_no_hop_by_hop_or_proxy_variables(build: Callable[[GuestRequest], dict[str, str]]) -> None:
+def test_the_wagi_environment_has_no_hop_by_hop_or_proxy_variables(build: EnvBuilder) -> None:
     env = build(request())
     http_vars = {k: v for k, v in env.items() if k.startswith("HTTP_")}
     assert http_vars == {"HTTP_HOST": "example.org", "HTTP_X_KEPT": "yes", "HTTP_ACCEPT": "*/*"}
