@@ -227,9 +227,8 @@ class Connection(asyncio.Protocol):
             return
         try:
             self.parser.feed_data(data)
-            if self.partial and not self.in_body and data[-1:] == b"\n" and self.parser.get_http_version()[0] == "0":
-                # a request line ended without a version ("GET /" alone): HTTP/0.9, not served (RFC 9112 2.3)
-                self._reject(400, _NO_VERSION)
+            if self.partial:  # a request is not complete yet (rare: most arrive in one piece)
+                self._unfinished(data)
         except httptools.HttpParserUpgrade:
             # The request itself is complete and queued: answer it as plain HTTP (a server may ignore
             # Upgrade, RFC 9110 7.8), then close, since whatever follows is not HTTP/1.1.
@@ -246,6 +245,22 @@ class Connection(asyncio.Protocol):
                 self._reject(431, "request header fields too large\n")
             else:
                 self._reject(400, f"malformed HTTP request: {exc}\n")
+
+    def _unfinished(self, data: bytes) -> None:
+        """After a chunk that left a request unfinished: start its deadline clocks, spot HTTP/0.9.
+
+        The clocks start here rather than in the parser callbacks (every callback of one chunk happens
+        at the same instant), which keeps clock reads off the path of requests that arrive whole.
+        """
+        if self.in_body:
+            if not self._body_started:
+                self._body_started = time.monotonic()
+            return
+        if not self._head_started:
+            self._head_started = time.monotonic()
+        if data[-1:] == b"\n" and self.parser.get_http_version()[0] == "0":
+            # a request line ended without a version ("GET /" alone): HTTP/0.9, not served (RFC 9112 2.3)
+            self._reject(400, _NO_VERSION)
 
     def eof_received(self) -> bool | None:
         """The client is done sending: answer what it already sent, then close."""
@@ -264,14 +279,14 @@ class Connection(asyncio.Protocol):
         self._size = 0
         self._head = 0
         self._started = 0.0
-        self._head_started = 0.0  # monotonic: the head deadline runs from here
-        self._body_started = 0.0  # monotonic: the body deadline runs from here
+        self._version = ""
+        self._head_started: float = 0.0  # monotonic: the head deadline runs from here (0: not yet started)
+        self._body_started: float = 0.0  # monotonic: the body deadline runs from here (0: not yet started)
 
     def on_message_begin(self) -> None:
         self.partial = True
         self._clear_request()
         self._started = time.perf_counter()
-        self._head_started = time.monotonic()
 
     def on_url(self, url: bytes) -> None:
         self._url.append(url)
@@ -292,8 +307,7 @@ class Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.in_body = True
-        self._body_started = time.monotonic()
-        version = self.parser.get_http_version()
+        self._version = version = self.parser.get_http_version()
         if version != "1.1" and version != "1.0":
             if version.startswith("0."):  # "GET /" alone: HTTP/0.9 is not served (RFC 9112 2.3)
                 self._refuse(400, _NO_VERSION)
@@ -326,7 +340,7 @@ class Connection(asyncio.Protocol):
         keep_alive = parser.should_keep_alive()
         url = self._url[0] if len(self._url) == 1 else b"".join(self._url)
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
-        item = (parser.get_method(), url, self._headers, body, keep_alive, parser.get_http_version(), self._started)
+        item = (parser.get_method(), url, self._headers, body, keep_alive, self._version, self._started)
         self.queue.append(item)
         if not self.busy:
             self.busy = True
