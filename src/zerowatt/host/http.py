@@ -172,6 +172,9 @@ class HttpServer:
 class Connection(asyncio.Protocol):
     """One client connection: parse, queue (pipelining), answer in order."""
 
+    _head_started: float  # monotonic: the head deadline runs from here (0: not yet started)
+    _body_started: float  # monotonic: the body deadline runs from here (0: not yet started)
+
     def __init__(self, server: HttpServer) -> None:
         self.server = server
         self.host = server.host
@@ -280,8 +283,8 @@ class Connection(asyncio.Protocol):
         self._head = 0
         self._started = 0.0
         self._version = ""
-        self._head_started: float = 0.0  # monotonic: the head deadline runs from here (0: not yet started)
-        self._body_started: float = 0.0  # monotonic: the body deadline runs from here (0: not yet started)
+        self._head_started = 0.0
+        self._body_started = 0.0
 
     def on_message_begin(self) -> None:
         self.partial = True
