@@ -219,9 +219,10 @@ async def test_no_content_answers_carry_no_body_and_keep_the_connection_in_step(
 
 
 async def test_head_answers_carry_the_length_but_no_body(port: int) -> None:
-    answers = await keep_alive(port, [("HEAD", "/hello"), ("GET", "/hello"), ("HEAD", "/probe/answer?200")])
-    assert [a[0] for a in answers] == [200, 200, 200]
-    (_, headers, _), (_, _, hello), (_, probe_headers, _) = answers
+    requests = [("HEAD", "/hello"), ("GET", "/hello"), ("HEAD", "/probe/answer?200"), ("HEAD", "/nope"), ("GET", "/")]
+    answers = await keep_alive(port, requests)
+    assert [a[0] for a in answers] == [200, 200, 200, 404, 404]
+    (_, headers, _), (_, _, hello), (_, probe_headers, _), *_ = answers
     assert hello == b"hello\n" and headers["content-length"] == str(len(hello))
     assert probe_headers["content-length"] == "27"  # what a GET would carry
 

@@ -13,7 +13,7 @@ exceed it), ``Expect: 100-continue``, malformed requests (400, then close: no ``
 several ``Host`` fields, a request line without a version), ``Upgrade`` requests (answered as plain
 HTTP, then closed), request heads over :data:`MAX_HEAD` (431), no body and no Content-Length on 204,
 304 and HEAD answers (RFC 9110 8.6, 9.3.2), an idle keep-alive timeout, a total deadline for each
-request head and a minimum rate for its body (slowloris: 408, then close; see :class:`Deadlines`), a
+request head and a minimum rate for its body (slowloris: 408, then close; see :class:`HttpServer`), a
 staged close after an error so the client can read it (RFC 9112 9.6), and a graceful shutdown (stop
 accepting, finish what is in flight, close). Request deadlines are the executors' (epoch
 interruption, answered 504 by the host).
@@ -32,7 +32,7 @@ from typing import Any
 
 import httptools
 
-from .asgi import NO_CONTENT, HostApp
+from .asgi import NO_CONTENT, TEXT_PLAIN, HostApp
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ KEEP_ALIVE_TIMEOUT = 5.0
 LINGER = 2.0
 #: Requests parsed ahead on one pipelined connection before reading pauses.
 MAX_PIPELINE = 16
-#: Bytes of an oversized (413) body read and dropped before the connection is simply closed.
+#: Bytes read and dropped during a staged close (after a 413, 408 ...) before the connection is simply closed.
 MAX_DISCARD = 64 << 20
 
 _STATUS_LINES: dict[int, bytes] = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus}
@@ -394,20 +394,20 @@ class Connection(asyncio.Protocol):
         host = self.host
         match = host.match(path)
         if match is None:
-            self._write(_plain(404, "not found\n", close=not keep), keep)
-            return
-        status, out, reply = await host.respond(
-            match,
-            method.decode("latin-1"),
-            path,
-            raw_query.decode("latin-1"),
-            headers,
-            body,
-            self.sockname,
-            self.peername,
-            "http",
-            t0,
-        )
+            status, out, reply = 404, TEXT_PLAIN, b"not found\n"
+        else:
+            status, out, reply = await host.respond(
+                match,
+                method.decode("latin-1"),
+                path,
+                raw_query.decode("latin-1"),
+                headers,
+                body,
+                self.sockname,
+                self.peername,
+                "http",
+                t0,
+            )
         keep = keep and not self.closing  # shutting down, or the client asked to upgrade: last answer
         head = "".join([f"{k}: {v}\r\n" for k, v in out])
         connection = (
@@ -483,7 +483,7 @@ class Connection(asyncio.Protocol):
             self.transport.close()
 
     def _timed_out(self, why: str) -> None:
-        log.info("408 for %s: %s", self.peername[0] if isinstance(self.peername, tuple) else self.peername, why)
+        log.debug("408 for %s: %s", self.peername[0] if isinstance(self.peername, tuple) else self.peername, why)
         self._reject(408, f"request timeout: {why}\n")
 
     def close_when_idle(self) -> None:
