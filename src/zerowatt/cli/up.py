@@ -10,7 +10,13 @@ import typer
 
 from zerowatt.cli.common import console, esc, print_json, reports_errors
 from zerowatt.errors import UsageError
-from zerowatt.host.settings import DEFAULT_MAX_BODY, HTTP_SERVERS, HostSettings
+from zerowatt.host.settings import (
+    DEFAULT_HEAD_TIMEOUT,
+    DEFAULT_MAX_BODY,
+    DEFAULT_MIN_BODY_RATE,
+    HTTP_SERVERS,
+    HostSettings,
+)
 from zerowatt.wasm.limits import DEFAULT_MEMORY_LIMIT, DEFAULT_REQUEST_TIMEOUT
 from zerowatt.wasm.variables import parse_assignments
 
@@ -87,6 +93,12 @@ def up(
             min=0,
         ),
     ] = None,
+    head_timeout: Annotated[
+        float, typer.Option(help="Seconds a request head may take from its first byte (408 after it).", min=0.01)
+    ] = DEFAULT_HEAD_TIMEOUT,
+    min_body_rate: Annotated[
+        float, typer.Option(help="Bytes/s a request body must keep up after --head-timeout (408 below it).", min=1)
+    ] = DEFAULT_MIN_BODY_RATE,
     variable: Annotated[list[str] | None, typer.Option(help="Set an app variable: NAME=VALUE (repeatable).")] = None,
     cache_dir: Annotated[
         Path | None, typer.Option(help="Precompiled module cache (default ~/.cache/zerowatt).")
@@ -133,6 +145,8 @@ def up(
         memory_limit=memory_limit,
         max_body=max_body,
         drain=drain,
+        head_timeout=head_timeout,
+        min_body_rate=min_body_rate,
         variables=parse_assignments(variable or []),
         cache_dir=str(cache_dir) if cache_dir else None,
         log_level=log_level.lower(),

@@ -52,6 +52,8 @@ Reply = tuple[int, list[tuple[str, str]], bytes]
 _TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
 TEXT_PLAIN = [("content-type", "text/plain; charset=utf-8")]
 #: Response headers the host sets itself (framing, RFC 9110 hop-by-hop fields); a guest's are dropped.
+#: Statuses whose responses never have content, nor Content-Length (RFC 9110 8.6, 15.3.5, 15.4.5).
+NO_CONTENT = frozenset({204, 304})
 HOST_OWNED = frozenset(
     {"content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade", "proxy-connection"}
 )
@@ -180,7 +182,8 @@ class HostApp:
             started,
         )
         encoded = [(k.encode(), v.encode()) for k, v in out]
-        encoded.append((b"content-length", str(len(body)).encode()))
+        if status not in NO_CONTENT:  # respond() already emptied their body; no Content-Length either
+            encoded.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": encoded})
         await send({"type": "http.response.body", "body": body})
 
@@ -295,9 +298,14 @@ class HostApp:
             )
         else:
             status, cpu = response.status, response.cpu_seconds
-            # The host frames the body: the caller's explicit Content-Length replaces whatever framing or
-            # hop-by-hop headers the guest wrote.
-            reply = (status, [h for h in response.headers if h[0] not in HOST_OWNED], response.body)
+            if status < 200:
+                status, reply = 500, _refuse_interim(response.status, path, request.request_id)
+            else:
+                # The host frames the body: the caller's explicit Content-Length replaces whatever framing
+                # or hop-by-hop headers the guest wrote. 204 and 304 never have content (RFC 9110 15.3.5,
+                # 15.4.5): a guest's body is dropped so the connection stays in step (RFC 9112 6.3).
+                body = b"" if status in NO_CONTENT else response.body
+                reply = (status, [h for h in response.headers if h[0] not in HOST_OWNED], body)
             if response.cold_start_seconds is not None and scaler is None:
                 slot.cold_starts += 1
                 log.info("cold start %s/%s: %.3f ms", app.name, component.id, response.cold_start_seconds * 1e3)
@@ -361,6 +369,23 @@ class HostApp:
                 return None
             parts.append(chunk)
         return b"".join(parts)
+
+
+def _refuse_interim(status: int, path: str, request_id: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """A guest's final answer was 1xx (101 Switching Protocols above all): 500 with a logged error id.
+
+    The host neither upgrades connections nor relays interim responses; passing one on would leave the
+    client waiting for the real response, or speaking another protocol, on this connection.
+    """
+    error_id = uuid.uuid4().hex[:12]
+    log.error(
+        "guest answered %s with interim status %d (not a final response; refused) [request %s, error %s]",
+        path,
+        status,
+        request_id,
+        error_id,
+    )
+    return (500, [*TEXT_PLAIN, ("x-error-id", error_id)], f"internal server error (error id {error_id})\n".encode())
 
 
 async def _answer(send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:

@@ -8,12 +8,15 @@ each response with one ``transport.write``.
 
 What it implements (RFC 9112): keep-alive (HTTP/1.1 by default, HTTP/1.0 on request), pipelining
 (requests on one connection answered in order, reading paused while a backlog waits), bodies framed by
-Content-Length or chunked, ``max_body`` (413, announced or actual; the rest of the body is read and
-dropped so the client sees the answer), ``Expect: 100-continue``, malformed requests (400, then
-close), ``Upgrade`` requests (answered as plain HTTP, then closed), request heads over
-:data:`MAX_HEAD` (431), an idle keep-alive timeout, and a
-graceful shutdown (stop accepting, finish what is in flight, close). Request deadlines are the
-executors' (epoch interruption, answered 504 by the host). A client that closes or resets its connection
+Content-Length or chunked, ``max_body`` (413 as soon as the announced length or the bytes received
+exceed it), ``Expect: 100-continue``, malformed requests (400, then close: no ``Host`` on HTTP/1.1,
+several ``Host`` fields, a request line without a version), ``Upgrade`` requests (answered as plain
+HTTP, then closed), request heads over :data:`MAX_HEAD` (431), no body and no Content-Length on 204,
+304 and HEAD answers (RFC 9110 8.6, 9.3.2), an idle keep-alive timeout, a total deadline for each
+request head and a minimum rate for its body (slowloris: 408, then close; see :class:`HttpServer`), a
+staged close after an error so the client can read it (RFC 9112 9.6), and a graceful shutdown (stop
+accepting, finish what is in flight, close). Request deadlines are the executors' (epoch
+interruption, answered 504 by the host). A client that closes or resets its connection
 while its request runs raises the request's :class:`AbortSignal` (a guest on the pool is stopped; 499).
 """
 
@@ -35,7 +38,7 @@ import httptools
 
 from zerowatt.wasm.executor import AbortSignal
 
-from .asgi import HostApp
+from .asgi import NO_CONTENT, TEXT_PLAIN, HostApp
 
 log = logging.getLogger(__name__)
 
@@ -43,20 +46,26 @@ log = logging.getLogger(__name__)
 MAX_HEAD = 64 * 1024
 #: Close a connection that has been idle this long between requests (uvicorn's default keep-alive).
 KEEP_ALIVE_TIMEOUT = 5.0
-#: Close a connection whose partial request has made no progress for this long.
-STALLED_TIMEOUT = 60.0
+#: After an error answer with ``connection: close``, read and drop what the client still sends for at
+#: most this long before closing (a close with unread input resets the connection, and the reset can
+#: destroy the answer before the client reads it: RFC 9112 9.6).
+LINGER = 2.0
 #: Requests parsed ahead on one pipelined connection before reading pauses.
 MAX_PIPELINE = 16
-#: Bytes of an oversized (413) body read and dropped before the connection is simply closed.
+#: Bytes read and dropped during a staged close (after a 413, 408 ...) before the connection is simply closed.
 MAX_DISCARD = 64 << 20
-#: After a shutdown's 503, how long a connection is read (and the bytes dropped) before it is closed:
-#: closing a socket with unread input sends a reset, and a reset can destroy the answer unread.
-LINGER = 2.0
 #: At shutdown, how long a connection that has not sent a request yet may still send its first one.
 FIRST_REQUEST_GRACE = 1.0
 
 _STATUS_LINES: dict[int, bytes] = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+_NO_VERSION = "malformed HTTP request: the request line has no HTTP version\n"
+
+
+class _Refused(Exception):
+    """Raised from a parser callback to stop parsing a request that is answered with an error."""
 
 
 def status_line(status: int) -> bytes:
@@ -89,12 +98,38 @@ class _Clock:
 
 
 class HttpServer:
-    """Serves one :class:`HostApp` on listening sockets; the per-connection protocol is :class:`Connection`."""
+    """Serves one :class:`HostApp` on listening sockets; the per-connection protocol is :class:`Connection`.
 
-    def __init__(self, host: HostApp, *, max_body: int, keep_alive: float = KEEP_ALIVE_TIMEOUT) -> None:
+    Slow clients are bounded by deadlines measured on the monotonic clock and checked by a sweep
+    (twice per ``head_timeout``, at least once a second), never reset by a trickle of bytes:
+
+    * a connection without a request in progress is closed ``keep_alive`` seconds after it was
+      accepted or after its last answer (nothing is answered: there is no request);
+    * a request head (request line and headers) must be complete ``head_timeout`` seconds after its
+      first byte arrived, or after the previous answer on the connection if that came later;
+    * a body must keep arriving at ``min_body_rate`` bytes per second after an allowance of
+      ``head_timeout`` seconds: its deadline is ``head_timeout + received / min_body_rate`` seconds
+      after the head was complete (Apache's mod_reqtimeout ``MinRate`` rule).
+
+    A request that misses its deadline is answered 408 and the connection closed. ``head_timeout``
+    and ``min_body_rate`` default to the host's settings (``--head-timeout``, ``--min-body-rate``).
+    """
+
+    def __init__(
+        self,
+        host: HostApp,
+        *,
+        max_body: int,
+        keep_alive: float = KEEP_ALIVE_TIMEOUT,
+        head_timeout: float | None = None,
+        min_body_rate: float | None = None,
+    ) -> None:
         self.host = host
         self.max_body = max_body
         self.keep_alive = keep_alive
+        self.head_timeout = host.settings.head_timeout if head_timeout is None else head_timeout
+        self.min_body_rate = host.settings.min_body_rate if min_body_rate is None else min_body_rate
+        self.sweep_interval = min(1.0, self.head_timeout / 2)
         self.connections: set[Connection] = set()
         self.clock = _Clock()
         self.closing = False
@@ -109,15 +144,15 @@ class HttpServer:
         self._sockets = list(sockets)
         for sock in sockets:
             self._servers.append(await loop.create_server(lambda: Connection(self), sock=sock, backlog=2048))
-        self._sweeper = loop.call_later(1.0, self._sweep)
+        self._sweeper = loop.call_later(self.sweep_interval, self._sweep)
 
     def _sweep(self) -> None:
-        """Once a second: refresh the Date header, close idle and stalled connections."""
+        """Refresh the Date header; close idle connections, answer late requests 408."""
         self.clock.refresh()
         now = time.monotonic()
         for conn in list(self.connections):
             conn.expire(now)
-        self._sweeper = asyncio.get_running_loop().call_later(1.0, self._sweep)
+        self._sweeper = asyncio.get_running_loop().call_later(self.sweep_interval, self._sweep)
 
     def forget(self, conn: Connection) -> None:
         self.connections.discard(conn)
@@ -191,6 +226,9 @@ class HttpServer:
 class Connection(asyncio.Protocol):
     """One client connection: parse, queue (pipelining), answer in order."""
 
+    _head_started: float  # monotonic: the head deadline runs from here (0: not yet started)
+    _body_started: float  # monotonic: the body deadline runs from here (0: not yet started)
+
     def __init__(self, server: HttpServer) -> None:
         self.server = server
         self.host = server.host
@@ -207,9 +245,13 @@ class Connection(asyncio.Protocol):
         self.lingering = 0.0  # when > 0: answered and half-closed; input is dropped until then (monotonic)
         self.reading = True
         self.can_write: asyncio.Future[None] | None = None
-        self.last_active = time.monotonic()
+        self.last_active = time.monotonic()  # accepted, or the last answer written (not: the last byte read)
         self.partial = False  # bytes of an unfinished request have arrived
         self.in_flight: AbortSignal | None = None  # the request being answered: aborted if the client leaves
+        self.in_body = False  # ... and its head is complete
+        self.peer_eof = False  # the client has shut down its sending side
+        self._error: tuple[int, str] | None = None  # the answer to a request refused from a parser callback
+        self._discarded = 0  # bytes dropped while lingering
         self._clear_request()
 
     # -- asyncio.Protocol ------------------------------------------------------------------------
@@ -239,11 +281,15 @@ class Connection(asyncio.Protocol):
             self.can_write.set_result(None)
 
     def data_received(self, data: bytes) -> None:
-        if self.lingering:
+        if self.lingering:  # answered and closing: what the client still sends is dropped
+            self._discarded += len(data)
+            if self._discarded > MAX_DISCARD and self.transport is not None:
+                self.transport.close()
             return
-        self.last_active = time.monotonic()
         try:
             self.parser.feed_data(data)
+            if self.partial:  # a request is not complete yet (rare: most arrive in one piece)
+                self._unfinished(data)
         except httptools.HttpParserUpgrade:
             # The request itself is complete and queued: answer it as plain HTTP (a server may ignore
             # Upgrade, RFC 9110 7.8), then close, since whatever follows is not HTTP/1.1.
@@ -254,17 +300,34 @@ class Connection(asyncio.Protocol):
             if not self.busy and not self.queue and self.transport is not None:
                 self.transport.close()
         except httptools.HttpParserError as exc:
-            if self._head > MAX_HEAD:
+            if self._error is not None:  # refused from a callback (_Refused)
+                self._reject(*self._error)
+            elif self._head > MAX_HEAD:
                 self._reject(431, "request header fields too large\n")
-            elif self._too_large and self._discarded > MAX_DISCARD:
-                self._reject(413, "request body too large\n")
             else:
                 self._reject(400, f"malformed HTTP request: {exc}\n")
+
+    def _unfinished(self, data: bytes) -> None:
+        """After a chunk that left a request unfinished: start its deadline clocks, spot HTTP/0.9.
+
+        The clocks start here rather than in the parser callbacks (every callback of one chunk happens
+        at the same instant), which keeps clock reads off the path of requests that arrive whole.
+        """
+        if self.in_body:
+            if not self._body_started:
+                self._body_started = time.monotonic()
+            return
+        if not self._head_started:
+            self._head_started = time.monotonic()
+        if data[-1:] == b"\n" and self.parser.get_http_version()[0] == "0":
+            # a request line ended without a version ("GET /" alone): HTTP/0.9, not served (RFC 9112 2.3)
+            self._reject(400, _NO_VERSION)
 
     def eof_received(self) -> bool | None:
         """The client is done sending: answer what it already sent, then close."""
         if self.lingering:
             return None
+        self.peer_eof = True
         if self.busy or self.queue:
             self.closing = True
             if self.in_flight is not None:
@@ -282,9 +345,10 @@ class Connection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._size = 0
         self._head = 0
-        self._too_large = False
-        self._discarded = 0
         self._started = 0.0
+        self._version = ""
+        self._head_started = 0.0
+        self._body_started = 0.0
 
     def on_message_begin(self) -> None:
         self.partial = True
@@ -303,44 +367,47 @@ class Connection(asyncio.Protocol):
             raise ValueError("request head too large")
         self._headers.append((name.decode("latin-1").lower(), value.decode("latin-1")))
 
+    def _refuse(self, status: int, text: str) -> None:
+        """Stop parsing: the request is answered ``status`` (by :meth:`data_received`), then the connection closes."""
+        self._error = (status, text)
+        raise _Refused(text)
+
     def on_headers_complete(self) -> None:
+        self.in_body = True
+        self._version = version = self.parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            if version.startswith("0."):  # "GET /" alone: HTTP/0.9 is not served (RFC 9112 2.3)
+                self._refuse(400, _NO_VERSION)
+            self._refuse(505, f"HTTP/{version} is not supported\n")
         expect = False
+        hosts = 0
         for name, value in self._headers:
             if name == "content-length":
                 if value.isdigit() and int(value) > self.max_body:
-                    self._too_large = True
+                    # answered at once, before any body arrives (and instead of inviting one with 100 Continue)
+                    self._refuse(413, "request body too large\n")
+            elif name == "host":
+                hosts += 1
             elif name == "expect" and value.lower() == "100-continue":
                 expect = True
-        if not expect or self.transport is None or self.parser.get_http_version() != "1.1":
-            return
-        if self._too_large:  # answer now instead of inviting a body we would drop (RFC 9110 10.1.1)
-            self._reject(413, "request body too large\n")
-        else:
+        if hosts != 1 and (hosts or version == "1.1"):  # RFC 9112 3.2: exactly one Host on HTTP/1.1
+            self._refuse(400, f"malformed HTTP request: {'several Host headers' if hosts else 'no Host header'}\n")
+        if expect and self.transport is not None and version == "1.1":
             self.transport.write(_CONTINUE)
 
     def on_body(self, body: bytes) -> None:
-        if self._too_large:
-            self._discarded += len(body)
-            if self._discarded > MAX_DISCARD:
-                raise ValueError("oversized body")
-            return
         self._size += len(body)
         if self._size > self.max_body:
-            self._too_large = True
-            self._body = []
-            return
+            self._refuse(413, "request body too large\n")
         self._body.append(body)
 
     def on_message_complete(self) -> None:
-        self.partial = False
+        self.partial = self.in_body = False
         parser = self.parser
         keep_alive = parser.should_keep_alive()
         url = self._url[0] if len(self._url) == 1 else b"".join(self._url)
-        if self._too_large:
-            item: tuple[Any, ...] = (None, 413, keep_alive, "request body too large\n")
-        else:
-            body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
-            item = (parser.get_method(), url, self._headers, body, keep_alive, parser.get_http_version(), self._started)
+        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        item = (parser.get_method(), url, self._headers, body, keep_alive, self._version, self._started)
         self.queue.append(item)
         if not self.busy:
             self.busy = True
@@ -396,34 +463,39 @@ class Connection(asyncio.Protocol):
         host = self.host
         match = host.match(path)
         if match is None:
-            self._write(_plain(404, "not found\n", close=not keep), keep)
-            return
-        self.in_flight = signal = AbortSignal()  # respond() never raises: reset below
-        status, out, reply = await host.respond(
-            match,
-            method.decode("latin-1"),
-            path,
-            raw_query.decode("latin-1"),
-            headers,
-            body,
-            self.sockname,
-            self.peername,
-            "http",
-            t0,
-            signal,
-        )
-        self.in_flight = None
-        if signal.aborted and status == 499:  # the guest was stopped because the client left: nothing to send
-            self.closing = True
-            if self.transport is not None:
-                self.transport.close()
-            return
+            status, out, reply = 404, TEXT_PLAIN, b"not found\n"
+        else:
+            self.in_flight = signal = AbortSignal()  # respond() never raises: reset below
+            status, out, reply = await host.respond(
+                match,
+                method.decode("latin-1"),
+                path,
+                raw_query.decode("latin-1"),
+                headers,
+                body,
+                self.sockname,
+                self.peername,
+                "http",
+                t0,
+                signal,
+            )
+            self.in_flight = None
+            if signal.aborted and status == 499:  # the guest was stopped because the client left: nothing to send
+                self.closing = True
+                if self.transport is not None:
+                    self.transport.close()
+                return
         keep = keep and not self.closing  # shutting down, or the client asked to upgrade: last answer
         head = "".join([f"{k}: {v}\r\n" for k, v in out])
         connection = (
             "" if keep and version == "1.1" else "connection: keep-alive\r\n" if keep else "connection: close\r\n"
         )
-        framing = f"{self.server.clock.header}content-length: {len(reply)}\r\n{connection}\r\n"
+        if status in NO_CONTENT:  # no content, no Content-Length (RFC 9110 8.6); respond() dropped any body
+            framing = f"{self.server.clock.header}{connection}\r\n"
+        else:
+            framing = f"{self.server.clock.header}content-length: {len(reply)}\r\n{connection}\r\n"
+            if method == b"HEAD":  # the length a GET would have, never the content (RFC 9110 9.3.2)
+                reply = b""
         self._write(status_line(status) + (head + framing).encode() + reply, keep)
 
     def _write(self, data: bytes, keep_alive: bool) -> None:
@@ -434,11 +506,30 @@ class Connection(asyncio.Protocol):
         if not keep_alive or self.server.closing:
             self.closing = True
             self.queue.clear()
+            self._close_after_answer(transport)
+
+    def _close_after_answer(self, transport: asyncio.Transport) -> None:
+        """Close after the last answer; with input possibly still coming, a staged close (RFC 9112 9.6).
+
+        Closing a socket with unread input makes the kernel reset the connection, and a reset can
+        destroy the answer before the client has read it (a 413 or 408 sent while the client is still
+        sending). Instead: shut down our sending side (the client sees the end of the answer), read and
+        drop its input until it closes too, for at most :data:`LINGER` seconds (or :data:`MAX_DISCARD`
+        bytes), then close.
+        """
+        if self.peer_eof or self.server.closing or not transport.can_write_eof():
             transport.close()
+            return
+        self.lingering = time.monotonic() + LINGER
+        self._discarded = 0
+        transport.write_eof()
+        if not self.reading:
+            self.reading = True
+            transport.resume_reading()
 
     def _reject(self, status: int, text: str) -> None:
-        """A request that cannot be parsed: answer after what is queued, then close."""
-        self.partial = False
+        """A request that is refused (unparsable, too large, too slow): answer after what is queued, then close."""
+        self.partial = self.in_body = False
         self.closing = True
         if self.reading and self.transport is not None:
             self.reading = False
@@ -450,19 +541,36 @@ class Connection(asyncio.Protocol):
 
     # -- lifecycle -------------------------------------------------------------------------------
     def expire(self, now: float) -> None:
+        """Enforce the deadlines of :class:`HttpServer` (called by its sweep)."""
         if self.busy or self.transport is None:
+            return  # answering: the executor's deadline bounds it; the next request's clock starts after
+        if self.lingering:
+            if now > self.lingering:
+                self.transport.close()
             return
-        idle = now - self.last_active
-        if idle > STALLED_TIMEOUT or (not self.partial and idle > self.server.keep_alive):
+        server = self.server
+        if self.in_body:
+            deadline = self._body_started + server.head_timeout + self._size / server.min_body_rate
+            if now > deadline:
+                self._timed_out("the request body did not arrive in time")
+        elif self.partial:
+            if now > max(self._head_started, self.last_active) + server.head_timeout:
+                self._timed_out("the request head did not arrive in time")
+        elif now - self.last_active > server.keep_alive:
             self.transport.close()
+
+    def _timed_out(self, why: str) -> None:
+        log.debug("408 for %s: %s", self.peername[0] if isinstance(self.peername, tuple) else self.peername, why)
+        self._reject(408, f"request timeout: {why}\n")
 
     def close_when_idle(self, *, fresh: bool = False) -> None:
         """Shutting down: answer what is in flight with ``Connection: close``; close an idle
-        keep-alive connection now. One that has not sent a request yet is closed only with ``fresh``
-        (:data:`FIRST_REQUEST_GRACE` later): it connected before the stop, its request may be on the way."""
+        keep-alive connection (or one lingering after an error answer) now. One that has not sent a request
+        yet is closed only with ``fresh`` (:data:`FIRST_REQUEST_GRACE` later): it connected before the stop,
+        its request may be on the way."""
         self.closing = True
         idle = not self.busy and not self.queue and not self.partial
-        if idle and (self.served or fresh) and self.transport is not None:
+        if self.transport is not None and (self.lingering or (idle and (self.served or fresh))):
             self.transport.close()
 
     def give_up(self) -> None:

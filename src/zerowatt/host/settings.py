@@ -13,6 +13,11 @@ if TYPE_CHECKING:
     from zerowatt.scaling.policies import PolicyConfig
 
 DEFAULT_MAX_BODY: Bytes = 16 * MIB
+#: A request head must be complete this long after its first byte (slowloris; zerowatt.host.http).
+DEFAULT_HEAD_TIMEOUT: Seconds = 10.0
+#: A request body must arrive at least this fast (bytes/s) after an allowance of the head timeout
+#: (Apache mod_reqtimeout's default MinRate).
+DEFAULT_MIN_BODY_RATE: float = 500.0
 HTTP_SERVERS = ("native", "uvicorn")
 
 
@@ -30,6 +35,8 @@ class HostSettings:
     request_timeout: Seconds = DEFAULT_REQUEST_TIMEOUT
     memory_limit: Bytes = DEFAULT_MEMORY_LIMIT
     max_body: Bytes = DEFAULT_MAX_BODY
+    head_timeout: Seconds = DEFAULT_HEAD_TIMEOUT  # request head deadline (408), native front
+    min_body_rate: float = DEFAULT_MIN_BODY_RATE  # bytes/s a request body must keep up (408), native front
     variables: dict[str, str] = field(default_factory=dict)
     cache_dir: str | None = None
     offload: str = "hybrid"  # zerowatt.wasm.wagi.Offload

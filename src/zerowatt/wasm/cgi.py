@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from zerowatt.wasm.executor import GuestRequest
+from zerowatt.wasm.hopbyhop import NEVER_FORWARDED, connection_options
 
 #: RFC 3875 version string WAGI reports (``GATEWAY_INTERFACE``) and its ``SERVER_SOFTWARE``.
 GATEWAY_INTERFACE = "CGI/1.1"
 SERVER_SOFTWARE = "WAGI/1"
-#: Request headers never passed to the guest (RFC 3875 4.1.18, as WAGI does).
-HIDDEN_HEADERS = frozenset({"authorization", "connection"})
+#: Request headers never passed to the guest: ``Authorization`` (RFC 3875 4.1.18, as WAGI does), the
+#: hop-by-hop fields and ``Proxy`` (httpoxy: it would become ``HTTP_PROXY``), see :mod:`zerowatt.wasm.hopbyhop`.
+#: The fields a request's ``Connection`` header names are dropped too.
+HIDDEN_HEADERS = frozenset({"authorization"}) | NEVER_FORWARDED
 
 
 class CgiOutputError(ValueError):
@@ -73,12 +76,17 @@ def cgi_environment(
     path_and_query = request.path + (f"?{request.query}" if request.query else "")
     path_info = unquote(request.path_info, errors="replace")
     content_type = ""
+    listed: list[str] = []
     for name, value in request.headers:
         if name == "content-type":
             content_type = value
         if name in HIDDEN_HEADERS:
+            if name == "connection":
+                listed += connection_options(value)
             continue
         env["HTTP_" + name.upper().replace("-", "_")] = value
+    for name in listed:  # RFC 9110 7.6.1: the fields Connection names are hop-by-hop too
+        env.pop("HTTP_" + name.upper().replace("-", "_"), None)
     env.update(
         {
             "AUTH_TYPE": "",
@@ -186,6 +194,7 @@ class CgiPlan:
         headers: dict[str, str] = {}
         content_type = ""
         host_header: str | None = None
+        listed: list[str] | None = None
         for name, value in request.headers:
             if name == "host":
                 if host_header is None:
@@ -193,6 +202,8 @@ class CgiPlan:
             elif name == "content-type":
                 content_type = value
             if name in HIDDEN_HEADERS:
+                if name == "connection":
+                    listed = (listed or []) + connection_options(value)
                 continue
             key = _HTTP_NAMES.get(name)
             if key is None:
@@ -200,6 +211,9 @@ class CgiPlan:
                     _HTTP_NAMES.clear()
                 key = _HTTP_NAMES[name] = "HTTP_" + name.upper().replace("-", "_")
             headers[key] = value
+        if listed:  # RFC 9110 7.6.1: the fields Connection names are hop-by-hop too
+            for name in listed:
+                headers.pop("HTTP_" + name.upper().replace("-", "_"), None)
         if host_header is None:
             host, port = request.host, str(request.port)
             host_header = f"{host}:{port}"
@@ -259,9 +273,10 @@ def cgi_argv(template: str, script_name: str, query: str) -> list[str]:
 def parse_cgi_output(stdout: bytes) -> CgiResponse:
     """Turn the guest's stdout into a response, like Spin's ``compose_response``.
 
-    The header block ends at the first empty line (CR ignored); ``Status: CODE [reason]`` sets the status,
-    ``Location`` without a status means 302, every other well-formed header is passed on. Output
-    without a header block, or with none of Content-Type/Location/Status, raises :class:`CgiOutputError`.
+    The header block ends at the first empty line (CR ignored); ``Status: CODE [reason]`` sets the status
+    (200-599: an interim 1xx is refused), ``Location`` without a status means 302, every other
+    well-formed header is passed on. Output without a header block, or with none of
+    Content-Type/Location/Status, raises :class:`CgiOutputError`.
     """
     end = stdout.find(b"\n\n")
     crlf_end = stdout.find(b"\r\n\r\n")
@@ -306,6 +321,11 @@ def _parse_head(head: bytes) -> tuple[int, tuple[tuple[str, str], ...]]:
             code = value.split(" ", 1)[0]
             if not (code.isdigit() and len(code) == 3 and 100 <= int(code) <= 599):
                 raise CgiOutputError(f"bad CGI Status {value[:40]!r} (expected a 3-digit code)")
+            if int(code) < 200:
+                # A CGI response is the final one: an interim 1xx (101 Switching Protocols above all)
+                # would leave the client expecting another response, or another protocol, on the
+                # connection (RFC 9110 15.2); the host refuses it (500) instead of desynchronising it.
+                raise CgiOutputError(f"CGI Status {code} is an interim (1xx) response; a guest must answer 200-599")
             status = int(code)
             continue
         if key == "location":

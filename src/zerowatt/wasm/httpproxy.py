@@ -127,7 +127,8 @@ class UpstreamPool:
             else:
                 body = await conn.reader.read()
                 close = True
-            reuse = not close
+            # after 101 Switching Protocols the connection no longer speaks HTTP/1.1: never reuse it
+            reuse = not close and status != 101
             return UpstreamResponse(status, headers, body)
         except asyncio.IncompleteReadError:
             raise UpstreamError("the upstream closed the connection in the middle of a response") from None

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from zerowatt.units import Bytes, Seconds
 from zerowatt.wasm.executor import GuestRequest
+from zerowatt.wasm.hopbyhop import end_to_end
 
 #: Extra wall-clock time wasmtime's own epoch deadline (``-W timeout``) gets beyond the proxy's
 #: deadline, so the proxy answers 504 first and wasmtime then stops the runaway guest.
@@ -172,12 +173,13 @@ def encode_request(request: GuestRequest, authority: str) -> bytes:
     """The HTTP/1.1 request sent to the child: original method, path, query and end-to-end headers.
 
     ``Host`` keeps the client's value (the guest sees it as the authority); framing is recomputed
-    (``content-length``), hop-by-hop headers are dropped and the ``spin-*`` headers are added.
+    (``content-length``), hop-by-hop headers, those ``Connection`` names and ``Proxy`` are dropped
+    (:func:`zerowatt.wasm.hopbyhop.end_to_end`) and the ``spin-*`` headers are added.
     """
     target = request.path + ("?" + request.query if request.query else "")
     lines = [f"{request.method} {target} HTTP/1.1"]
     has_host = False
-    for name, value in request.headers:
+    for name, value in end_to_end(request.headers):
         if name in HOP_BY_HOP or name == "expect" or name.startswith("spin-"):  # the body is already here
             continue
         if name == "host":

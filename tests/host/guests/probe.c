@@ -5,6 +5,7 @@
  * /ls      lists the root of the guest file system (what the host exposes)
  * /write   tries to create a file under the first mount (must fail: read-only)
  * /status  answers "Status: 418" with a body; /redirect answers only a Location
+ * /answer  answers the status named by the query string (e.g. ?204) with a body and a Content-Length
  * /bad     prints no header block at all (malformed CGI output)
  * /trap    executes an unreachable instruction; /exit3 exits with code 3
  * /loop    never returns (the deadline must stop it); /mem allocates until the cap stops it
@@ -64,6 +65,9 @@ int main(int argc, char **argv) {
         if (f) fclose(f);
     } else if (strcmp(path, "/status") == 0) {
         printf("Status: 418 I'm a teapot\nContent-Type: text/plain\nX-Custom: a b c\n\nteapot\n");
+    } else if (strcmp(path, "/answer") == 0) {
+        printf("Status: %s\nContent-Type: text/plain\nContent-Length: 27\n\nbody that must not be sent\n",
+               env_or("QUERY_STRING", "200"));
     } else if (strcmp(path, "/redirect") == 0) {
         printf("Location: /elsewhere\n\n");
     } else if (strcmp(path, "/bad") == 0) {
