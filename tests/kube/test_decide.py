@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -10,9 +10,10 @@ import pytest
 from tests.kube.conftest import NOW, merge_patch, real_matcher, workload
 from zerowatt.errors import ValidationError
 from zerowatt.kube import annotations as ann
-from zerowatt.kube.decide import Decision, NamespaceView, decide, parse_duration, parse_time
+from zerowatt.kube.decide import Decision, NamespaceView, decide, grace_seconds
 from zerowatt.kube.kinds import KINDS
 from zerowatt.kube.settings import make_settings
+from zerowatt.parsing import parse_timestamp
 
 MATCH = real_matcher()
 DOWN_ALL = {"default_uptime": "never"}
@@ -256,6 +257,12 @@ def test_restart_mid_downtime_keeps_the_count() -> None:
 
 
 def test_parse_time_and_duration() -> None:
+    def parse_time(where: str, value: str) -> datetime:  # annotations and creationTimestamp
+        return parse_timestamp(value, key=where)
+
+    def parse_duration(where: str, value: str) -> float:  # the grace period
+        return grace_seconds(value, key=where)
+
     assert parse_time("x", "2024-12-24").isoformat() == "2024-12-24T00:00:00+00:00"
     assert parse_time("x", "2024-12-24 18:30").hour == 18
     assert parse_time("x", "2024-12-24T18:30").minute == 30

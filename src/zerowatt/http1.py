@@ -1,0 +1,308 @@
+"""A sans-I/O HTTP/1.1 response parser: bytes in, whole responses out.
+
+Why: zerowatt has two HTTP/1.1 clients, the downscaler's pipelining client for the API server
+(:mod:`zerowatt.kube.wire`, blocking sockets) and the wasi:http executor's client for its ``wasmtime
+serve`` children (:mod:`zerowatt.wasm.httpproxy`, asyncio streams). Each used to parse responses its own
+way, and they framed bodies differently (one took ``chunked`` anywhere in ``Transfer-Encoding``, the
+other only at the end). Here the framing is written once, after RFC 9112, and the clients only move
+bytes: they :meth:`ResponseParser.feed` what they received and ask :meth:`ResponseParser.next_response`
+for the next complete answer, which is ``None`` until enough bytes have arrived. Bytes after one response
+stay buffered for the next, so pipelined answers (RFC 9112 §9.3) come out in order.
+
+Body framing (RFC 9112 §6.3), in order: an answer to HEAD, a 1xx, 204 or 304 has no body; a
+``Transfer-Encoding`` whose final coding is ``chunked`` is chunked (§7.1), any other one runs to the end
+of the connection; else a valid ``Content-Length`` (equal values if repeated) is the length, an invalid
+one is an error; else the body runs to the end of the connection. ``Transfer-Encoding`` overrides
+``Content-Length``, and such an answer (a smuggling signature, §6.3 item 3) closes the connection
+afterwards. Interim 1xx answers other than 101 are skipped (RFC 9110 §15.2).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["MAX_HEAD", "IncompleteResponse", "ProtocolError", "Response", "ResponseParser"]
+
+#: Largest response head (status line + fields), chunk-size line or trailer section accepted.
+MAX_HEAD: int = 1 << 20
+#: Buffer bytes already parsed that are dropped at once, so a long pipelined run does not keep growing it.
+_COMPACT: int = 1 << 20
+
+_STATUS_LINE = re.compile(r"HTTP/1\.(\d) (\d{3})(?: (.*))?")
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+
+# What the parser is waiting for.
+_HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _TO_EOF = range(7)
+_NO_BODY = -1  # a head's framing: the response ends with its head
+
+
+class ProtocolError(ValueError):
+    """The bytes are not a valid HTTP/1.x response; the connection cannot be used any further."""
+
+
+class IncompleteResponse(ProtocolError):
+    """The connection ended before a whole response arrived.
+
+    ``nothing_received`` says not one byte of this response had arrived: on a reused keep-alive
+    connection that means the server closed it while idle, and the request may be resent.
+    """
+
+    def __init__(self, message: str, nothing_received: bool) -> None:
+        super().__init__(message)
+        self.nothing_received = nothing_received
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """One whole response. ``headers``: (lower-case name, value) in the order received."""
+
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    #: Whether the connection may carry another request (HTTP version, ``Connection``, framing).
+    keep_alive: bool
+
+    def header(self, name: str) -> str | None:
+        """The first value of the field ``name`` (lower-case), or None."""
+        for n, v in self.headers:
+            if n == name:
+                return v
+        return None
+
+
+@dataclass(slots=True)
+class _Head:
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+    keep_alive: bool
+    mode: int  # _LENGTH, _CHUNK_SIZE, _TO_EOF or _NO_BODY
+    length: int
+
+
+class ResponseParser:
+    """Incremental parser of the responses on one connection; not thread-safe.
+
+    >>> p = ResponseParser()
+    >>> p.feed(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nhi")
+    >>> p.next_response().body
+    b'hi'
+    """
+
+    __slots__ = (
+        "_buf",
+        "_eof",
+        "_head",
+        "_head_request",
+        "_max_head",
+        "_parts",
+        "_pos",
+        "_remaining",
+        "_scan",
+        "_state",
+    )
+
+    def __init__(self, max_head: int = MAX_HEAD) -> None:
+        self._max_head = max_head
+        self._buf = bytearray()
+        self._pos = 0  # parsed up to here
+        self._scan = 0  # where to resume looking for a line end
+        self._eof = False
+        self._state = _HEAD
+        self._head: _Head | None = None
+        self._head_request = False
+        self._remaining = 0
+        self._parts: list[bytes] = []
+
+    # --- input ------------------------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        """Append received bytes."""
+        if self._pos:
+            if self._pos == len(self._buf):
+                self._buf.clear()
+                self._scan = self._pos = 0
+            elif self._pos >= _COMPACT:
+                del self._buf[: self._pos]
+                self._scan -= self._pos
+                self._pos = 0
+        self._buf += data
+
+    def feed_eof(self) -> None:
+        """The server closed the connection: a body that runs to the end of it is complete."""
+        self._eof = True
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet handed out in a response."""
+        return len(self._buf) - self._pos
+
+    @property
+    def idle(self) -> bool:
+        """No response is half-parsed and no byte is waiting: the connection is between answers."""
+        return self._state == _HEAD and self._pos == len(self._buf)
+
+    # --- output -----------------------------------------------------------------------------------------
+
+    def next_response(self, *, head_request: bool = False) -> Response | None:
+        """The next whole response, or None until more bytes are fed.
+
+        ``head_request``: the request this answers was a HEAD (its answer has no body, RFC 9110 §9.3.2);
+        it is read when the head arrives, so pass the same value until the response comes out.
+        Raises :class:`ProtocolError` for bytes that are not HTTP/1.x, and :class:`IncompleteResponse`
+        when :meth:`feed_eof` came before the response was whole.
+        """
+        if self._state == _HEAD:
+            self._head_request = head_request
+        while True:
+            state = self._state
+            if state == _HEAD:
+                head = self._read_head()
+                if head is None:
+                    return self._need_more()
+                if head.mode == _NO_BODY:
+                    return self._done(head, b"")
+                self._head = head
+                self._state = head.mode
+                self._remaining = head.length
+            elif state == _LENGTH:
+                if len(self._buf) - self._pos < self._remaining:
+                    return self._need_more()
+                return self._done(self._head, self._take(self._remaining))
+            elif state == _CHUNK_SIZE:
+                line = self._line()
+                if line is None:
+                    return self._need_more()
+                size = line.split(b";", 1)[0].strip(b" \t")
+                if not size or len(size) > 16 or not _HEX.issuperset(size):
+                    raise ProtocolError(f"bad chunk size line {bytes(line[:40])!r}")
+                self._remaining = int(size, 16)
+                self._state = _CHUNK_DATA if self._remaining else _TRAILERS
+            elif state == _CHUNK_DATA:
+                if len(self._buf) - self._pos < self._remaining:
+                    return self._need_more()
+                self._parts.append(self._take(self._remaining))
+                self._state = _CHUNK_END
+            elif state == _CHUNK_END:
+                if len(self._buf) - self._pos < 2:
+                    return self._need_more()
+                if self._buf[self._pos : self._pos + 2] != b"\r\n":
+                    raise ProtocolError("chunk data not followed by CRLF")
+                self._pos += 2
+                self._state = _CHUNK_SIZE
+            elif state == _TRAILERS:
+                line = self._line()
+                if line is None:
+                    return self._need_more()
+                if not line:  # trailer fields are read and dropped, up to the empty line
+                    body = b"".join(self._parts)
+                    self._parts = []
+                    return self._done(self._head, body)
+            else:  # _TO_EOF
+                if not self._eof:
+                    return None
+                return self._done(self._head, self._take(len(self._buf) - self._pos))
+
+    # --- internals --------------------------------------------------------------------------------------
+
+    def _need_more(self) -> Response | None:
+        """None (wait for more bytes), or IncompleteResponse once the connection has ended."""
+        if self._eof:
+            nothing = self._state == _HEAD and self._pos == len(self._buf)
+            raise IncompleteResponse(
+                "the connection closed before a response"
+                if nothing
+                else "the connection closed in the middle of a response",
+                nothing_received=nothing,
+            )
+        return None
+
+    def _done(self, head: _Head | None, body: bytes) -> Response:
+        assert head is not None
+        self._head = None
+        self._state = _HEAD
+        self._scan = self._pos
+        return Response(head.status, head.reason, head.headers, body, head.keep_alive)
+
+    def _take(self, n: int) -> bytes:
+        with memoryview(self._buf) as view:  # one copy, not two
+            data = bytes(view[self._pos : self._pos + n])
+        self._pos += n
+        self._scan = self._pos
+        return data
+
+    def _line(self) -> bytearray | None:
+        end = self._buf.find(b"\r\n", max(self._scan, self._pos))
+        if end < 0:
+            self._scan = max(self._pos, len(self._buf) - 1)
+            if len(self._buf) - self._pos > self._max_head:
+                raise ProtocolError(f"a line of the response is longer than {self._max_head} bytes")
+            return None
+        line = self._buf[self._pos : end]
+        self._pos = self._scan = end + 2
+        return line
+
+    def _read_head(self) -> _Head | None:
+        """Parse one head if whole; interim 1xx answers (but 101) are consumed and skipped."""
+        while True:
+            end = self._buf.find(b"\r\n\r\n", max(self._scan, self._pos))
+            if end < 0:
+                self._scan = max(self._pos, len(self._buf) - 3)
+                if len(self._buf) - self._pos > self._max_head:
+                    raise ProtocolError(f"response head larger than {self._max_head} bytes")
+                return None
+            text = self._buf[self._pos : end].decode("latin-1")
+            self._pos = self._scan = end + 4
+            head = self._parse_head(text)
+            if head is not None:
+                return head
+
+    def _parse_head(self, text: str) -> _Head | None:
+        status_line, _, fields = text.partition("\r\n")
+        m = _STATUS_LINE.fullmatch(status_line.rstrip(" "))
+        if m is None:
+            raise ProtocolError(f"not an HTTP/1.x status line: {status_line[:80]!r}")
+        status = int(m.group(2))
+        if 100 <= status < 200 and status != 101:
+            return None  # interim answer (100 Continue, 103 Early Hints): the final one follows
+        headers: list[tuple[str, str]] = []
+        connection: list[str] = []
+        codings: list[str] = []
+        lengths: list[str] = []
+        for line in fields.split("\r\n") if fields else ():
+            if line[:1] in (" ", "\t"):  # obs-fold: one SP instead (RFC 9112 §5.2)
+                if not headers:
+                    raise ProtocolError(f"response head starts with a folded line: {line[:80]!r}")
+                name, value = headers.pop()
+                value = (value + " " + line.strip(" \t")).strip(" ")
+            else:
+                name, sep, value = line.partition(":")
+                name = name.rstrip(" \t").lower()
+                if not sep or not name:
+                    raise ProtocolError(f"malformed response header line: {line[:80]!r}")
+                value = value.strip(" \t")
+            headers.append((name, value))
+        for name, value in headers:
+            if name == "content-length":
+                lengths.extend(v.strip(" \t") for v in value.split(","))
+            elif name == "transfer-encoding":
+                codings.extend(v.strip(" \t").lower() for v in value.split(",") if v.strip(" \t"))
+            elif name == "connection":
+                connection.extend(v.strip(" \t").lower() for v in value.split(","))
+        keep_alive = "close" not in connection and (m.group(1) != "0" or "keep-alive" in connection)
+        mode, length = _LENGTH, 0
+        if self._head_request or status in (101, 204, 304):
+            mode = _NO_BODY
+        elif codings:
+            mode = _CHUNK_SIZE if codings[-1] == "chunked" else _TO_EOF
+            if lengths or mode == _TO_EOF:
+                keep_alive = False
+        elif lengths:
+            if not all(v.isascii() and v.isdigit() for v in lengths) or len(set(map(int, lengths))) != 1:
+                raise ProtocolError(f"bad content-length {', '.join(lengths)[:80]!r}")
+            length = int(lengths[0])
+        else:
+            mode, keep_alive = _TO_EOF, False
+        return _Head(status, m.group(3) or "", headers, keep_alive, mode, length)
