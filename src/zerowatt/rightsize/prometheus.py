@@ -28,7 +28,8 @@ import httpx
 import numpy as np
 
 from zerowatt.errors import ValidationError, ZerowattError
-from zerowatt.rightsize.estimator import UsageAccumulator, VpaConfig
+from zerowatt.rightsize.accumulator import UsageAccumulator
+from zerowatt.rightsize.estimator import VpaConfig
 from zerowatt.rightsize.samples import LoadStats
 
 Progress = Callable[[int, int], None]

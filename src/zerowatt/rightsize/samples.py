@@ -28,7 +28,8 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from zerowatt.errors import ValidationError
-from zerowatt.rightsize.estimator import UsageAccumulator, VpaConfig
+from zerowatt.rightsize.accumulator import UsageAccumulator
+from zerowatt.rightsize.estimator import VpaConfig
 from zerowatt.rightsize.histogram import FloatArray
 
 REQUIRED = ("timestamp", "namespace", "pod", "container", "cpu", "memory")
