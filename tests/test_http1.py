@@ -75,6 +75,26 @@ def test_transfer_encoding_rules() -> None:
     assert r.body == b"until the end" and not r.keep_alive
 
 
+def test_header_lookup_without_and_with_the_field_list() -> None:
+    raw = (
+        b"HTTP/1.1 429 Slow\r\nRetry-After:  5 \r\nX-A: 1\r\nx-a: 2\r\nContent-Length: 2\r\ncontent-length: 2\r\n\r\nok"
+    )
+    lazy, eager = one(raw), one(raw)
+    assert (lazy.header("retry-after"), lazy.header("x-a"), lazy.header("nope")) == ("5", "1", None)
+    assert eager.headers == [
+        ("retry-after", "5"),
+        ("x-a", "1"),
+        ("x-a", "2"),
+        ("content-length", "2"),
+        ("content-length", "2"),
+    ]
+    assert (eager.header("retry-after"), eager.header("x-a")) == ("5", "1") and eager.body == b"ok"
+    # a value that looks like a field name is not one
+    assert one(b"HTTP/1.1 200 OK\r\nX-Note: content-length: 9\r\nContent-Length: 1\r\n\r\n!").body == b"!"
+    # whitespace before the colon is removed (RFC 9112 §5.1), through the line-by-line path
+    assert one(b"HTTP/1.1 200 OK\r\nContent-Length : 1\r\n\r\n!").header("content-length") == "1"
+
+
 def test_obs_fold_and_repeated_content_length() -> None:
     r = one(b"HTTP/1.1 200 OK\r\nX-Long: a\r\n  b\r\nContent-Length: 2, 2\r\n\r\nok")
     assert r.header("x-long") == "a b" and r.body == b"ok"
@@ -180,7 +200,11 @@ def test_any_split_of_pipelined_responses_gives_the_same_responses(
     got = parse_all(chunks, eof=False)
     assert [(r.status, r.headers, r.body) for r in got] == [want for _, want in answers]
     assert all(r.keep_alive and r.reason == "Reason Phrase" for r in got)
-    assert got == parse_all([wire], eof=False)  # split or whole: the same responses
+    whole = parse_all([wire], eof=False)  # split or whole: the same responses
+    assert [(r.status, r.reason, r.headers, r.body, r.keep_alive) for r in got] == [
+        (r.status, r.reason, r.headers, r.body, r.keep_alive) for r in whole
+    ]
+    assert [r.header("content-length") for r in got] == [r.header("content-length") for r in whole]
 
 
 @settings(max_examples=100, deadline=None)

@@ -29,6 +29,9 @@ MAX_HEAD: int = 1 << 20
 #: Buffer bytes already parsed that are dropped at once, so a long pipelined run does not keep growing it.
 _COMPACT: int = 1 << 20
 
+#: Field lines that are all ``token ":" value`` (RFC 9110 §5.6.2 tchar), no folding, no stray CR/LF.
+_FRAMING = ("connection", "transfer-encoding", "content-length")
+_PLAIN_FIELDS = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+:[^\r\n]*(?:\r\n[-!#$%&'*+.^_`|~0-9A-Za-z]+:[^\r\n]*)*")
 _STATUS_LINE = re.compile(r"HTTP/1\.(\d) (\d{3})(?: (.*))?")
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 
@@ -53,30 +56,51 @@ class IncompleteResponse(ProtocolError):
         self.nothing_received = nothing_received
 
 
-@dataclass(frozen=True, slots=True)
 class Response:
-    """One whole response. ``headers``: (lower-case name, value) in the order received."""
+    """One whole response. ``headers``: (lower-case name, value) in the order received.
 
-    status: int
-    reason: str
-    headers: list[tuple[str, str]]
-    body: bytes
-    #: Whether the connection may carry another request (HTTP version, ``Connection``, framing).
-    keep_alive: bool
+    The field list is built on first use: the downscaler's client reads one field of ten thousand
+    answers, and building every list would be most of the parsing cost.
+    """
+
+    __slots__ = ("_fields", "_headers", "_lower", "body", "keep_alive", "reason", "status")
+
+    def __init__(self, status: int, reason: str, head: _Head, body: bytes, keep_alive: bool) -> None:
+        self.status = status
+        self.reason = reason
+        self.body = body
+        #: Whether the connection may carry another request (HTTP version, ``Connection``, framing).
+        self.keep_alive = keep_alive
+        self._fields = head.fields
+        self._lower = head.lower
+        self._headers = head.headers
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        if self._headers is None:
+            self._headers = _fields(self._fields)
+        return self._headers
 
     def header(self, name: str) -> str | None:
         """The first value of the field ``name`` (lower-case), or None."""
+        if self._headers is None and self._lower is not None:
+            return _field_value(self._lower, self._fields, name, first=True)
         for n, v in self.headers:
             if n == name:
                 return v
         return None
+
+    def __repr__(self) -> str:
+        return f"Response({self.status}, {self.reason!r}, {self.headers!r}, {self.body[:40]!r}..., {self.keep_alive})"
 
 
 @dataclass(slots=True)
 class _Head:
     status: int
     reason: str
-    headers: list[tuple[str, str]]
+    fields: str  # the field lines as received
+    lower: str | None  # "\r\n" + the field lines in lower case, when every line is a plain ``name:value``
+    headers: list[tuple[str, str]] | None  # parsed already (the lines that are not plain)
     keep_alive: bool
     mode: int  # _LENGTH, _CHUNK_SIZE, _TO_EOF or _NO_BODY
     length: int
@@ -224,7 +248,7 @@ class ResponseParser:
         self._head = None
         self._state = _HEAD
         self._scan = self._pos
-        return Response(head.status, head.reason, head.headers, body, head.keep_alive)
+        return Response(head.status, head.reason, head, body, head.keep_alive)
 
     def _take(self, n: int) -> bytes:
         with memoryview(self._buf) as view:  # one copy, not two
@@ -267,42 +291,83 @@ class ResponseParser:
         status = int(m.group(2))
         if 100 <= status < 200 and status != 101:
             return None  # interim answer (100 Continue, 103 Early Hints): the final one follows
-        headers: list[tuple[str, str]] = []
-        connection: list[str] = []
-        codings: list[str] = []
-        lengths: list[str] = []
-        for line in fields.split("\r\n") if fields else ():
-            if line[:1] in (" ", "\t"):  # obs-fold: one SP instead (RFC 9112 §5.2)
-                if not headers:
-                    raise ProtocolError(f"response head starts with a folded line: {line[:80]!r}")
-                name, value = headers.pop()
-                value = (value + " " + line.strip(" \t")).strip(" ")
-            else:
-                name, sep, value = line.partition(":")
-                name = name.rstrip(" \t").lower()
-                if not sep or not name:
-                    raise ProtocolError(f"malformed response header line: {line[:80]!r}")
-                value = value.strip(" \t")
-            headers.append((name, value))
-        for name, value in headers:
-            if name == "content-length":
-                lengths.extend(v.strip(" \t") for v in value.split(","))
-            elif name == "transfer-encoding":
-                codings.extend(v.strip(" \t").lower() for v in value.split(",") if v.strip(" \t"))
-            elif name == "connection":
-                connection.extend(v.strip(" \t").lower() for v in value.split(","))
-        keep_alive = "close" not in connection and (m.group(1) != "0" or "keep-alive" in connection)
+        headers: list[tuple[str, str]] | None = None
+        lower: str | None = None
+        if not fields or _PLAIN_FIELDS.fullmatch(fields):
+            # Every line is "token:value": a field name can only follow a CRLF, so three searches of the
+            # lower-cased text find the framing fields without splitting the head into a list.
+            lower = "\r\n" + fields.lower()
+            connection = _field_value(lower, fields, "connection")
+            te = _field_value(lower, fields, "transfer-encoding")
+            cl = _field_value(lower, fields, "content-length")
+        else:
+            headers = _fields(fields)
+            connection, te, cl = (", ".join(v for n, v in headers if n == k) or None for k in _FRAMING)
+        tokens = [t.strip(" \t") for t in connection.lower().split(",")] if connection else []
+        keep_alive = "close" not in tokens and (m.group(1) != "0" or "keep-alive" in tokens)
         mode, length = _LENGTH, 0
         if self._head_request or status in (101, 204, 304):
             mode = _NO_BODY
-        elif codings:
-            mode = _CHUNK_SIZE if codings[-1] == "chunked" else _TO_EOF
-            if lengths or mode == _TO_EOF:
+        elif te is not None:
+            codings = [c for v in te.lower().split(",") if (c := v.strip(" \t"))]
+            mode = _CHUNK_SIZE if codings and codings[-1] == "chunked" else _TO_EOF
+            if cl is not None or mode == _TO_EOF:
                 keep_alive = False
-        elif lengths:
-            if not all(v.isascii() and v.isdigit() for v in lengths) or len(set(map(int, lengths))) != 1:
-                raise ProtocolError(f"bad content-length {', '.join(lengths)[:80]!r}")
-            length = int(lengths[0])
+        elif cl is not None:
+            if cl.isdigit() and cl.isascii():
+                length = int(cl)
+            else:  # "42, 42" (a list, or repeated fields) is valid when every value is the same
+                values = [v.strip(" \t") for v in cl.split(",")]
+                if not all(v.isascii() and v.isdigit() for v in values) or len(set(map(int, values))) != 1:
+                    raise ProtocolError(f"bad content-length {cl[:80]!r}")
+                length = int(values[0])
         else:
             mode, keep_alive = _TO_EOF, False
-        return _Head(status, m.group(3) or "", headers, keep_alive, mode, length)
+        return _Head(status, m.group(3) or "", fields, lower, headers, keep_alive, mode, length)
+
+
+def _field_value(lower: str, fields: str, name: str, first: bool = False) -> str | None:
+    """The value of field ``name`` in plain field lines (repeated fields joined with ", "), or None.
+
+    ``lower`` is ``"\r\n" + fields.lower()``, so an offset in it is the same offset + 2 in ``fields``.
+    """
+    key = f"\r\n{name}:"
+    i = lower.find(key)
+    if i < 0:
+        return None
+    values = []
+    while i >= 0:
+        start = i + len(key)
+        end = lower.find("\r\n", start)
+        stop = len(lower) if end < 0 else end
+        values.append(fields[start - 2 : stop - 2].strip(" \t"))
+        if first or end < 0:
+            break
+        i = lower.find(key, end)
+    return ", ".join(values)
+
+
+def _fields(text: str) -> list[tuple[str, str]]:
+    """(lower-case name, value) of each field line, in order.
+
+    The common case (every line ``token:value``) is one regular-expression check and one comprehension;
+    folded lines, whitespace before a colon and malformed lines take the line-by-line path.
+    """
+    if _PLAIN_FIELDS.fullmatch(text):  # not the case when called from _parse_head, but from Response.headers
+        return [(n.lower(), v.strip(" \t")) for n, _, v in (line.partition(":") for line in text.split("\r\n"))]
+    headers: list[tuple[str, str]] = []
+    for line in text.split("\r\n"):
+        name, sep, value = line.partition(":")
+        if sep and name[:1] not in " \t" and name[-1:] not in " \t":  # "" is in any string: caught here
+            headers.append((name.lower(), value.strip(" \t")))
+        elif line[:1] in (" ", "\t"):  # obs-fold: one SP instead (RFC 9112 §5.2)
+            if not headers:
+                raise ProtocolError(f"response head starts with a folded line: {line[:80]!r}")
+            name, value = headers.pop()
+            headers.append((name, (value + " " + line.strip(" \t")).strip(" ")))
+        else:  # whitespace before the colon is removed, as a proxy must (RFC 9112 §5.1)
+            name = name.rstrip(" \t").lower()
+            if not sep or not name:
+                raise ProtocolError(f"malformed response header line: {line[:80]!r}")
+            headers.append((name, value.strip(" \t")))
+    return headers
