@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
+from tests.flags import cli_message
 from tests.kube.conftest import NOW, merge_patch, real_matcher, workload
 from zerowatt.errors import ValidationError
 from zerowatt.kube import annotations as ann
@@ -276,12 +278,16 @@ def test_parse_time_and_duration() -> None:
 
 
 def test_settings_errors_name_the_flag() -> None:
-    with pytest.raises(ValidationError, match=r"--include-resources.*pods"):
-        make_settings(include_resources="deployments,pods")
-    with pytest.raises(ValidationError, match="--exclude-namespaces"):
-        make_settings(exclude_namespaces="kube-(")
-    with pytest.raises(ValidationError, match="--downtime-replicas"):
-        make_settings(downtime_replicas=-1)
+    assert re.match(
+        r"--include-resources: .*pods",
+        cli_message(lambda: make_settings(include_resources="deployments,pods"), "include_resources"),
+    )
+    assert cli_message(lambda: make_settings(exclude_namespaces="kube-("), "exclude_namespaces").startswith(
+        "--exclude-namespaces: "
+    )
+    assert cli_message(lambda: make_settings(downtime_replicas=-1), "downtime_replicas").startswith(
+        "--downtime-replicas: "
+    )
 
 
 def test_public_holidays_as_downtime() -> None:

@@ -11,7 +11,7 @@ from typing import Any, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 
-from zerowatt.errors import ZerowattError
+from zerowatt.errors import SettingError, ZerowattError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -19,6 +19,25 @@ R = TypeVar("R")
 #: Human output goes to stdout; diagnostics and progress bars to stderr so ``--json`` stays parseable.
 console = Console()
 err_console = Console(stderr=True)
+
+
+#: The flag of each setting key whose flag is not ``--`` + the key with ``-`` for ``_``.
+FLAGS: dict[str, str] = {
+    "carbon_or_region": "--carbon/--region",
+    "prometheus_url": "--prometheus",
+}
+
+
+def flag(key: str) -> str:
+    """The command-line flag that sets the library setting ``key`` (``matching_labels`` → ``--matching-labels``)."""
+    return FLAGS.get(key, "--" + key.replace("_", "-"))
+
+
+def describe(exc: ZerowattError) -> str:
+    """The message the user reads: a :class:`SettingError` under the flag of its key, others as they are."""
+    if isinstance(exc, SettingError):
+        return f"{flag(exc.key)}: {exc.message}"
+    return str(exc)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -35,7 +54,7 @@ def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except ZerowattError as exc:
-            raise fail(str(exc), exc.exit_code) from None
+            raise fail(describe(exc), exc.exit_code) from None
 
     return wrapper
 
