@@ -89,6 +89,20 @@ def test_environment_is_the_flag_default(monkeypatch: pytest.MonkeyPatch) -> Non
     assert result.exit_code == 2 and "kubeconfig" in result.output
 
 
+def test_cli_reports_setting_errors_under_their_flags() -> None:
+    from typer.testing import CliRunner
+
+    from zerowatt.cli.main import app
+
+    for args, shown in (
+        (["--include-resources", "deployments,pods"], "--include-resources: unknown resource pods"),
+        (["--exclude-namespaces", "kube-("], "--exclude-namespaces: 'kube-(' is not a valid regular expression"),
+        (["--grace-period", "1d"], "--grace-period: '1d' is not a duration"),
+    ):
+        result = CliRunner().invoke(app, ["downscaler", "--once", *args, "--kubeconfig", "/nonexistent"])
+        assert result.exit_code == 2 and shown in " ".join(result.output.split()), result.output
+
+
 def test_downtime_replicas_flag_namespace_and_both_spellings() -> None:
     d = run(workload(), downtime_replicas=1, **DOWN_ALL)
     assert (d.action, d.target) == ("down", 1)

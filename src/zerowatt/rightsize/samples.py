@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from zerowatt.errors import ValidationError
+from zerowatt.errors import SettingError, ValidationError
 from zerowatt.rightsize.accumulator import UsageAccumulator
 from zerowatt.rightsize.estimator import VpaConfig
 from zerowatt.rightsize.histogram import FloatArray
@@ -51,9 +51,7 @@ class SampleFilter:
     def __post_init__(self) -> None:
         for key in self.selector:
             if key not in KEY_COLUMNS:
-                raise ValidationError(
-                    "--selector", f"unknown key {key!r} for sample files; use {', '.join(KEY_COLUMNS)}"
-                )
+                raise SettingError("selector", f"unknown key {key!r} for sample files; use {', '.join(KEY_COLUMNS)}")
 
 
 @dataclass
@@ -83,7 +81,7 @@ def parse_selector(text: str | None) -> dict[str, str]:
         if not part:
             continue
         if "=" not in part:
-            raise ValidationError("--selector", f"expected key=value, got {part!r}")
+            raise SettingError("selector", f"expected key=value, got {part!r}")
         k, v = part.split("=", 1)
         out[k.strip()] = v.strip()
     return out
