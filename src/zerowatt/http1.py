@@ -132,7 +132,7 @@ class ResponseParser:
         self._max_head = max_head
         self._buf = bytearray()
         self._pos = 0  # parsed up to here
-        self._scan = 0  # where to resume looking for a line end
+        self._scan = 0  # where to resume looking for a line end (never before _pos)
         self._eof = False
         self._state = _HEAD
         self._head: _Head | None = None
@@ -214,7 +214,7 @@ class ResponseParser:
                     return self._need_more()
                 if self._buf[self._pos : self._pos + 2] != b"\r\n":
                     raise ProtocolError("chunk data not followed by CRLF")
-                self._pos += 2
+                self._pos = self._scan = self._pos + 2
                 self._state = _CHUNK_SIZE
             elif state == _TRAILERS:
                 line = self._line()
@@ -258,7 +258,7 @@ class ResponseParser:
         return data
 
     def _line(self) -> bytearray | None:
-        end = self._buf.find(b"\r\n", max(self._scan, self._pos))
+        end = self._buf.find(b"\r\n", self._scan)
         if end < 0:
             self._scan = max(self._pos, len(self._buf) - 1)
             if len(self._buf) - self._pos > self._max_head:
@@ -271,7 +271,7 @@ class ResponseParser:
     def _read_head(self) -> _Head | None:
         """Parse one head if whole; interim 1xx answers (but 101) are consumed and skipped."""
         while True:
-            end = self._buf.find(b"\r\n\r\n", max(self._scan, self._pos))
+            end = self._buf.find(b"\r\n\r\n", self._scan)
             if end < 0:
                 self._scan = max(self._pos, len(self._buf) - 3)
                 if len(self._buf) - self._pos > self._max_head:
