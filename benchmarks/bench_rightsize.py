@@ -134,7 +134,7 @@ def same_run_baseline(containers: int, days: int) -> dict[str, float]:
     import numpy as np
     from tests.rightsize import vpa_reference as ref
 
-    from zerowatt.rightsize.estimator import UsageAccumulator
+    from zerowatt.rightsize.accumulator import UsageAccumulator
 
     rng = np.random.default_rng(1)
     n_t = days * 1440

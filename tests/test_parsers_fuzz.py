@@ -29,20 +29,15 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from zerowatt.cli.schedule import parse_instant as parse_at
-from zerowatt.cli.up import parse_address
-from zerowatt.energy.exporter import parse_listen
 from zerowatt.errors import UsageError, ValidationError
 from zerowatt.kube import annotations as ann
-from zerowatt.kube.decide import Decision, NamespaceView, decide
-from zerowatt.kube.decide import parse_duration as kube_duration
-from zerowatt.kube.decide import parse_time as kube_time
+from zerowatt.kube.decide import Decision, NamespaceView, decide, grace_seconds
 from zerowatt.kube.kinds import KINDS, parse_include_resources
 from zerowatt.kube.matcher import schedule_matcher
 from zerowatt.kube.savings import parse_quantity
 from zerowatt.kube.settings import compile_regexes, make_settings
+from zerowatt.parsing import parse_duration, parse_host_port, parse_timestamp, parse_unix_or_timestamp
 from zerowatt.rightsize.samples import SampleFilter, load_samples, parse_selector
-from zerowatt.rightsize.timeparse import parse_duration, parse_instant
 from zerowatt.scaling.policies import parse_policy
 from zerowatt.scaling.sim.driver import SimulationConfig, parse_policies, run_policy
 from zerowatt.scaling.sim.periods import prepare
@@ -429,13 +424,13 @@ def test_downscaler_annotations_decide_or_report(
 # --------------------------------------------------------------------------------------------- small parsers
 
 SMALL_PARSERS: dict[str, Callable[[str], object]] = {
-    "rightsize --history": lambda s: parse_duration(s, "--history"),
-    "rightsize --end": lambda s: parse_instant(s, "--end"),
-    "schedule --at": parse_at,
-    "downscaler grace-period": lambda s: kube_duration("annotation", s),
-    "downscaler exclude-until": lambda s: kube_time("annotation", s),
-    "up --listen": lambda s: parse_address(s, "--listen"),
-    "energy --listen": parse_listen,
+    "rightsize --history": lambda s: parse_duration(s, key="--history"),
+    "rightsize --end": lambda s: parse_unix_or_timestamp(s, key="--end"),
+    "schedule --at": lambda s: parse_timestamp(s, key="--at"),
+    "downscaler grace-period": lambda s: grace_seconds(s, key="annotation"),
+    "downscaler exclude-until": lambda s: parse_timestamp(s, key="annotation"),
+    "up --listen": lambda s: parse_host_port(s, key="--listen"),
+    "energy --listen": lambda s: parse_host_port(s, key="--listen", default_host="127.0.0.1"),
     "up --policy-option": lambda s: parse_policy("keepalive", [s]),
     "up --policy-option (kpa)": lambda s: parse_policy("kpa", [f"target={s}", f"max_scale={s}"]),
     "simulate --policy": parse_policies,
@@ -545,7 +540,7 @@ def test_numbers_just_inside_the_limits_are_accepted(tmp_path: Path) -> None:
     trace = read_trace(tmp_path, 3)
     assert trace.counts[0, 2] == 10_000_000 and trace.memory_gb.max() == 14.0
     assert np.isclose(trace.duration_percentiles[0, -1], 0.09)
-    assert timedelta(seconds=parse_duration("100w", "--history")).days == 700
+    assert timedelta(seconds=parse_duration("100w", key="--history")).days == 700
 
 
 def test_a_resampled_trace_over_the_limit_is_refused_before_allocating() -> None:

@@ -31,3 +31,17 @@ class ValidationError(UsageError):
         self.where = where
         self.message = message
         super().__init__(f"{where}: {message}" if where else message)
+
+
+class SettingError(ValidationError):
+    """A setting's value is wrong; ``key`` is the setting's name as the library knows it (``region``).
+
+    Libraries name their settings, not a front end's spelling of them: the CLI reports the error under
+    its own flag for the key (``--region``, see :func:`zerowatt.cli.common.flag`), a configuration file
+    or an operator's resource would under its own field name. ``str()`` (for library callers) is
+    ``"key: message"``.
+    """
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(key, message)
+        self.key = key

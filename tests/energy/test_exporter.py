@@ -10,12 +10,13 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.energy.conftest import RaplTree
-from zerowatt.energy.exporter import Exporter, parse_listen
+from zerowatt.energy.exporter import Exporter
 from zerowatt.energy.facility import Facility
 from zerowatt.energy.meter import Meter
 from zerowatt.energy.procfs import ProcReader
 from zerowatt.energy.sources.rapl import RaplSource
 from zerowatt.errors import ValidationError
+from zerowatt.parsing import parse_host_port
 
 CID = "b" * 64
 
@@ -85,6 +86,9 @@ def test_exporter_joules_by_zone_process_and_container(tmp_path: Path, rapl: Rap
 
 
 def test_parse_listen() -> None:
+    def parse_listen(text: str) -> tuple[str, int]:  # as `zerowatt energy serve --listen` reads it
+        return parse_host_port(text, key="--listen", default_host="127.0.0.1")
+
     assert parse_listen("127.0.0.1:9102") == ("127.0.0.1", 9102)
     assert parse_listen("[::1]:80") == ("::1", 80)
     assert parse_listen(":80") == ("127.0.0.1", 80)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
+from tests.flags import cli_message
 from tests.kube.conftest import NOW, merge_patch, real_matcher, workload
 from zerowatt.errors import ValidationError
 from zerowatt.kube import annotations as ann
-from zerowatt.kube.decide import Decision, NamespaceView, decide, parse_duration, parse_time
+from zerowatt.kube.decide import Decision, NamespaceView, decide, grace_seconds
 from zerowatt.kube.kinds import KINDS
 from zerowatt.kube.settings import make_settings
+from zerowatt.parsing import parse_timestamp
 
 MATCH = real_matcher()
 DOWN_ALL = {"default_uptime": "never"}
@@ -84,6 +87,20 @@ def test_environment_is_the_flag_default(monkeypatch: pytest.MonkeyPatch) -> Non
         app, ["downscaler", "--once", "--default-uptime", "always", "--kubeconfig", "/nonexistent"]
     )
     assert result.exit_code == 2 and "kubeconfig" in result.output
+
+
+def test_cli_reports_setting_errors_under_their_flags() -> None:
+    from typer.testing import CliRunner
+
+    from zerowatt.cli.main import app
+
+    for args, shown in (
+        (["--include-resources", "deployments,pods"], "--include-resources: unknown resource pods"),
+        (["--exclude-namespaces", "kube-("], "--exclude-namespaces: 'kube-(' is not a valid regular expression"),
+        (["--grace-period", "1d"], "--grace-period: '1d' is not a duration"),
+    ):
+        result = CliRunner().invoke(app, ["downscaler", "--once", *args, "--kubeconfig", "/nonexistent"])
+        assert result.exit_code == 2 and shown in " ".join(result.output.split()), result.output
 
 
 def test_downtime_replicas_flag_namespace_and_both_spellings() -> None:
@@ -256,6 +273,12 @@ def test_restart_mid_downtime_keeps_the_count() -> None:
 
 
 def test_parse_time_and_duration() -> None:
+    def parse_time(where: str, value: str) -> datetime:  # annotations and creationTimestamp
+        return parse_timestamp(value, key=where)
+
+    def parse_duration(where: str, value: str) -> float:  # the grace period
+        return grace_seconds(value, key=where)
+
     assert parse_time("x", "2024-12-24").isoformat() == "2024-12-24T00:00:00+00:00"
     assert parse_time("x", "2024-12-24 18:30").hour == 18
     assert parse_time("x", "2024-12-24T18:30").minute == 30
@@ -269,12 +292,16 @@ def test_parse_time_and_duration() -> None:
 
 
 def test_settings_errors_name_the_flag() -> None:
-    with pytest.raises(ValidationError, match=r"--include-resources.*pods"):
-        make_settings(include_resources="deployments,pods")
-    with pytest.raises(ValidationError, match="--exclude-namespaces"):
-        make_settings(exclude_namespaces="kube-(")
-    with pytest.raises(ValidationError, match="--downtime-replicas"):
-        make_settings(downtime_replicas=-1)
+    assert re.match(
+        r"--include-resources: .*pods",
+        cli_message(lambda: make_settings(include_resources="deployments,pods"), "include_resources"),
+    )
+    assert cli_message(lambda: make_settings(exclude_namespaces="kube-("), "exclude_namespaces").startswith(
+        "--exclude-namespaces: "
+    )
+    assert cli_message(lambda: make_settings(downtime_replicas=-1), "downtime_replicas").startswith(
+        "--downtime-replicas: "
+    )
 
 
 def test_public_holidays_as_downtime() -> None:

@@ -115,8 +115,8 @@ def test_power_defaults_derive_from_ccf_data() -> None:
 def test_apply_omits_unbounded_upper_bound() -> None:
     import yaml as _yaml
 
+    from zerowatt.rightsize.accumulator import UsageAccumulator
     from zerowatt.rightsize.apply import render_objects
-    from zerowatt.rightsize.estimator import UsageAccumulator
 
     acc = UsageAccumulator(1_764_288_000.0, 86400.0)
     sid = acc.series_id("ns", "web-1", "app", "Deployment/web")

@@ -12,13 +12,8 @@ import math
 import numpy as np
 import pytest
 
-from zerowatt.rightsize.estimator import (
-    CPU_HISTOGRAM,
-    MEMORY_HISTOGRAM,
-    SimpleConfig,
-    UsageAccumulator,
-    VpaConfig,
-)
+from zerowatt.rightsize.accumulator import UsageAccumulator
+from zerowatt.rightsize.estimator import CPU_HISTOGRAM, MEMORY_HISTOGRAM, SimpleConfig, VpaConfig
 from zerowatt.rightsize.histogram import decay_reference, percentiles, round_to_half_life
 
 NOW = 1_764_288_000.0  # 2025-11-28T00:00:00Z, a UTC midnight

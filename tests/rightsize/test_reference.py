@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tests.rightsize import vpa_reference as ref
-from zerowatt.rightsize.estimator import UsageAccumulator
+from zerowatt.rightsize.accumulator import UsageAccumulator
 
 NOW = 1_764_288_000.0
 DAY = 86400.0

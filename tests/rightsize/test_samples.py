@@ -12,7 +12,7 @@ import pytest
 
 from tests.rightsize.conftest import NOW, WORKLOADS, samples, write_csv
 from zerowatt.errors import ValidationError
-from zerowatt.rightsize.estimator import UsageAccumulator
+from zerowatt.rightsize.accumulator import UsageAccumulator
 from zerowatt.rightsize.model import Recommendation
 from zerowatt.rightsize.samples import SampleFilter, load_samples, parse_selector
 

@@ -3,7 +3,7 @@
 One object per histogram, one call per sample, the decaying reference timestamp shifted exactly when
 upstream shifts it, memory peaks subtracted and re-added within an interval, OOM kills recorded through the
 same path (``RecordOOM`` → ``addMemorySample(isOOM=true)``). Slow on purpose: it is the yardstick the
-vectorised :class:`zerowatt.rightsize.estimator.UsageAccumulator` is checked against (tests) and timed
+vectorised :class:`zerowatt.rightsize.accumulator.UsageAccumulator` is checked against (tests) and timed
 against (benchmark). Upstream files (vertical-pod-autoscaler/pkg/recommender):
 ``util/{histogram,decaying_histogram,histogram_options}.go``, ``model/{container,aggregate_container_state}.go``,
 ``logic/{estimator,recommender}.go``.

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import run_cli
 from zerowatt.cli.main import app
-from zerowatt.cli.schedule import parse_instant
+from zerowatt.parsing import parse_timestamp
 
 BERLIN_WORKDAY = "Mon-Fri 07:30-20:30 Europe/Berlin"
 
@@ -97,6 +98,9 @@ def test_invalid_spec_or_time_exits_2_with_the_message_on_stderr(
 
 
 def test_parse_instant() -> None:
+    def parse_instant(text: str) -> datetime:  # as `zerowatt schedule check --at` reads it
+        return parse_timestamp(text, key="--at")
+
     assert parse_instant("2026-01-01T00:00:00").isoformat() == "2026-01-01T00:00:00+00:00"
     assert parse_instant("2026-01-01T00:00:00Z").isoformat() == "2026-01-01T00:00:00+00:00"
     assert parse_instant(" 2026-01-01T00:00:00+05:30 ").isoformat() == "2026-01-01T00:00:00+05:30"

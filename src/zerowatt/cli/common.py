@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from zerowatt.errors import ZerowattError
+from zerowatt.errors import SettingError, ZerowattError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -29,6 +29,25 @@ def esc(value: object) -> str:
     return escape(str(value))
 
 
+#: The flag of each setting key whose flag is not ``--`` + the key with ``-`` for ``_``.
+FLAGS: dict[str, str] = {
+    "carbon_or_region": "--carbon/--region",
+    "prometheus_url": "--prometheus",
+}
+
+
+def flag(key: str) -> str:
+    """The command-line flag that sets the library setting ``key`` (``matching_labels`` → ``--matching-labels``)."""
+    return FLAGS.get(key, "--" + key.replace("_", "-"))
+
+
+def describe(exc: ZerowattError) -> str:
+    """The message the user reads: a :class:`SettingError` under the flag of its key, others as they are."""
+    if isinstance(exc, SettingError):
+        return f"{flag(exc.key)}: {exc.message}"
+    return str(exc)
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``message`` on stderr and return the ``typer.Exit`` to raise (exit 2: bad usage/input)."""
     err_console.print(f"[bold red]error:[/] {esc(message)}", highlight=False, markup=True, soft_wrap=True)
@@ -43,7 +62,7 @@ def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except ZerowattError as exc:
-            raise fail(str(exc), exc.exit_code) from None
+            raise fail(describe(exc), exc.exit_code) from None
 
     return wrapper
 

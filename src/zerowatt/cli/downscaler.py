@@ -21,14 +21,6 @@ def _opt(help_: str, env: str | None = None, **kw: Any) -> Any:
     return typer.Option(help=help_, envvar=env, show_envvar=env is not None, **kw)
 
 
-def _listen(value: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":")
-    try:
-        return host or "0.0.0.0", int(port)
-    except ValueError:
-        raise UsageError(f"--metrics-listen: {value!r} is not PORT or HOST:PORT") from None
-
-
 @reports_errors
 def downscaler(
     interval: Annotated[int, _opt("Seconds between passes", "INTERVAL", min=1)] = 60,
@@ -91,10 +83,11 @@ def downscaler(
     from zerowatt.kube import logs
     from zerowatt.kube.api import KubeApi, load_api_client
     from zerowatt.kube.controller import Downscaler, Options
-    from zerowatt.kube.decide import parse_duration
+    from zerowatt.kube.decide import grace_seconds
     from zerowatt.kube.matcher import schedule_matcher
     from zerowatt.kube.metrics import DownscalerMetrics
     from zerowatt.kube.settings import make_settings
+    from zerowatt.parsing import parse_host_port
 
     logs.configure(json_logs, debug)
     settings = make_settings(
@@ -103,7 +96,7 @@ def downscaler(
         upscale_period=upscale_period,
         downscale_period=downscale_period,
         downtime_replicas=downtime_replicas,
-        grace_period=parse_duration("--grace-period", grace_period),
+        grace_period=grace_seconds(grace_period, key="--grace-period"),
         deployment_time_annotation=deployment_time_annotation or None,
         exclude_namespaces=exclude_namespaces,
         exclude_deployments=exclude_deployments,
@@ -136,7 +129,7 @@ def downscaler(
     controller = Downscaler(api, settings, matches, options)
     metrics = DownscalerMetrics(REGISTRY, pricing)
     if metrics_listen:
-        host, port = _listen(metrics_listen)
+        host, port = parse_host_port(metrics_listen, key="--metrics-listen", default_host="0.0.0.0")
         start_http_server(port, addr=host)
     stop = threading.Event()
     if not once:

@@ -18,7 +18,7 @@ from zerowatt.cli.common import console, err_console, esc, print_json, reports_e
 from zerowatt.energy.capacity import CapacityPricing, choose_pricing
 from zerowatt.energy.config import EnergyConfig, load_config
 from zerowatt.energy.detect import FallbackSource, Roots, detect_source
-from zerowatt.energy.exporter import Exporter, parse_listen
+from zerowatt.energy.exporter import Exporter
 from zerowatt.energy.measure import measure_command
 from zerowatt.energy.meter import Interval, Meter
 from zerowatt.energy.procfs import ProcReader
@@ -313,7 +313,9 @@ def serve(
     config: ConfigOpt = None,
 ) -> None:
     """Export node, process and container energy to Prometheus (zerowatt and Kepler metric names)."""
-    host, port = parse_listen(listen)
+    from zerowatt.parsing import parse_host_port
+
+    host, port = parse_host_port(listen, key="--listen", default_host="127.0.0.1")
     cfg, roots, src = _metered(
         config, source, idle_watts, max_watts, spread_idle, pue=pue, wue=wue, carbon=carbon, region=region
     )

@@ -19,7 +19,6 @@ from zerowatt.errors import UsageError, ValidationError
 from zerowatt.rightsize import apply as apply_mod
 from zerowatt.rightsize import prometheus, report, samples
 from zerowatt.rightsize.estimator import SimpleConfig, VpaConfig
-from zerowatt.rightsize.timeparse import parse_duration, parse_instant
 
 
 class StrategyName(StrEnum):
@@ -122,11 +121,13 @@ def rightsize(
     ] = None,
 ) -> None:
     """Recommend CPU/memory requests as the VPA would, and show the cores, GiB and watts they free."""
+    from zerowatt.parsing import parse_duration, parse_unix_or_timestamp
+
     if (prometheus_url is None) == (samples_file is None):
         raise UsageError("give exactly one of --prometheus URL or --samples FILE")
     if json_out:
         fmt = Format.json
-    hist = parse_duration(history, "--history")
+    hist = parse_duration(history, key="--history")
     vpa_cfg = VpaConfig()
     simple_cfg = SimpleConfig()
     cp, mp = _fraction(cpu_percentile, "--cpu-percentile"), _fraction(memory_percentile, "--memory-percentile")
@@ -151,7 +152,7 @@ def rightsize(
     power = with_overrides(
         capacity_pricing(power_model.value, cpu, pue, wue, carbon, region), watts_per_vcpu, watts_per_gb
     )
-    end_at = parse_instant(end, "--end") if end else None
+    end_at = parse_unix_or_timestamp(end, key="--end") if end else None
     partial = False
     with _progress("reading") as bar:
         task = bar.add_task("reading samples" if samples_file else "querying Prometheus", total=None)
@@ -174,13 +175,13 @@ def rightsize(
         else:
             assert prometheus_url is not None
             plan = prometheus.ChunkPlan(
-                step=parse_duration(step, "--step"),
+                step=parse_duration(step, key="--step"),
                 pods_per_query=max(1, pods_per_query),
                 concurrency=max(1, concurrency),
                 timeout=timeout,
                 rate_window=rate_window,
             )
-            parse_duration(rate_window, "--rate-window")
+            parse_duration(rate_window, key="--rate-window")
             fetched = prometheus.fetch(
                 prometheus_url,
                 end_at if end_at is not None else time.time(),

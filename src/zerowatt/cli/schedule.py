@@ -13,7 +13,6 @@ from typing import Annotated
 import typer
 
 from zerowatt.cli.common import print_json, reports_errors
-from zerowatt.errors import ValidationError
 from zerowatt.schedule import parse_schedule
 
 schedule_app = typer.Typer(
@@ -26,17 +25,6 @@ schedule_app = typer.Typer(
 @schedule_app.callback()
 def _schedule() -> None:
     """Downscaler schedules (kube-downscaler grammar): check when a spec matches."""
-
-
-def parse_instant(text: str) -> datetime:
-    """An ISO 8601 time from the command line; a time without an offset means UTC."""
-    try:
-        instant = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValidationError(
-            "--at", f'"{text}" is not an ISO 8601 time (e.g. 2026-01-05T08:00:00+01:00, or without offset for UTC)'
-        ) from None
-    return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant
 
 
 @schedule_app.command("check")
@@ -61,7 +49,9 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="Print spec, at, matches and next_change as JSON.")] = False,
 ) -> None:
     """Print true or false: whether SPEC matches at TIME (exit code 2 for an invalid spec or time)."""
-    instant = parse_instant(at) if at is not None else datetime.now(UTC)
+    from zerowatt.parsing import parse_timestamp
+
+    instant = parse_timestamp(at, key="--at") if at is not None else datetime.now(UTC)
     schedule = parse_schedule(
         spec, default_timezone=default_timezone or None, default_weekdays=default_weekdays or None
     )

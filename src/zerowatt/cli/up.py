@@ -24,16 +24,6 @@ if TYPE_CHECKING:
     from zerowatt.wasm.model import App
 
 
-def parse_address(value: str, flag: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) → (host, port); a clear usage error otherwise."""
-    host, sep, port = value.rpartition(":")
-    host = host.strip("[]")
-    # isascii: "²".isdigit() is True and int() refuses it; 5 digits: int() refuses over 4,300 of them.
-    if not sep or not host or not (port.isascii() and port.isdigit() and len(port) <= 5) or int(port) > 65535:
-        raise UsageError(f"{flag} {value!r}: expected HOST:PORT, e.g. 127.0.0.1:3000")
-    return host, int(port)
-
-
 def announce(apps: list[App], settings: HostSettings, as_json: bool = False) -> None:
     """Print the route URLs (and the admin URLs) once everything is validated and listening."""
     from zerowatt.host.server import route_urls
@@ -125,8 +115,10 @@ def up(
     json_output: Annotated[bool, typer.Option("--json", help="Print the routes as JSON on stdout.")] = False,
 ) -> None:
     """Serve the apps of MANIFEST... on 127.0.0.1 with a fresh WebAssembly instance per request."""
-    listen_host, listen_port = parse_address(listen, "--listen")
-    admin_host, admin_port = parse_address(admin, "--admin")
+    from zerowatt.parsing import parse_host_port
+
+    listen_host, listen_port = parse_host_port(listen, key="--listen")
+    admin_host, admin_port = parse_host_port(admin, key="--admin")
     if log_level.lower() not in ("debug", "info", "warning", "error"):
         raise UsageError(f"--log-level {log_level!r}: expected debug, info, warning or error")
     if http not in HTTP_SERVERS:

@@ -28,7 +28,7 @@ from typing import Any
 
 from zerowatt.energy.facility import DEFAULT_WUE, Facility, facility_from
 from zerowatt.energy.model import ModelChoice
-from zerowatt.errors import UsageError
+from zerowatt.errors import SettingError
 from zerowatt.units import GIB, JOULES_PER_KWH, Bytes, Cores, GramsCO2e, Litres, Seconds, Watts
 
 #: CCF's per-vCPU watts at 50 % utilisation, mean over its AWS micro-architectures: (1.0113 + 3.8128) / 2.
@@ -178,10 +178,10 @@ def choose_pricing(
     ``<proc_root>/cpuinfo``) and the facility options. Bad values raise :class:`UsageError` /
     ``ValidationError`` (exit 2). Without the energy subsystem's model catalog, ``node`` falls back to CCF."""
     if power_model not in POWER_MODELS:
-        raise UsageError(f"--power-model: expected one of {', '.join(POWER_MODELS)}, got {power_model!r}")
+        raise SettingError("power_model", f"expected one of {', '.join(POWER_MODELS)}, got {power_model!r}")
     if power_model == "ccf":
         if cpu:
-            raise UsageError("--cpu names the CPU of the node model; --power-model ccf does not use one")
+            raise SettingError("cpu", "names the CPU of the node power model; the ccf power model does not use one")
         return ccf_pricing(ccf_facility(pue, wue, carbon, region))
     facility = facility_from(pue, wue, carbon, region)
     try:

@@ -17,7 +17,7 @@ from zerowatt.energy.sources.base import EnergySample, LogOnce, PowerSource, Sen
 from zerowatt.energy.sources.hwmon import HwmonSource
 from zerowatt.energy.sources.model import ModelSource
 from zerowatt.energy.sources.rapl import RaplSource
-from zerowatt.errors import ValidationError
+from zerowatt.errors import SettingError
 from zerowatt.units import Seconds
 
 SOURCE_NAMES = ("auto", "rapl", "hwmon", "model")
@@ -87,7 +87,7 @@ def detect_source(
     node draws. A named hardware source that cannot be read is an error, not a silent fallback at start.
     """
     if prefer not in SOURCE_NAMES:
-        raise ValidationError("--source", f"expected one of {', '.join(SOURCE_NAMES)}, got {prefer!r}")
+        raise SettingError("source", f"expected one of {', '.join(SOURCE_NAMES)}, got {prefer!r}")
     r = roots or Roots()
     chain: list[PowerSource] = []
     notes: list[str] = []

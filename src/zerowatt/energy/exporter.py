@@ -24,16 +24,7 @@ from zerowatt.energy.facility import Facility
 from zerowatt.energy.meter import Meter, Totals
 from zerowatt.energy.sources.base import LogOnce, SensorError
 from zerowatt.energy.sources.nvml import GpuDeviceSample, NvmlSource
-from zerowatt.errors import ValidationError
 from zerowatt.units import JOULES_PER_KWH, Joules
-
-
-def parse_listen(value: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) → (host, port)."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not (port.isascii() and port.isdigit() and len(port) <= 5) or int(port) > 65535:
-        raise ValidationError("--listen", f"expected HOST:PORT, got {value!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 class EnergyCollector(Collector):

@@ -28,7 +28,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from zerowatt.errors import ValidationError
+from zerowatt.errors import SettingError, ValidationError
 from zerowatt.units import JOULES_PER_KWH, GramsCO2e, Joules, Litres
 
 DEFAULT_PUE = 1.58
@@ -141,10 +141,10 @@ def region_carbon(name: str, table: tuple[RegionCarbon, ...] | None = None) -> R
         return wanted[0]
     if len(wanted) > 1:
         names = ", ".join(r.name for r in wanted)
-        raise ValidationError("--region", f"{name!r} is ambiguous: say which of {names}")
+        raise SettingError("region", f"{name!r} is ambiguous: say which of {names}")
     close = difflib.get_close_matches(name.lower(), [r.name for r in rows] + [r.region for r in rows], n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else "; use provider:region, e.g. aws:eu-west-1"
-    raise ValidationError("--region", f"unknown cloud region {name!r}{hint}")
+    raise SettingError("region", f"unknown cloud region {name!r}{hint}")
 
 
 def preset(value: str, presets: dict[str, float], what: str) -> float:
@@ -155,7 +155,7 @@ def preset(value: str, presets: dict[str, float], what: str) -> float:
         pass
     if value in presets:
         return presets[value]
-    raise ValidationError(what, f"expected a number or one of {', '.join(presets)}, got {value!r}")
+    raise SettingError(what, f"expected a number or one of {', '.join(presets)}, got {value!r}")
 
 
 def facility_from(
@@ -166,7 +166,7 @@ def facility_from(
 ) -> Facility:
     """Build a :class:`Facility` from user options (numbers or preset names); unset ones take the defaults."""
     if carbon is not None and region is not None:
-        raise ValidationError("--carbon/--region", "give a carbon intensity or a region, not both")
+        raise SettingError("carbon_or_region", "give a carbon intensity or a region, not both")
     p = DEFAULT_PUE if pue is None else (pue if isinstance(pue, float) else preset(str(pue), PUE_PRESETS, "pue"))
     w = DEFAULT_WUE if wue is None else (wue if isinstance(wue, float) else preset(str(wue), WUE_PRESETS, "wue"))
     if region is not None:

@@ -28,7 +28,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import urllib3
 
-from zerowatt.errors import UsageError
+from zerowatt.errors import SettingError, UsageError
 from zerowatt.kube.wire import Connection, Request, Response, endpoint_from
 
 RETRYABLE = frozenset({429, 500, 502, 503, 504, 0})
@@ -247,5 +247,5 @@ def load_api_client(kubeconfig: str | None = None, context: str | None = None) -
     try:
         config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     except ConfigException as exc:
-        raise UsageError(f"no kubeconfig at {path} and not running in a cluster ({exc}); pass --kubeconfig") from None
+        raise SettingError("kubeconfig", f"no kubeconfig at {path} and not running in a cluster ({exc})") from None
     return client.ApiClient(configuration)

@@ -26,22 +26,19 @@ import contextlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from zerowatt.errors import ValidationError
 from zerowatt.kube import annotations as ann
 from zerowatt.kube.kinds import Kind, Obj, Patch, annotations_of, labels_of, meta, where
 from zerowatt.kube.settings import Settings
+from zerowatt.parsing import GO_UNITS, parse_duration, parse_timestamp
 
 #: ``(spec, now) -> bool``; raises :class:`ValidationError` for a spec it cannot read.
 Matcher = Callable[[str, datetime], bool]
 
 Action = Literal["none", "down", "up", "error", "skip"]
-
-#: kube-downscaler's timestamp formats for ``exclude-until`` and deployment-time annotations (all UTC).
-_TIME_FORMATS = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d")
-_DURATION = re.compile(r"^(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?\Z")
 
 
 @dataclass(frozen=True)
@@ -68,40 +65,9 @@ class NamespaceView:
     forced_by_pod: str | None = None
 
 
-def parse_time(where_: str, value: str) -> datetime:
-    """kube-downscaler's four UTC formats, plus any ISO 8601 / RFC 3339 time with an offset.
-
-    ``datetime.fromisoformat`` (Python ≥ 3.11) reads all four of kube-downscaler's formats
-    (``%Y-%m-%dT%H:%M:%SZ``, ``%Y-%m-%dT%H:%M``, ``%Y-%m-%d %H:%M``, ``%Y-%m-%d``) at a twentieth of
-    ``strptime``'s cost, which matters because every object's ``creationTimestamp`` is read every pass;
-    ``strptime`` stays as the fallback for anything it might not take.
-    """
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        for fmt in _TIME_FORMATS:
-            try:
-                return datetime.strptime(value, fmt).replace(tzinfo=UTC)
-            except ValueError:
-                pass
-        raise ValidationError(
-            where_, f"{value!r} is not a time; expected e.g. 2024-12-24T18:00:00Z, 2024-12-24 18:00 or 2024-12-24"
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def parse_duration(where_: str, value: str) -> float:
-    """Seconds as an integer (``900``) or a Go-style duration (``15m``, ``1h30m``), as the forks accept."""
-    text = value.strip()
-    if len(text) > 20:  # "1e400", 5,000 digits: int() refuses over 4,300, float() gives inf
-        raise ValidationError(where_, f"{value[:40]!r}... is not a duration; expected seconds (900) or e.g. 15m")
-    if text.isascii() and text.isdigit():
-        return float(text)
-    m = _DURATION.match(text)
-    if not text or not m or not any(m.groups()):
-        raise ValidationError(where_, f"{value!r} is not a duration; expected seconds (900) or e.g. 15m, 1h30m")
-    h, mi, s = (int(g) if g else 0 for g in m.groups())
-    return float(h * 3600 + mi * 60 + s)
+def grace_seconds(value: str, *, key: str) -> float:
+    """A grace period: seconds (``900``) or a Go-style duration (``15m``, ``1h30m``; no days), as the forks take."""
+    return parse_duration(value, key=key, units=GO_UNITS, allow_zero=True)
 
 
 def _int_annotation(obj_where: str, annos: Mapping[str, str], key: str) -> int | None:
@@ -122,7 +88,7 @@ def is_excluded(obj_where: str, annos: Mapping[str, str], now: datetime) -> bool
     if annos.get(ann.EXCLUDE, "false").lower() != "false":
         return True
     until = annos.get(ann.EXCLUDE_UNTIL)
-    return bool(until) and now < parse_time(f"{obj_where}: annotation {ann.EXCLUDE_UNTIL}", str(until))
+    return bool(until) and now < parse_timestamp(str(until), key=f"{obj_where}: annotation {ann.EXCLUDE_UNTIL}")
 
 
 def _forced(
@@ -167,13 +133,13 @@ def within_grace_period(obj: Obj, grace: float, now: datetime, deployment_time_a
     created = meta(obj).get("creationTimestamp")
     times = []
     if created:
-        times.append(parse_time(f"{where(obj)}: metadata.creationTimestamp", str(created)))
+        times.append(parse_timestamp(str(created), key=f"{where(obj)}: metadata.creationTimestamp"))
     if deployment_time_annotation:
         deployed = annotations_of(obj).get(deployment_time_annotation)
         if deployed:
             # kube-downscaler ignores an unreadable deployment time and falls back to creation.
             with contextlib.suppress(ValidationError):
-                times.append(parse_time("", str(deployed)))
+                times.append(parse_timestamp(str(deployed), key=""))
     if not times:
         return False  # unknown age (the API always sets creationTimestamp): not protected
     return (now - max(times)).total_seconds() <= grace
@@ -255,7 +221,7 @@ def _decide(obj: Obj, kind: Kind, ns: NamespaceView, settings: Settings, now: da
     if level > 0 and level > target:
         grace_value = annos.get(ann.GRACE_PERIOD, ns_annos.get(ann.GRACE_PERIOD))
         grace = (
-            parse_duration(f"{w}: annotation {ann.GRACE_PERIOD}", grace_value)
+            grace_seconds(grace_value, key=f"{w}: annotation {ann.GRACE_PERIOD}")
             if grace_value is not None
             else settings.grace_period
         )

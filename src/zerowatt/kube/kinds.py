@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from zerowatt.errors import ValidationError
+from zerowatt.errors import SettingError, ValidationError
 from zerowatt.kube import annotations as ann
 
 Obj = Mapping[str, Any]
@@ -293,8 +293,8 @@ def parse_include_resources(value: str) -> tuple[Kind, ...]:
     names = [n.strip() for n in value.split(",") if n.strip()]
     unknown = [n for n in names if n not in KINDS]
     if unknown or not names:
-        raise ValidationError(
-            "--include-resources",
+        raise SettingError(
+            "include_resources",
             f"unknown resource {', '.join(unknown) or '(none)'}; expected a comma-separated list of {', '.join(ORDER)}",
         )
     return tuple(KINDS[n] for n in ORDER if n in names)

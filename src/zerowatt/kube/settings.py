@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from zerowatt.errors import ValidationError
+from zerowatt.errors import SettingError
 from zerowatt.kube.kinds import KINDS, Kind, parse_include_resources
 
 #: kube-downscaler's defaults (hjacobs/kube-downscaler cmd.py), kept so a switch changes nothing.
@@ -34,7 +34,7 @@ class Settings:
     kinds: tuple[Kind, ...] = field(default_factory=lambda: (KINDS["deployments"],))
 
 
-def compile_regexes(flag: str, value: str) -> tuple[re.Pattern[str], ...]:
+def compile_regexes(key: str, value: str) -> tuple[re.Pattern[str], ...]:
     """A comma-separated list of regular expressions (matched in full, as kube-downscaler does)."""
     out = []
     for part in value.split(","):
@@ -44,7 +44,7 @@ def compile_regexes(flag: str, value: str) -> tuple[re.Pattern[str], ...]:
         try:
             out.append(re.compile(part))
         except re.error as exc:
-            raise ValidationError(flag, f"{part!r} is not a valid regular expression: {exc}") from None
+            raise SettingError(key, f"{part!r} is not a valid regular expression: {exc}") from None
     return tuple(out)
 
 
@@ -63,11 +63,11 @@ def make_settings(
     upscale_target_only: bool = False,
     include_resources: str = "deployments",
 ) -> Settings:
-    """Build :class:`Settings` from flag-shaped strings, with errors that name the flag."""
+    """Build :class:`Settings` from flag-shaped strings; a :class:`SettingError` names the bad setting's key."""
     if downtime_replicas < 0:
-        raise ValidationError("--downtime-replicas", f"{downtime_replicas} is negative; expected 0 or more")
+        raise SettingError("downtime_replicas", f"{downtime_replicas} is negative; expected 0 or more")
     if grace_period < 0:
-        raise ValidationError("--grace-period", f"{grace_period} is negative; expected seconds >= 0")
+        raise SettingError("grace_period", f"{grace_period} is negative; expected seconds >= 0")
     return Settings(
         default_uptime=default_uptime,
         default_downtime=default_downtime,
@@ -76,9 +76,9 @@ def make_settings(
         downtime_replicas=downtime_replicas,
         grace_period=grace_period,
         deployment_time_annotation=deployment_time_annotation or None,
-        exclude_namespaces=compile_regexes("--exclude-namespaces", exclude_namespaces),
+        exclude_namespaces=compile_regexes("exclude_namespaces", exclude_namespaces),
         exclude_names=frozenset(n.strip() for n in exclude_deployments.split(",") if n.strip()),
-        matching_labels=compile_regexes("--matching-labels", matching_labels),
+        matching_labels=compile_regexes("matching_labels", matching_labels),
         upscale_target_only=upscale_target_only,
         kinds=parse_include_resources(include_resources),
     )

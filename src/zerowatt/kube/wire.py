@@ -4,7 +4,7 @@ Why not the official client's urllib3 pool for every request: a pass that scales
 10,000 PATCHes, and through urllib3 + ``http.client`` each costs ≈0.3–0.4 ms of client CPU (header parsing
 with the ``email`` package, two ``sendall`` per request, per-request bookkeeping) — 4 s per pass. Here a
 batch of requests is written with one ``sendall`` (HTTP/1.1 pipelining, RFC 9112 §9.3: the server answers
-in order), and the answers are parsed from one receive buffer with a handful of ``bytes`` operations.
+in order), and the answers are parsed from one receive buffer by :class:`zerowatt.http1.ResponseParser`.
 
 The connection settings are the ones the official client resolved from the kubeconfig or the in-cluster
 service account (see :func:`endpoint_from`): host and port, TLS with the cluster's CA, client certificate
@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from zerowatt.errors import UsageError
+from zerowatt.http1 import ProtocolError, ResponseParser
 
 #: Requests written per ``sendall`` (and answers awaited before the next batch). Large enough that the
 #: per-syscall and per-segment costs vanish, small enough to stay well inside socket buffers.
@@ -143,8 +144,7 @@ class Connection:
         self.endpoint = endpoint
         self.timeout = timeout
         self._sock: socket.socket | None = None
-        self._buf = bytearray()
-        self._pos = 0
+        self._parser = ResponseParser()
         self.connects = 0
         self._start = f" HTTP/1.1\r\nHost: {endpoint.host_header}\r\n"
 
@@ -154,8 +154,7 @@ class Connection:
                 self._sock.close()
             finally:
                 self._sock = None
-        self._buf = bytearray()
-        self._pos = 0
+        self._parser = ResponseParser()
 
     def _connect(self) -> socket.socket:
         ep = self.endpoint
@@ -220,91 +219,20 @@ class Connection:
         answers.extend(Response(0, "connection closed by the server") for _ in range(len(answers), len(batch)))
         return answers
 
-    # --- reading ----------------------------------------------------------------------------------------
-
-    def _fill(self) -> None:
-        assert self._sock is not None
-        if self._pos and self._pos == len(self._buf):
-            self._buf.clear()
-            self._pos = 0
-        elif self._pos > 1 << 20:
-            del self._buf[: self._pos]
-            self._pos = 0
-        chunk = self._sock.recv(1 << 18)
-        if not chunk:
-            raise _Closed("connection closed by the server")
-        self._buf += chunk
-
-    def _line(self) -> bytes:
-        while (end := self._buf.find(b"\r\n", self._pos)) < 0:
-            self._fill()
-        line = bytes(self._buf[self._pos : end])
-        self._pos = end + 2
-        return line
-
-    def _take(self, n: int) -> bytes:
-        while len(self._buf) - self._pos < n:
-            self._fill()
-        with memoryview(self._buf) as view:  # one copy, not two
-            data = bytes(view[self._pos : self._pos + n])
-        self._pos += n
-        return data
+    # --- reading: the bytes go through the shared sans-I/O parser (zerowatt.http1) --------------------------
 
     def _read(self, method: str) -> tuple[Response, bool]:
         """One answer: (response, whether the connection stays open)."""
-        while True:
-            while (end := self._buf.find(b"\r\n\r\n", self._pos)) < 0:
-                self._fill()
-            head = self._buf[self._pos : end].decode("latin-1")
-            self._pos = end + 4
-            status_line, _, rest = head.partition("\r\n")
-            parts = status_line.split(" ", 2)
-            try:
-                status = int(parts[1])
-            except (IndexError, ValueError):
-                raise _Closed(f"malformed status line {status_line[:80]!r}") from None
-            if status >= 200 or status == 101:
-                break  # 1xx interim answers (100 Continue) are skipped
-        reason = parts[2] if len(parts) > 2 else ""
-        length = -1
-        chunked = False
-        keep = not status_line.startswith("HTTP/1.0")
-        retry_after = None
-        for line in rest.split("\r\n"):
-            name, _, value = line.partition(":")
-            n = name.lower()
-            if n == "content-length":
-                length = int(value)
-            elif n == "transfer-encoding":
-                chunked = "chunked" in value.lower()
-            elif n == "connection":
-                v = value.strip().lower()
-                keep = v != "close" and (keep or v == "keep-alive")
-            elif n == "retry-after":
-                retry_after = value.strip()
-        if method == "HEAD" or status in (204, 304):
-            body = b""
-        elif chunked:
-            body = self._chunked()
-        elif length >= 0:
-            body = self._take(length)
-        else:  # no framing: the body runs to the end of the connection
-            parts_ = [bytes(self._buf[self._pos :])]
-            self._buf.clear()
-            self._pos = 0
-            assert self._sock is not None
-            while chunk := self._sock.recv(1 << 18):
-                parts_.append(chunk)
-            body, keep = b"".join(parts_), False
-        return Response(status, reason, body, retry_after), keep
-
-    def _chunked(self) -> bytes:
-        parts: list[bytes] = []
-        while True:
-            size = int(self._line().split(b";", 1)[0].strip() or b"0", 16)
-            if size == 0:
-                while self._line():  # trailers, up to the empty line
-                    pass
-                return b"".join(parts)
-            parts.append(self._take(size))
-            self._take(2)
+        parser = self._parser
+        head_request = method == "HEAD"
+        try:
+            while (resp := parser.next_response(head_request=head_request)) is None:
+                assert self._sock is not None
+                chunk = self._sock.recv(1 << 18)
+                if chunk:
+                    parser.feed(chunk)
+                else:
+                    parser.feed_eof()
+        except ProtocolError as exc:
+            raise _Closed(str(exc)) from None
+        return Response(resp.status, resp.reason, resp.body, resp.header("retry-after")), resp.keep_alive

@@ -27,8 +27,9 @@ from typing import Any
 import httpx
 import numpy as np
 
-from zerowatt.errors import ValidationError, ZerowattError
-from zerowatt.rightsize.estimator import UsageAccumulator, VpaConfig
+from zerowatt.errors import SettingError, ValidationError, ZerowattError
+from zerowatt.rightsize.accumulator import UsageAccumulator
+from zerowatt.rightsize.estimator import VpaConfig
 from zerowatt.rightsize.samples import LoadStats
 
 Progress = Callable[[int, int], None]
@@ -90,7 +91,7 @@ def _matchers(namespaces: Iterable[str], selector: dict[str, str]) -> str:
         parts.append(f'namespace=~"{_label_regex(ns)}"')
     for k, v in selector.items():
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k):
-            raise ValidationError("--selector", f"{k!r} is not a Prometheus label name")
+            raise SettingError("selector", f"{k!r} is not a Prometheus label name")
         parts.append(f'{k}="{_quote(v)}"')
     return ",".join(parts)
 
@@ -100,7 +101,7 @@ class PrometheusClient:
 
     def __init__(self, url: str, plan: ChunkPlan) -> None:
         if not re.match(r"^https?://", url):
-            raise ValidationError("--prometheus", f"expected an http(s):// URL, got {url!r}")
+            raise SettingError("prometheus_url", f"expected an http(s):// URL, got {url!r}")
         self.url = url.rstrip("/")
         self.plan = plan
         self.client = httpx.Client(timeout=httpx.Timeout(plan.timeout), follow_redirects=True)

@@ -29,8 +29,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from zerowatt.errors import ValidationError
-from zerowatt.rightsize.estimator import UsageAccumulator, VpaConfig
+from zerowatt.errors import SettingError, ValidationError
+from zerowatt.rightsize.accumulator import UsageAccumulator
+from zerowatt.rightsize.estimator import VpaConfig
 from zerowatt.rightsize.histogram import FloatArray
 
 REQUIRED = ("timestamp", "namespace", "pod", "container", "cpu", "memory")
@@ -60,9 +61,7 @@ class SampleFilter:
     def __post_init__(self) -> None:
         for key in self.selector:
             if key not in KEY_COLUMNS:
-                raise ValidationError(
-                    "--selector", f"unknown key {key!r} for sample files; use {', '.join(KEY_COLUMNS)}"
-                )
+                raise SettingError("selector", f"unknown key {key!r} for sample files; use {', '.join(KEY_COLUMNS)}")
 
 
 @dataclass
@@ -92,7 +91,7 @@ def parse_selector(text: str | None) -> dict[str, str]:
         if not part:
             continue
         if "=" not in part:
-            raise ValidationError("--selector", f"expected key=value, got {part!r}")
+            raise SettingError("selector", f"expected key=value, got {part!r}")
         k, v = part.split("=", 1)
         out[k.strip()] = v.strip()
     return out

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from zerowatt.parsing import split_host_port
 from zerowatt.wasm.executor import GuestRequest
 from zerowatt.wasm.hopbyhop import NEVER_FORWARDED, connection_options
 
@@ -46,12 +47,10 @@ def host_and_port(request: GuestRequest) -> tuple[str, str]:
     host, port = request.host, str(request.port)
     for name, value in request.headers:
         if name == "host":
-            h, sep, p = value.rpartition(":") if not value.endswith("]") else (value, "", "")
-            if not sep:
-                h = value
+            h, p = split_host_port(value)
             if h:
                 host = h
-            if sep and p:
+            if p:
                 port = p
             break
     return host, port

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-#: Largest response head (status line + headers) accepted from the child.
-MAX_HEAD: int = 1 << 20
+from zerowatt.http1 import MAX_HEAD, IncompleteResponse, ProtocolError, ResponseParser
+
+#: Bytes asked of the stream per read: whatever has arrived, up to this, goes to the parser at once.
+_READ_SIZE: int = 1 << 16
 
 
 class UpstreamError(Exception):
@@ -50,11 +52,12 @@ class UpstreamResponse:
 
 
 class _Conn:
-    __slots__ = ("reader", "writer")
+    __slots__ = ("parser", "reader", "writer")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+        self.parser = ResponseParser(MAX_HEAD)  # the responses are framed by the shared sans-I/O parser
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -102,36 +105,32 @@ class UpstreamPool:
 
     async def _exchange(self, conn: _Conn, raw: bytes, head_only: bool) -> UpstreamResponse:
         reuse = False
+        parser = conn.parser
         try:
             conn.writer.write(raw)
-            try:
-                head = await conn.reader.readuntil(b"\r\n\r\n")
-            except asyncio.IncompleteReadError as exc:
-                raise UpstreamError(
-                    "the upstream closed the connection before answering", nothing_received=not exc.partial
-                ) from None
-            except ConnectionError as exc:
-                raise UpstreamError(f"the upstream connection failed: {exc}", nothing_received=True) from None
-            except asyncio.LimitOverrunError:
-                raise UpstreamError("the upstream's response head is too large") from None
-            status, headers, length, chunked, close = _parse_head(head)
-            while 100 <= status < 200 and status != 101:  # interim answers (100 Continue, 103 ...): skip
-                head = await conn.reader.readuntil(b"\r\n\r\n")
-                status, headers, length, chunked, close = _parse_head(head)
-            if head_only or status in (204, 304) or 100 <= status < 200:
-                body = b""
-            elif chunked:
-                body = await _read_chunked(conn.reader)
-            elif length is not None:
-                body = await conn.reader.readexactly(length)
-            else:
-                body = await conn.reader.read()
-                close = True
+            while (resp := parser.next_response(head_request=head_only)) is None:
+                try:
+                    data = await conn.reader.read(_READ_SIZE)
+                except ConnectionError as exc:
+                    raise UpstreamError(
+                        f"the upstream connection failed: {exc}", nothing_received=parser.idle
+                    ) from None
+                if data:
+                    parser.feed(data)
+                else:
+                    parser.feed_eof()
             # after 101 Switching Protocols the connection no longer speaks HTTP/1.1: never reuse it
-            reuse = not close and status != 101
-            return UpstreamResponse(status, headers, body)
-        except asyncio.IncompleteReadError:
-            raise UpstreamError("the upstream closed the connection in the middle of a response") from None
+            reuse = resp.keep_alive and parser.idle and resp.status != 101
+            return UpstreamResponse(resp.status, resp.headers, resp.body)
+        except IncompleteResponse as exc:
+            raise UpstreamError(
+                "the upstream closed the connection before answering"
+                if exc.nothing_received
+                else "the upstream closed the connection in the middle of a response",
+                nothing_received=exc.nothing_received,
+            ) from None
+        except ProtocolError as exc:
+            raise UpstreamError(str(exc)) from None
         finally:
             if reuse and not self._closed and len(self._idle) < self.max_idle:
                 self._idle.append(conn)
@@ -142,53 +141,3 @@ class UpstreamPool:
         self._closed = True
         while self._idle:
             self._idle.pop().close()
-
-
-def _parse_head(head: bytes) -> tuple[int, list[tuple[str, str]], int | None, bool, bool]:
-    """(status, headers with lower-case names, content-length, chunked, connection-close)."""
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-        raise UpstreamError(f"not an HTTP/1.x status line: {lines[0][:80]!r}")
-    status = int(parts[1])
-    headers: list[tuple[str, str]] = []
-    length: int | None = None
-    chunked = False
-    close = parts[0] == "HTTP/1.0"
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, sep, value = line.partition(":")
-        if not sep:
-            raise UpstreamError(f"malformed response header line: {line[:80]!r}")
-        name = name.strip().lower()
-        value = value.strip()
-        if name == "content-length":
-            if not value.isdigit():
-                raise UpstreamError(f"bad content-length {value!r}")
-            length = int(value)
-        elif name == "transfer-encoding":
-            chunked = value.lower().endswith("chunked")
-        elif name == "connection":
-            close = "close" in value.lower()
-        headers.append((name, value))
-    return status, headers, length, chunked, close
-
-
-async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    parts: list[bytes] = []
-    while True:
-        line = await reader.readuntil(b"\r\n")
-        size_text = line.split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise UpstreamError(f"bad chunk size {size_text[:20]!r}") from None
-        if size == 0:
-            # trailers (ignored) up to the empty line
-            while (await reader.readuntil(b"\r\n")) != b"\r\n":
-                pass
-            return b"".join(parts)
-        parts.append(await reader.readexactly(size))
-        if await reader.readexactly(2) != b"\r\n":
-            raise UpstreamError("chunk not followed by CRLF")

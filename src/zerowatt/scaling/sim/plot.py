@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from zerowatt.errors import UsageError
+from zerowatt.errors import SettingError
 from zerowatt.scaling.sim.pareto import Pareto
 from zerowatt.scaling.sim.periods import PolicyResult
 
@@ -56,7 +56,7 @@ def write_plot(
     try:
         fig.savefig(path)
     except OSError as exc:
-        raise UsageError(f"--plot: cannot write {path}: {exc}") from None
+        raise SettingError("plot", f"cannot write {path}: {exc}") from None
     finally:
         plt.close(fig)
 
@@ -97,6 +97,6 @@ def write_pareto_plot(path: Path, curves: Mapping[str, Pareto], title: str) -> N
     try:
         fig.savefig(path)
     except OSError as exc:
-        raise UsageError(f"--pareto: cannot write {path}: {exc}") from None
+        raise SettingError("pareto", f"cannot write {path}: {exc}") from None
     finally:
         plt.close(fig)
