@@ -92,10 +92,10 @@ def make_executor(
     """A WAGI executor for the echo module; ``backend`` is ZEROWATT_WAGI_BACKEND while it is made."""
     from tests.host.guestbuild import app, component
 
-    from zerowatt.wasm import native
-    from zerowatt.wasm.cache import ModuleCache
+    from zerowatt.wasm.compile_cache import ModuleCache
     from zerowatt.wasm.engine import EngineSettings, Runtime
-    from zerowatt.wasm.wagi import Offload, WagiExecutor
+    from zerowatt.wasm.wagi import native
+    from zerowatt.wasm.wagi.executor import Offload, WagiExecutor
 
     settings = EngineSettings(pooling=pooling)
     if keep_resident is not None:
@@ -219,11 +219,11 @@ def bench_host_inprocess(work: Path, n: int, threads: ThreadPoolExecutor, stdout
     from zerowatt.host.pool import ComponentPool
     from zerowatt.host.registry import ExecutorContext
     from zerowatt.host.settings import HostSettings
-    from zerowatt.wasm.cache import ModuleCache
+    from zerowatt.wasm.compile_cache import ModuleCache
     from zerowatt.wasm.engine import EngineSettings, Runtime
-    from zerowatt.wasm.manifest import load_apps
+    from zerowatt.wasm.manifest.load import load_apps
     from zerowatt.wasm.router import Router
-    from zerowatt.wasm.wagi import Offload
+    from zerowatt.wasm.wagi.executor import Offload
 
     apps = load_apps([EXAMPLES / "hello-wat" / "spin.toml"])
     runtime = Runtime(EngineSettings())
@@ -301,9 +301,9 @@ def bench_native_floor(module: Path, n: int) -> dict[str, float]:
     """The native module's ``run`` alone, arguments built once: the least a warm request costs from Python."""
     import wasmtime
 
-    from zerowatt.wasm import native
-    from zerowatt.wasm.cgi import cgi_environment
     from zerowatt.wasm.engine import EngineSettings, Runtime
+    from zerowatt.wasm.wagi import native
+    from zerowatt.wasm.wagi.cgi import cgi_environment
 
     module_ = native.load()
     if module_ is None:
@@ -340,9 +340,9 @@ def bench_c_api_floor(module: Path, n: int) -> dict[str, float]:
     import wasmtime
     from wasmtime import _ffi as ffi
 
-    from zerowatt.wasm.cgi import cgi_environment
     from zerowatt.wasm.engine import EngineSettings, Runtime
-    from zerowatt.wasm.wagi import _NO_FINALIZER, _Strings
+    from zerowatt.wasm.wagi.cgi import cgi_environment
+    from zerowatt.wasm.wagi.executor import _NO_FINALIZER, _Strings
 
     runtime = Runtime(EngineSettings())
     pre = runtime.linker.instantiate_pre(wasmtime.Module.from_file(runtime.engine, str(module)))
@@ -532,7 +532,7 @@ def main(argv: list[str]) -> int:
     print("machine:", describe(), flush=True)
     print("command: python -m benchmarks host " + " ".join(argv), flush=True)
     results: dict[str, Any] = {"machine": describe()}
-    from zerowatt.wasm.stdio import InheritedStdout
+    from zerowatt.wasm.wagi.stdio import InheritedStdout
 
     stdout = InheritedStdout(stderr=True)  # as in a worker process: fds 1 and 2 become the guests'
     with tempfile.TemporaryDirectory(prefix="zerowatt-bench-") as tmp, ThreadPoolExecutor(4) as threads:

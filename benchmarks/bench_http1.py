@@ -2,7 +2,7 @@
 
 ``python -m benchmarks http1 [--answers N]``. CPU time of this process per response, for N pipelined API
 server answers (a 1.2 KB JSON body, the headers the API server sends) parsed from one receive buffer, as
-``kube/wire.py`` reads them, and for one chunked answer fed 1 KiB at a time, as ``wasm/httpproxy.py`` may
+``kube/wire.py`` reads them, and for one chunked answer fed 1 KiB at a time, as ``wasm/wasihttp/client.py`` may
 receive it. Baselines measured in the same run: ``http.client.HTTPResponse`` (what urllib3 and the official
 Kubernetes client parse with) and the byte-operations reader ``kube/wire.py`` had before it used the shared
 parser (reproduced below from the project's own history). The machine is shared and noisy: the ratios are

@@ -51,7 +51,7 @@ from zerowatt.scaling.policies.keepalive import FixedKeepAlive
 from zerowatt.scaling.policies.kpa import KpaParams
 from zerowatt.scaling.sim.driver import SimulationConfig, prepare, run_policy
 from zerowatt.scaling.sim.trace import Invocations, Trace, expand, read_trace
-from zerowatt.wasm.httpproxy import UpstreamError, UpstreamPool
+from zerowatt.wasm.wasihttp.client import UpstreamError, UpstreamPool
 
 ROOT = Path(__file__).resolve().parent.parent
 TRACE_DIRS = (ROOT.parent / "shared" / "data" / "azure-functions-2019", Path("/work/shared/data/azure-functions-2019"))
@@ -164,7 +164,7 @@ def calibrate(host: Host, n: int = 200) -> float:
 async def replay(port: int, inv: Invocations, lead: float = 0.5) -> tuple[list[float], list[int], float]:
     """Send every invocation at its (compressed) arrival; returns latencies, statuses and the schedule lag.
 
-    The client is zerowatt's lean HTTP/1.1 keep-alive pool (:mod:`zerowatt.wasm.httpproxy`): on 2 shared
+    The client is zerowatt's lean HTTP/1.1 keep-alive pool (:mod:`zerowatt.wasm.wasihttp.client`): on 2 shared
     cores, httpx's per-request CPU would add milliseconds of client-side queueing to every latency.
     """
     pool = UpstreamPool("127.0.0.1", port, max_idle=256)

@@ -36,10 +36,10 @@ HELLO_WAT = ROOT / "examples" / "hello-wasi-http" / "hello.wat"
 sys.path.insert(0, str(ROOT / "src"))
 
 from zerowatt.wasm.executor import GuestRequest  # noqa: E402
-from zerowatt.wasm.httpproxy import UpstreamPool  # noqa: E402
 from zerowatt.wasm.model import App, Component  # noqa: E402
-from zerowatt.wasm.wasihttp import WasiHttpExecutor, find_wasmtime  # noqa: E402
-from zerowatt.wasm.wasihttp_plan import ready_port  # noqa: E402
+from zerowatt.wasm.wasihttp.client import UpstreamPool  # noqa: E402
+from zerowatt.wasm.wasihttp.executor import WasiHttpExecutor, find_wasmtime  # noqa: E402
+from zerowatt.wasm.wasihttp.plan import ready_port  # noqa: E402
 
 _WRK_RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
 _WRK_LAT = re.compile(r"Latency\s+([\d.]+)(us|ms|s)")
@@ -137,7 +137,7 @@ from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 from zerowatt.wasm.executor import GuestError, GuestRequest
 from zerowatt.wasm.model import App, Component
-from zerowatt.wasm.wasihttp import WasiHttpExecutor
+from zerowatt.wasm.wasihttp.executor import WasiHttpExecutor
 
 source = Path(sys.argv[2])
 pooling = sys.argv[3] == "1"

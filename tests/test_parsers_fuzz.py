@@ -44,11 +44,11 @@ from zerowatt.scaling.sim.periods import prepare
 from zerowatt.scaling.sim.trace import MAX_INVOCATIONS, MAX_PER_MINUTE, RUN_COLUMNS, Trace, expand, read_trace
 from zerowatt.schedule import parse_schedule
 from zerowatt.schedule.spans import EARLIEST, LATEST
-from zerowatt.wasm.cgi import CgiOutputError, parse_cgi_output
-from zerowatt.wasm.manifest import read_manifest
-from zerowatt.wasm.outbound import parse_host_pattern
-from zerowatt.wasm.spec import parse_byte_size, parse_manifest
-from zerowatt.wasm.variables import parse_assignments, parse_template
+from zerowatt.wasm.manifest.load import read_manifest
+from zerowatt.wasm.manifest.outbound import parse_host_pattern
+from zerowatt.wasm.manifest.parse import parse_byte_size, parse_manifest
+from zerowatt.wasm.manifest.variables import parse_assignments, parse_template
+from zerowatt.wasm.wagi.cgi import CgiOutputError, parse_cgi_output
 
 #: Moderate example counts: the whole file runs in a few seconds (``make test`` runs everything).
 FEW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

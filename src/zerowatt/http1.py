@@ -2,7 +2,7 @@
 
 Why: zerowatt has two HTTP/1.1 clients, the downscaler's pipelining client for the API server
 (:mod:`zerowatt.kube.wire`, blocking sockets) and the wasi:http executor's client for its ``wasmtime
-serve`` children (:mod:`zerowatt.wasm.httpproxy`, asyncio streams). Each used to parse responses its own
+serve`` children (:mod:`zerowatt.wasm.wasihttp.client`, asyncio streams). Each used to parse responses its own
 way, and they framed bodies differently (one took ``chunked`` anywhere in ``Transfer-Encoding``, the
 other only at the end). Here the framing is written once, after RFC 9112, and the clients only move
 bytes: they :meth:`ResponseParser.feed` what they received and ask :meth:`ResponseParser.next_response`

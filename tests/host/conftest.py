@@ -14,7 +14,7 @@ from zerowatt.host.metrics import HostMetrics
 from zerowatt.host.pool import ComponentPool
 from zerowatt.host.registry import ExecutorContext
 from zerowatt.host.settings import HostSettings
-from zerowatt.wasm.cache import ModuleCache
+from zerowatt.wasm.compile_cache import ModuleCache
 from zerowatt.wasm.engine import Runtime
 from zerowatt.wasm.model import App
 from zerowatt.wasm.router import Router

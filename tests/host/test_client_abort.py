@@ -22,11 +22,11 @@ from zerowatt.host.asgi import HostApp
 from zerowatt.host.http import HttpServer
 from zerowatt.host.pool import ComponentPool
 from zerowatt.host.registry import ExecutorContext
-from zerowatt.wasm import native
-from zerowatt.wasm.cache import ModuleCache
+from zerowatt.wasm.compile_cache import ModuleCache
 from zerowatt.wasm.engine import Runtime
-from zerowatt.wasm.fairness import AppSlots
 from zerowatt.wasm.model import App
+from zerowatt.wasm.wagi import native
+from zerowatt.wasm.wagi.fairness import AppSlots
 
 DEADLINE = 60.0
 

@@ -22,7 +22,7 @@ from tests.wasm.wasihttp_support import PROBE
 from zerowatt.host.http import HttpServer
 from zerowatt.host.pool import ComponentPool
 from zerowatt.host.registry import ExecutorContext
-from zerowatt.wasm.cache import ModuleCache
+from zerowatt.wasm.compile_cache import ModuleCache
 from zerowatt.wasm.engine import Runtime
 from zerowatt.wasm.model import App, ExecutorKind, HttpTrigger, Route
 

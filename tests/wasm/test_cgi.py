@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from zerowatt.wasm.cgi import CgiOutputError, CgiPlan, cgi_argv, cgi_environment, parse_cgi_output, query_args
 from zerowatt.wasm.executor import GuestRequest
+from zerowatt.wasm.wagi.cgi import CgiOutputError, CgiPlan, cgi_argv, cgi_environment, parse_cgi_output, query_args
 
 
 def request(**overrides: object) -> GuestRequest:

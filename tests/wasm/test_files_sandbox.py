@@ -14,9 +14,9 @@ import pytest
 from tests.wasm.conftest import CORE_WAT, WriteManifest
 from tests.wasm.wasihttp_support import make_component
 from zerowatt.errors import ValidationError
-from zerowatt.wasm.manifest import load_app
+from zerowatt.wasm.manifest.load import load_app
 from zerowatt.wasm.model import Preopen
-from zerowatt.wasm.wasihttp import _snapshot
+from zerowatt.wasm.wasihttp.executor import _snapshot
 
 PASSWD = Path("/etc/passwd")
 

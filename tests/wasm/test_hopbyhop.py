@@ -9,10 +9,10 @@ from collections.abc import Callable
 
 import pytest
 
-from zerowatt.wasm.cgi import CgiOutputError, CgiPlan, cgi_environment, parse_cgi_output
 from zerowatt.wasm.executor import GuestRequest
 from zerowatt.wasm.hopbyhop import connection_options, end_to_end
-from zerowatt.wasm.wasihttp_plan import encode_request
+from zerowatt.wasm.wagi.cgi import CgiOutputError, CgiPlan, cgi_environment, parse_cgi_output
+from zerowatt.wasm.wasihttp.plan import encode_request
 
 HOSTILE = (
     ("host", "example.org"),

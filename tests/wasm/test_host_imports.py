@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import run_cli
 from tests.wasm.conftest import WriteManifest
 from zerowatt.errors import ValidationError
-from zerowatt.wasm.manifest import load_app
+from zerowatt.wasm.manifest.load import load_app
 from zerowatt.wasm.modules import core_imports, wasm_bytes
 
 SPIN_CONFIG_WAT = """(module

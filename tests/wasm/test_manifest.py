@@ -10,7 +10,7 @@ import pytest
 
 from tests.wasm.conftest import CORE_WAT, HTTP_COMPONENT_WAT, WriteManifest
 from zerowatt.errors import ValidationError
-from zerowatt.wasm.manifest import load_app, load_apps
+from zerowatt.wasm.manifest.load import load_app, load_apps
 from zerowatt.wasm.model import ExecutorKind, Preopen
 
 

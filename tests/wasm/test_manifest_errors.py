@@ -9,7 +9,7 @@ import pytest
 
 from tests.wasm.conftest import CORE_WAT, HTTP_COMPONENT_WAT, LIBRARY_WAT, OTHER_COMPONENT_WAT, WriteManifest
 from zerowatt.errors import ValidationError
-from zerowatt.wasm.manifest import load_app
+from zerowatt.wasm.manifest.load import load_app
 
 TRIGGER = 'route = "/x"\ncomponent = "c"'
 COMPONENT = 'source = "m.wat"'

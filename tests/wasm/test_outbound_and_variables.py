@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from zerowatt.errors import ValidationError
+from zerowatt.wasm.manifest.outbound import is_outbound_allowed, parse_host_pattern
+from zerowatt.wasm.manifest.parse import parse_byte_size
+from zerowatt.wasm.manifest.variables import parse_assignments, parse_template, render, resolve_variables
 from zerowatt.wasm.model import Variable
-from zerowatt.wasm.outbound import is_outbound_allowed, parse_host_pattern
-from zerowatt.wasm.spec import parse_byte_size
-from zerowatt.wasm.variables import parse_assignments, parse_template, render, resolve_variables
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from tests.wasm.wasihttp_support import HELLO, PROBE, make_component, pid_alive,
 from zerowatt.errors import UsageError, ValidationError
 from zerowatt.wasm.executor import GuestTimeout, GuestUnavailable
 from zerowatt.wasm.model import Limits, Preopen
-from zerowatt.wasm.wasihttp import WasiHttpExecutor, find_wasmtime
+from zerowatt.wasm.wasihttp.executor import WasiHttpExecutor, find_wasmtime
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -201,7 +201,7 @@ async def test_preopened_files_are_visible_and_host_files_are_never_written(tmp_
 
 async def test_memory_cap_makes_growth_fail_with_500(caplog: pytest.LogCaptureFixture) -> None:
     app, component = make_component()
-    caplog.set_level(logging.INFO, logger="zerowatt.wasm.wasihttp")
+    caplog.set_level(logging.INFO, logger="zerowatt.wasm.wasihttp.executor")
     async with running(app, component, memory_limit=64 << 20) as executor:
         assert (await executor.handle(request("/mem"))).status == 500
         await asyncio.sleep(0.2)
@@ -269,7 +269,7 @@ def test_the_child_dies_with_the_host(tmp_path: Path) -> None:
         import asyncio, sys
         sys.path[:0] = [{str(SRC)!r}, {str(Path(__file__).parents[2])!r}]
         from tests.wasm.wasihttp_support import make_component, request
-        from zerowatt.wasm.wasihttp import WasiHttpExecutor
+        from zerowatt.wasm.wasihttp.executor import WasiHttpExecutor
         async def main():
             app, component = make_component()
             ex = WasiHttpExecutor(app, component, request_timeout=5, memory_limit=1 << 26, idle_timeout=60)
@@ -296,7 +296,7 @@ def test_the_child_dies_with_the_host(tmp_path: Path) -> None:
 
 
 def test_probe_component_is_a_valid_wasi_http_component() -> None:
-    from zerowatt.wasm.wasihttp import component_imports
+    from zerowatt.wasm.wasihttp.executor import component_imports
 
     _app, component = make_component(PROBE)
     assert "wasi:http/types@0.2.0" in component_imports(component)
@@ -304,7 +304,7 @@ def test_probe_component_is_a_valid_wasi_http_component() -> None:
 
 async def test_the_hello_example_manifest_loads_and_serves(tmp_path: Path) -> None:
     from tests.conftest import EXAMPLES
-    from zerowatt.wasm.manifest import load_app
+    from zerowatt.wasm.manifest.load import load_app
     from zerowatt.wasm.model import ExecutorKind
 
     app = load_app(EXAMPLES / "hello-wasi-http" / "spin.toml", env={}, cache_dir=tmp_path)

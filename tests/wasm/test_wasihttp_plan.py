@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.wasm.wasihttp_support import request
-from zerowatt.wasm.httpproxy import UpstreamError, UpstreamPool
-from zerowatt.wasm.wasihttp_plan import (
+from zerowatt.wasm.wasihttp.client import UpstreamError, UpstreamPool
+from zerowatt.wasm.wasihttp.plan import (
     CpuLedger,
     ServePlan,
     child_environment,
@@ -212,7 +212,7 @@ async def test_pool_retries_once_when_a_kept_alive_connection_was_closed() -> No
 
 async def test_pool_reports_refused_when_nothing_listens() -> None:
     from tests.conftest import free_port
-    from zerowatt.wasm.httpproxy import UpstreamRefused
+    from zerowatt.wasm.wasihttp.client import UpstreamRefused
 
     pool = UpstreamPool("127.0.0.1", free_port())
     with pytest.raises(UpstreamRefused):

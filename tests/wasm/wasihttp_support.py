@@ -11,7 +11,7 @@ from typing import Any
 from tests.conftest import EXAMPLES
 from zerowatt.wasm.executor import GuestRequest
 from zerowatt.wasm.model import App, Component, Limits, Preopen
-from zerowatt.wasm.wasihttp import WasiHttpExecutor
+from zerowatt.wasm.wasihttp.executor import WasiHttpExecutor
 
 PROBE = Path(__file__).parent / "components" / "probe.wat"
 HELLO = EXAMPLES / "hello-wasi-http" / "hello.wat"

@@ -1,6 +1,6 @@
 """CLI for WebAssembly apps: ``zerowatt check``, ``zerowatt build`` and ``zerowatt up``.
 
-One function per command; each is a thin adapter over :mod:`zerowatt.wasm.manifest` (``up``: over
+One function per command; each is a thin adapter over :mod:`zerowatt.wasm.manifest.load` (``up``: over
 :mod:`zerowatt.host.server`, in :mod:`zerowatt.cli.up`).
 """
 
@@ -16,9 +16,9 @@ from rich.table import Table
 from zerowatt.cli.common import console, err_console, esc, print_json, reports_errors
 from zerowatt.cli.up import register_up
 from zerowatt.errors import ValidationError
+from zerowatt.wasm.manifest.variables import parse_assignments
 from zerowatt.wasm.model import App, Component
 from zerowatt.wasm.router import Router
-from zerowatt.wasm.variables import parse_assignments
 
 #: What secret values look like wherever zerowatt prints them.
 REDACTED = "<redacted>"
@@ -125,7 +125,7 @@ def check(
     json_output: Annotated[bool, typer.Option("--json", help="Print the loaded apps as JSON.")] = False,
 ) -> None:
     """Validate manifests without serving: apps, routes, components and executors (secrets redacted)."""
-    from zerowatt.wasm.manifest import load_apps  # wasmtime: only when a command needs it
+    from zerowatt.wasm.manifest.load import load_apps  # wasmtime: only when a command needs it
 
     apps = load_apps(_manifests(manifests), variable_values=parse_assignments(variable or []))
     if json_output:
@@ -143,7 +143,7 @@ def build(
     ] = None,
 ) -> None:
     """Run each component's build command (in its workdir, with a shell); stop at the first failure."""
-    from zerowatt.wasm.manifest import read_manifest
+    from zerowatt.wasm.manifest.load import read_manifest
 
     spec = read_manifest(manifest)
     wanted = list(component or [])

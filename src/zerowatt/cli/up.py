@@ -18,7 +18,7 @@ from zerowatt.host.settings import (
     HostSettings,
 )
 from zerowatt.wasm.limits import DEFAULT_MEMORY_LIMIT, DEFAULT_REQUEST_TIMEOUT
-from zerowatt.wasm.variables import parse_assignments
+from zerowatt.wasm.manifest.variables import parse_assignments
 
 if TYPE_CHECKING:
     from zerowatt.wasm.model import App

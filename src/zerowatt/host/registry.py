@@ -1,8 +1,8 @@
 """Which executor runs a component: a small registry from :class:`ExecutorKind` to a factory.
 
 The host never imports a concrete executor directly; the autoscaler and tests can register their own
-factories. WAGI is in-process (:mod:`zerowatt.wasm.wagi`); wasi:http components are served by
-:mod:`zerowatt.wasm.wasihttp` (a supervised ``wasmtime serve``), imported lazily so that a build
+factories. WAGI is in-process (:mod:`zerowatt.wasm.wagi.executor`); wasi:http components are served by
+:mod:`zerowatt.wasm.wasihttp.executor` (a supervised ``wasmtime serve``), imported lazily so that a build
 without it fails with a clear load-time error naming the component instead of at import.
 """
 
@@ -16,13 +16,13 @@ from pathlib import Path
 
 from zerowatt.errors import ValidationError
 from zerowatt.units import Bytes, Seconds
-from zerowatt.wasm.cache import ModuleCache
+from zerowatt.wasm.compile_cache import ModuleCache
 from zerowatt.wasm.engine import Runtime
 from zerowatt.wasm.executor import Executor
-from zerowatt.wasm.fairness import AppSlots
 from zerowatt.wasm.model import App, Component, ExecutorKind, WagiOptions
-from zerowatt.wasm.stdio import InheritedStdout
-from zerowatt.wasm.wagi import Offload, WagiExecutor
+from zerowatt.wasm.wagi.executor import Offload, WagiExecutor
+from zerowatt.wasm.wagi.fairness import AppSlots
+from zerowatt.wasm.wagi.stdio import InheritedStdout
 
 
 @dataclass(slots=True)
@@ -64,11 +64,11 @@ def wasi_http_factory(
 ) -> Executor:
     del options
     try:
-        module = importlib.import_module("zerowatt.wasm.wasihttp")
+        module = importlib.import_module("zerowatt.wasm.wasihttp.executor")
     except ImportError:
         raise ValidationError(
             f"{app.manifest_path}: component.{component.id}",
-            "is a wasi:http component, but this build has no wasi:http executor (zerowatt.wasm.wasihttp)",
+            "is a wasi:http component, but this build has no wasi:http executor (zerowatt.wasm.wasihttp.executor)",
         ) from None
     executor: Executor = module.WasiHttpExecutor(
         app,

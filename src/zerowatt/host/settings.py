@@ -39,9 +39,9 @@ class HostSettings:
     min_body_rate: float = DEFAULT_MIN_BODY_RATE  # bytes/s a request body must keep up (408), native front
     variables: dict[str, str] = field(default_factory=dict)
     cache_dir: str | None = None
-    offload: str = "hybrid"  # zerowatt.wasm.wagi.Offload
+    offload: str = "hybrid"  # zerowatt.wasm.wagi.executor.Offload
     guest_threads: int = 16  # per worker: threads for guests that outlive the inline budget
-    guest_threads_per_app: int = 0  # most of those one app may hold at once (0: half, zerowatt.wasm.fairness)
+    guest_threads_per_app: int = 0  # most of those one app may hold at once (0: half, zerowatt.wasm.wagi.fairness)
     # Added to the guest threads' nice value: guests that outlive the inline budget yield the CPU to the
     # event loop (which serves the fast requests) instead of sharing it equally (docs/benchmarks.md).
     guest_nice: int = 10

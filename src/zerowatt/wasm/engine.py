@@ -9,7 +9,7 @@ of one counter check per loop header, and Cranelift optimises for speed.
 
 The epoch ticker increments the engine's epoch, but only while at least one request is in flight: an
 idle host wakes up for nothing ("0 servers == 0 watts"). Where the native module is available
-(:mod:`zerowatt.wasm.native`) it is a pthread inside it (:class:`NativeTicker`) that needs no GIL, and
+(:mod:`zerowatt.wasm.wagi.native`) it is a pthread inside it (:class:`NativeTicker`) that needs no GIL, and
 each run checks its deadline against the monotonic clock at every tick; a Python thread starved of the
 GIL or the CPU stretched a 2 s deadline to ~10 s under 16 spinning guests (issue 10). Without the
 module, :class:`EpochTicker` is a Python thread that increments once per tick *elapsed* (a late
@@ -221,8 +221,8 @@ class NativeTicker:
 
 
 def make_ticker(engine: wasmtime.Engine, tick: Seconds) -> EpochTicker | NativeTicker:
-    """The native ticker where the native module loads (see :mod:`zerowatt.wasm.native`), else the Python one."""
-    from zerowatt.wasm import native  # imports this module: not at the top
+    """The native ticker where the native module loads (see :mod:`zerowatt.wasm.wagi.native`), else the Python one."""
+    from zerowatt.wasm.wagi import native  # imports this module: not at the top
 
     module = native.load()
     if module is None:

@@ -7,8 +7,8 @@ names, and the standard hop-by-hop set (``Keep-Alive``, ``Proxy-Authenticate``, 
 cousin). A ``Proxy`` request header is dropped as well: in a CGI environment it would become
 ``HTTP_PROXY``, which HTTP client libraries take as their outbound proxy (the "httpoxy" vulnerability,
 https://httpoxy.org/, CVE-2016-5385 and siblings; CGI servers have stripped it since). Both executors
-apply these rules: the WAGI environment (:mod:`zerowatt.wasm.cgi`) and the request proxied to a wasi:http
-child (:mod:`zerowatt.wasm.wasihttp_plan`). Pure functions, no I/O.
+apply these rules: the WAGI environment (:mod:`zerowatt.wasm.wagi.cgi`) and the request proxied to a wasi:http
+child (:mod:`zerowatt.wasm.wasihttp.plan`). Pure functions, no I/O.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Pure decisions of the wasi:http executor: the ``wasmtime serve`` command line, the proxied request,
 readiness parsing and per-request CPU attribution.
 
-Nothing here touches processes, sockets, clocks or files: :mod:`zerowatt.wasm.wasihttp` (the
+Nothing here touches processes, sockets, clocks or files: :mod:`zerowatt.wasm.wasihttp.executor` (the
 adapter) feeds in readings and carries out the plans, so every rule below is unit-testable.
 """
 

@@ -2,7 +2,7 @@
 
 This is the pure half of loading: it checks every key and type of the TOML document and reports the
 first problem as ``ValidationError("<file>: <dotted.key>", "expected ...")``, but touches no file.
-``zerowatt build`` stops here (the modules it builds do not exist yet); :mod:`zerowatt.wasm.manifest`
+``zerowatt build`` stops here (the modules it builds do not exist yet); :mod:`zerowatt.wasm.manifest.load`
 resolves a spec into a servable :class:`~zerowatt.wasm.model.App`.
 """
 
@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import NoReturn
 
 from zerowatt.errors import ValidationError
-from zerowatt.wasm.files import FilesEntry, GlobFiles, MappedFiles
+from zerowatt.wasm.manifest.files import FilesEntry, GlobFiles, MappedFiles
+from zerowatt.wasm.manifest.variables import VARIABLE_NAME, Template, parse_template
 from zerowatt.wasm.model import BuildSpec, ExecutorKind, Limits, Route, Variable, WagiOptions
 from zerowatt.wasm.router import effective_prefix
-from zerowatt.wasm.variables import VARIABLE_NAME, Template, parse_template
 
 #: Spin's application names: letters, digits, '-' and '_'.
 APP_NAME = re.compile(r"[A-Za-z0-9_-]+\Z")

@@ -3,7 +3,7 @@
 Loading is all-or-nothing: :func:`load_app` either returns an App whose sources exist and match their
 digests, whose variables have values, whose files are staged and whose every trigger has a concrete
 executor, or raises :class:`ValidationError` naming the file and the dotted key at fault. The pure
-validation of the document lives in :mod:`zerowatt.wasm.spec`; this module is the adapter that reads
+validation of the document lives in :mod:`zerowatt.wasm.manifest.parse`; this module is the adapter that reads
 files, hashes sources, inspects modules and stages mounted files.
 """
 
@@ -18,7 +18,6 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from zerowatt.errors import ValidationError
-from zerowatt.wasm.files import resolve_files
 from zerowatt.wasm.hostapi import (
     SPIN_HTTP_EXPORT,
     both_abis_note,
@@ -26,6 +25,10 @@ from zerowatt.wasm.hostapi import (
     core_import_problem,
     spin_http_only,
 )
+from zerowatt.wasm.manifest.files import resolve_files
+from zerowatt.wasm.manifest.outbound import parse_host_pattern
+from zerowatt.wasm.manifest.parse import ComponentSpec, ManifestSpec, SourceSpec, TriggerSpec, parse_manifest
+from zerowatt.wasm.manifest.variables import render, resolve_variables
 from zerowatt.wasm.model import App, Component, ExecutorKind, HttpTrigger, Variable
 from zerowatt.wasm.modules import (
     WASI_HTTP_HANDLER,
@@ -35,10 +38,7 @@ from zerowatt.wasm.modules import (
     inspect_module,
     wagi_provides,
 )
-from zerowatt.wasm.outbound import parse_host_pattern
 from zerowatt.wasm.router import Router
-from zerowatt.wasm.spec import ComponentSpec, ManifestSpec, SourceSpec, TriggerSpec, parse_manifest
-from zerowatt.wasm.variables import render, resolve_variables
 
 #: Where staged files go unless the caller says otherwise: next to the manifest, git-ignored.
 CACHE_DIR_NAME = ".zerowatt-cache"

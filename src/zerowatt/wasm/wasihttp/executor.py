@@ -1,11 +1,11 @@
 """wasi:http components, served by one supervised ``wasmtime serve`` child per component.
 
-The adapter half of the executor (the decisions live in :mod:`zerowatt.wasm.wasihttp_plan`):
+The adapter half of the executor (the decisions live in :mod:`zerowatt.wasm.wasihttp.plan`):
 
 * the child is started on the first request, on an OS-chosen 127.0.0.1 port; the request that
   started it, and any that arrive meanwhile, wait for it (bounded by ``start_timeout``). Readiness
   is the child's own "Serving HTTP on ..." line, not a sleep;
-* requests are proxied over keep-alive HTTP/1.1 connections (:mod:`zerowatt.wasm.httpproxy`);
+* requests are proxied over keep-alive HTTP/1.1 connections (:mod:`zerowatt.wasm.wasihttp.client`);
 * after ``idle_timeout`` seconds without a request the child is stopped (scale to zero), and
   :meth:`WasiHttpExecutor.unload` stops it too; a child that dies is restarted by the next request,
   the requests it was serving are answered 503;
@@ -40,11 +40,11 @@ from zerowatt.errors import UsageError, ValidationError
 from zerowatt.lifeline import die_with_parent, load_prctl
 from zerowatt.units import Bytes, Seconds
 from zerowatt.wasm.executor import GuestError, GuestRequest, GuestResponse, GuestTimeout, GuestUnavailable
-from zerowatt.wasm.files import PinnedPreopens
-from zerowatt.wasm.httpproxy import UpstreamError, UpstreamPool, UpstreamRefused
+from zerowatt.wasm.manifest.files import PinnedPreopens
 from zerowatt.wasm.model import App, Component
 from zerowatt.wasm.modules import find_wasm_tools
-from zerowatt.wasm.wasihttp_plan import (
+from zerowatt.wasm.wasihttp.client import UpstreamError, UpstreamPool, UpstreamRefused
+from zerowatt.wasm.wasihttp.plan import (
     CpuLedger,
     ServePlan,
     child_environment,
@@ -57,7 +57,7 @@ from zerowatt.wasm.wasihttp_plan import (
     world_imports,
 )
 
-log = logging.getLogger("zerowatt.wasm.wasihttp")
+log = logging.getLogger("zerowatt.wasm.wasihttp.executor")
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 #: Lines of the child's output kept to explain a failed start.

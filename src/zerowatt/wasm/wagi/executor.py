@@ -1,12 +1,12 @@
 """The WAGI executor: a fresh wasmtime instance per request, in-process, CGI over WASI preview 1.
 
 Per request: a new ``Store`` (memory cap, epoch deadline), a WASI context (argv, the CGI
-environment, the body on stdin, stdout to a scratch file (:mod:`zerowatt.wasm.stdio`), stderr to the
+environment, the body on stdin, stdout to a scratch file (:mod:`zerowatt.wasm.wagi.stdio`), stderr to the
 log, read-only preopens and nothing else), an instance from the component's ``InstancePre`` and a call of its entry
-point; stdout is then parsed as CGI output (:mod:`zerowatt.wasm.cgi`).
+point; stdout is then parsed as CGI output (:mod:`zerowatt.wasm.wagi.cgi`).
 
 The hot path is one call of the native module (``_wagi_native.c``, built and loaded by
-:mod:`zerowatt.wasm.native`) that does the whole sequence in C: about half the cost of making the same
+:mod:`zerowatt.wasm.wagi.native`) that does the whole sequence in C: about half the cost of making the same
 wasmtime C API calls one by one through ctypes (docs/benchmarks.md). Where the module cannot be built,
 :meth:`WagiExecutor._run_ctypes` makes those calls through wasmtime-py's ``_ffi`` bindings (not its
 convenience classes, which rebuild type information and string arrays on every call). Both return the
@@ -28,7 +28,7 @@ answered 504, never 500. A guest on the pool is aborted when its client disconne
 (``GuestRequest.abort``): the callback sees the run's abort flag at the next tick (no cross-thread
 store access). The ctypes fallback counts ticks of the Python ticker inline and installs the same
 check as a ctypes callback for runs on the pool. One app holds at most ``slots.per_app`` pool threads
-(:mod:`zerowatt.wasm.fairness`).
+(:mod:`zerowatt.wasm.wagi.fairness`).
 """
 
 from __future__ import annotations
@@ -53,9 +53,7 @@ import wasmtime
 from wasmtime import _ffi as ffi
 
 from zerowatt.units import Bytes, Seconds
-from zerowatt.wasm import native, stdio
-from zerowatt.wasm.cache import ModuleCache
-from zerowatt.wasm.cgi import CgiOutputError, CgiPlan, cgi_environment, parse_cgi_output
+from zerowatt.wasm.compile_cache import ModuleCache
 from zerowatt.wasm.engine import Runtime
 from zerowatt.wasm.executor import (
     GuestAborted,
@@ -67,9 +65,11 @@ from zerowatt.wasm.executor import (
     GuestTrap,
     GuestUnavailable,
 )
-from zerowatt.wasm.fairness import AppSlots
 from zerowatt.wasm.model import App, Component, WagiOptions
-from zerowatt.wasm.stdio import InheritedStdout, StderrSink, stderr_callback
+from zerowatt.wasm.wagi import native, stdio
+from zerowatt.wasm.wagi.cgi import CgiOutputError, CgiPlan, cgi_environment, parse_cgi_output
+from zerowatt.wasm.wagi.fairness import AppSlots
+from zerowatt.wasm.wagi.stdio import InheritedStdout, StderrSink, stderr_callback
 
 log = logging.getLogger(__name__)
 

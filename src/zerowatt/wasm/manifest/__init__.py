@@ -1,0 +1,1 @@
+"""spin.toml: parse (pure) -> load (adapter: files, sources, variables) -> the model in zerowatt.wasm.model."""
