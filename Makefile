@@ -35,10 +35,10 @@ $(STAMPS)/venv: pyproject.toml | $(STAMPS)
 	$(BIN)/python -c "import pathlib, wasmtime_cli; d = pathlib.Path(wasmtime_cli.__file__).parent; [p.chmod(0o755) for p in d.iterdir() if p.name.startswith('wasmtime') and p.suffix == '']"
 	touch $@
 
-# The WAGI executor's one-call native path (src/zerowatt/wasm/wagi/_wagi_native.c), compiled with the system C
+# The WAGI executor's one-call native path (src/zerowatt/wasm/_wagi_native.c), compiled with the system C
 # compiler into the cache directory; zerowatt also builds it on first use, or falls back to ctypes.
 native: venv
-	$(BIN)/python -m zerowatt.wasm.wagi.native
+	$(BIN)/python -m zerowatt.wasm.native
 
 venv: $(STAMPS)/venv
 

@@ -92,9 +92,9 @@ def make_executor(
     """A WAGI executor for the echo module; ``backend`` is ZEROWATT_WAGI_BACKEND while it is made."""
     from tests.host.guestbuild import app, component
 
+    from zerowatt.wasm import native
     from zerowatt.wasm.compile_cache import ModuleCache
     from zerowatt.wasm.engine import EngineSettings, Runtime
-    from zerowatt.wasm.wagi import native
     from zerowatt.wasm.wagi.executor import Offload, WagiExecutor
 
     settings = EngineSettings(pooling=pooling)
@@ -301,8 +301,8 @@ def bench_native_floor(module: Path, n: int) -> dict[str, float]:
     """The native module's ``run`` alone, arguments built once: the least a warm request costs from Python."""
     import wasmtime
 
+    from zerowatt.wasm import native
     from zerowatt.wasm.engine import EngineSettings, Runtime
-    from zerowatt.wasm.wagi import native
     from zerowatt.wasm.wagi.cgi import cgi_environment
 
     module_ = native.load()

@@ -22,10 +22,10 @@ from zerowatt.host.asgi import HostApp
 from zerowatt.host.http import HttpServer
 from zerowatt.host.pool import ComponentPool
 from zerowatt.host.registry import ExecutorContext
+from zerowatt.wasm import native
 from zerowatt.wasm.compile_cache import ModuleCache
 from zerowatt.wasm.engine import Runtime
 from zerowatt.wasm.model import App
-from zerowatt.wasm.wagi import native
 from zerowatt.wasm.wagi.fairness import AppSlots
 
 DEADLINE = 60.0

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from zerowatt.errors import ValidationError
 from zerowatt.scaling.policies.kpa import KpaParams, WindowAverage
-from zerowatt.scaling.policies.kpa_batch import KpaState, decide
+from zerowatt.scaling.sim.kpa_batch import KpaState, decide
 
 
 def step(

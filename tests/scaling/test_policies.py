@@ -8,9 +8,9 @@ import pytest
 from zerowatt.errors import ValidationError
 from zerowatt.scaling.policies.energy import EnergyAware
 from zerowatt.scaling.policies.hybrid import HybridParams, ar1_forecast
-from zerowatt.scaling.policies.hybrid_batch import hybrid_windows, out_of_range
 from zerowatt.scaling.policies.keepalive import FixedKeepAlive
 from zerowatt.scaling.power import EnergyParams
+from zerowatt.scaling.sim.hybrid_batch import hybrid_windows, out_of_range
 
 
 def hist_of(idle_minutes: list[int], bins: int = 240) -> np.ndarray:

@@ -23,10 +23,10 @@ from zerowatt.scaling.policies.hybrid import (
     histogram_windows,
     is_out_of_range,
 )
-from zerowatt.scaling.policies.hybrid_batch import hybrid_windows, out_of_range
 from zerowatt.scaling.policies.kpa import KpaDecider, KpaParams
-from zerowatt.scaling.policies.kpa_batch import KpaState, decide
 from zerowatt.scaling.sim.driver import SimulationConfig
+from zerowatt.scaling.sim.hybrid_batch import hybrid_windows, out_of_range
+from zerowatt.scaling.sim.kpa_batch import KpaState, decide
 
 HEAVY = ("numpy", "prometheus_client", "matplotlib", "pyarrow", "httpx")
 

@@ -11,9 +11,9 @@ from tests.scaling.conftest import invocations
 from zerowatt.scaling.policies.hybrid import HybridParams
 from zerowatt.scaling.policies.keepalive import FixedKeepAlive
 from zerowatt.scaling.policies.kpa import KpaParams
-from zerowatt.scaling.policies.kpa_batch import kpa_tick_loop, peak_concurrency
 from zerowatt.scaling.power import EnergyParams
 from zerowatt.scaling.sim.driver import SimulationConfig, prepare, run_policy
+from zerowatt.scaling.sim.kpa_batch import kpa_tick_loop, peak_concurrency
 from zerowatt.scaling.sim.pareto import keepalive_matching_idle_memory, pareto, window_metrics
 from zerowatt.scaling.sim.periods import busy_periods, latency_percentiles
 

@@ -20,11 +20,11 @@ import pytest
 
 from tests.host.guestbuild import app, build_c, component
 from zerowatt.host.server import lower_thread_priority
+from zerowatt.wasm import native
 from zerowatt.wasm.compile_cache import ModuleCache
 from zerowatt.wasm.engine import EngineSettings, EpochTicker, NativeTicker, Runtime
 from zerowatt.wasm.executor import AbortSignal, GuestRequest, GuestTimeout
 from zerowatt.wasm.wagi import executor as wagi
-from zerowatt.wasm.wagi import native
 from zerowatt.wasm.wagi.executor import Offload, WagiExecutor, _Outcome
 from zerowatt.wasm.wagi.fairness import AppSlots
 

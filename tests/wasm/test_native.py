@@ -1,4 +1,4 @@
-"""Building, loading and choosing the WAGI executor's native module (``zerowatt.wasm.wagi.native``)."""
+"""Building, loading and choosing the WAGI executor's native module (``zerowatt.wasm.native``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from zerowatt.errors import UsageError
-from zerowatt.wasm.wagi import native
+from zerowatt.wasm import native
 
 
 @pytest.fixture

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from tests.host.guestbuild import GUESTS, app, build_c, component, digest
+from zerowatt.wasm import native
 from zerowatt.wasm.compile_cache import ModuleCache
 from zerowatt.wasm.engine import EngineSettings, Runtime
 from zerowatt.wasm.executor import GuestMemoryExceeded, GuestRequest, GuestTimeout, GuestTrap, GuestUnavailable
 from zerowatt.wasm.model import Limits, Preopen
-from zerowatt.wasm.wagi import native
 from zerowatt.wasm.wagi.executor import Offload, WagiExecutor
 from zerowatt.wasm.wagi.stdio import InheritedStdout
 

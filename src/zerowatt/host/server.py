@@ -36,12 +36,12 @@ from types import FrameType
 
 from zerowatt.errors import UsageError, ZerowattError
 from zerowatt.lifeline import die_with_parent, watch_parent
+from zerowatt.wasm import native
 from zerowatt.wasm.compile_cache import ModuleCache
 from zerowatt.wasm.engine import EngineSettings, Runtime
 from zerowatt.wasm.manifest.load import load_apps
 from zerowatt.wasm.model import App, ExecutorKind
 from zerowatt.wasm.router import Router
-from zerowatt.wasm.wagi import native
 from zerowatt.wasm.wagi.executor import Offload
 from zerowatt.wasm.wagi.fairness import AppSlots, default_per_app
 from zerowatt.wasm.wagi.stdio import InheritedStdout

@@ -15,18 +15,12 @@ _STEP = timedelta(days=8)
 class Schedule:
     """The spans of one spec (``spec`` is kept verbatim for messages and for equality with the annotation).
 
-    Build it with :func:`parse_schedule` (cached, and the only way to pass default zone/weekdays);
-    ``Schedule("Mon-Fri 07:30-20:30 UTC")`` parses the spec itself, without defaults.
+    Built by :func:`zerowatt.schedule.parse.parse_schedule` (cached, and the only way to pass default
+    zone/weekdays). The model does not parse: the parser imports this module, never the other way round.
     """
 
     spec: str
-    spans: tuple[Span, ...] = field(default=(), repr=False)
-
-    def __post_init__(self) -> None:
-        if not self.spans:  # every parsed spec has at least one span: empty means "not parsed yet"
-            from zerowatt.schedule.parse import parse_schedule  # late: parse imports this module
-
-            object.__setattr__(self, "spans", parse_schedule(self.spec).spans)
+    spans: tuple[Span, ...] = field(repr=False)
 
     def matches(self, at: datetime) -> bool:
         """Whether the timezone-aware instant ``at`` lies in any span (``ValueError`` for a naive ``at``)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from functools import cache
 from pathlib import Path
 
 import wasmtime
@@ -22,6 +23,24 @@ from zerowatt.errors import ValidationError
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "ZEROWATT_CACHE_DIR"
+
+
+@cache
+def wasmtime_version() -> str:
+    """The installed wasmtime package version (precompiled code is only valid for the same one).
+
+    Read from the ``wasmtime-<version>.dist-info`` directory beside the package: one directory
+    listing, where ``importlib.metadata`` costs every worker ~50 ms of imports at start-up.
+    """
+    site = Path(wasmtime.__file__).resolve().parent.parent
+    for entry in site.glob("wasmtime-*.dist-info"):
+        return entry.name.removeprefix("wasmtime-").removesuffix(".dist-info")
+    from importlib.metadata import PackageNotFoundError, version  # pragma: no cover - other layouts
+
+    try:  # pragma: no cover
+        return version("wasmtime")
+    except PackageNotFoundError:  # pragma: no cover - running from a source checkout of wasmtime-py
+        return "unknown"
 
 
 def default_cache_dir() -> Path:

@@ -9,7 +9,7 @@ of one counter check per loop header, and Cranelift optimises for speed.
 
 The epoch ticker increments the engine's epoch, but only while at least one request is in flight: an
 idle host wakes up for nothing ("0 servers == 0 watts"). Where the native module is available
-(:mod:`zerowatt.wasm.wagi.native`) it is a pthread inside it (:class:`NativeTicker`) that needs no GIL, and
+(:mod:`zerowatt.wasm.native`) it is a pthread inside it (:class:`NativeTicker`) that needs no GIL, and
 each run checks its deadline against the monotonic clock at every tick; a Python thread starved of the
 GIL or the CPU stretched a 2 s deadline to ~10 s under 16 spinning guests (issue 10). Without the
 module, :class:`EpochTicker` is a Python thread that increments once per tick *elapsed* (a late
@@ -26,14 +26,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import wasmtime
 from wasmtime import _ffi as wasmtime_ffi
 
 from zerowatt.units import MIB, Bytes, Seconds
+from zerowatt.wasm.compile_cache import wasmtime_version
 from zerowatt.wasm.limits import DEFAULT_MEMORY_LIMIT as DEFAULT_MEMORY_LIMIT
 from zerowatt.wasm.limits import DEFAULT_REQUEST_TIMEOUT as DEFAULT_REQUEST_TIMEOUT
 
@@ -59,24 +58,6 @@ class EngineSettings:
         """Hash of the settings that affect compiled code, plus the wasmtime version."""
         payload = json.dumps({**asdict(self), "wasmtime": wasmtime_version()}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-@cache
-def wasmtime_version() -> str:
-    """The installed wasmtime package version (precompiled code is only valid for the same one).
-
-    Read from the ``wasmtime-<version>.dist-info`` directory beside the package: one directory
-    listing, where ``importlib.metadata`` costs every worker ~50 ms of imports at start-up.
-    """
-    site = Path(wasmtime.__file__).resolve().parent.parent
-    for entry in site.glob("wasmtime-*.dist-info"):
-        return entry.name.removeprefix("wasmtime-").removesuffix(".dist-info")
-    from importlib.metadata import PackageNotFoundError, version  # pragma: no cover - other layouts
-
-    try:  # pragma: no cover
-        return version("wasmtime")
-    except PackageNotFoundError:  # pragma: no cover - running from a source checkout of wasmtime-py
-        return "unknown"
 
 
 def make_config(settings: EngineSettings) -> wasmtime.Config:
@@ -221,8 +202,8 @@ class NativeTicker:
 
 
 def make_ticker(engine: wasmtime.Engine, tick: Seconds) -> EpochTicker | NativeTicker:
-    """The native ticker where the native module loads (see :mod:`zerowatt.wasm.wagi.native`), else the Python one."""
-    from zerowatt.wasm.wagi import native  # imports this module: not at the top
+    """The native ticker where the native module loads (see :mod:`zerowatt.wasm.native`), else the Python one."""
+    from zerowatt.wasm import native  # imports this module: not at the top
 
     module = native.load()
     if module is None:

@@ -4,8 +4,9 @@ One module per policy holds its parameters dataclass (also its ``--policy-option
 :mod:`zerowatt.scaling.options`) and its online autoscaler, in plain Python: :mod:`.kpa` (Knative's pod
 autoscaler), :mod:`.keepalive` (fixed keep-alive), :mod:`.hybrid` (Shahrad et al.'s hybrid histogram),
 :mod:`.energy` (zerowatt's energy-aware break-even). Its batch simulation, vectorised with NumPy over a
-whole trace, is the ``*_batch`` module beside it, imported only when the simulator runs it, so that a
-``zerowatt up`` worker that imports the online side never loads NumPy.
+whole trace, is its ``*_batch`` module in the simulator (:mod:`zerowatt.scaling.sim`), imported by name
+only when the simulator runs it: a ``zerowatt up`` worker that imports the online side never loads NumPy,
+and the policies never import the simulator (the simulator imports them).
 
 :data:`POLICIES` is the only place a policy is picked by name: the host (:func:`parse_policy`,
 :class:`PolicyConfig`) and the simulator (:func:`zerowatt.scaling.sim.driver.run_policy`) both look it up.
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from zerowatt.scaling.sim.periods import PolicyResult, Prepared, Progress
 
 P = TypeVar("P")
+#: Where the batch simulations live (imported by name, on first use).
+_SIM = "zerowatt.scaling.sim"
 P_contra = TypeVar("P_contra", contravariant=True)
 
 
@@ -70,18 +73,16 @@ class Policy(Generic[P]):
 POLICIES: dict[str, Policy[Any]] = {
     p.name: p
     for p in (
-        Policy("kpa", "Knative's pod autoscaler", kpa.KpaParams, kpa.online, f"{__name__}.kpa_batch"),
-        Policy(
-            "keepalive", "fixed keep-alive", keepalive.FixedKeepAlive, keepalive.online, f"{__name__}.keepalive_batch"
-        ),
+        Policy("kpa", "Knative's pod autoscaler", kpa.KpaParams, kpa.online, f"{_SIM}.kpa_batch"),
+        Policy("keepalive", "fixed keep-alive", keepalive.FixedKeepAlive, keepalive.online, f"{_SIM}.keepalive_batch"),
         Policy(
             "hybrid",
             "Shahrad et al.'s hybrid histogram",
             hybrid.HybridParams,
             hybrid.online,
-            f"{__name__}.hybrid_batch",
+            f"{_SIM}.hybrid_batch",
         ),
-        Policy("energy", "energy-aware break-even", energy.EnergyAware, energy.online, f"{__name__}.energy_batch"),
+        Policy("energy", "energy-aware break-even", energy.EnergyAware, energy.online, f"{_SIM}.energy_batch"),
     )
 }
 POLICY_NAMES: tuple[str, ...] = tuple(POLICIES)

@@ -128,7 +128,7 @@ def histogram_windows(
 
     ``forecast`` is the predicted next idle time (:func:`ar1_forecast`) when :func:`is_out_of_range`
     (NaN or ``None``: no forecast, the not-representative fallback is used). The one-function form of
-    :func:`zerowatt.scaling.policies.hybrid_batch.hybrid_windows`.
+    :func:`zerowatt.scaling.sim.hybrid_batch.hybrid_windows`.
     """
     nb = len(counts)
     total = sum(counts)

@@ -131,7 +131,7 @@ class KpaDecider:
     """Knative's decider for one component: ``panicTime``/``maxPanicPods`` plus the scale-to-zero grace.
 
     ``-inf`` stands for Knative's zero time (not panicking / not asking for zero). :meth:`decide` is the
-    one-component form of :func:`zerowatt.scaling.policies.kpa_batch.decide`.
+    one-component form of :func:`zerowatt.scaling.sim.kpa_batch.decide`.
     """
 
     params: KpaParams

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zerowatt.scaling.policies.hybrid_batch import hybrid_gap_windows
 from zerowatt.scaling.sim.driver import SimulationConfig
+from zerowatt.scaling.sim.hybrid_batch import hybrid_gap_windows
 from zerowatt.scaling.sim.periods import FloatArray, PolicyResult, Prepared, simulate_windows
 from zerowatt.units import Seconds
 

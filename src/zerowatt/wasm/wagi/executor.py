@@ -6,7 +6,7 @@ log, read-only preopens and nothing else), an instance from the component's ``In
 point; stdout is then parsed as CGI output (:mod:`zerowatt.wasm.wagi.cgi`).
 
 The hot path is one call of the native module (``_wagi_native.c``, built and loaded by
-:mod:`zerowatt.wasm.wagi.native`) that does the whole sequence in C: about half the cost of making the same
+:mod:`zerowatt.wasm.native`) that does the whole sequence in C: about half the cost of making the same
 wasmtime C API calls one by one through ctypes (docs/benchmarks.md). Where the module cannot be built,
 :meth:`WagiExecutor._run_ctypes` makes those calls through wasmtime-py's ``_ffi`` bindings (not its
 convenience classes, which rebuild type information and string arrays on every call). Both return the
@@ -53,6 +53,7 @@ import wasmtime
 from wasmtime import _ffi as ffi
 
 from zerowatt.units import Bytes, Seconds
+from zerowatt.wasm import native
 from zerowatt.wasm.compile_cache import ModuleCache
 from zerowatt.wasm.engine import Runtime
 from zerowatt.wasm.executor import (
@@ -66,7 +67,7 @@ from zerowatt.wasm.executor import (
     GuestUnavailable,
 )
 from zerowatt.wasm.model import App, Component, WagiOptions
-from zerowatt.wasm.wagi import native, stdio
+from zerowatt.wasm.wagi import stdio
 from zerowatt.wasm.wagi.cgi import CgiOutputError, CgiPlan, cgi_environment, parse_cgi_output
 from zerowatt.wasm.wagi.fairness import AppSlots
 from zerowatt.wasm.wagi.stdio import InheritedStdout, StderrSink, stderr_callback

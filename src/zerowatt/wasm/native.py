@@ -9,7 +9,7 @@ It does not link against wasmtime: :func:`load` hands it the addresses of the C 
 the libwasmtime that wasmtime-py has loaded.
 
 ``ZEROWATT_WAGI_BACKEND=ctypes`` turns the native path off; ``native`` makes its absence an error.
-``python -m zerowatt.wasm.wagi.native`` builds it ahead of time (``make setup`` does).
+``python -m zerowatt.wasm.native`` builds it ahead of time (``make setup`` does).
 """
 
 from __future__ import annotations
@@ -32,8 +32,7 @@ from types import ModuleType
 from wasmtime import _ffi as ffi
 
 from zerowatt.errors import UsageError
-from zerowatt.wasm.compile_cache import default_cache_dir
-from zerowatt.wasm.engine import wasmtime_version
+from zerowatt.wasm.compile_cache import default_cache_dir, wasmtime_version
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@
  * when driven call by call through ctypes (docs/benchmarks.md). This module does the whole sequence
  * in one Python call and returns a small tuple; zerowatt.wasm.wagi.executor classifies the outcome.
  *
- * It does not link against wasmtime: zerowatt.wasm.wagi.native passes the addresses of the C API
+ * It does not link against wasmtime: zerowatt.wasm.native passes the addresses of the C API
  * functions of the libwasmtime that wasmtime-py has already loaded (init()), so both always agree.
  * The GIL is released while wasmtime runs, as ctypes does: guests on the thread pool run in parallel
  * with the event loop.
@@ -19,7 +19,7 @@
  * left (never a spurious one during instantiation), and a run is aborted from another thread by
  * setting one byte, without touching the store (whose context is not thread-safe).
  *
- * Built on demand by zerowatt.wasm.wagi.native with the system C compiler (or `make setup`).
+ * Built on demand by zerowatt.wasm.native with the system C compiler (or `make setup`).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
