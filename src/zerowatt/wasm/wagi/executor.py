@@ -432,7 +432,9 @@ class WagiExecutor:
                 return GuestResponse(cgi.status, cgi.headers, cgi.body, cpu_seconds=outcome.cpu_seconds)
         error.error_id = error.error_id or uuid.uuid4().hex[:12]
         error.cpu_seconds = outcome.cpu_seconds
-        log.error(
+        # A client that left is not a server error (nginx logs its 499 in the access log, not the error log).
+        log.log(
+            logging.INFO if isinstance(error, GuestAborted) else logging.ERROR,
             "guest %s failed [request %s, error %s, %s]: %s",
             self._label,
             request.request_id,
