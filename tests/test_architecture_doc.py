@@ -108,7 +108,7 @@ def path_problems(doc: str, package: Path, repo: Path) -> list[str]:
 
 def test_every_package_file_is_listed_exactly_once() -> None:
     files = package_files(PACKAGE)
-    assert "wasm/wagi/_wagi_native.c" in files and "energy/data/specpower.csv" in files  # the walk sees data
+    assert {Path(name).suffix for name in files} >= {".py", ".c", ".csv", ".md"}  # the walk sees more than code
     assert index_problems(DOC.read_text(encoding="utf-8"), files) == []
 
 
