@@ -93,14 +93,17 @@ def test_per_request_energy_api() -> None:
 def test_start_live_rate_prices_cpu_time() -> None:
     from zerowatt import energy
 
-    live = start_live_rate(interval=0.05)
+    live = start_live_rate(interval=0.2)
     try:
-        time.sleep(0.2)
+        time.sleep(0.5)
         joules = joules_for_cpu(0.01, live.current())
         assert joules > 0
         if live.meter.source.info.name == "model":  # no sensor here: the bound follows from the model
             model = energy.node_model().model
-            # active J per busy CPU-second = node watts / logical CPUs ≤ P_max / n (+ tick rounding)
-            assert joules <= 0.01 * model.max_watts / model.logical_cpus * 1.1
+            # active J per busy CPU-second = (node watts - idle) / busy CPUs ≤ P_max / n, up to the ratio of
+            # the wall-clock interval to the interval /proc/stat counted in 10 ms ticks: ±1 tick per CPU of a
+            # 0.2 s interval plus scheduling jitter between the clock and the /proc read on a loaded machine.
+            # A real error (pricing at node watts, not per CPU) is n = 2× or more.
+            assert joules <= 0.01 * model.max_watts / model.logical_cpus * 1.4
     finally:
         live.stop()
