@@ -17,6 +17,7 @@ import pytest
 from tests.host.conftest import make_host
 from tests.host.guestbuild import app, component
 from tests.wasm.test_host_imports import SPIN_CONFIG_WAT
+from zerowatt.host.asgi import AsgiApp
 from zerowatt.host.pool import ComponentPool
 from zerowatt.wasm.model import App
 
@@ -33,7 +34,7 @@ async def test_a_module_that_cannot_link_gets_503_with_a_logged_id(
 ) -> None:
     host = make_host(apps, pool, [])
     caplog.set_level(logging.ERROR)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host), base_url="http://test") as client:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=AsgiApp(host)), base_url="http://test") as client:
         first = await client.get("/spin")
         second = await client.get("/spin")
     ids = []

@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from tests.host.conftest import make_host
-from zerowatt.host.asgi import HostApp
+from zerowatt.host.app import HostApp
+from zerowatt.host.asgi import AsgiApp
 from zerowatt.host.pool import ComponentPool
 from zerowatt.host.settings import HostSettings
 from zerowatt.wasm.model import App
@@ -20,7 +21,7 @@ from zerowatt.wasm.router import Router
 async def client(apps: list[App], pool: ComponentPool) -> AsyncIterator[tuple[httpx.AsyncClient, HostApp, list[tuple]]]:
     seen: list[tuple] = []
     host = make_host(apps, pool, seen)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host), base_url="http://test") as c:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=AsgiApp(host)), base_url="http://test") as c:
         yield c, host, seen
 
 
@@ -88,7 +89,7 @@ async def test_reaper_unloads_idle_components(apps: list[App], pool: ComponentPo
     host = HostApp(Router(apps).match, pool, HostSettings(idle_unload=0.2))
     await host.startup()
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host), base_url="http://test") as c:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=AsgiApp(host)), base_url="http://test") as c:
             assert (await c.get("/hello")).status_code == 200
             assert pool.loaded() == [("hello-app", "hello")]
             for _ in range(50):

@@ -279,7 +279,8 @@ class _Child:
 
 
 class WasiHttpExecutor:
-    """Runs one wasi:http component through supervised ``wasmtime serve`` children (see module doc).
+    """Runs one wasi:http component through supervised ``wasmtime serve`` children (see module doc);
+    implements :class:`zerowatt.wasm.executor.Scalable` (an instance is a child).
 
     Without an autoscaler it keeps at most one child, started by the first request and stopped after
     ``idle_timeout``. With one (:mod:`zerowatt.host.autoscale`), :meth:`scale_to` starts and stops children
@@ -336,6 +337,11 @@ class WasiHttpExecutor:
     def _live(self) -> list[_Child]:
         """The children that are running and not being stopped."""
         return [c for c in self._children if c.alive]
+
+    @property
+    def failures(self) -> int:
+        """Starts that failed (:class:`~zerowatt.wasm.executor.Scalable`'s name for :attr:`start_failures`)."""
+        return self.start_failures
 
     @property
     def starting(self) -> int:
