@@ -47,7 +47,7 @@ from ctypes import POINTER, byref, c_char, c_char_p, cast
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from itertools import accumulate
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import wasmtime
 from wasmtime import _ffi as ffi
@@ -64,6 +64,7 @@ from zerowatt.wasm.executor import (
     GuestTimeout,
     GuestTrap,
     GuestUnavailable,
+    Scalable,
 )
 from zerowatt.wasm.model import App, Component, WagiOptions
 from zerowatt.wasm.wagi import native, stdio
@@ -733,3 +734,7 @@ def _memory_size(ctx: Any, instance: Any) -> int:
     ):
         return int(ffi.wasmtime_memory_data_size(ctx, byref(extern.of.memory)))
     return -1
+
+
+if TYPE_CHECKING:  # mypy checks here that the class implements the host's side of it
+    _SCALABLE: type[Scalable] = WagiExecutor

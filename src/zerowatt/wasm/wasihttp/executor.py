@@ -35,11 +35,12 @@ import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from zerowatt.errors import UsageError, ValidationError
 from zerowatt.lifeline import die_with_parent, load_prctl
 from zerowatt.units import Bytes, Seconds
-from zerowatt.wasm.executor import GuestError, GuestRequest, GuestResponse, GuestTimeout, GuestUnavailable
+from zerowatt.wasm.executor import GuestError, GuestRequest, GuestResponse, GuestTimeout, GuestUnavailable, Scalable
 from zerowatt.wasm.manifest.files import PinnedPreopens
 from zerowatt.wasm.model import App, Component
 from zerowatt.wasm.modules import find_wasm_tools
@@ -707,3 +708,7 @@ class WasiHttpExecutor:
         task = asyncio.ensure_future(self._stop(child))
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
+
+
+if TYPE_CHECKING:  # mypy checks here that the class implements the host's side of it
+    _SCALABLE: type[Scalable] = WasiHttpExecutor
