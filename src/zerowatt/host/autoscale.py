@@ -189,7 +189,12 @@ class ComponentScaler:
         now = self._time()
         self._account(now)
         self.stats.requests += 1
-        cold = self.executor.ready == 0
+        if self.executor.ready > 0:  # warm, the common case: admitted at once, one decision
+            self.slot.in_flight += 1  # the load the policy sees is the same as (pending 1, in flight 0)
+            self._decide(now)
+            self._snapshot()
+            return False
+        cold = True
         failures = self.executor.failures  # before the decision: a synchronous start may fail in it
         self.pending += 1
         admitted = False
@@ -284,11 +289,12 @@ class ComponentScaler:
         tick = self.autoscaler.tick
         if tick is not None and (self.desired > 0 or self.executor.ready > 0):
             target = min(target, now + tick)
+        if self._timer is not None and self._timer_at is not None and self._timer_at <= target:
+            # A timer that fires first stays (busy components would re-arm one per request otherwise): when
+            # it fires, the policy is asked again and answers with the edge it wants then.
+            return
         if math.isinf(target):
-            self._cancel_timer()
-            return
-        if self._timer is not None and self._timer_at == target:
-            return
+            return  # nothing pending: no timer needed
         self._cancel_timer()
         loop = asyncio.get_running_loop()
         # At least 1 ms: the loop's timers have millisecond resolution; firing before ``target`` only
