@@ -52,6 +52,9 @@ log = logging.getLogger(__name__)
 #: otherwise: the WAGI cold start measured in docs/benchmarks.md (0.31–0.38 ms, rounded down to the
 #: simulator's 0.3 ms) and a ``wasmtime serve`` start (12–13 ms measured there, rounded up).
 DEFAULT_COLD_START: dict[ExecutorKind, Seconds] = {ExecutorKind.WAGI: 0.0003, ExecutorKind.WASI_HTTP: 0.015}
+#: Instance-time reaches the metrics at most this often, at each change of the ready count and at close:
+#: two Prometheus increments on every request cost more than the rest of the scaler (docs/benchmarks.md).
+METRICS_PUSH: Seconds = 1.0
 #: Children per wasi:http component and worker when ``max_instances`` is not given.
 DEFAULT_MAX_CHILDREN = 4
 
@@ -125,6 +128,8 @@ class ComponentScaler:
         self._acc_ready = 0
         self._acc_busy = 0
         self._reported_ready = -1
+        self._pushed = (0.0, 0.0)  # instance-time already in the metrics (seconds, idle seconds)
+        self._push_at = self._now
         self._starts_seen = self.executor.starts
         self._closed = False
 
@@ -143,8 +148,18 @@ class ComponentScaler:
         idle = max(self._acc_ready - self._acc_busy, 0) * dt
         self.stats.instance_seconds += inst
         self.stats.idle_instance_seconds += idle
-        if self.metrics is not None:
-            self.metrics.instance_time(self.app, self.component, inst, idle)
+        if self.metrics is not None and now >= self._push_at:
+            self._push_time(now)
+
+    def _push_time(self, now: float) -> None:
+        """Hand the instance-time accounted since the last push to the metrics."""
+        assert self.metrics is not None
+        pushed_inst, pushed_idle = self._pushed
+        inst, idle = self.stats.instance_seconds, self.stats.idle_instance_seconds
+        self._pushed = (inst, idle)
+        self._push_at = now + METRICS_PUSH
+        if inst != pushed_inst or idle != pushed_idle:
+            self.metrics.instance_time(self.app, self.component, inst - pushed_inst, idle - pushed_idle)
 
     def _count_starts(self) -> None:
         starts = self.executor.starts
@@ -168,13 +183,17 @@ class ComponentScaler:
         if ready != self._reported_ready:
             self._reported_ready = ready
             if self.metrics is not None:
+                self._push_time(self._now)
                 self.metrics.set_instances(self.app, self.component, ready)
         if ready > 0 and self._ready_event is not None:
             self._ready_event.set()
 
     def flush(self) -> None:
-        """Bring instance-time up to now (the counters otherwise move at each event)."""
-        self._account(self._time())
+        """Bring instance-time up to now, in the stats and the metrics (otherwise they move at events)."""
+        now = self._time()
+        self._account(now)
+        if self.metrics is not None:
+            self._push_time(now)
 
     # -- events --------------------------------------------------------------------------------
     async def admit(self, timeout: Seconds) -> bool:
