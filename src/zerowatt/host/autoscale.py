@@ -211,7 +211,7 @@ class ComponentScaler:
         if self.executor.ready > 0:  # warm, the common case: admitted at once, one decision
             self.slot.in_flight += 1  # the load the policy sees is the same as (pending 1, in flight 0)
             self._decide(now)
-            self._snapshot()
+            self._settle()
             return False
         cold = True
         failures = self.executor.failures  # before the decision: a synchronous start may fail in it
@@ -258,7 +258,17 @@ class ComponentScaler:
         now = self._time()
         self._account(now)
         self._decide(now)
-        self._snapshot()
+        self._settle()
+
+    def _settle(self) -> None:
+        """:meth:`_snapshot` after an event that changed the load only (the per-request path): a change of
+        the ready count, which the executor reports through ``on_change`` anyway, takes the full one."""
+        ready = self.executor.ready
+        if ready != self._acc_ready or ready == 0:
+            self._snapshot()
+        else:
+            in_flight = self.slot.in_flight
+            self._acc_busy = in_flight if in_flight < ready else ready
 
     def _on_change(self) -> None:
         """The executor's ready count changed (a child became ready, stopped, crashed, failed to start)."""
