@@ -309,9 +309,14 @@ class ComponentScaler:
                 decision.reason,
             )
             self.desired = desired
-        self.executor.scale_to(desired)
-        self._count_starts()
-        self._schedule(now, decision.wake_at)
+        executor = self.executor
+        executor.scale_to(desired)
+        if executor.starts != self._starts_seen:
+            self._count_starts()
+        wake_at = decision.wake_at
+        timer_at = self._timer_at
+        if timer_at is None or self.autoscaler.tick is not None or (wake_at is not None and wake_at < timer_at):
+            self._schedule(now, wake_at)  # else the pending timer fires first (see _schedule)
 
     def _schedule(self, now: float, wake_at: float | None) -> None:
         target = wake_at if wake_at is not None else math.inf
