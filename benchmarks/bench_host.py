@@ -214,7 +214,8 @@ def bench_warm(module: Path, work: Path, n: int, threads: ThreadPoolExecutor, st
 
 def bench_host_inprocess(work: Path, n: int, threads: ThreadPoolExecutor, stdout: Any) -> dict[str, Any]:
     """HostApp.http for the hello app with an in-memory ASGI receive/send: host + guest, no server."""
-    from zerowatt.host.asgi import HostApp
+    from zerowatt.host.app import HostApp
+    from zerowatt.host.asgi import AsgiApp
     from zerowatt.host.metrics import HostMetrics
     from zerowatt.host.pool import ComponentPool
     from zerowatt.host.registry import ExecutorContext
@@ -254,7 +255,7 @@ def bench_host_inprocess(work: Path, n: int, threads: ThreadPoolExecutor, stdout
     out: dict[str, Any] = {}
     for with_metrics in (True, False):
         metrics = HostMetrics() if with_metrics else None
-        host = HostApp(Router(apps).match, ComponentPool(apps, ctx), HostSettings(), metrics)
+        host = AsgiApp(HostApp(Router(apps).match, ComponentPool(apps, ctx), HostSettings(), metrics))
 
         async def once(i: int, host: Any = host) -> None:
             sent.clear()

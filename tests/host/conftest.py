@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.host.guestbuild import GUESTS, app, build_c, component
-from zerowatt.host.asgi import HostApp
+from zerowatt.host.app import HostApp
 from zerowatt.host.metrics import HostMetrics
 from zerowatt.host.pool import ComponentPool
 from zerowatt.host.registry import ExecutorContext

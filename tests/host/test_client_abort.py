@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.host.conftest import make_host
-from zerowatt.host.asgi import HostApp
+from zerowatt.host.app import HostApp
 from zerowatt.host.http import HttpServer
 from zerowatt.host.pool import ComponentPool
 from zerowatt.host.registry import ExecutorContext

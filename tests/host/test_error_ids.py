@@ -17,8 +17,12 @@ import pytest
 from tests.host.conftest import make_host
 from tests.host.guestbuild import app, component
 from tests.wasm.test_host_imports import SPIN_CONFIG_WAT
+from zerowatt.host.app import HostApp
+from zerowatt.host.asgi import AsgiApp
 from zerowatt.host.pool import ComponentPool
+from zerowatt.host.settings import HostSettings
 from zerowatt.wasm.model import App
+from zerowatt.wasm.router import Router
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +37,7 @@ async def test_a_module_that_cannot_link_gets_503_with_a_logged_id(
 ) -> None:
     host = make_host(apps, pool, [])
     caplog.set_level(logging.ERROR)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host), base_url="http://test") as client:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=AsgiApp(host)), base_url="http://test") as client:
         first = await client.get("/spin")
         second = await client.get("/spin")
     ids = []
@@ -45,3 +49,16 @@ async def test_a_module_that_cannot_link_gets_503_with_a_logged_id(
         assert logged and "spin-config" in logged[0].getMessage()
         ids.append(error_id)
     assert ids[0] != ids[1]
+
+
+@pytest.mark.parametrize("policy", ["kpa", "keepalive"])
+async def test_a_module_that_cannot_load_is_503_at_once_under_a_policy(
+    apps: list[App], pool: ComponentPool, policy: str
+) -> None:
+    """The activator lets a request through when a start fails *during* its own scaling decision (WAGI
+    loads synchronously there): it used to wait for a later failure and answer 504 at the deadline."""
+    host = HostApp(Router(apps).match, pool, HostSettings(policy=policy, request_timeout=30.0))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=AsgiApp(host)), base_url="http://test") as client:
+        response = await client.get("/spin")
+    assert response.status_code == 503 and response.headers["x-error-id"] in response.text
+    assert pool.slot("spin-app", "spin").in_flight == 0

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import generate_latest
 
 from tests.host.conftest import make_host
-from zerowatt.host.asgi import HostApp
-from zerowatt.host.pool import ComponentPool
+from tests.wasm.wasihttp_support import PROBE as PROBE_COMPONENT
+from zerowatt.host.app import HostApp
+from zerowatt.host.asgi import AsgiApp
+from zerowatt.host.pool import ComponentPool, executor_kinds
 from zerowatt.host.settings import HostSettings
-from zerowatt.wasm.model import App
+from zerowatt.wasm.model import App, ExecutorKind
+from zerowatt.wasm.modules import ModuleError, executor_kind
 from zerowatt.wasm.router import Router
 
 
@@ -20,7 +26,7 @@ from zerowatt.wasm.router import Router
 async def client(apps: list[App], pool: ComponentPool) -> AsyncIterator[tuple[httpx.AsyncClient, HostApp, list[tuple]]]:
     seen: list[tuple] = []
     host = make_host(apps, pool, seen)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host), base_url="http://test") as c:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=AsgiApp(host)), base_url="http://test") as c:
         yield c, host, seen
 
 
@@ -88,7 +94,7 @@ async def test_reaper_unloads_idle_components(apps: list[App], pool: ComponentPo
     host = HostApp(Router(apps).match, pool, HostSettings(idle_unload=0.2))
     await host.startup()
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host), base_url="http://test") as c:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=AsgiApp(host)), base_url="http://test") as c:
             assert (await c.get("/hello")).status_code == 200
             assert pool.loaded() == [("hello-app", "hello")]
             for _ in range(50):
@@ -100,3 +106,41 @@ async def test_reaper_unloads_idle_components(apps: list[App], pool: ComponentPo
     finally:
         await host.shutdown()
     assert pool.loaded() == []
+
+
+async def test_cold_starts_are_counted_once_and_in_flight_goes_back_to_zero(client: tuple, pool: ComponentPool) -> None:
+    """One path whether or not ``--policy`` is given: the component's scaler admits every request, counts
+    its cold start (slot, scaler and metric agree) and owns ``in_flight``, errors included."""
+    c, host, _seen = client
+    for path in ("/hello", "/hello", "/probe/trap", "/probe/status", "/probe/trap"):
+        await c.get(path)
+    hello, probe = pool.slot("hello-app", "hello"), pool.slot("probe-app", "probe")
+    assert (hello.cold_starts, probe.cold_starts) == (1, 1)  # a guest that fails after loading: still cold
+    assert (hello.in_flight, probe.in_flight) == (0, 0)
+    scaler = host.autoscaler.scalers[("probe-app", "probe")]
+    assert scaler.autoscaler.name == "keepalive" and scaler.stats.cold_starts == 1 and scaler.stats.requests == 3
+    metrics = generate_latest(host.metrics.registry).decode()
+    assert 'zerowatt_cold_starts_total{app="probe-app",component="probe"} 1.0' in metrics
+    assert 'zerowatt_instance_starts_total{app="probe-app",component="probe"} 1.0' in metrics
+
+
+def test_hand_built_apps_resolve_auto_with_the_loaders_detection(apps: list[App]) -> None:
+    """An app built without the manifest loader may leave the executor AUTO: the pool resolves it with
+    :func:`zerowatt.wasm.modules.executor_kind`, the loader's own decision (core module: WAGI)."""
+    hello = apps[1]
+    auto = dataclasses.replace(
+        hello, triggers=tuple(dataclasses.replace(t, executor=ExecutorKind.AUTO) for t in hello.triggers)
+    )
+    assert executor_kinds(auto) == {"hello": ExecutorKind.WAGI}
+    assert executor_kind(PROBE_COMPONENT) is ExecutorKind.WASI_HTTP
+
+
+def test_executor_detection_refuses_what_is_not_webassembly(tmp_path: Path) -> None:
+    odd = tmp_path / "odd.wasm"
+    odd.write_bytes(b"\0asm\x01\x00\x02\x00")  # a layer that is neither a core module (0) nor a component (1)
+    with pytest.raises(ModuleError, match="layer 2"):
+        executor_kind(odd)
+    short = tmp_path / "short.wasm"
+    short.write_bytes(b"\0asm")
+    with pytest.raises(ModuleError, match="truncated"):
+        executor_kind(short)

@@ -19,6 +19,7 @@ import pytest
 from tests.host.conftest import make_host
 from tests.host.guestbuild import component
 from tests.wasm.wasihttp_support import PROBE
+from zerowatt.host.asgi import AsgiApp
 from zerowatt.host.http import HttpServer
 from zerowatt.host.pool import ComponentPool
 from zerowatt.host.registry import ExecutorContext
@@ -347,7 +348,7 @@ async def uvicorn_port(apps: list[App], pool: ComponentPool) -> AsyncIterator[in
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     await host.startup()
-    server = uvicorn.Server(uvicorn.Config(host, http="httptools", lifespan="off", access_log=False))
+    server = uvicorn.Server(uvicorn.Config(AsgiApp(host), http="httptools", lifespan="off", access_log=False))
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         async with asyncio.timeout(BOUND):

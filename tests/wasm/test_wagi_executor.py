@@ -379,3 +379,39 @@ def test_cache_loads_wat_sources_and_rejects_garbage(runtime: Runtime, cache: Mo
 
     with pytest.raises(ValidationError, match=r"bad\.wasm"):
         cache.load(bad, digest(bad))
+
+
+async def test_scalable_one_instance_loaded_by_scale_to_and_parked_at_zero(
+    probe: Path, runtime: Runtime, cache: ModuleCache, threads: ThreadPoolExecutor
+) -> None:
+    """The autoscaler's side of the executor (:class:`zerowatt.wasm.executor.Scalable`): ready, starts,
+    the last start's duration, and ``on_change`` at each load and park, whoever caused it."""
+    ex = make_executor(probe, runtime, cache, threads)
+    seen: list[int] = []
+    ex.on_change = lambda: seen.append(ex.ready)
+    assert (ex.ready, ex.starts, ex.failures, ex.last_start_seconds) == (0, 0, 0, None)
+    ex.scale_to(1)
+    assert ex.ready == 1 and ex.loaded and ex.starts == 1
+    assert ex.last_start_seconds is not None and ex.last_start_seconds >= 0
+    ex.scale_to(1)  # already loaded: nothing happens
+    ex.scale_to(0)
+    assert ex.ready == 0 and not ex.loaded
+    ex.scale_to(0)
+    response = await ex.handle(req("/status"))  # a request loads it again: a start too
+    assert response.cold_start_seconds is not None and ex.starts == 2
+    assert seen == [1, 0, 1] and ex.failures == 0
+
+
+async def test_scalable_a_load_that_fails_is_counted_and_the_request_gets_the_error(
+    runtime: Runtime, cache: ModuleCache, threads: ThreadPoolExecutor, tmp_path: Path
+) -> None:
+    source = tmp_path / "noentry.wat"
+    source.write_text('(module (func (export "main")))')  # no _start: WAGI's entry point is missing
+    comp = component(source, "noentry")
+    a = app([comp], {"/probe/...": "noentry"})
+    ex = WagiExecutor(a, comp, runtime=runtime, cache=cache, request_timeout=2.0, memory_limit=32 << 20)
+    ex.scale_to(1)
+    assert ex.ready == 0 and ex.failures == 1 and ex.starts == 0
+    with pytest.raises(GuestUnavailable, match="_start"):
+        await ex.handle(req("/x"))
+    assert ex.failures == 2 and ex.ready == 0

@@ -1,6 +1,8 @@
-"""The live autoscaler's adapter in the host: ``zerowatt up --policy NAME``.
+"""The autoscaler's adapter in the host: every request of ``zerowatt up`` goes through it.
 
-One :class:`ComponentScaler` per component and worker. It owns the clock (``time.monotonic``, passed to the
+With ``--policy NAME`` the policy is that one; without, it is the keep-alive policy with ``--idle-unload``
+as its window (:func:`idle_unload_policy`), so the app core has one path. One :class:`ComponentScaler` per
+component and worker. It owns the clock (``time.monotonic``, passed to the
 pure policy as :class:`~zerowatt.scaling.online.Observation.now`), calls the policy's ``decide`` on every
 request arrival and completion, at the policy's ``wake_at`` and every ``tick`` while instances exist (one
 ``loop.call_later`` timer per component, never a polling loop), and converges the component's instances to
@@ -10,6 +12,10 @@ the desired count:
   ``InstancePre``); 1 = loaded, 0 = unloaded. Every request still gets a fresh wasm instance.
 * wasi:http: an instance is a ``wasmtime serve`` child; :meth:`WasiHttpExecutor.scale_to` starts and stops
   children from 0 to N (N capped by ``max_instances``), requests go to the least busy ready child.
+
+Both through :class:`~zerowatt.wasm.executor.Scalable` only (ready, starts, failures, ``scale_to``,
+``on_change``). The scaler owns ``slot.in_flight`` (:meth:`ComponentScaler.admit` / :meth:`~ComponentScaler.done`)
+and counts cold starts, in one place.
 
 The **activator**: a request that arrives while no instance is ready is held (counted as ``pending`` by the
 policy, which then always asks for at least one instance) until one is ready, bounded by the request
@@ -32,10 +38,13 @@ from typing import Protocol
 
 from zerowatt.scaling.online import Autoscaler, Observation
 from zerowatt.scaling.policies import PolicyConfig
+from zerowatt.scaling.policies.keepalive import FixedKeepAlive
 from zerowatt.units import Seconds
+from zerowatt.wasm.executor import Scalable
 from zerowatt.wasm.model import ExecutorKind
 
 from .pool import ComponentPool, Slot
+from .settings import HostSettings
 
 log = logging.getLogger(__name__)
 
@@ -43,81 +52,26 @@ log = logging.getLogger(__name__)
 #: otherwise: the WAGI cold start measured in docs/benchmarks.md (0.31–0.38 ms, rounded down to the
 #: simulator's 0.3 ms) and a ``wasmtime serve`` start (12–13 ms measured there, rounded up).
 DEFAULT_COLD_START: dict[ExecutorKind, Seconds] = {ExecutorKind.WAGI: 0.0003, ExecutorKind.WASI_HTTP: 0.015}
+#: Instance-time reaches the metrics at most this often, at each change of the ready count and at close:
+#: two Prometheus increments on every request cost more than the rest of the scaler (docs/benchmarks.md).
+METRICS_PUSH: Seconds = 1.0
 #: Children per wasi:http component and worker when ``max_instances`` is not given.
 DEFAULT_MAX_CHILDREN = 4
 
 
-class Instances(Protocol):
-    """A component's instances as the scaler sees them."""
+def idle_unload_policy(idle_unload: Seconds | None) -> PolicyConfig:
+    """What ``--idle-unload N`` means without ``--policy``: the keep-alive policy with an N-second window.
 
-    @property
-    def ready(self) -> int: ...
-
-    @property
-    def failures(self) -> int:
-        """Starts that failed so far (the activator lets held requests through to get the error)."""
-        ...
-
-    @property
-    def starts(self) -> int:
-        """Instances started so far."""
-        ...
-
-    def scale_to(self, n: int) -> Seconds | None:
-        """Converge to ``n`` instances; returns the seconds a synchronous start took (None: none started)."""
-        ...
+    An instance stays after its last request for ``idle_unload`` seconds (None: for ever), one instance
+    per component while busy, as the idle reaper this replaces did.
+    """
+    keep = math.inf if idle_unload is None else idle_unload
+    return PolicyConfig("keepalive", FixedKeepAlive(keep_alive=keep), options=(("keep_alive", keep),))
 
 
-class LoadedComponent:
-    """WAGI: one in-process instance, the loaded module (``load()`` is synchronous, ~0.1–0.4 ms)."""
-
-    def __init__(self, executor: object, label: str) -> None:
-        self.executor = executor
-        self.label = label
-        self.failures = 0
-        self.starts = 0
-
-    @property
-    def ready(self) -> int:
-        return 1 if getattr(self.executor, "loaded", False) else 0
-
-    def scale_to(self, n: int) -> Seconds | None:
-        if n > 0 and not self.ready:
-            try:
-                seconds: Seconds = self.executor.load()  # type: ignore[attr-defined]
-            except Exception as exc:  # the request itself reloads and answers the error (503/500)
-                self.failures += 1
-                log.warning("autoscale %s: load failed: %s", self.label, exc)
-                return None
-            self.starts += 1
-            return seconds
-        if n == 0 and self.ready:
-            self.executor.unload_now()  # type: ignore[attr-defined]
-        return None
-
-
-class ServeChildren:
-    """wasi:http: ``wasmtime serve`` children, started in the background (``on_change`` says when ready)."""
-
-    def __init__(self, executor: object, on_change: Callable[[], None]) -> None:
-        self.executor = executor
-        executor.on_change = on_change  # type: ignore[attr-defined]
-
-    @property
-    def ready(self) -> int:
-        return int(self.executor.ready)  # type: ignore[attr-defined]
-
-    @property
-    def failures(self) -> int:
-        return int(self.executor.start_failures)  # type: ignore[attr-defined]
-
-    @property
-    def starts(self) -> int:
-        return int(self.executor.starts)  # type: ignore[attr-defined]
-
-    def scale_to(self, n: int) -> Seconds | None:
-        self.executor.scale_to(n)  # type: ignore[attr-defined]
-        return None
+def policy_for(settings: HostSettings) -> PolicyConfig:
+    """The worker's policy: ``--policy`` with its options, else :func:`idle_unload_policy`."""
+    return settings.policy_config() or idle_unload_policy(settings.idle_unload)
 
 
 class ScalerMetrics(Protocol):
@@ -161,11 +115,8 @@ class ComponentScaler:
         self.clock = clock
         self.app, self.component = slot.labels
         self.label = f"{self.app}/{self.component}"
-        self.instances: Instances
-        if hasattr(slot.executor, "scale_to"):
-            self.instances = ServeChildren(slot.executor, self._on_change)
-        else:
-            self.instances = LoadedComponent(slot.executor, self.label)
+        self.executor: Scalable = slot.executor
+        self.executor.on_change = self._on_change
         self.pending = 0
         self.desired = 0
         self.stats = ScalerStats()
@@ -177,7 +128,9 @@ class ComponentScaler:
         self._acc_ready = 0
         self._acc_busy = 0
         self._reported_ready = -1
-        self._starts_seen = self.instances.starts
+        self._pushed = (0.0, 0.0)  # instance-time already in the metrics (seconds, idle seconds)
+        self._push_at = self._now
+        self._starts_seen = self.executor.starts
         self._closed = False
 
     # -- the clock and the accounting ----------------------------------------------------------
@@ -195,13 +148,26 @@ class ComponentScaler:
         idle = max(self._acc_ready - self._acc_busy, 0) * dt
         self.stats.instance_seconds += inst
         self.stats.idle_instance_seconds += idle
-        if self.metrics is not None:
-            self.metrics.instance_time(self.app, self.component, inst, idle)
+        if self.metrics is not None and now >= self._push_at:
+            self._push_time(now)
 
-    def _count_starts(self, seconds: Seconds | None = None) -> None:
-        starts = self.instances.starts
-        if seconds is None and starts != self._starts_seen:
-            seconds = getattr(self.slot.executor, "last_start_seconds", None)
+    def _push_time(self, now: float) -> None:
+        """Hand the instance-time accounted since the last push to the metrics."""
+        assert self.metrics is not None
+        pushed_inst, pushed_idle = self._pushed
+        inst, idle = self.stats.instance_seconds, self.stats.idle_instance_seconds
+        self._pushed = (inst, idle)
+        self._push_at = now + METRICS_PUSH
+        if inst != pushed_inst or idle != pushed_idle:
+            self.metrics.instance_time(self.app, self.component, inst - pushed_inst, idle - pushed_idle)
+
+    def _count_starts(self) -> None:
+        starts = self.executor.starts
+        if starts == self._starts_seen:
+            return
+        seconds = self.executor.last_start_seconds
+        if seconds is not None:
+            log.info("cold start %s: %.3f ms", self.label, seconds * 1e3)
         for _ in range(starts - self._starts_seen):
             self.stats.instance_starts += 1
             if self.metrics is not None:
@@ -210,39 +176,52 @@ class ComponentScaler:
 
     def _snapshot(self) -> None:
         self._count_starts()
-        ready = self.instances.ready
+        ready = self.executor.ready
         self._acc_ready = ready
         self._acc_busy = min(self.slot.in_flight, ready)
         self.stats.max_instances_seen = max(self.stats.max_instances_seen, ready)
         if ready != self._reported_ready:
             self._reported_ready = ready
             if self.metrics is not None:
+                self._push_time(self._now)
                 self.metrics.set_instances(self.app, self.component, ready)
         if ready > 0 and self._ready_event is not None:
             self._ready_event.set()
 
     def flush(self) -> None:
-        """Bring instance-time up to now (the counters otherwise move at each event)."""
-        self._account(self._time())
+        """Bring instance-time up to now, in the stats and the metrics (otherwise they move at events)."""
+        now = self._time()
+        self._account(now)
+        if self.metrics is not None:
+            self._push_time(now)
 
     # -- events --------------------------------------------------------------------------------
     async def admit(self, timeout: Seconds) -> bool:
-        """Hold the request until an instance is ready (the activator); then it counts as in flight.
+        """Hold the request until an instance is ready (the activator); then it counts in ``slot.in_flight``
+        until :meth:`done`.
 
-        Returns whether the request was a cold start (it found no ready instance). Raises
-        :class:`TimeoutError` when no instance became ready within ``timeout`` seconds.
+        Returns whether the request was a cold start (it found no ready instance): counted here, the only
+        place (this scaler's stats, ``slot.cold_starts``, the metrics). A start that fails releases the
+        request (the executor answers it with the reason). Raises :class:`TimeoutError` when no instance
+        became ready within ``timeout`` seconds.
         """
         now = self._time()
         self._account(now)
         self.stats.requests += 1
-        cold = self.instances.ready == 0
+        if self.executor.ready > 0:  # warm, the common case: admitted at once, one decision
+            self.slot.in_flight += 1  # the load the policy sees is the same as (pending 1, in flight 0)
+            self._decide(now)
+            self._settle()
+            return False
+        cold = True
+        failures = self.executor.failures  # before the decision: a synchronous start may fail in it
         self.pending += 1
         admitted = False
         try:
             self._decide(now)
             self._snapshot()
-            if self.instances.ready == 0:
-                await self._wait_ready(timeout)
+            if self.executor.ready == 0:
+                await self._wait_ready(timeout, failures)
             admitted = True
         finally:
             self.pending -= 1
@@ -257,28 +236,39 @@ class ComponentScaler:
                 self._snapshot()
         if cold:
             self.stats.cold_starts += 1
+            self.slot.cold_starts += 1
             if self.metrics is not None:
                 self.metrics.request_waited(self.app, self.component)
         return cold
 
-    async def _wait_ready(self, timeout: Seconds) -> None:
+    async def _wait_ready(self, timeout: Seconds, failures: int) -> None:
         if self._ready_event is None:
             self._ready_event = asyncio.Event()
         event = self._ready_event
-        failures = self.instances.failures
         async with asyncio.timeout(timeout):
-            while self.instances.ready == 0:
-                if self.instances.failures != failures:
+            while self.executor.ready == 0:
+                if self.executor.failures != failures:
                     return  # a start failed: the executor answers the request with the reason (503)
                 event.clear()
                 await event.wait()
 
     def done(self) -> None:
-        """A request finished (``slot.in_flight`` already decremented)."""
+        """A request admitted by :meth:`admit` finished (answered or failed): it leaves ``slot.in_flight``."""
+        self.slot.in_flight -= 1
         now = self._time()
         self._account(now)
         self._decide(now)
-        self._snapshot()
+        self._settle()
+
+    def _settle(self) -> None:
+        """:meth:`_snapshot` after an event that changed the load only (the per-request path): a change of
+        the ready count, which the executor reports through ``on_change`` anyway, takes the full one."""
+        ready = self.executor.ready
+        if ready != self._acc_ready or ready == 0:
+            self._snapshot()
+        else:
+            in_flight = self.slot.in_flight
+            self._acc_busy = in_flight if in_flight < ready else ready
 
     def _on_change(self) -> None:
         """The executor's ready count changed (a child became ready, stopped, crashed, failed to start)."""
@@ -289,7 +279,7 @@ class ComponentScaler:
         self._snapshot()
         if self._ready_event is not None:
             self._ready_event.set()  # waiters re-check readiness and start failures
-        if self.instances.ready != self.desired and self.instances.ready == 0 and self.pending + self.slot.in_flight:
+        if self.executor.ready != self.desired and self.executor.ready == 0 and self.pending + self.slot.in_flight:
             self._decide(now)  # e.g. a crash while requests wait: ask again
             self._snapshot()
 
@@ -305,7 +295,7 @@ class ComponentScaler:
 
     # -- the policy ----------------------------------------------------------------------------
     def _decide(self, now: float) -> None:
-        obs = Observation(now=now, in_flight=self.slot.in_flight, pending=self.pending, ready=self.instances.ready)
+        obs = Observation(now=now, in_flight=self.slot.in_flight, pending=self.pending, ready=self.executor.ready)
         decision = self.autoscaler.decide(obs)
         self.stats.decisions += 1
         desired = min(decision.desired, self.max_instances)
@@ -319,19 +309,26 @@ class ComponentScaler:
                 decision.reason,
             )
             self.desired = desired
-        self._count_starts(self.instances.scale_to(desired))
-        self._schedule(now, decision.wake_at)
+        executor = self.executor
+        executor.scale_to(desired)
+        if executor.starts != self._starts_seen:
+            self._count_starts()
+        wake_at = decision.wake_at
+        timer_at = self._timer_at
+        if timer_at is None or self.autoscaler.tick is not None or (wake_at is not None and wake_at < timer_at):
+            self._schedule(now, wake_at)  # else the pending timer fires first (see _schedule)
 
     def _schedule(self, now: float, wake_at: float | None) -> None:
         target = wake_at if wake_at is not None else math.inf
         tick = self.autoscaler.tick
-        if tick is not None and (self.desired > 0 or self.instances.ready > 0):
+        if tick is not None and (self.desired > 0 or self.executor.ready > 0):
             target = min(target, now + tick)
+        if self._timer is not None and self._timer_at is not None and self._timer_at <= target:
+            # A timer that fires first stays (busy components would re-arm one per request otherwise): when
+            # it fires, the policy is asked again and answers with the edge it wants then.
+            return
         if math.isinf(target):
-            self._cancel_timer()
-            return
-        if self._timer is not None and self._timer_at == target:
-            return
+            return  # nothing pending: no timer needed
         self._cancel_timer()
         loop = asyncio.get_running_loop()
         # At least 1 ms: the loop's timers have millisecond resolution; firing before ``target`` only

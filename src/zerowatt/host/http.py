@@ -38,7 +38,7 @@ import httptools
 
 from zerowatt.wasm.executor import AbortSignal
 
-from .asgi import NO_CONTENT, TEXT_PLAIN, HostApp
+from .app import NO_CONTENT, TEXT_PLAIN, HostApp
 
 log = logging.getLogger(__name__)
 

@@ -154,19 +154,13 @@ class HostMetrics:
             if cpu:
                 children[2].inc(cpu)
 
-    def cold_start(self, app: str, component: str, seconds: float | None) -> None:
-        """Count a cold start; ``seconds`` is None when the guest failed and the load time is unknown."""
-        self._child(self.cold_starts, app, component).inc()
-        if seconds is not None:
-            self._child(self.cold_start_duration, app, component).observe(seconds)
-        self._child(self.loaded, app, component).set(1)
-
     def request_waited(self, app: str, component: str) -> None:
-        """The autoscaler's activator held a request until an instance was ready: a cold start."""
+        """A request found no instance ready (the activator held it, or let it through to a failed start):
+        a cold start."""
         self._child(self.cold_starts, app, component).inc()
 
     def instance_started(self, app: str, component: str, seconds: float | None) -> None:
-        """The autoscaler started an instance (``seconds``: how long it took, when known)."""
+        """The autoscaler started an instance, a component load (``seconds``: how long it took, when known)."""
         self._child(self.instance_starts, app, component).inc()
         if seconds is not None:
             self._child(self.cold_start_duration, app, component).observe(seconds)

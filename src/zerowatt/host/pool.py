@@ -1,9 +1,9 @@
 """The components a worker can serve, and the one place that loads and unloads them.
 
-Separate from HTTP on purpose: the idle reaper here, and later the autoscaler (issue 4), decide *when*
-a component lives in memory by calling :meth:`ComponentPool.unload` / :meth:`ComponentPool.unload_idle`;
-the HTTP layer only asks for an executor and reports use. Time comes in as arguments (``now``), so
-the decisions are testable without clocks.
+Separate from HTTP on purpose: the autoscaler (:mod:`zerowatt.host.autoscale`) decides *when* a
+component's instances live, through each executor's :class:`~zerowatt.wasm.executor.Scalable` side;
+the app core (:mod:`zerowatt.host.app`) only asks for a slot and reports use. The idle queries here
+take the time as arguments (``now``), so they are testable without clocks.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from zerowatt.units import Seconds
-from zerowatt.wasm.executor import Executor
+from zerowatt.wasm.executor import Scalable
 from zerowatt.wasm.model import App, Component, ExecutorKind, WagiOptions
+from zerowatt.wasm.modules import executor_kind
 
-from .registry import DEFAULT_FACTORIES, ExecutorContext, ExecutorFactory, detect_kind
+from .registry import DEFAULT_FACTORIES, ExecutorContext, ExecutorFactory
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +26,16 @@ Key = tuple[str, str]  # (app name, component id)
 
 @dataclass(slots=True)
 class Slot:
-    """One component's executor and its use (``last_used`` is the caller's monotonic clock)."""
+    """One component's executor and its use (``last_used`` is the caller's monotonic clock).
+
+    ``in_flight`` is written by the component's :class:`~zerowatt.host.autoscale.ComponentScaler` only
+    (admitted, done); ``cold_starts`` too (requests that found no instance ready).
+    """
 
     app: App
     component: Component
     kind: ExecutorKind
-    executor: Executor
+    executor: Scalable
     last_used: Seconds = 0.0
     requests: int = 0
     cold_starts: int = 0
@@ -39,12 +44,13 @@ class Slot:
 
 
 def executor_kinds(app: App) -> dict[str, ExecutorKind]:
-    """Each component's executor kind (from its triggers; AUTO resolved from the module)."""
+    """Each component's executor kind (from its triggers; AUTO, left by apps built by hand, resolved from
+    the module by :func:`zerowatt.wasm.modules.executor_kind`, the loader's own decision)."""
     kinds: dict[str, ExecutorKind] = {}
     for trigger in app.triggers:
         kind = trigger.executor
         if kind is ExecutorKind.AUTO:
-            kind = detect_kind(app.components[trigger.component_id].source)
+            kind = executor_kind(app.components[trigger.component_id].source)
         kinds.setdefault(trigger.component_id, kind)
     return kinds
 

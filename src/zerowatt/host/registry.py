@@ -1,7 +1,8 @@
 """Which executor runs a component: a small registry from :class:`ExecutorKind` to a factory.
 
-The host never imports a concrete executor directly; the autoscaler and tests can register their own
-factories. WAGI is in-process (:mod:`zerowatt.wasm.wagi.executor`); wasi:http components are served by
+The host never imports a concrete executor directly; tests can register their own factories. Every
+factory returns a :class:`~zerowatt.wasm.executor.Scalable`: the host's autoscaler needs nothing else.
+WAGI is in-process (:mod:`zerowatt.wasm.wagi.executor`); wasi:http components are served by
 :mod:`zerowatt.wasm.wasihttp.executor` (a supervised ``wasmtime serve``), imported lazily so that a build
 without it fails with a clear load-time error naming the component instead of at import.
 """
@@ -12,13 +13,12 @@ import importlib
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 from zerowatt.errors import ValidationError
 from zerowatt.units import Bytes, Seconds
 from zerowatt.wasm.compile_cache import ModuleCache
 from zerowatt.wasm.engine import Runtime
-from zerowatt.wasm.executor import Executor
+from zerowatt.wasm.executor import Scalable
 from zerowatt.wasm.model import App, Component, ExecutorKind, WagiOptions
 from zerowatt.wasm.wagi.executor import Offload, WagiExecutor
 from zerowatt.wasm.wagi.fairness import AppSlots
@@ -40,10 +40,10 @@ class ExecutorContext:
     slots: AppSlots | None = None  # the per-app cap on the guest threads (None: none)
 
 
-ExecutorFactory = Callable[[App, Component, Mapping[str, WagiOptions], ExecutorContext], Executor]
+ExecutorFactory = Callable[[App, Component, Mapping[str, WagiOptions], ExecutorContext], Scalable]
 
 
-def wagi_factory(app: App, component: Component, options: Mapping[str, WagiOptions], ctx: ExecutorContext) -> Executor:
+def wagi_factory(app: App, component: Component, options: Mapping[str, WagiOptions], ctx: ExecutorContext) -> Scalable:
     return WagiExecutor(
         app,
         component,
@@ -61,7 +61,7 @@ def wagi_factory(app: App, component: Component, options: Mapping[str, WagiOptio
 
 def wasi_http_factory(
     app: App, component: Component, options: Mapping[str, WagiOptions], ctx: ExecutorContext
-) -> Executor:
+) -> Scalable:
     del options
     try:
         module = importlib.import_module("zerowatt.wasm.wasihttp.executor")
@@ -70,7 +70,7 @@ def wasi_http_factory(
             f"{app.manifest_path}: component.{component.id}",
             "is a wasi:http component, but this build has no wasi:http executor (zerowatt.wasm.wasihttp.executor)",
         ) from None
-    executor: Executor = module.WasiHttpExecutor(
+    executor: Scalable = module.WasiHttpExecutor(
         app,
         component,
         request_timeout=ctx.request_timeout,
@@ -84,15 +84,3 @@ DEFAULT_FACTORIES: dict[ExecutorKind, ExecutorFactory] = {
     ExecutorKind.WAGI: wagi_factory,
     ExecutorKind.WASI_HTTP: wasi_http_factory,
 }
-
-
-def detect_kind(source: Path) -> ExecutorKind:
-    """AUTO resolved from the file: a core module is WAGI, a component is wasi:http.
-
-    The manifest loader normally resolves AUTO; this covers apps built by hand (tests, embedding).
-    """
-    head = source.read_bytes()[:8] if source.suffix != ".wat" else b""
-    if head[:4] == b"\0asm":
-        return ExecutorKind.WASI_HTTP if head[4:8] != b"\x01\0\0\0" else ExecutorKind.WAGI
-    text = source.read_text(errors="replace").lstrip() if source.suffix == ".wat" else ""
-    return ExecutorKind.WASI_HTTP if text.startswith("(component") else ExecutorKind.WAGI

@@ -7,10 +7,11 @@ parent's ``__main__``: the whole CLI). While they import their modules it valida
 settings on stdin; a validation error stops them before they bind anything. It then starts the admin
 listener and prints the banner once every worker reports (on a pipe) that it listens. Each
 worker binds the listen address with ``SO_REUSEPORT`` (the kernel spreads connections across them,
-no accept-lock herd) and runs one HTTP server over a :class:`~zerowatt.host.asgi.HostApp`: by
+no accept-lock herd) and runs one HTTP server over a :class:`~zerowatt.host.app.HostApp`: by
 default the native HTTP/1.1 server of :mod:`zerowatt.host.http` (asyncio + httptools, no ASGI
 layer), or with ``--http uvicorn`` uvicorn (httptools parser, uvloop) over the host's ASGI
-interface. The supervisor sleeps until a signal or a worker exit: a worker that dies is replaced,
+adapter (:mod:`zerowatt.host.asgi`). The supervisor sleeps until a signal or a worker exit: a
+worker that dies is replaced,
 SIGINT/SIGTERM/SIGHUP stop all of them gracefully (docs/host.md, "Signals and lifecycle"), and a
 worker whose supervisor is gone (even ``kill -9``) stops too (:func:`tie_to_supervisor`).
 """
@@ -46,7 +47,8 @@ from zerowatt.wasm.wagi.executor import Offload
 from zerowatt.wasm.wagi.fairness import AppSlots, default_per_app
 from zerowatt.wasm.wagi.stdio import InheritedStdout
 
-from .asgi import HostApp
+from .app import HostApp
+from .asgi import AsgiApp
 from .pool import ComponentPool, executor_kinds
 from .registry import ExecutorContext
 from .settings import HostSettings
@@ -137,7 +139,6 @@ def build_host(
     from .energy import EnergyAccounting
     from .metrics import EnergyMetrics, HostMetrics, RequestObserver
 
-    policy = settings.policy_config()
     runtime = Runtime(EngineSettings())
     stdout = InheritedStdout(stderr=True) if inherit_stdout else None
     threads = ThreadPoolExecutor(
@@ -152,8 +153,8 @@ def build_host(
         cache=make_cache(runtime, settings),
         request_timeout=settings.request_timeout,
         memory_limit=settings.memory_limit,
-        # With a policy, the autoscaler decides when wasi:http children stop (no idle timer of their own).
-        idle_timeout=settings.idle_unload if settings.idle_unload is not None and policy is None else 365 * 86400.0,
+        # The host's autoscaler decides when wasi:http children stop (no idle timer of their own).
+        idle_timeout=365 * 86400.0,
         threads=threads,
         offload=Offload(settings.offload),
         stdout=stdout,
@@ -170,14 +171,8 @@ def build_host(
             rate=live.current, metrics=EnergyMetrics(metrics.registry), interval=settings.energy_summary
         )
         observers.append(accounting)
-    autoscaler = None
-    if policy is not None:
-        from .autoscale import HostAutoscaler  # the policies (and numpy) only where a policy is asked for
-
-        autoscaler = HostAutoscaler(pool, policy, metrics)
-    host = HostApp(
-        Router(apps).match, pool, settings, metrics, observers=observers, batch_observers=True, autoscaler=autoscaler
-    )
+    # The autoscaler: --policy, or the keep-alive window of --idle-unload (zerowatt.host.autoscale.policy_for).
+    host = HostApp(Router(apps).match, pool, settings, metrics, observers=observers, batch_observers=True)
 
     closed = False
 
@@ -198,12 +193,12 @@ def build_host(
     return host, close
 
 
-def asgi_from_env() -> HostApp:
+def asgi_from_env() -> AsgiApp:
     """ASGI factory for running the host under another ASGI server (the benchmark runs it under
     granian): settings come as ``HostSettings`` JSON in ``$ZEROWATT_HOST_SETTINGS``."""
     settings = HostSettings.from_json(os.environ["ZEROWATT_HOST_SETTINGS"])
     host, _close = build_host(load(settings), settings, inherit_stdout=True)
-    return host
+    return AsgiApp(host)
 
 
 def worker_main(
@@ -294,7 +289,7 @@ def _run_uvicorn(
     import uvicorn
 
     config = uvicorn.Config(
-        host,
+        AsgiApp(host),
         loop="uvloop",
         http="httptools",
         lifespan="on",

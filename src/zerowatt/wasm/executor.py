@@ -4,6 +4,8 @@ The host turns an HTTP request into a :class:`GuestRequest`, hands it to the com
 :class:`Executor` and turns the :class:`GuestResponse` (or one of the :class:`GuestError` subclasses)
 into an HTTP response. Executors own their guest's lifecycle (compile/load, per-request instances,
 child processes) and report what each request cost, so the host can account CPU time and joules.
+Every executor is also :class:`Scalable`: the host's autoscaler (:mod:`zerowatt.host.autoscale`) reads
+how many instances are ready and sets how many it wants, through that protocol and nothing else.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from zerowatt.units import Seconds
 
 
 class AbortSignal:
@@ -140,4 +144,43 @@ class Executor(Protocol):
 
     async def unload(self) -> None:
         """Drop the component from memory / stop its process (scale to zero). Idempotent."""
+        ...
+
+
+class Scalable(Executor, Protocol):
+    """An executor whose instances the host's autoscaler counts and sets (both executors implement it).
+
+    An *instance* is what serves requests: WAGI's is the loaded module (at most one, in-process; each
+    request still gets a fresh wasm instance), wasi:http's is a ``wasmtime serve`` child (0 to N).
+    """
+
+    #: The per-request deadline (seconds); the activator holds a request at most this long.
+    request_timeout: Seconds
+    #: Called whenever :attr:`ready` may have changed (an instance became ready, stopped, crashed or
+    #: failed to start); set by the autoscaler. Never raises into the executor.
+    on_change: Callable[[], None] | None
+
+    @property
+    def ready(self) -> int:
+        """Instances ready to serve now."""
+        ...
+
+    @property
+    def starts(self) -> int:
+        """Instances started so far (each a cold start of the component)."""
+        ...
+
+    @property
+    def failures(self) -> int:
+        """Starts that failed so far (the activator then lets held requests through to get the error)."""
+        ...
+
+    @property
+    def last_start_seconds(self) -> Seconds | None:
+        """How long the latest start took (None: nothing started yet)."""
+        ...
+
+    def scale_to(self, n: int) -> None:
+        """Converge to ``n`` instances: start missing ones (synchronously or in the background, then
+        :attr:`on_change` fires) and stop surplus ones that serve no request."""
         ...

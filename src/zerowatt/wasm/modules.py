@@ -19,6 +19,8 @@ from pathlib import Path
 
 import wasmtime
 
+from zerowatt.wasm.model import ExecutorKind
+
 #: The 8-byte preamble: magic, then a 16-bit version and a 16-bit layer (0 = core module, 1 = component).
 _MAGIC = b"\0asm"
 _IMPORT_SECTION = 2
@@ -203,17 +205,44 @@ def wagi_provides(module: str, name: str) -> bool:
     return True
 
 
-def inspect_module(path: Path, data: bytes) -> ModuleInfo:
-    """Classify and validate the module in ``data`` (read from ``path``)."""
-    binary = wasm_bytes(data)
-    if len(binary) < 8:
+def module_kind(binary: bytes) -> ModuleKind:
+    """Core module or component, from the preamble's layer field (``binary``: see :func:`wasm_bytes`).
+
+    The one place zerowatt tells the two apart: the manifest loader (through :func:`inspect_module`)
+    and :func:`executor_kind` both ask it.
+    """
+    if len(binary) < 8 or not binary.startswith(_MAGIC):
         raise ModuleError("truncated WebAssembly header")
     layer = int.from_bytes(binary[6:8], "little")
     if layer == 1:
-        exports, imports = component_world(path)
-        return ModuleInfo(ModuleKind.COMPONENT, exports, tuple((name, "") for name in imports))
+        return ModuleKind.COMPONENT
     if layer != 0:
         raise ModuleError(f"unknown WebAssembly layer {layer} (expected 0, a core module, or 1, a component)")
+    return ModuleKind.CORE
+
+
+#: The executor that runs each kind of module (what ``ExecutorKind.AUTO`` resolves to).
+EXECUTOR_FOR: dict[ModuleKind, ExecutorKind] = {
+    ModuleKind.CORE: ExecutorKind.WAGI,
+    ModuleKind.COMPONENT: ExecutorKind.WASI_HTTP,
+}
+
+
+def executor_kind(source: Path) -> ExecutorKind:
+    """``ExecutorKind.AUTO`` resolved from the file alone (:class:`ModuleError` if it is not WebAssembly).
+
+    The manifest loader resolves AUTO itself while it validates the module (:func:`inspect_module`);
+    this is the same decision for apps built by hand (tests, embedding), without the validation.
+    """
+    return EXECUTOR_FOR[module_kind(wasm_bytes(source.read_bytes()))]
+
+
+def inspect_module(path: Path, data: bytes) -> ModuleInfo:
+    """Classify and validate the module in ``data`` (read from ``path``)."""
+    binary = wasm_bytes(data)
+    if module_kind(binary) is ModuleKind.COMPONENT:
+        exports, imports = component_world(path)
+        return ModuleInfo(ModuleKind.COMPONENT, exports, tuple((name, "") for name in imports))
     try:
         wasmtime.Module.validate(_engine(), binary)
     except wasmtime.WasmtimeError as exc:

@@ -31,6 +31,7 @@ from zerowatt.wasm.manifest.parse import ComponentSpec, ManifestSpec, SourceSpec
 from zerowatt.wasm.manifest.variables import render, resolve_variables
 from zerowatt.wasm.model import App, Component, ExecutorKind, HttpTrigger, Variable
 from zerowatt.wasm.modules import (
+    EXECUTOR_FOR,
     WASI_HTTP_HANDLER,
     ModuleError,
     ModuleInfo,
@@ -177,7 +178,7 @@ def _executor(
                 f"core module {component.source} exports no function {entrypoint!r} (exported functions: {exported}); "
                 "expected a WASI command module for the WAGI executor",
             )
-        return ExecutorKind.WAGI
+        return EXECUTOR_FOR[info.kind]
     if trigger.executor is ExecutorKind.WAGI:
         raise ValidationError(
             where, f"executor 'wagi' runs core modules, but {component.source} is a component; expected a core module"
@@ -192,7 +193,7 @@ def _executor(
             f"component {component.source} does not export {WASI_HTTP_HANDLER} (it exports {exported}); "
             "expected a wasi:http component",
         )
-    return ExecutorKind.WASI_HTTP
+    return EXECUTOR_FOR[info.kind]
 
 
 def _check_unknown_values(values: Mapping[str, str], declared: Iterable[str], where: str) -> None:

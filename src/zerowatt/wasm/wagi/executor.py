@@ -41,13 +41,13 @@ import threading
 import time
 import uuid
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from ctypes import POINTER, byref, c_char, c_char_p, cast
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from itertools import accumulate
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import wasmtime
 from wasmtime import _ffi as ffi
@@ -65,6 +65,7 @@ from zerowatt.wasm.executor import (
     GuestTimeout,
     GuestTrap,
     GuestUnavailable,
+    Scalable,
 )
 from zerowatt.wasm.model import App, Component, WagiOptions
 from zerowatt.wasm.wagi import stdio
@@ -251,7 +252,10 @@ class _Outcome:
 
 
 class WagiExecutor:
-    """Runs one WAGI component of one app; implements :class:`zerowatt.wasm.executor.Executor`."""
+    """Runs one WAGI component of one app; implements :class:`zerowatt.wasm.executor.Scalable`.
+
+    Its one instance is the loaded module: :meth:`scale_to` loads it (synchronously) or parks it.
+    """
 
     def __init__(
         self,
@@ -298,6 +302,11 @@ class WagiExecutor:
         self._engine_address = engine_address
         self._pre_addresses: tuple[wasmtime.InstancePre, int] | None = None
         self._ticks: dict[Seconds, int] = {}  # timeout → epoch ticks
+        self.starts = 0  # loads (cold starts)
+        self.failures = 0  # loads that failed (the module cannot be read or linked)
+        self.last_start_seconds: Seconds | None = None
+        #: Called when the module is loaded or parked (the autoscaler listens).
+        self.on_change: Callable[[], None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     @property
@@ -311,9 +320,20 @@ class WagiExecutor:
         and links it; a load after :meth:`unload_now` takes back the parked ``InstancePre`` (~1 µs).
         """
         start = time.perf_counter()
+        try:
+            self._load()
+        except Exception:
+            self.failures += 1
+            raise
+        seconds = self.last_start_seconds = time.perf_counter() - start
+        self.starts += 1
+        self._changed()
+        return seconds
+
+    def _load(self) -> None:
         if self._parked is not None:
             self._pre, self._parked = self._parked, None
-            return time.perf_counter() - start
+            return
         module, _cached = self.cache.load(self.component.source, self.component.source_digest)
         if not self._checked:  # listing exports costs ~0.1 ms in wasmtime-py: once per executor is enough
             entrypoints = {o.entrypoint for o in self.options.values()} or {WagiOptions().entrypoint}
@@ -326,10 +346,34 @@ class WagiExecutor:
         except wasmtime.WasmtimeError as exc:
             raise GuestUnavailable(f"{self._label}: cannot link the module (WASI preview 1 only): {exc}") from None
         self._module, self._pre = module, pre
-        return time.perf_counter() - start
 
     async def unload(self) -> None:
         self.unload_now()
+
+    @property
+    def ready(self) -> int:
+        return 0 if self._pre is None else 1
+
+    def scale_to(self, n: int) -> None:
+        """Load the module for ``n > 0`` (~0.1–0.4 ms, or ~1 µs from parked), park it for 0.
+
+        A load that fails is counted in :attr:`failures` and logged; the request that wanted it loads
+        again in :meth:`handle` and answers the error (503) with its id.
+        """
+        if n > 0 and self._pre is None:
+            try:
+                self.load()
+            except Exception as exc:
+                log.warning("%s: load failed: %s", self._label, exc)
+        elif n <= 0:
+            self.unload_now()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            try:
+                self.on_change()
+            except Exception:
+                log.exception("%s: on_change callback failed", self._label)
 
     def unload_now(self) -> None:
         """Scale to zero: the component stops being loaded; its compiled code stays mapped.
@@ -344,6 +388,7 @@ class WagiExecutor:
         """
         if self._pre is not None:
             self._parked, self._pre = self._pre, None
+            self._changed()
 
     # -- requests --------------------------------------------------------------------------------
     async def handle(self, request: GuestRequest) -> GuestResponse:
@@ -692,3 +737,7 @@ def _memory_size(ctx: Any, instance: Any) -> int:
     ):
         return int(ffi.wasmtime_memory_data_size(ctx, byref(extern.of.memory)))
     return -1
+
+
+if TYPE_CHECKING:  # mypy checks here that the class implements the host's side of it
+    _SCALABLE: type[Scalable] = WagiExecutor

@@ -35,11 +35,12 @@ import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from zerowatt.errors import UsageError, ValidationError
 from zerowatt.lifeline import die_with_parent, load_prctl
 from zerowatt.units import Bytes, Seconds
-from zerowatt.wasm.executor import GuestError, GuestRequest, GuestResponse, GuestTimeout, GuestUnavailable
+from zerowatt.wasm.executor import GuestError, GuestRequest, GuestResponse, GuestTimeout, GuestUnavailable, Scalable
 from zerowatt.wasm.manifest.files import PinnedPreopens
 from zerowatt.wasm.model import App, Component
 from zerowatt.wasm.modules import find_wasm_tools
@@ -279,7 +280,8 @@ class _Child:
 
 
 class WasiHttpExecutor:
-    """Runs one wasi:http component through supervised ``wasmtime serve`` children (see module doc).
+    """Runs one wasi:http component through supervised ``wasmtime serve`` children (see module doc);
+    implements :class:`zerowatt.wasm.executor.Scalable` (an instance is a child).
 
     Without an autoscaler it keeps at most one child, started by the first request and stopped after
     ``idle_timeout``. With one (:mod:`zerowatt.host.autoscale`), :meth:`scale_to` starts and stops children
@@ -336,6 +338,11 @@ class WasiHttpExecutor:
     def _live(self) -> list[_Child]:
         """The children that are running and not being stopped."""
         return [c for c in self._children if c.alive]
+
+    @property
+    def failures(self) -> int:
+        """Starts that failed (:class:`~zerowatt.wasm.executor.Scalable`'s name for :attr:`start_failures`)."""
+        return self.start_failures
 
     @property
     def starting(self) -> int:
@@ -701,3 +708,7 @@ class WasiHttpExecutor:
         task = asyncio.ensure_future(self._stop(child))
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
+
+
+if TYPE_CHECKING:  # mypy checks here that the class implements the host's side of it
+    _SCALABLE: type[Scalable] = WasiHttpExecutor
