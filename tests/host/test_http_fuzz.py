@@ -2,8 +2,8 @@
 
 The property: whatever a client sends, every answer is a well-formed status line with a status below 500
 (a 4xx for what cannot be parsed, 2xx/404 for what can; 505 for a well-formed request of an HTTP version
-other than 1.0 and 1.1, RFC 9110 §15.6.6: the client's fault, not the server's), or no answer at all for a request that never
-completes; and the server still answers a good request afterwards. The parser is httptools driven by
+other than 1.0 and 1.1, RFC 9110 §15.6.6: the client's fault, not the server's), or no answer at all for a
+request that never completes; and the server still answers a good request afterwards. The parser is httptools driven by
 :class:`zerowatt.host.http.Connection` (there is no separate sans-I/O parse function), so the test drives
 the real server, running on its own event loop in a thread so that hypothesis can call it synchronously.
 """
