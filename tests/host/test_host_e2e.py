@@ -25,6 +25,7 @@ import pytest
 from tests.conftest import EXAMPLES, cli_env, free_port, run_cli
 from tests.host.guestbuild import build_c
 from tests.host.serving import metric, wait_ready
+from tests.waiting import wait_until
 
 MANIFEST = """\
 spin_manifest_version = 2
@@ -271,7 +272,12 @@ def test_malformed_http_gets_a_4xx_and_the_host_keeps_serving(server: Server) ->
 
 def test_scale_to_zero_and_reload_are_counted(server: Server) -> None:
     assert httpx.get(f"{server.url}/probe/status").status_code == 418
-    time.sleep(2.5)  # --idle-unload 1: every worker unloads the component
+
+    def loaded() -> float:
+        text = httpx.get(f"{server.admin}/metrics").text
+        return metric(text, "zerowatt_loaded_components", app="probe-app", component="probe")
+
+    wait_until(lambda: loaded() == 0, "--idle-unload 1: every worker unloads the component")
     before = httpx.get(f"{server.admin}/metrics").text
     assert metric(before, "zerowatt_loaded_components", app="probe-app", component="probe") == 0
     cold_before = metric(before, "zerowatt_cold_starts_total", app="probe-app", component="probe")
