@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+from tests.waiting import cpu_seconds, wait_until
 from zerowatt.energy.containers import container_from_cgroup
 from zerowatt.energy.meter import Meter, Totals
 from zerowatt.energy.model import ModelChoice, NodePowerModel
@@ -66,10 +67,11 @@ def test_meter_attributes_a_live_process() -> None:
     reader = ProcReader("/proc")
     _, cpus = reader.node()
     meter = Meter(ModelSource(ModelChoice(NodePowerModel(10.0, 50.0, cpus), "configured", "t")), reader)
-    child = subprocess.Popen([sys.executable, "-c", "import time\nt=time.time()\nwhile time.time()-t<5: pass"])
+    child = subprocess.Popen([sys.executable, "-c", "import time\nt=time.time()\nwhile time.time()-t<60: pass"])
     try:
         meter.sample(time.monotonic())
-        time.sleep(0.5)
+        spent = cpu_seconds(child.pid)
+        wait_until(lambda: cpu_seconds(child.pid) >= spent + 0.05, "the child burns CPU between the samples")
         iv = meter.sample(time.monotonic())
     finally:
         child.kill()
@@ -78,13 +80,27 @@ def test_meter_attributes_a_live_process() -> None:
     assert iv.info[child.pid].comm.startswith("python")
 
 
+def count_refreshes(live: LiveRate) -> list[ActiveRate]:
+    """The rates ``live``'s thread computes from now on (it calls ``refresh`` once per interval)."""
+    seen: list[ActiveRate] = []
+    refresh = live.refresh
+
+    def counting(now: float | None = None) -> ActiveRate:
+        seen.append(refresh(now))
+        return seen[-1]
+
+    live.refresh = counting  # type: ignore[method-assign]
+    return seen
+
+
 def test_per_request_energy_api() -> None:
     rate = ActiveRate.from_model(NodePowerModel(20.0, 100.0, 4), utilisation=1.0)
     assert rate.joules_per_cpu_second == 25.0 and joules_for_cpu(0.002, rate) == 0.05
     assert math.isclose(joules_for_cpu(0.004, rate), 0.1)
     live = LiveRate(ModelSource(ModelChoice(NodePowerModel(20.0, 100.0, 4), "configured", "t")), rate, interval=0.05)
+    refreshes = count_refreshes(live)
     live.start()
-    time.sleep(0.3)
+    wait_until(lambda: len(refreshes) >= 3, "the thread refreshes the rate")
     live.stop()
     assert live.current().source == "model"
     assert 0 < live.current().joules_per_cpu_second <= 100.0
@@ -95,7 +111,8 @@ def test_start_live_rate_prices_cpu_time() -> None:
 
     live = start_live_rate(interval=0.05)
     try:
-        time.sleep(0.2)
+        refreshes = count_refreshes(live)
+        wait_until(lambda: len(refreshes) >= 2, "the thread refreshes the rate")
         joules = joules_for_cpu(0.01, live.current())
         assert joules > 0
         if live.meter.source.info.name == "model":  # no sensor here: the bound follows from the model
