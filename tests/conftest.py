@@ -6,7 +6,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -73,6 +73,22 @@ def run_cli(args: Sequence[str], timeout: float = 120, **kwargs: object) -> subp
         env=cli_env(),
         **kwargs,
     )
+
+
+def invoke_cli(args: Sequence[str], env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``zerowatt ARGS`` in this process (typer's runner), with :func:`run_cli`'s result shape.
+
+    For commands that end before doing anything a separate process must show (validation errors, ``check``,
+    bad flags, ``--help``): no interpreter start or imports per call. An exception the CLI does not turn into
+    an exit code propagates and fails the test, as a traceback would in a subprocess. Signals, serving,
+    import weight and a real run's stderr keep :func:`run_cli`.
+    """
+    from typer.testing import CliRunner
+
+    from zerowatt.cli.main import app
+
+    result = CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+    return subprocess.CompletedProcess(["zerowatt", *args], result.exit_code, result.stdout, result.stderr)
 
 
 @pytest.fixture
