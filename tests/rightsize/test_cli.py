@@ -9,18 +9,21 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import SHIPPED_ENERGY_DATA, run_cli
+from tests.conftest import SHIPPED_ENERGY_DATA, invoke_cli, run_cli
 from zerowatt.energy.capacity import CCF_WATTS_PER_GB, CCF_WATTS_PER_VCPU, ccf_pricing
 from zerowatt.units import GIB
 
 
 def rs(*args: str) -> tuple[int, str, str]:
-    r = run_cli(["rightsize", *args])
+    """``zerowatt rightsize ARGS`` in-process: it reads files and prints, nothing a process of its own shows
+    (the first test runs the real entry point in a subprocess once)."""
+    r = invoke_cli(["rightsize", *args])
     return r.returncode, r.stdout, r.stderr
 
 
 def test_json_lists_targets_bounds_current_and_totals(samples_csv: Path) -> None:
-    code, out, err = rs("--samples", str(samples_csv), "--json", "--power-model", "ccf")
+    r = run_cli(["rightsize", "--samples", str(samples_csv), "--json", "--power-model", "ccf"])
+    code, out, err = r.returncode, r.stdout, r.stderr
     assert code == 0, err
     doc = json.loads(out)
     assert doc["strategy"] == "vpa"
