@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import EXAMPLES, cli_env, free_port, run_cli
+from tests.conftest import EXAMPLES, cli_env, free_port, invoke_cli
 from tests.host.serving import metric, wait_ready
 
 PROBE = Path(__file__).resolve().parents[1] / "wasm" / "components" / "probe.wat"
@@ -285,7 +285,10 @@ source = "{PROBE}"
     ],
 )
 def test_bad_policy_or_option_exits_2_naming_it(args: list[str], named: str) -> None:
-    result = run_cli(["up", str(EXAMPLES / "hello-wat" / "spin.toml"), "--listen", f"127.0.0.1:{free_port()}", *args])
+    # In-process: rejected before anything is served (a process of its own would only add an interpreter start).
+    result = invoke_cli(
+        ["up", str(EXAMPLES / "hello-wat" / "spin.toml"), "--listen", f"127.0.0.1:{free_port()}", *args]
+    )
     assert result.returncode == 2, result.stderr
     assert named in result.stderr
 
