@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import EXAMPLES, cli_env, free_port, run_cli
+from tests.conftest import EXAMPLES, cli_env, free_port, invoke_cli
 from tests.host.guestbuild import build_c
 from tests.host.serving import metric, wait_ready
 from tests.waiting import wait_until
@@ -362,12 +362,12 @@ def test_bad_manifest_exits_2_before_serving(tmp_path: Path) -> None:
     bad = tmp_path / "spin.toml"
     bad.write_text('spin_manifest_version = 2\n[application]\nname = "x"\n[[trigger.http]]\nroute = 5\n')
     port = free_port()
-    result = run_cli(["up", str(bad), "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{free_port()}"])
+    result = invoke_cli(["up", str(bad), "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{free_port()}"])
     assert result.returncode == 2
     assert "spin.toml" in result.stderr
-    missing = run_cli(["up", str(tmp_path / "nope.toml")])
+    missing = invoke_cli(["up", str(tmp_path / "nope.toml")])
     assert missing.returncode == 2 and "nope.toml" in missing.stderr
-    bad_flag = run_cli(["up", str(bad), "--listen", "nowhere"])
+    bad_flag = invoke_cli(["up", str(bad), "--listen", "nowhere"])
     assert bad_flag.returncode == 2 and "--listen" in bad_flag.stderr
-    bad_http = run_cli(["up", str(bad), "--http", "h3"])
+    bad_http = invoke_cli(["up", str(bad), "--http", "h3"])
     assert bad_http.returncode == 2 and "--http 'h3'" in bad_http.stderr and "native" in bad_http.stderr
