@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from tests.host.conftest import make_host
+from tests.waiting import await_until
 from zerowatt.host.asgi import HostApp
 from zerowatt.host.pool import ComponentPool
 from zerowatt.host.settings import HostSettings
@@ -91,11 +91,7 @@ async def test_reaper_unloads_idle_components(apps: list[App], pool: ComponentPo
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host), base_url="http://test") as c:
             assert (await c.get("/hello")).status_code == 200
             assert pool.loaded() == [("hello-app", "hello")]
-            for _ in range(50):
-                if not pool.loaded():
-                    break
-                await asyncio.sleep(0.05)
-            assert pool.loaded() == []
+            await await_until(lambda: not pool.loaded(), "the reaper unloads the idle component")
             assert (await c.get("/hello")).status_code == 200  # reloaded on demand
     finally:
         await host.shutdown()
