@@ -25,7 +25,7 @@ import pytest
 from tests.conftest import EXAMPLES, cli_env, free_port, invoke_cli
 from tests.host.guestbuild import build_c
 from tests.host.serving import metric, wait_ready
-from tests.waiting import wait_until
+from tests.waiting import await_until, tree_cpu_seconds, wait_until
 
 MANIFEST = """\
 spin_manifest_version = 2
@@ -245,8 +245,11 @@ def test_infinite_loop_is_504_while_other_requests_are_served(server: Server) ->
     async def scenario() -> tuple[int, list[int], float, float]:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
             started = time.monotonic()
+            spent = tree_cpu_seconds(server.proc.pid)
             loop = asyncio.create_task(client.get("/probe/loop"))
-            await asyncio.sleep(0.2)
+            await await_until(  # the guest spins in a worker: the host's processes burn CPU (/proc)
+                lambda: loop.done() or tree_cpu_seconds(server.proc.pid) >= spent + 0.1, "the looping guest runs"
+            )
             statuses = []
             for _ in range(20):
                 statuses.append((await client.get("/probe/status")).status_code)
