@@ -109,10 +109,13 @@ def test_per_request_energy_api() -> None:
 def test_start_live_rate_prices_cpu_time() -> None:
     from zerowatt import energy
 
-    live = start_live_rate(interval=0.05)
+    # Half-second intervals: the rate divides model energy over the wall interval by the busy ticks of
+    # /proc/stat (10 ms each), so on a 50 ms interval a tick or a late wake-up of the sampling thread moved it
+    # past the 10 % allowance below in about one run in three on a loaded 2-CPU machine.
+    live = start_live_rate(interval=0.5)
     try:
         refreshes = count_refreshes(live)
-        wait_until(lambda: len(refreshes) >= 2, "the thread refreshes the rate")
+        wait_until(lambda: len(refreshes) >= 1, "the thread refreshes the rate")
         joules = joules_for_cpu(0.01, live.current())
         assert joules > 0
         if live.meter.source.info.name == "model":  # no sensor here: the bound follows from the model
