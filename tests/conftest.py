@@ -6,7 +6,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -16,8 +16,36 @@ from zerowatt.wasm.engine import EngineSettings, Runtime
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
 EXAMPLES = ROOT / "examples"
-#: ../shared/data beside the checkout holds the reference data (traces, SPECpower, NVML recording).
-SHARED_DATA = ROOT.parent / "shared" / "data"
+#: ../shared/data beside the checkout holds the reference data (traces, SPECpower, NVML recording); it is not
+#: part of the repository. ``ZEROWATT_SHARED_DATA`` points elsewhere (a test of the skip path points it nowhere).
+SHARED_DATA = Path(os.environ.get("ZEROWATT_SHARED_DATA") or ROOT.parent / "shared" / "data")
+#: The tables the package ships, derived from the reference data (a test checks they match it when present).
+SHIPPED_ENERGY_DATA = SRC / "zerowatt" / "energy" / "data"
+
+
+def missing_shared(relative: str, what: str) -> str | None:
+    """Why a test needing ``SHARED_DATA/relative`` cannot run, or None when it is there."""
+    path = SHARED_DATA / relative
+    if path.exists():
+        return None
+    return (
+        f"needs {what} at {path}: reference data kept beside the checkout (../shared/data, see its README), "
+        "not shipped in the repository; set ZEROWATT_SHARED_DATA to its directory"
+    )
+
+
+def shared_path(relative: str, what: str) -> Path:
+    """``SHARED_DATA/relative``, or skip the calling test with a reason naming the path and what it is."""
+    reason = missing_shared(relative, what)
+    if reason is not None:
+        pytest.skip(reason)
+    return SHARED_DATA / relative
+
+
+def requires_shared(relative: str, what: str) -> pytest.MarkDecorator:
+    """A ``skipif`` mark for tests (or a module's ``pytestmark``) that read ``SHARED_DATA/relative``."""
+    reason = missing_shared(relative, what)
+    return pytest.mark.skipif(reason is not None, reason=reason or "")
 
 
 def free_port() -> int:
@@ -47,6 +75,22 @@ def run_cli(args: Sequence[str], timeout: float = 120, **kwargs: object) -> subp
     )
 
 
+def invoke_cli(args: Sequence[str], env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``zerowatt ARGS`` in this process (typer's runner), with :func:`run_cli`'s result shape.
+
+    For commands that end before doing anything a separate process must show (validation errors, ``check``,
+    bad flags, ``--help``): no interpreter start or imports per call. An exception the CLI does not turn into
+    an exit code propagates and fails the test, as a traceback would in a subprocess. Signals, serving,
+    import weight and a real run's stderr keep :func:`run_cli`.
+    """
+    from typer.testing import CliRunner
+
+    from zerowatt.cli.main import app
+
+    result = CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+    return subprocess.CompletedProcess(["zerowatt", *args], result.exit_code, result.stdout, result.stderr)
+
+
 @pytest.fixture
 def cli() -> object:
     """The :func:`run_cli` helper as a fixture."""
@@ -55,9 +99,8 @@ def cli() -> object:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.fail(f"reference data not found at {SHARED_DATA}")
-    return SHARED_DATA
+    """The reference data directory (skips the test when it is absent)."""
+    return shared_path(".", "the reference data (Azure trace samples, SPECpower/CCF tables, NVML recording)")
 
 
 @pytest.fixture(scope="module")

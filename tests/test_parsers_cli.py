@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
-from tests.scaling.conftest import AZURE
+from tests.conftest import run_cli, shared_path
+from tests.scaling.conftest import AZURE, AZURE_RELATIVE, AZURE_WHAT
 
 
 def assert_clean_usage_error(args: list[str], where: str) -> str:
@@ -26,8 +26,7 @@ def assert_clean_usage_error(args: list[str], where: str) -> str:
 
 
 def test_simulate_a_huge_minute_value_exits_2_naming_line_and_column(tmp_path: Path) -> None:
-    if not AZURE.is_dir():
-        pytest.fail(f"Azure trace sample not found at {AZURE}")
+    shared_path(AZURE_RELATIVE, AZURE_WHAT)
     for kind in ("inv", "run", "mem"):
         shutil.copy(AZURE / f"10_{kind}.csv", tmp_path / f"10_{kind}.csv")
     inv = tmp_path / "10_inv.csv"
@@ -42,8 +41,9 @@ def test_simulate_a_huge_minute_value_exits_2_naming_line_and_column(tmp_path: P
 
 
 def test_simulate_flags_out_of_range_exit_2() -> None:
+    trace = shared_path(AZURE_RELATIVE, AZURE_WHAT)  # --functions is checked against the sizes it holds
     for flag, value in (("--seed", "-1"), ("--cold-start", "nan"), ("--warmup", "inf"), ("--functions", "10000000")):
-        assert_clean_usage_error(["simulate", "--trace", str(AZURE), flag, value], flag)
+        assert_clean_usage_error(["simulate", "--trace", str(trace), flag, value], flag)
 
 
 SAMPLES_HEADER = "timestamp,namespace,pod,container,cpu,memory\n"

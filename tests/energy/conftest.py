@@ -9,9 +9,13 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, requires_shared, shared_path
 
-NVML_DIR = SHARED_DATA / "gpu-nvml-h200"
+NVML_RELATIVE = "gpu-nvml-h200"
+NVML_WHAT = "the NVML recording of an H200 (nvml_samples.csv, nvml_process_util.csv, phases.json)"
+NVML_DIR = SHARED_DATA / NVML_RELATIVE
+#: Mark of the tests that replay the recording.
+requires_nvml_recording = requires_shared(NVML_RELATIVE, NVML_WHAT)
 
 
 class RaplTree:
@@ -65,6 +69,7 @@ class FakeNvml:
         pass
 
     def __init__(self, with_counter: bool = True) -> None:
+        shared_path(NVML_RELATIVE, NVML_WHAT)  # skips the test when the recording is absent
         with (NVML_DIR / "nvml_samples.csv").open() as f:
             self.samples = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
         with (NVML_DIR / "nvml_process_util.csv").open() as f:

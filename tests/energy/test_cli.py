@@ -10,13 +10,16 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.conftest import cli_env, free_port
+from tests.conftest import cli_env, free_port, invoke_cli
 from tests.energy.conftest import RaplTree
+
+#: A machine without sensors, wherever the test runs (no powercap or hwmon tree).
+NO_SENSORS = {"ZEROWATT_POWERCAP_ROOT": "/nonexistent/powercap", "ZEROWATT_HWMON_ROOT": "/nonexistent/hwmon"}
 
 
 def run_cli(args: list[str]) -> subprocess.CompletedProcess[str]:
-    """The CLI on a machine without sensors, wherever the test runs (no powercap or hwmon tree)."""
-    env = cli_env() | {"ZEROWATT_POWERCAP_ROOT": "/nonexistent/powercap", "ZEROWATT_HWMON_ROOT": "/nonexistent/hwmon"}
+    """The CLI in a subprocess on a machine without sensors."""
+    env = cli_env() | NO_SENSORS
     return subprocess.run(
         [sys.executable, "-m", "zerowatt", *args], capture_output=True, text=True, timeout=120, env=env, check=False
     )
@@ -47,8 +50,9 @@ def test_measure_keeps_exit_codes_and_counts_children() -> None:
     assert r.returncode == 7, r.stderr
     assert json.loads(r.stdout)["cpu_seconds"] >= 0.3
     assert run_cli(["energy", "measure", "--", "no-such-command-zw"]).returncode == 127
-    assert run_cli(["energy", "measure", "--pue", "0.5", "--", "true"]).returncode == 2
-    assert run_cli(["energy", "measure", "--bogus", "--", "true"]).returncode == 2
+    # Rejected before anything runs: in-process.
+    assert invoke_cli(["energy", "measure", "--pue", "0.5", "--", "true"], env=NO_SENSORS).returncode == 2
+    assert invoke_cli(["energy", "measure", "--bogus", "--", "true"], env=NO_SENSORS).returncode == 2
 
 
 def test_measure_with_configured_watts(tmp_path: Path) -> None:
@@ -59,7 +63,7 @@ def test_measure_with_configured_watts(tmp_path: Path) -> None:
     assert d["source_trust"] == "configured" and d["model"]["max_watts"] == 300 and d["pue"] == 1.1
     bad = tmp_path / "bad.toml"
     bad.write_text("[energy]\nidle_wats = 1\n")
-    r = run_cli(["energy", "measure", "--config", str(bad), "--", "true"])
+    r = invoke_cli(["energy", "measure", "--config", str(bad), "--", "true"], env=NO_SENSORS)
     assert r.returncode == 2 and "idle_wats" in r.stderr
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from prometheus_client import generate_latest
 
-from tests.energy.conftest import NVML_DIR, FakeNvml
+from tests.energy.conftest import NVML_DIR, FakeNvml, requires_nvml_recording
 from zerowatt.energy.exporter import Exporter
 from zerowatt.energy.facility import Facility
 from zerowatt.energy.meter import Meter
@@ -17,6 +17,8 @@ from zerowatt.energy.model import ModelChoice, NodePowerModel
 from zerowatt.energy.procfs import ProcReader
 from zerowatt.energy.sources.model import ModelSource
 from zerowatt.energy.sources.nvml import NvmlSource
+
+pytestmark = requires_nvml_recording
 
 
 def _replay(nvml: FakeNvml, step: float = 0.5) -> tuple[float, dict[int, dict[str, float]]]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.waiting import await_until
 from tests.wasm.wasihttp_support import make_component, request, running
 from zerowatt.host.autoscale import ComponentScaler
 from zerowatt.host.pool import Slot
@@ -60,15 +61,15 @@ async def test_children_follow_the_desired_count_and_instance_time_is_accounted(
         scaler = scaler_for(executor, "capacity=1", "keep_alive=0.05")
         held = [asyncio.ensure_future(scaler.admit(10.0)) for _ in range(3)]
         assert await asyncio.gather(*held) == [True] * 3  # all three waited for a child
-        while executor.ready + executor.starting < 3 or executor.starting:
-            await asyncio.sleep(0.01)
+        await await_until(
+            lambda: executor.ready + executor.starting >= 3 and not executor.starting, "three children started"
+        )
         assert executor.ready == 3 and len(set(executor.pids)) == 3
         responses = await asyncio.gather(*(executor.handle(request()) for _ in range(3)))
         assert [r.status for r in responses] == [200] * 3
         for _ in range(3):
             scaler.done()
-        while executor.ready:
-            await asyncio.sleep(0.01)
+        await await_until(lambda: not executor.ready, "every child stopped after the keep-alive")
         scaler.close()
         assert scaler.stats.instance_starts == 3 and scaler.stats.max_instances_seen == 3
         assert 0 < scaler.stats.idle_instance_seconds <= scaler.stats.instance_seconds

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import cli_env, free_port, run_cli
+from tests.conftest import cli_env, free_port, invoke_cli
 from tests.host.guestbuild import build_c
 from tests.host.serving import wait_ready
 
@@ -175,7 +175,7 @@ def test_up_refuses_a_files_source_outside_the_app(tmp_path: Path, files: str, k
     port, admin = free_port(), free_port()
     args = [str(manifest), "--workers", "1", "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}"]
     for command in (["up", *args], ["check", str(manifest)]):
-        result = run_cli(command, timeout=120)
+        result = invoke_cli(command)  # rejected before anything is served: in-process
         assert result.returncode == 2, result.stdout + result.stderr
         message = " ".join(result.stderr.split())  # Rich wraps long lines
         assert f"{manifest}: {key}" in message, message

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from tests.host.conftest import make_host
+from tests.waiting import await_until
 from tests.wasm.wasihttp_support import PROBE as PROBE_COMPONENT
 from zerowatt.host.app import HostApp
 from zerowatt.host.asgi import AsgiApp
@@ -97,11 +97,7 @@ async def test_reaper_unloads_idle_components(apps: list[App], pool: ComponentPo
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=AsgiApp(host)), base_url="http://test") as c:
             assert (await c.get("/hello")).status_code == 200
             assert pool.loaded() == [("hello-app", "hello")]
-            for _ in range(50):
-                if not pool.loaded():
-                    break
-                await asyncio.sleep(0.05)
-            assert pool.loaded() == []
+            await await_until(lambda: not pool.loaded(), "the reaper unloads the idle component")
             assert (await c.get("/hello")).status_code == 200  # reloaded on demand
     finally:
         await host.shutdown()

@@ -22,9 +22,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import EXAMPLES, cli_env, free_port, run_cli
+from tests.conftest import EXAMPLES, cli_env, free_port, invoke_cli
 from tests.host.guestbuild import build_c
 from tests.host.serving import metric, wait_ready
+from tests.waiting import await_until, tree_cpu_seconds, wait_until
 
 MANIFEST = """\
 spin_manifest_version = 2
@@ -244,8 +245,11 @@ def test_infinite_loop_is_504_while_other_requests_are_served(server: Server) ->
     async def scenario() -> tuple[int, list[int], float, float]:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
             started = time.monotonic()
+            spent = tree_cpu_seconds(server.proc.pid)
             loop = asyncio.create_task(client.get("/probe/loop"))
-            await asyncio.sleep(0.2)
+            await await_until(  # the guest spins in a worker: the host's processes burn CPU (/proc)
+                lambda: loop.done() or tree_cpu_seconds(server.proc.pid) >= spent + 0.1, "the looping guest runs"
+            )
             statuses = []
             for _ in range(20):
                 statuses.append((await client.get("/probe/status")).status_code)
@@ -271,7 +275,12 @@ def test_malformed_http_gets_a_4xx_and_the_host_keeps_serving(server: Server) ->
 
 def test_scale_to_zero_and_reload_are_counted(server: Server) -> None:
     assert httpx.get(f"{server.url}/probe/status").status_code == 418
-    time.sleep(2.5)  # --idle-unload 1: every worker unloads the component
+
+    def loaded() -> float:
+        text = httpx.get(f"{server.admin}/metrics").text
+        return metric(text, "zerowatt_loaded_components", app="probe-app", component="probe")
+
+    wait_until(lambda: loaded() == 0, "--idle-unload 1: every worker unloads the component")
     before = httpx.get(f"{server.admin}/metrics").text
     assert metric(before, "zerowatt_loaded_components", app="probe-app", component="probe") == 0
     cold_before = metric(before, "zerowatt_cold_starts_total", app="probe-app", component="probe")
@@ -356,12 +365,12 @@ def test_bad_manifest_exits_2_before_serving(tmp_path: Path) -> None:
     bad = tmp_path / "spin.toml"
     bad.write_text('spin_manifest_version = 2\n[application]\nname = "x"\n[[trigger.http]]\nroute = 5\n')
     port = free_port()
-    result = run_cli(["up", str(bad), "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{free_port()}"])
+    result = invoke_cli(["up", str(bad), "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{free_port()}"])
     assert result.returncode == 2
     assert "spin.toml" in result.stderr
-    missing = run_cli(["up", str(tmp_path / "nope.toml")])
+    missing = invoke_cli(["up", str(tmp_path / "nope.toml")])
     assert missing.returncode == 2 and "nope.toml" in missing.stderr
-    bad_flag = run_cli(["up", str(bad), "--listen", "nowhere"])
+    bad_flag = invoke_cli(["up", str(bad), "--listen", "nowhere"])
     assert bad_flag.returncode == 2 and "--listen" in bad_flag.stderr
-    bad_http = run_cli(["up", str(bad), "--http", "h3"])
+    bad_http = invoke_cli(["up", str(bad), "--http", "h3"])
     assert bad_http.returncode == 2 and "--http 'h3'" in bad_http.stderr and "native" in bad_http.stderr

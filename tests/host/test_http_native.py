@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.host.conftest import make_host
+from tests.waiting import await_until
 from zerowatt.host.http import MAX_HEAD, HttpServer
 from zerowatt.host.pool import ComponentPool
 from zerowatt.wasm.model import App
@@ -53,7 +54,7 @@ async def test_keep_alive_and_batched_observers(served: tuple[HttpServer, int, l
     assert reply.count(b"HTTP/1.1 200 OK\r\n") == 2 and reply.count(b"\r\n\r\nhello") == 2
     assert b"HTTP/1.1 404" in reply and b"connection: close" in reply
     assert b"content-length: " in reply and b"date: " in reply
-    await asyncio.sleep(0)  # observers run once the loop has gone round
+    await await_until(lambda: len(seen) >= 2, "the batched observers run once the loop has gone round")
     assert [s[:3] for s in seen] == [("hello-app", "hello", 200)] * 2
 
 
@@ -93,9 +94,9 @@ async def test_graceful_shutdown_answers_the_request_in_flight(
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"GET /probe/loop HTTP/1.1\r\nHost: t\r\n\r\n")  # runs on the pool until its 2 s deadline
     await writer.drain()
-    await asyncio.sleep(0.1)
+    await await_until(lambda: any(c.busy for c in server.connections), "the looping request in flight")
     idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", port)
-    await asyncio.sleep(0.05)
+    await await_until(lambda: len(server.connections) == 2, "the idle connection accepted")
     shutdown = asyncio.create_task(server.shutdown(timeout=5.0))
     reply = await asyncio.wait_for(reader.read(), 10)
     assert reply.startswith(b"HTTP/1.1 504") and b"connection: close" in reply

@@ -5,11 +5,11 @@ from __future__ import annotations
 import csv
 import statistics
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from tests.conftest import SHIPPED_ENERGY_DATA
 from tests.kube.conftest import NOW, workload
 from zerowatt.energy import Facility
 from zerowatt.energy.capacity import CapacityPricing, ccf_pricing
@@ -60,12 +60,16 @@ def test_requests_per_pod_sums_containers_and_skips_garbage() -> None:
     assert released_replicas(KINDS["deployments"], 0, None) == 0
 
 
-def test_default_coefficients_match_ccf_data(shared_data: Path) -> None:
-    rows = list(csv.DictReader((shared_data / "power" / "ccf-coefficients-aws-use.csv").open()))
-    lo = statistics.mean(float(r["Min Watts"]) for r in rows)
-    hi = statistics.mean(float(r["Max Watts"]) for r in rows)
-    grid = list(csv.DictReader((shared_data / "power" / "grid-emissions-factors-aws.csv").open()))
-    grams = statistics.mean(float(r["CO2e (metric ton/kWh)"]) for r in grid) * 1e6
+def test_default_coefficients_match_ccf_data() -> None:
+    # The shipped tables (tests/energy/test_model.py checks they are what the CCF data derives).
+    def aws(name: str) -> list[dict[str, str]]:
+        with (SHIPPED_ENERGY_DATA / name).open(newline="") as fh:
+            return [r for r in csv.DictReader(fh) if r["provider"] == "aws"]
+
+    rows = aws("ccf_coefficients.csv")
+    lo = statistics.mean(float(r["min_watts_per_vcpu"]) for r in rows)
+    hi = statistics.mean(float(r["max_watts_per_vcpu"]) for r in rows)
+    grams = statistics.mean(float(r["g_co2e_per_kwh"]) for r in aws("grid_carbon.csv"))
     c = ccf_pricing()
     assert c.watts_per_core == pytest.approx(lo + 0.5 * (hi - lo), abs=1e-4)
     assert c.facility.carbon_g_per_kwh == pytest.approx(grams, abs=0.01)

@@ -9,18 +9,21 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import SHARED_DATA, run_cli
+from tests.conftest import SHIPPED_ENERGY_DATA, invoke_cli, run_cli
 from zerowatt.energy.capacity import CCF_WATTS_PER_GB, CCF_WATTS_PER_VCPU, ccf_pricing
 from zerowatt.units import GIB
 
 
 def rs(*args: str) -> tuple[int, str, str]:
-    r = run_cli(["rightsize", *args])
+    """``zerowatt rightsize ARGS`` in-process: it reads files and prints, nothing a process of its own shows
+    (the first test runs the real entry point in a subprocess once)."""
+    r = invoke_cli(["rightsize", *args])
     return r.returncode, r.stdout, r.stderr
 
 
 def test_json_lists_targets_bounds_current_and_totals(samples_csv: Path) -> None:
-    code, out, err = rs("--samples", str(samples_csv), "--json", "--power-model", "ccf")
+    r = run_cli(["rightsize", "--samples", str(samples_csv), "--json", "--power-model", "ccf"])
+    code, out, err = r.returncode, r.stdout, r.stderr
     assert code == 0, err
     doc = json.loads(out)
     assert doc["strategy"] == "vpa"
@@ -103,10 +106,11 @@ def test_bad_usage_exits_2(samples_csv: Path, tmp_path: Path) -> None:
 
 
 def test_power_defaults_derive_from_ccf_data() -> None:
-    with (SHARED_DATA / "power" / "ccf-coefficients-aws-use.csv").open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    mins = sum(float(r["Min Watts"]) for r in rows) / len(rows)
-    maxs = sum(float(r["Max Watts"]) for r in rows) / len(rows)
+    # The shipped table (tests/energy/test_model.py checks it is what the CCF data derives).
+    with (SHIPPED_ENERGY_DATA / "ccf_coefficients.csv").open(newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["provider"] == "aws"]
+    mins = sum(float(r["min_watts_per_vcpu"]) for r in rows) / len(rows)
+    maxs = sum(float(r["max_watts_per_vcpu"]) for r in rows) / len(rows)
     assert abs((mins + maxs) / 2 - CCF_WATTS_PER_VCPU) < 0.001
     assert ccf_pricing().it_watts(2.0, 10e9) == 2 * CCF_WATTS_PER_VCPU + 10 * 0.392
     assert GIB == 1024**3

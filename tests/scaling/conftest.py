@@ -7,10 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, shared_path
 from zerowatt.scaling.sim.trace import Invocations
 
-AZURE = SHARED_DATA / "azure-functions-2019"
+AZURE_RELATIVE = "azure-functions-2019"
+AZURE_WHAT = "the Azure Functions 2019 trace samples (N_inv/N_run/N_mem.csv)"
+AZURE = SHARED_DATA / AZURE_RELATIVE
 
 
 def invocations(
@@ -26,6 +28,4 @@ def invocations(
 
 @pytest.fixture(scope="session")
 def azure_dir() -> Path:
-    if not AZURE.is_dir():
-        pytest.fail(f"Azure trace sample not found at {AZURE}")
-    return AZURE
+    return shared_path(AZURE_RELATIVE, AZURE_WHAT)

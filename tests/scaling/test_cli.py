@@ -1,4 +1,5 @@
-"""``zerowatt simulate``: JSON shape, table, plot, and exit codes for bad input."""
+"""``zerowatt simulate``: JSON shape, table, plot, and exit codes for bad input (in-process: nothing there needs
+a process of its own)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
-from tests.conftest import run_cli
+from tests.conftest import invoke_cli, run_cli
 
 KEYS = {
     "invocations",
@@ -69,18 +70,18 @@ def test_more_functions_than_the_largest_file_resamples(azure_dir: Path) -> None
 
 
 def test_bad_input_exits_2_with_a_clear_message(azure_dir: Path, tmp_path: Path) -> None:
-    r = run_cli(["simulate", "--trace", str(tmp_path / "nope"), "--policy", "kpa"])
+    r = invoke_cli(["simulate", "--trace", str(tmp_path / "nope"), "--policy", "kpa"])
     assert r.returncode == 2 and "trace directory not found" in r.stderr
-    r = run_cli(["simulate", "--trace", str(azure_dir), "--policy", "kpa,magic"])
+    r = invoke_cli(["simulate", "--trace", str(azure_dir), "--policy", "kpa,magic"])
     assert r.returncode == 2 and "unknown policy 'magic'" in r.stderr
-    r = run_cli(["simulate", "--trace", str(azure_dir), "--cold-start", "-1"])
+    r = invoke_cli(["simulate", "--trace", str(azure_dir), "--cold-start", "-1"])
     assert r.returncode == 2 and "--cold-start" in r.stderr
     for kind in ("inv", "run", "mem"):
         shutil.copy(azure_dir / f"10_{kind}.csv", tmp_path / f"10_{kind}.csv")
     inv = tmp_path / "10_inv.csv"
     lines = inv.read_text().splitlines()
     inv.write_text("\n".join([*lines[:6], lines[6][:500]]) + "\n")  # truncated last line
-    r = run_cli(["simulate", "--trace", str(tmp_path), "--policy", "keepalive", "--json"])
+    r = invoke_cli(["simulate", "--trace", str(tmp_path), "--policy", "keepalive", "--json"])
     assert r.returncode == 2
     assert "10_inv.csv:7" in r.stderr and "truncated" in r.stderr
     assert r.stdout == ""
@@ -99,5 +100,5 @@ def test_pareto_sweep_json_and_plot(azure_dir: Path, tmp_path: Path) -> None:
     assert mem == sorted(mem)  # idle memory grows with the window
     assert [q["param_s"] for q in data["pareto"]["hybrid"]] == [3600.0, 7200.0, 10800.0, 14400.0]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    bad = run_cli(["simulate", "--trace", str(azure_dir), "--functions", "10", "--arrivals", "poisson"])
+    bad = invoke_cli(["simulate", "--trace", str(azure_dir), "--functions", "10", "--arrivals", "poisson"])
     assert bad.returncode == 2 and "--arrivals" in bad.stderr

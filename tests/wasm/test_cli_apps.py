@@ -1,11 +1,14 @@
-"""``zerowatt check`` and ``zerowatt build`` as a user runs them (real subprocesses)."""
+"""``zerowatt check`` (in-process: it only reads and validates) and ``zerowatt build`` as a user runs them (real
+subprocesses: the build commands' own output streams through)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from tests.conftest import run_cli
+import pytest
+
+from tests.conftest import invoke_cli, run_cli
 from tests.wasm.conftest import CORE_WAT, WriteManifest
 
 SECRET_DEFAULT = "demo-token-not-for-production"
@@ -13,13 +16,13 @@ SECRET_DEFAULT = "demo-token-not-for-production"
 
 def test_check_examples_prints_routes_and_redacts_secrets(built_examples: Path) -> None:
     manifests = [str(p) for p in sorted(built_examples.glob("*/spin.toml"))]
-    human = run_cli(["check", *manifests])
+    human = invoke_cli(["check", *manifests])
     assert human.returncode == 0, human.stderr
     for route in ("/hello", "/echo/...", "/files/...", "/variables", "/slow"):
         assert route in human.stdout
     assert "<redacted>" in human.stdout
 
-    result = run_cli(["check", "--json", "--variable", "api_token=sup3r-s3cret", *manifests])
+    result = invoke_cli(["check", "--json", "--variable", "api_token=sup3r-s3cret", *manifests])
     assert result.returncode == 0, result.stderr
     apps = {app["name"]: app for app in json.loads(result.stdout)["apps"]}
     assert apps["hello-wat"]["routes"] == [
@@ -35,20 +38,24 @@ def test_check_examples_prints_routes_and_redacts_secrets(built_examples: Path) 
 
 def test_check_bad_manifest_exits_2_naming_file_and_key(write_manifest: WriteManifest) -> None:
     path = write_manifest('[[trigger.http]]\nroute = "nope"\ncomponent = "c"\n[component.c]\nsource = "m.wat"\n')
-    result = run_cli(["check", str(path)])
+    result = invoke_cli(["check", str(path)])
     assert result.returncode == 2
     assert f"{path}: trigger.http[0].route" in result.stderr.replace("\n", "")
     assert result.stdout == ""
 
 
-def test_check_defaults_to_spin_toml_in_the_current_directory(write_manifest: WriteManifest, tmp_path: Path) -> None:
+def test_check_defaults_to_spin_toml_in_the_current_directory(
+    write_manifest: WriteManifest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write_manifest(
         '[[trigger.http]]\nroute = "/x"\ncomponent = "c"\n[component.c]\nsource = "m.wat"\n', files={"m.wat": CORE_WAT}
     )
-    ok = run_cli(["check", "--json"], cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    ok = invoke_cli(["check", "--json"])
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["apps"][0]["routes"][0]["route"] == "/x"
-    missing = run_cli(["check"], cwd=tmp_path / "..")
+    monkeypatch.chdir(tmp_path.parent)
+    missing = invoke_cli(["check"])
     assert missing.returncode == 2 and "manifest not found" in missing.stderr
 
 
@@ -98,12 +105,12 @@ def test_build_runs_commands_in_order_and_stops_at_the_first_failure(
     assert only.returncode == 0, only.stderr
     assert (tmp_path / "third.out").read_text() == "built third\n"
 
-    unknown = run_cli(["build", str(path), "--component", "fourth"])
+    unknown = invoke_cli(["build", str(path), "--component", "fourth"])
     assert unknown.returncode == 2 and "fourth" in unknown.stderr
 
 
 def test_build_rejects_a_bad_manifest_with_exit_2(write_manifest: WriteManifest) -> None:
     path = write_manifest(BUILD.replace('command = "echo built first > first.out"', "command = 5"))
-    result = run_cli(["build", str(path)])
+    result = invoke_cli(["build", str(path)])
     assert result.returncode == 2
     assert "component.first.build.command" in result.stderr

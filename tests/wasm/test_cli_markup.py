@@ -1,13 +1,14 @@
 """User strings printed through Rich come out as written: ``[component.x]`` and ``[bold]`` are text, not markup.
 
-Real ``zerowatt`` subprocesses; also the version 1 manifest message.
+``zerowatt check`` in-process (the same Rich console writes stderr), ``build`` in a real subprocess; also the
+version 1 manifest message.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import run_cli
+from tests.conftest import invoke_cli, run_cli
 from tests.wasm.conftest import CORE_WAT, WriteManifest
 
 
@@ -17,7 +18,7 @@ def flat(text: str) -> str:
 
 def test_missing_component_error_keeps_its_brackets(write_manifest: WriteManifest) -> None:
     path = write_manifest('[[trigger.http]]\nroute = "/x"\ncomponent = "nothere"\n')
-    result = run_cli(["check", str(path)])
+    result = invoke_cli(["check", str(path)])
     assert result.returncode == 2
     assert "no [component.nothere] in this manifest" in flat(result.stderr), result.stderr
 
@@ -30,7 +31,7 @@ def test_markup_like_names_are_printed_verbatim(write_manifest: WriteManifest) -
     )
     path = write_manifest(body, files={"m.wat": CORE_WAT})
     path.write_text(path.read_text().replace('version = "1.0.0"', 'version = "[bold]2.0[/bold]"'))
-    result = run_cli(["check", str(path)])
+    result = invoke_cli(["check", str(path)])
     assert result.returncode == 0, result.stderr
     out = flat(result.stdout)
     assert "/[bold]loud[/bold]" in out and "[bold]2.0[/bold]" in out, result.stdout
@@ -41,7 +42,7 @@ def test_markup_like_names_are_printed_verbatim(write_manifest: WriteManifest) -
 
 def test_an_error_message_with_markup_like_text_is_printed_verbatim(tmp_path: Path) -> None:
     missing = tmp_path / "[bold]nope[/bold]" / "spin.toml"
-    result = run_cli(["check", str(missing)])
+    result = invoke_cli(["check", str(missing)])
     assert result.returncode == 2
     assert f"{missing}: manifest not found" in flat(result.stderr), result.stderr
 
@@ -54,7 +55,7 @@ def test_version_1_manifest_is_named_as_such(write_manifest: WriteManifest) -> N
             '[[component]]\nid = "c"\nsource = "m.wasm"\n[component.trigger]\nroute = "/..."\n',
             header=False,
         )
-        result = run_cli(["check", str(path)])
+        result = invoke_cli(["check", str(path)])
         assert result.returncode == 2
         message = flat(result.stderr)
         assert (

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.host.guestbuild import app, build_c, component
+from tests.waiting import await_until, wait_until
 from zerowatt.host.server import lower_thread_priority
 from zerowatt.wasm import native
 from zerowatt.wasm.compile_cache import ModuleCache
@@ -136,8 +137,7 @@ def test_the_native_ticker_interrupts_a_guest_while_python_holds_the_gil(
         guest = threading.Thread(target=lambda: outcome.append(ex.run(pre, request, 1.0)))
         guest.start()
         clock = time.pthread_getcpuclockid(guest.ident or 0)
-        while time.clock_gettime(clock) < 0.02 and not outcome:  # until the guest spins in wasm
-            time.sleep(0.005)
+        wait_until(lambda: outcome or time.clock_gettime(clock) >= 0.02, "the guest spins in wasm", interval=0.005)
         assert not outcome, "the guest ended before the GIL was taken"
         # Hold the GIL: no forced switch for 100 s, and a loop of calls that never release it. The guest's
         # thread runs wasm without the GIL; only a ticker that needs no GIL can bring its deadline. Once
@@ -179,13 +179,12 @@ def test_the_python_ticker_counts_the_ticks_it_missed_while_starved() -> None:
     ticker = EpochTicker(engine, 0.005)  # type: ignore[arg-type]
     try:
         ticker.enter()
-        while engine.epochs < 2:  # ticking
-            time.sleep(0.005)
+        wait_until(lambda: engine.epochs >= 2, "the ticker ticks", interval=0.005)
         with ticker._cond:  # starve the ticker for 0.5 s (100 ticks): it cannot increment meanwhile
             before = engine.epochs
             time.sleep(0.5)
-        while engine.epochs < before + 2:  # (one increment may have been under way when the lock was taken)
-            time.sleep(0.001)
+        # (one increment may have been under way when the lock was taken)
+        wait_until(lambda: engine.epochs >= before + 2, "the ticker wakes after the starvation", interval=0.001)
         # One wake-up after the starvation increments once per tick that passed, not once.
         assert engine.epochs - before >= 50
         ticker.leave()
@@ -279,8 +278,7 @@ async def test_one_apps_runaway_guests_leave_pool_threads_to_another_app(
             request = req("/loop")
             request.abort = signal
             runaways.append(asyncio.ensure_future(executors["tenant"].handle(request)))
-        while slots.held("tenant") < 1:
-            await asyncio.sleep(0.01)
+        await await_until(lambda: slots.held("tenant") >= 1, "a runaway guest holds a tenant slot")
         # The other app still gets a thread: its own guest runs (to its own 0.3 s deadline), long before
         # the tenant's 120 s deadline would free one.
         with pytest.raises(GuestTimeout):

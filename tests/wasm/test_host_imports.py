@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import invoke_cli
 from tests.wasm.conftest import WriteManifest
 from zerowatt.errors import ValidationError
 from zerowatt.wasm.manifest.load import load_app
@@ -124,15 +124,15 @@ def test_two_abis_say_which_executor_and_why(write_manifest: WriteManifest) -> N
 
 def test_check_exits_2_naming_the_import_and_prints_the_note(write_manifest: WriteManifest) -> None:
     path = write_manifest(body("config.wat"), files=FILES)
-    result = run_cli(["check", str(path)])
+    result = invoke_cli(["check", str(path)])
     assert result.returncode == 2, result.stdout + result.stderr
     message = " ".join(result.stderr.split())
     assert "component.c.source" in message and "'spin-config' 'get-config'" in message
     both = write_manifest(body("both.wat"), files=FILES)
-    result = run_cli(["check", str(both)])
+    result = invoke_cli(["check", str(both)])
     assert result.returncode == 0, result.stdout + result.stderr
     assert "WAGI executor" in " ".join(result.stdout.split())
-    result = run_cli(["check", "--json", str(both)])
+    result = invoke_cli(["check", "--json", str(both)])
     assert "WAGI executor" in json.loads(result.stdout)["apps"][0]["notes"][0]
 
 
@@ -141,7 +141,7 @@ def test_up_exits_2_for_a_spin_import(write_manifest: WriteManifest, tmp_path: P
 
     path = write_manifest(body("xhttp.wat"), files=FILES)
     port, admin = free_port(), free_port()
-    result = run_cli(
+    result = invoke_cli(
         ["up", str(path), "--workers", "1", "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}"]
     )
     assert result.returncode == 2, result.stdout + result.stderr

@@ -10,12 +10,14 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.host.guestbuild import GUESTS, app, build_c, component, digest
+from tests.waiting import await_until
 from zerowatt.wasm import native
 from zerowatt.wasm.compile_cache import ModuleCache
 from zerowatt.wasm.engine import EngineSettings, Runtime
@@ -290,9 +292,18 @@ async def test_deadline_interrupts_a_loop_without_stalling_others(
 ) -> None:
     ex = make_executor(probe, runtime, cache, threads, timeout=1.0)
     ex.load()
+    offloaded: list[object] = []
+    submit = threads.submit
+
+    def counting_submit(fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        offloaded.append(fn)
+        return submit(fn, *args, **kwargs)
+
+    threads.submit = counting_submit  # type: ignore[method-assign]
     started = time.monotonic()
     looping = asyncio.ensure_future(ex.handle(req("/loop")))
-    await asyncio.sleep(0.1)  # the loop has left the inline budget and runs on a thread now
+    # The loop has left the inline budget and runs on a thread now.
+    await await_until(lambda: offloaded or looping.done(), "the looping guest handed to the thread pool")
     quick = [await ex.handle(req("/status")) for _ in range(20)]
     quick_done = time.monotonic() - started
     with pytest.raises(GuestTimeout) as info:

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SRC
+from tests.waiting import await_until, cpu_seconds
 from tests.wasm.wasihttp_support import HELLO, PROBE, make_component, pid_alive, request, running
 from zerowatt.errors import UsageError, ValidationError
-from zerowatt.wasm.executor import GuestTimeout, GuestUnavailable
+from zerowatt.wasm.executor import GuestResponse, GuestTimeout, GuestUnavailable
 from zerowatt.wasm.model import Limits, Preopen
 from zerowatt.wasm.wasihttp.executor import WasiHttpExecutor, find_wasmtime
 
@@ -32,6 +33,16 @@ async def _wait_dead(pid: int, within: float = 5.0) -> bool:
             return True
         await asyncio.sleep(0.02)
     return False
+
+
+async def _until_spinning(executor: WasiHttpExecutor, looping: asyncio.Future[GuestResponse]) -> None:
+    """Until the guest's loop runs: its ready child burns 50 ms of CPU from now on (/proc), or it answered."""
+    await await_until(lambda: looping.done() or executor.ready, "a child ready for the looping request")
+    pid = executor.pid
+    start = cpu_seconds(pid) if pid is not None else 0.0
+    await await_until(
+        lambda: looping.done() or (pid is not None and cpu_seconds(pid) >= start + 0.05), "the guest spins"
+    )
 
 
 async def test_hello_example_first_request_starts_the_process() -> None:
@@ -92,7 +103,7 @@ async def test_a_killed_child_is_restarted_by_the_next_request() -> None:
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
         assert await _wait_dead(pid)
-        await asyncio.sleep(0.05)  # let the supervisor notice
+        await await_until(lambda: executor.crashes == 1, "the supervisor notices the killed child")
         response = await executor.handle(request())
         assert response.status == 200
         assert executor.pid not in (None, pid)
@@ -106,7 +117,7 @@ async def test_a_crash_during_a_request_answers_503_and_the_host_keeps_serving()
         pid = executor.pid
         assert pid is not None
         looping = asyncio.ensure_future(executor.handle(request("/loop")))
-        await asyncio.sleep(0.3)
+        await _until_spinning(executor, looping)
         os.kill(pid, signal.SIGKILL)
         with pytest.raises(GuestUnavailable) as caught:
             await looping
@@ -119,7 +130,7 @@ async def test_deadline_answers_504_while_other_requests_are_served() -> None:
     app, component = make_component()
     async with running(app, component, request_timeout=1.0) as executor:
         looping = asyncio.ensure_future(executor.handle(request("/loop", request_id="looper")))
-        await asyncio.sleep(0.2)
+        await _until_spinning(executor, looping)
         for _ in range(5):  # the looping guest does not block the others
             assert (await executor.handle(request())).status == 200
         with pytest.raises(GuestTimeout) as caught:
@@ -204,7 +215,7 @@ async def test_memory_cap_makes_growth_fail_with_500(caplog: pytest.LogCaptureFi
     caplog.set_level(logging.INFO, logger="zerowatt.wasm.wasihttp.executor")
     async with running(app, component, memory_limit=64 << 20) as executor:
         assert (await executor.handle(request("/mem"))).status == 500
-        await asyncio.sleep(0.2)
+        await await_until(lambda: any("trap" in r.getMessage() for r in caplog.records), "the trap report logged")
     async with running(app, component, memory_limit=512 << 20) as executor:
         assert (await executor.handle(request("/mem"))).status == 200
     # the child's stderr (wasmtime's trap report) is logged under the component's name
@@ -326,7 +337,7 @@ async def test_requests_that_find_the_child_dead_restart_it_and_the_crash_is_sti
         await asyncio.sleep(0.05)  # the loop sees the pooled connection close; the reaping may come later
         responses = await asyncio.gather(*(executor.handle(request()) for _ in range(3)), return_exceptions=True)
         assert all(not isinstance(r, BaseException) and r.status == 200 for r in responses), responses
-        await asyncio.sleep(0.1)
+        await await_until(lambda: executor.crashes >= 1, "the supervisor counts the crash")
         assert executor.crashes == 1 and executor.starts == 2
 
 
