@@ -365,9 +365,12 @@ def test_bad_manifest_exits_2_before_serving(tmp_path: Path) -> None:
     bad = tmp_path / "spin.toml"
     bad.write_text('spin_manifest_version = 2\n[application]\nname = "x"\n[[trigger.http]]\nroute = 5\n')
     port = free_port()
+    before = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     result = invoke_cli(["up", str(bad), "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{free_port()}"])
     assert result.returncode == 2
     assert "spin.toml" in result.stderr
+    # the metrics directory of that run is gone: nothing started later in this process may inherit it
+    assert os.environ.get("PROMETHEUS_MULTIPROC_DIR") == before
     missing = invoke_cli(["up", str(tmp_path / "nope.toml")])
     assert missing.returncode == 2 and "nope.toml" in missing.stderr
     bad_flag = invoke_cli(["up", str(bad), "--listen", "nowhere"])

@@ -478,5 +478,6 @@ def serve(
             admin.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        started.release_environment()
         shutil.rmtree(state_dir, ignore_errors=True)
     return 0

@@ -137,10 +137,19 @@ class Prestarted:
 
     state_dir: str
     processes: list[WorkerProcess]
+    previous_metrics_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR before prestart set it
 
     @property
     def metrics_dir(self) -> Path:
         return Path(self.state_dir) / "metrics"
+
+    def release_environment(self) -> None:
+        """Give ``PROMETHEUS_MULTIPROC_DIR`` back its value from before :func:`prestart` (the state directory is
+        about to go: a process that serves more than once, or starts other programs after, must not inherit it)."""
+        if self.previous_metrics_dir is None:
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        else:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = self.previous_metrics_dir
 
 
 def prestart(settings: HostSettings) -> Prestarted:
@@ -151,7 +160,7 @@ def prestart(settings: HostSettings) -> Prestarted:
     before it gets its settings: the directory is made here and set in the environment it inherits.
     """
     state_dir = tempfile.mkdtemp(prefix="zerowatt-up-")
-    started = Prestarted(state_dir, [])
+    started = Prestarted(state_dir, [], os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
     started.metrics_dir.mkdir()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(started.metrics_dir)  # the admin listener reads it too
     env = worker_env()
@@ -163,6 +172,7 @@ def prestart(settings: HostSettings) -> Prestarted:
             proc.kill()
             proc.join(5.0)
             proc.close()
+        started.release_environment()
         shutil.rmtree(state_dir, ignore_errors=True)
         raise
     return started
