@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,6 +16,7 @@ from zerowatt.host.settings import (
     HTTP_SERVERS,
     HostSettings,
 )
+from zerowatt.host.worker import default_workers, prestart
 from zerowatt.wasm.limits import DEFAULT_MEMORY_LIMIT, DEFAULT_REQUEST_TIMEOUT
 from zerowatt.wasm.manifest.variables import parse_assignments
 
@@ -131,7 +131,7 @@ def up(
         listen_port=listen_port,
         admin_host=admin_host,
         admin_port=admin_port,
-        workers=workers or os.cpu_count() or 1,
+        workers=workers or default_workers(),
         idle_unload=idle_unload or None,
         request_timeout=request_timeout,
         memory_limit=memory_limit,
@@ -147,10 +147,9 @@ def up(
         policy=policy,
         policy_options=tuple(policy_option or ()),
     )
-    # The workers start first and import their modules while this process imports wasmtime and
-    # validates: the two halves of start-up overlap (docs/benchmarks.md, "Start-up").
-    from zerowatt.host.worker import prestart
-
+    # The workers started first (zerowatt.cli.main started them before parsing these options) and
+    # import their modules while this process validates: the two halves of start-up overlap
+    # (docs/benchmarks.md, "Start-up"). prestart() takes them over, or starts them now.
     started = prestart(settings)
     from zerowatt.host.server import serve
 

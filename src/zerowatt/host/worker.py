@@ -10,6 +10,7 @@ without them: the supervisor gave up, so the worker exits quietly).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import pickle
@@ -143,27 +144,86 @@ class Prestarted:
         return Path(self.state_dir) / "metrics"
 
 
-def prestart(settings: HostSettings) -> Prestarted:
-    """Start ``settings.workers`` workers before the caller imports anything heavy (``zerowatt up`` calls
-    this first); hand them to :func:`zerowatt.host.server.serve`, which validates and releases them.
+def default_workers() -> int:
+    """Workers when ``--workers`` is not given: one per CPU core."""
+    return os.cpu_count() or 1
 
-    prometheus-client reads ``PROMETHEUS_MULTIPROC_DIR`` when it is imported, which a worker does
-    before it gets its settings: the directory is made here and set in the environment it inherits.
-    """
+
+#: Workers started by :func:`prestart_early` that :func:`prestart` has not claimed yet.
+_early: Prestarted | None = None
+
+
+def _start(count: int) -> Prestarted:
+    """``count`` workers and a fresh state directory (removed again if starting them fails)."""
     state_dir = tempfile.mkdtemp(prefix="zerowatt-up-")
     started = Prestarted(state_dir, [])
     started.metrics_dir.mkdir()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(started.metrics_dir)  # the admin listener reads it too
     env = worker_env()
     try:
-        for _ in range(settings.workers):
+        for _ in range(count):
             started.processes.append(WorkerProcess(env))
     except BaseException:
-        for proc in started.processes:
-            proc.kill()
-            proc.join(5.0)
-            proc.close()
-        shutil.rmtree(state_dir, ignore_errors=True)
+        discard(started)
+        raise
+    return started
+
+
+def stop_unreleased(processes: list[WorkerProcess]) -> None:
+    """Kill workers that never got their settings (nothing to drain) and reap them."""
+    for proc in processes:
+        proc.kill()
+    for proc in processes:
+        proc.join(5.0)
+        proc.close()
+
+
+def discard(started: Prestarted) -> None:
+    """Stop workers that never got their settings and remove their state directory."""
+    stop_unreleased(started.processes)
+    started.processes.clear()
+    shutil.rmtree(started.state_dir, ignore_errors=True)
+
+
+def prestart_early(count: int) -> None:
+    """Start ``count`` workers before the CLI has even parsed its options (``zerowatt up`` guesses
+    ``count`` from its arguments, :func:`zerowatt.cli.main.early_workers`): typer's option parsing
+    and validation (~0.35 s of CPU, pydantic included) then overlap the workers' own imports instead
+    of delaying them. :func:`prestart` claims them; if it never does (a usage error, ``--help``
+    after all), they are stopped at exit and their state directory is removed."""
+    global _early
+    if _early is None:
+        _early = _start(count)
+        atexit.register(_discard_unclaimed)
+
+
+def _discard_unclaimed() -> None:
+    global _early
+    if _early is not None:
+        started, _early = _early, None
+        discard(started)
+
+
+def prestart(settings: HostSettings) -> Prestarted:
+    """Start ``settings.workers`` workers before the caller imports anything heavy (``zerowatt up`` calls
+    this first); hand them to :func:`zerowatt.host.server.serve`, which validates and releases them.
+    Workers :func:`prestart_early` started are taken over, as many as ``settings.workers`` asks for.
+
+    prometheus-client reads ``PROMETHEUS_MULTIPROC_DIR`` when it is imported, which a worker does
+    before it gets its settings: the directory is made here and set in the environment it inherits.
+    """
+    global _early
+    started, _early = _early, None
+    if started is None:
+        return _start(settings.workers)
+    stop_unreleased(started.processes[settings.workers :])  # the guess was too high
+    del started.processes[settings.workers :]
+    env = worker_env()
+    try:
+        while len(started.processes) < settings.workers:
+            started.processes.append(WorkerProcess(env))
+    except BaseException:
+        discard(started)
         raise
     return started
 
