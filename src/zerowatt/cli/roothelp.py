@@ -69,5 +69,6 @@ def render_root_help(program: str, width: int | None = None) -> str | None:
     blank = " " * width
     lines = [blank, usage.ljust(width), blank, f" {ROOT_HELP}".ljust(width), blank]
     lines += _panel("Options", list(OPTION_ROWS), width)
-    lines += _panel("Commands", [(f" {name.ljust(name_width)}  ", text) for name, text in zip(names, summaries)], width)
+    rows = [(f" {name.ljust(name_width)}  ", text) for name, text in zip(names, summaries, strict=True)]
+    lines += _panel("Commands", rows, width)
     return "\n".join(lines) + "\n\n"
