@@ -17,7 +17,6 @@ worker whose supervisor is gone (even ``kill -9``) stops too (:func:`tie_to_supe
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import math
@@ -30,27 +29,27 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from zerowatt.errors import UsageError, ZerowattError
 from zerowatt.lifeline import die_with_parent, watch_parent
-from zerowatt.wasm.compile_cache import ModuleCache
-from zerowatt.wasm.engine import EngineSettings, Runtime
-from zerowatt.wasm.manifest.load import load_apps
 from zerowatt.wasm.model import App, ExecutorKind
 from zerowatt.wasm.router import Router
-from zerowatt.wasm.wagi import native
-from zerowatt.wasm.wagi.executor import Offload
-from zerowatt.wasm.wagi.fairness import AppSlots, default_per_app
-from zerowatt.wasm.wagi.stdio import InheritedStdout
 
-from .asgi import HostApp
-from .pool import ComponentPool, executor_kinds
-from .registry import ExecutorContext
 from .settings import HostSettings
 from .worker import Prestarted, WorkerProcess, prestart, worker_env
+
+if TYPE_CHECKING:
+    from zerowatt.wasm.compile_cache import ModuleCache
+    from zerowatt.wasm.engine import Runtime
+
+    from .asgi import HostApp
+
+# What only a worker needs (asyncio, the executors, the ASGI app, prometheus-client) is imported in
+# the functions that run in the worker: the supervisor validates and releases the workers without
+# those imports on the critical path of start-up (docs/benchmarks.md, "Start-up").
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +62,8 @@ STOP_GRACE = 5.0
 
 def load(settings: HostSettings) -> list[App]:
     """Load and validate every manifest (raises :class:`ValidationError`: exit 2, nothing served)."""
+    from zerowatt.wasm.manifest.load import load_apps
+
     paths = [Path(m) for m in settings.manifests]
     for path in paths:
         if not path.is_file():
@@ -71,25 +72,48 @@ def load(settings: HostSettings) -> list[App]:
 
 
 def make_cache(runtime: Runtime, settings: HostSettings) -> ModuleCache:
+    from zerowatt.wasm.compile_cache import ModuleCache
+
     directory = Path(settings.cache_dir) if settings.cache_dir else None
     return ModuleCache(runtime.engine, runtime.settings.fingerprint(), directory)
 
 
 def precompile(apps: list[App], settings: HostSettings) -> int:
-    """Compile every WAGI module into the cache so workers only ever ``mmap`` precompiled code."""
-    runtime = Runtime(EngineSettings())
-    try:
-        cache = make_cache(runtime, settings)
-        count = 0
-        for app in apps:
-            for component_id, kind in executor_kinds(app).items():
-                if kind is ExecutorKind.WAGI:
-                    component = app.components[component_id]
-                    cache.load(component.source, component.source_digest)
-                    count += 1
-        return count
-    finally:
-        runtime.close()
+    """Compile every WAGI module into the cache so workers only ever ``mmap`` precompiled code.
+
+    A module whose cache entry exists is not loaded here: creating the engine and its pooling
+    allocator for that alone cost the supervisor ~0.1 s of start-up. An entry that turns out
+    unusable is recompiled by the worker that loads it (:meth:`ModuleCache.load`).
+    """
+    from zerowatt.wasm.compile_cache import default_cache_dir, entry_file
+    from zerowatt.wasm.engine import EngineSettings, Runtime
+
+    fingerprint = EngineSettings().fingerprint()
+    directory = Path(settings.cache_dir) if settings.cache_dir else default_cache_dir()
+    wagi = [app.components[c] for app in apps for c, kind in _executor_kinds(app).items() if kind is ExecutorKind.WAGI]
+    missing = [c for c in wagi if not entry_file(directory, fingerprint, c.source_digest).is_file()]
+    if missing:
+        runtime = Runtime(EngineSettings())
+        try:
+            cache = make_cache(runtime, settings)
+            for component in missing:
+                cache.load(component.source, component.source_digest)
+        finally:
+            runtime.close()
+    return len(wagi)
+
+
+def _executor_kinds(app: App) -> dict[str, ExecutorKind]:
+    """Each component's executor kind; the manifest loader has resolved AUTO (the host's pool, which
+    imports the executors and asyncio, only for apps built by hand)."""
+    if any(trigger.executor is ExecutorKind.AUTO for trigger in app.triggers):
+        from .pool import executor_kinds
+
+        return executor_kinds(app)
+    kinds: dict[str, ExecutorKind] = {}
+    for trigger in app.triggers:
+        kinds.setdefault(trigger.component_id, trigger.executor)
+    return kinds
 
 
 def bind(host: str, port: int, *, reuse_port: bool = True) -> socket.socket:
@@ -109,6 +133,17 @@ def bind(host: str, port: int, *, reuse_port: bool = True) -> socket.socket:
         sock.close()
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     return sock
+
+
+def bind_admin(settings: HostSettings) -> socket.socket:
+    """The admin listener's socket, bound and listening (a taken port: exit 2 before anything serves)."""
+    host = settings.admin_host
+    try:
+        return socket.create_server(
+            (host, settings.admin_port), family=socket.AF_INET6 if ":" in host else socket.AF_INET, backlog=128
+        )
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{settings.admin_port} (admin): {exc.strerror}") from None
 
 
 def lower_thread_priority(nice: int) -> None:
@@ -131,11 +166,20 @@ def build_host(
     stderr (the fast path of :class:`InheritedStdout`); only worker processes, which own their fds
     1 and 2, ask for it.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     # Both define Prometheus metrics: import them after PROMETHEUS_MULTIPROC_DIR is in the environment.
     from zerowatt.energy.request import LiveRate, start_live_rate
+    from zerowatt.wasm.engine import EngineSettings, Runtime
+    from zerowatt.wasm.wagi.executor import Offload
+    from zerowatt.wasm.wagi.fairness import AppSlots, default_per_app
+    from zerowatt.wasm.wagi.stdio import InheritedStdout
 
+    from .asgi import HostApp
     from .energy import EnergyAccounting
     from .metrics import EnergyMetrics, HostMetrics, RequestObserver
+    from .pool import ComponentPool
+    from .registry import ExecutorContext
 
     policy = settings.policy_config()
     runtime = Runtime(EngineSettings())
@@ -266,6 +310,8 @@ def _run_native(
     host: HostApp, close: Callable[[], None], sock: socket.socket, ready: Callable[[], None], settings: HostSettings
 ) -> None:
     """The default front: :mod:`zerowatt.host.http` on uvloop; SIGTERM shuts it down gracefully."""
+    import asyncio
+
     import uvloop
 
     from .http import serve_native
@@ -291,6 +337,8 @@ def _run_uvicorn(
     host: HostApp, close: Callable[[], None], sock: socket.socket, ready: Callable[[], None], settings: HostSettings
 ) -> None:
     """``--http uvicorn``: the host as an ASGI app under uvicorn (httptools parser, uvloop)."""
+    import asyncio
+
     import uvicorn
 
     config = uvicorn.Config(
@@ -457,6 +505,7 @@ def serve(
     # The workers import their modules while this process validates; they serve after release().
     supervisor = Supervisor(settings, state_dir, started.processes)
     admin = None
+    admin_sock: socket.socket | None = None
     previous = {sig: signal.signal(sig, supervisor.request_stop) for sig in STOP_SIGNALS}
     try:
         policy = settings.policy_config()  # exit 2 on a bad --policy/--policy-option before anything serves
@@ -464,23 +513,28 @@ def serve(
         if policy is not None:
             log.info("autoscaling policy %s %s", policy.name, dict(policy.options) or "(defaults)")
         compiled = precompile(apps, settings)
+        from zerowatt.wasm.wagi import native
+
         log.info("%d WAGI module(s) in the compile cache; guests run through the %s path", compiled, native.describe())
         bind(settings.listen_host, settings.listen_port, reuse_port=False).close()  # taken port: exit 2 now
+        admin_sock = bind_admin(settings)
+        # Everything is validated: the workers bind and serve while this process starts the admin
+        # listener (its asyncio loop and prometheus-client imports are off the path to the first 200).
+        supervisor.release(apps)
         from .admin import AdminServer
 
-        try:
-            admin = AdminServer(settings.admin_host, settings.admin_port, supervisor.ready, str(metrics_dir))
-        except OSError as exc:
-            raise UsageError(
-                f"cannot listen on {settings.admin_host}:{settings.admin_port} (admin): {exc.strerror}"
-            ) from None
-        supervisor.release(apps)
+        admin = AdminServer(
+            settings.admin_host, settings.admin_port, supervisor.ready, str(metrics_dir), sock=admin_sock
+        )
+        admin_sock = None
         admin.start()
         supervisor.run(on_ready=lambda: announce(apps, settings))
     finally:
         supervisor.stop()
         if admin is not None:
             admin.stop()
+        if admin_sock is not None:
+            admin_sock.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         shutil.rmtree(state_dir, ignore_errors=True)
