@@ -157,14 +157,33 @@ def lower_thread_priority(nice: int) -> None:
         log.warning("cannot lower the guest threads' priority: %s", exc)
 
 
+def prepare_worker() -> Runtime:
+    """What a worker does before it has its settings (while the supervisor validates): import the
+    serving modules and create the engine, which depends on no setting (:class:`EngineSettings`
+    defaults). ``PROMETHEUS_MULTIPROC_DIR`` is already in the environment (:func:`prestart`)."""
+    import uvloop  # noqa: F401 - imported now, used once the settings come
+
+    from zerowatt.energy import request  # noqa: F401
+    from zerowatt.wasm.engine import EngineSettings, Runtime
+    from zerowatt.wasm.wagi import native
+
+    from . import asgi, http, metrics, pool, registry  # noqa: F401
+
+    if native.module_path().is_file():  # else the supervisor builds it (once, not once per worker)
+        with contextlib.suppress(UsageError):  # the supervisor reports it (exit 2) and stops this worker
+            native.load()
+    return Runtime(EngineSettings())
+
+
 def build_host(
-    apps: list[App], settings: HostSettings, *, inherit_stdout: bool = False
+    apps: list[App], settings: HostSettings, *, inherit_stdout: bool = False, runtime: Runtime | None = None
 ) -> tuple[HostApp, Callable[[], None]]:
     """A worker's :class:`HostApp` (and a function that releases its engine and threads).
 
     ``inherit_stdout`` points this process's fd 1 and fd 2 at scratch files for guests' stdout and
     stderr (the fast path of :class:`InheritedStdout`); only worker processes, which own their fds
-    1 and 2, ask for it.
+    1 and 2, ask for it. ``runtime``: the engine made ahead by :func:`prepare_worker` (this host
+    owns it from now on); by default one is made here.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -182,7 +201,7 @@ def build_host(
     from .registry import ExecutorContext
 
     policy = settings.policy_config()
-    runtime = Runtime(EngineSettings())
+    runtime = runtime if runtime is not None else Runtime(EngineSettings())
     stdout = InheritedStdout(stderr=True) if inherit_stdout else None
     threads = ThreadPoolExecutor(
         settings.guest_threads,
@@ -255,6 +274,7 @@ def worker_main(
     ready_fd: int,
     apps: list[App] | None = None,
     lifeline: tuple[int, int] | None = None,
+    runtime: Runtime | None = None,
 ) -> None:
     """Serve as one worker process (see :mod:`zerowatt.host.worker`); ``ready_fd`` is the pipe on which
     it tells the supervisor that it listens; ``apps``: as the supervisor validated them (else loaded here);
@@ -268,7 +288,7 @@ def worker_main(
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     if apps is None:
         apps = load(settings)
-    host, close = build_host(apps, settings, inherit_stdout=True)
+    host, close = build_host(apps, settings, inherit_stdout=True, runtime=runtime)
     sock = bind(settings.listen_host, settings.listen_port)
 
     def ready() -> None:

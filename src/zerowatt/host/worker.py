@@ -244,8 +244,9 @@ def main(argv: list[str]) -> int:
 
     if not die_with_parent(signal.SIGTERM, supervisor):  # while importing: SIGTERM's default action ends it
         return 1
-    from zerowatt.host.server import worker_main
+    from zerowatt.host.server import prepare_worker, worker_main
 
+    runtime = prepare_worker()
     payload = sys.stdin.buffer.read()
     devnull = os.open(os.devnull, os.O_RDONLY)  # nothing else may read the supervisor's pipe
     os.dup2(devnull, 0)
@@ -253,7 +254,7 @@ def main(argv: list[str]) -> int:
     if not payload:
         return 0
     settings_json, apps = pickle.loads(payload)  # from the supervisor that started this process
-    worker_main(settings_json, ready_fd, apps, lifeline=(supervisor, lifeline_fd))
+    worker_main(settings_json, ready_fd, apps, lifeline=(supervisor, lifeline_fd), runtime=runtime)
     return 0
 
 
