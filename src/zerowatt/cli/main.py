@@ -42,7 +42,7 @@ COMMANDS: dict[str, LazyCommand] = {
         "Run each component's build command (in its workdir, with a shell); stop at the first failure.",
     ),
     "up": LazyCommand(
-        "zerowatt.cli.apps", "Serve the apps of MANIFEST... on 127.0.0.1 with a fresh WebAssembly instance per request."
+        "zerowatt.cli.up", "Serve the apps of MANIFEST... on 127.0.0.1 with a fresh WebAssembly instance per request."
     ),
     "simulate": LazyCommand(
         "zerowatt.cli.simulate",

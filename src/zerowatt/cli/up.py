@@ -1,4 +1,4 @@
-"""``zerowatt up``: serve Spin-style apps (registered by :mod:`zerowatt.cli.apps`)."""
+"""``zerowatt up``: serve Spin-style apps (its own module: ``up`` imports no more of the CLI than it uses)."""
 
 from __future__ import annotations
 
@@ -156,5 +156,6 @@ def up(
     raise typer.Exit(serve(settings, lambda apps, s: announce(apps, s, json_output), workers=started))
 
 
-def register_up(app: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
+    """Add ``up`` to the main zerowatt app."""
     app.command("up")(up)
