@@ -58,7 +58,14 @@ def wait_ready(admin: int, proc: subprocess.Popen[bytes], timeout: float = 120.0
 
 def wrk(port: int, path: str, connections: int, seconds: int, timeout: float) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", f"--timeout={max(1, round(timeout))}s", f"http://127.0.0.1:{port}{path}"],
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            f"--timeout={max(1, round(timeout))}s",
+            f"http://127.0.0.1:{port}{path}",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -1,7 +1,8 @@
 """CLI for WebAssembly apps: ``zerowatt check``, ``zerowatt build`` and ``zerowatt up``.
 
 One function per command; each is a thin adapter over :mod:`zerowatt.wasm.manifest.load` (``up``: over
-:mod:`zerowatt.host.server`, in :mod:`zerowatt.cli.up`).
+:mod:`zerowatt.host.server`, registered by :mod:`zerowatt.cli.up` itself so that ``up`` does not import
+Rich's tables).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import typer
 from rich.table import Table
 
 from zerowatt.cli.common import console, err_console, esc, print_json, reports_errors
-from zerowatt.cli.up import register_up
 from zerowatt.errors import ValidationError
 from zerowatt.wasm.manifest.variables import parse_assignments
 from zerowatt.wasm.model import App, Component
@@ -172,7 +172,6 @@ def build(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``check``, ``build`` and ``up`` to the main zerowatt app."""
+    """Add ``check`` and ``build`` to the main zerowatt app (``up``: :mod:`zerowatt.cli.up`)."""
     app.command("check")(check)
     app.command("build")(build)
-    register_up(app)

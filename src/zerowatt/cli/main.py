@@ -1,137 +1,115 @@
-"""Entry point of the ``zerowatt`` command.
+"""Entry point of the ``zerowatt`` command: what must be fast before typer is even imported.
 
-Each capability owns one module in this package with a ``register(app)`` function that adds its
-commands; this module only assembles them, so subsystems never edit each other's CLI code.
+The command-line interface itself is a typer application (:mod:`zerowatt.cli.root`), but importing
+typer, rich and click costs ~0.25 s of CPU and typer's option parsing imports pydantic (another
+0.1–0.4 s). Two things therefore happen here, on nothing but the standard library:
 
-Commands are registered lazily: :data:`COMMANDS` names each command, the module that registers it
-and its one-line summary, and a module is imported only when one of its commands runs (or shows its
-own ``--help``). ``zerowatt --help`` therefore imports no capability at all: importing all of them
-loaded 647 modules (numpy, pyarrow, httpx, wasmtime, prometheus-client) and took seconds of CPU.
-``tests/test_cli.py`` checks that every summary here matches the command's own help.
+- ``zerowatt``, ``zerowatt --help``/``-h`` and ``zerowatt --version`` are answered at once: the root
+  help is rendered from :data:`COMMANDS` by :mod:`zerowatt.cli.roothelp` (the same text typer prints;
+  ``tests/test_cli.py`` compares the two);
+- ``zerowatt up`` starts its worker processes before typer parses its options
+  (:func:`early_workers`), so the workers import wasmtime and the host while this process parses
+  and validates; ``up`` takes them over (:func:`zerowatt.host.spawn.prestart`).
+
+Every command is listed in :data:`COMMANDS` with the module whose ``register(app)`` adds it, so a
+command's module is imported only when it runs; ``tests/test_cli.py`` checks that every summary
+here matches the command's own help.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Annotated, Any, NamedTuple
+import os
+import sys
+from pathlib import Path
+from typing import Any
 
-import typer
-from typer.core import TyperGroup
-
-
-class LazyCommand(NamedTuple):
-    """A top-level command: the module whose ``register(app)`` adds it, and its one-line help."""
-
-    module: str
-    summary: str
-
-
-#: Every top-level command besides ``version``, in the order ``zerowatt --help`` lists them.
-COMMANDS: dict[str, LazyCommand] = {
-    "check": LazyCommand(
-        "zerowatt.cli.apps",
-        "Validate manifests without serving: apps, routes, components and executors (secrets redacted).",
-    ),
-    "build": LazyCommand(
-        "zerowatt.cli.apps",
-        "Run each component's build command (in its workdir, with a shell); stop at the first failure.",
-    ),
-    "up": LazyCommand(
-        "zerowatt.cli.apps", "Serve the apps of MANIFEST... on 127.0.0.1 with a fresh WebAssembly instance per request."
-    ),
-    "simulate": LazyCommand(
-        "zerowatt.cli.simulate",
-        "Replay an Azure Functions 2019 trace through autoscaling policies (cold starts, idle time, energy).",
-    ),
-    "downscaler": LazyCommand(
-        "zerowatt.cli.downscaler",
-        "Scale workloads down off-hours and back up: a drop-in replacement for kube-downscaler.",
-    ),
-    "rightsize": LazyCommand(
-        "zerowatt.cli.rightsize",
-        "Recommend CPU/memory requests as the VPA would, and show the cores, GiB and watts they free.",
-    ),
-    "energy": LazyCommand(
-        "zerowatt.cli.energy", "Energy per node, process, container and command, with PUE, water and carbon."
-    ),
-    "schedule": LazyCommand(
-        "zerowatt.cli.schedule", "Downscaler schedules (kube-downscaler grammar): check when a spec matches."
-    ),
-}
-
-
-class _Placeholder(typer.core.TyperCommand):
-    """Stands in for a command in the root's help listing until the command itself is needed."""
-
-
-def load_command(name: str) -> Any:
-    """The real click command for ``name``: its module imported and registered on a scratch app."""
-    scratch = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    importlib.import_module(COMMANDS[name].module).register(scratch)
-    return typer.main.get_group(scratch).commands[name]
-
-
-class LazyGroup(TyperGroup):
-    """The root group: placeholders listed in help, each replaced by its real command on first use."""
-
-    def __init__(self, **attrs: Any) -> None:
-        super().__init__(**attrs)
-        for name, entry in COMMANDS.items():
-            self.commands.setdefault(name, _Placeholder(name=name, help=entry.summary, callback=None))
-
-    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
-        """Swap the placeholder of the command about to run for the real one (imported now)."""
-        if args and isinstance(self.commands.get(args[0]), _Placeholder):
-            self.commands[args[0]] = load_command(args[0])
-        return super().resolve_command(ctx, args)
-
-
-app = typer.Typer(
-    name="zerowatt",
-    cls=LazyGroup,
-    help="0 servers == 0 watts: run only what you need.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+from zerowatt.cli.commands import (  # noqa: F401 - re-exported for callers of main
+    COMMANDS,
+    ROOT_HELP,
+    VERSION_COMMAND_HELP,
+    VERSION_OPTION_HELP,
+    LazyCommand,
+    package_version,
 )
 
 
-def _package_version() -> str:
-    """The installed distribution's version (``zerowatt.__version__`` in a bare source tree)."""
-    from importlib.metadata import PackageNotFoundError, version
+def early_workers(args: list[str]) -> int | None:
+    """How many workers ``zerowatt up ARGS`` will ask for, guessed from ``ARGS`` before typer parses
+    them; None: start none now (``--help``, or a ``--workers`` value typer will reject).
 
-    try:
-        return version("zerowatt")
-    except PackageNotFoundError:  # pragma: no cover - running from a tree that was never installed
-        from zerowatt import __version__
+    Only a guess, so it can be simple: the last ``--workers N``/``--workers=N`` wins, as in click;
+    a wrong guess (``--variable --workers``) only costs starting or stopping a worker later.
+    """
+    guess: int | None = None
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg in ("-h", "--help"):
+            return None
+        value = None
+        if arg == "--workers":
+            value = args[i + 1] if i + 1 < len(args) else ""
+        elif arg.startswith("--workers="):
+            value = arg.removeprefix("--workers=")
+        if value is not None:
+            guess = int(value) if value.isdigit() and int(value) >= 1 else None
+            if guess is None:
+                return None
+    if guess is None:
+        from zerowatt.host.spawn import default_workers
 
-        return __version__
+        return default_workers()
+    return guess
 
 
-def _print_version(value: bool) -> None:
-    if value:
-        typer.echo(_package_version())
-        raise typer.Exit()
+def _fast(args: list[str]) -> int | None:
+    """Answer what needs no typer (root help, version); the exit code, or None to run typer."""
+    if args in (["--version"], ["version"]):
+        sys.stdout.write(package_version() + "\n")
+        return 0
+    if args in ([], ["--help"], ["-h"]) and not os.environ.get("TYPER_USE_RICH"):
+        from zerowatt.cli.roothelp import render_root_help
+
+        text = render_root_help(_program_name())
+        if text is None:  # a terminal too narrow for the plain layout: typer's own wrapping
+            return None
+        # No arguments: the help, exit 2, as click's no_args_is_help does (on stdout, as typer does).
+        sys.stdout.write(text)
+        return 0 if args else 2
+    return None
 
 
-@app.callback()
-def _root(
-    show_version: Annotated[
-        bool,
-        typer.Option("--version", help="Print zerowatt's version and exit.", callback=_print_version, is_eager=True),
-    ] = False,
-) -> None:
-    """0 servers == 0 watts: run only what you need."""
-    del show_version
-
-
-@app.command()
-def version() -> None:
-    """Print zerowatt's version."""
-    typer.echo(_package_version())
+def _program_name() -> str:
+    """The name click shows in ``Usage:``: ``python -m zerowatt`` or the script's file name."""
+    main = sys.modules.get("__main__")
+    path = sys.argv[0] if sys.argv else "zerowatt"
+    package = getattr(main, "__package__", None)
+    if not package:
+        return Path(path).name
+    name = Path(path).stem
+    return f"python -m {package if name == '__main__' else f'{package}.{name}'}".replace("-m .", "-m ")
 
 
 def main() -> None:
     """Run the CLI (console script ``zerowatt``)."""
+    args = sys.argv[1:]
+    code = _fast(args)
+    if code is not None:
+        sys.stdout.flush()
+        raise SystemExit(code)
+    if args[:1] == ["up"] and (count := early_workers(args[1:])) is not None:
+        from zerowatt.host.spawn import prestart_early
+
+        prestart_early(count)
+    from zerowatt.cli.root import app
+
     app()
+
+
+def __getattr__(name: str) -> Any:
+    """``app`` and ``load_command`` live in :mod:`zerowatt.cli.root` (importing typer): loaded on use."""
+    if name in ("app", "load_command", "LazyGroup"):
+        from zerowatt.cli import root
+
+        return getattr(root, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

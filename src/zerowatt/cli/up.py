@@ -1,8 +1,7 @@
-"""``zerowatt up``: serve Spin-style apps (registered by :mod:`zerowatt.cli.apps`)."""
+"""``zerowatt up``: serve Spin-style apps (its own module: ``up`` imports no more of the CLI than it uses)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,6 +16,7 @@ from zerowatt.host.settings import (
     HTTP_SERVERS,
     HostSettings,
 )
+from zerowatt.host.spawn import default_workers, prestart
 from zerowatt.wasm.limits import DEFAULT_MEMORY_LIMIT, DEFAULT_REQUEST_TIMEOUT
 from zerowatt.wasm.manifest.variables import parse_assignments
 
@@ -131,7 +131,7 @@ def up(
         listen_port=listen_port,
         admin_host=admin_host,
         admin_port=admin_port,
-        workers=workers or os.cpu_count() or 1,
+        workers=workers or default_workers(),
         idle_unload=idle_unload or None,
         request_timeout=request_timeout,
         memory_limit=memory_limit,
@@ -147,15 +147,15 @@ def up(
         policy=policy,
         policy_options=tuple(policy_option or ()),
     )
-    # The workers start first and import their modules while this process imports wasmtime and
-    # validates: the two halves of start-up overlap (docs/benchmarks.md, "Start-up").
-    from zerowatt.host.worker import prestart
-
+    # The workers started first (zerowatt.cli.main started them before parsing these options) and
+    # import their modules while this process validates: the two halves of start-up overlap
+    # (docs/benchmarks.md, "Start-up"). prestart() takes them over, or starts them now.
     started = prestart(settings)
     from zerowatt.host.server import serve
 
     raise typer.Exit(serve(settings, lambda apps, s: announce(apps, s, json_output), workers=started))
 
 
-def register_up(app: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
+    """Add ``up`` to the main zerowatt app."""
     app.command("up")(up)

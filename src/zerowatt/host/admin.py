@@ -39,7 +39,8 @@ _TEXT = "text/plain; charset=utf-8"
 class AdminServer:
     """Serves the admin endpoints until :meth:`stop`; ``ready`` says whether all workers serve.
 
-    The socket is bound in the constructor, so a taken port fails there (``OSError``).
+    The socket is bound in the constructor, so a taken port fails there (``OSError``), unless ``sock``
+    is one already listening (the supervisor binds it before it releases the workers).
     """
 
     def __init__(
@@ -51,6 +52,7 @@ class AdminServer:
         *,
         timeout: float = ADMIN_TIMEOUT,
         max_connections: int = ADMIN_MAX_CONNECTIONS,
+        sock: socket.socket | None = None,
     ) -> None:
         registry = CollectorRegistry()
         if multiproc_dir:
@@ -62,7 +64,7 @@ class AdminServer:
         self.active = 0  # connections being served
         self.refused = 0  # connections closed because max_connections were being served
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.create_server((host, port), family=family, backlog=128)
+        self.sock = sock if sock is not None else socket.create_server((host, port), family=family, backlog=128)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self._run, name="zerowatt-admin", daemon=True)
         self._scrapes = ThreadPoolExecutor(1, thread_name_prefix="zerowatt-admin-metrics")

@@ -18,7 +18,6 @@ worker whose supervisor is gone (even ``kill -9``) stops too (:func:`tie_to_supe
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import math
@@ -31,28 +30,28 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from zerowatt.errors import UsageError, ZerowattError
 from zerowatt.lifeline import die_with_parent, watch_parent
-from zerowatt.wasm import native
-from zerowatt.wasm.compile_cache import ModuleCache
-from zerowatt.wasm.engine import EngineSettings, Runtime
-from zerowatt.wasm.manifest.load import load_apps
 from zerowatt.wasm.model import App, ExecutorKind
 from zerowatt.wasm.router import Router
-from zerowatt.wasm.wagi.executor import Offload
-from zerowatt.wasm.wagi.fairness import AppSlots, default_per_app
-from zerowatt.wasm.wagi.stdio import InheritedStdout
 
-from .app import HostApp
-from .asgi import AsgiApp
-from .pool import ComponentPool, executor_kinds
-from .registry import ExecutorContext
 from .settings import HostSettings
-from .worker import Prestarted, WorkerProcess, prestart, worker_env
+from .spawn import Prestarted, WorkerProcess, prestart, worker_env
+
+if TYPE_CHECKING:
+    from zerowatt.wasm.compile_cache import ModuleCache
+    from zerowatt.wasm.engine import Runtime
+
+    from .app import HostApp
+    from .asgi import AsgiApp
+
+# What only a worker needs (asyncio, the executors, the ASGI app, prometheus-client) is imported in
+# the functions that run in the worker: the supervisor validates and releases the workers without
+# those imports on the critical path of start-up (docs/benchmarks.md, "Start-up").
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +64,8 @@ STOP_GRACE = 5.0
 
 def load(settings: HostSettings) -> list[App]:
     """Load and validate every manifest (raises :class:`ValidationError`: exit 2, nothing served)."""
+    from zerowatt.wasm.manifest.load import load_apps
+
     paths = [Path(m) for m in settings.manifests]
     for path in paths:
         if not path.is_file():
@@ -73,25 +74,48 @@ def load(settings: HostSettings) -> list[App]:
 
 
 def make_cache(runtime: Runtime, settings: HostSettings) -> ModuleCache:
+    from zerowatt.wasm.compile_cache import ModuleCache
+
     directory = Path(settings.cache_dir) if settings.cache_dir else None
     return ModuleCache(runtime.engine, runtime.settings.fingerprint(), directory)
 
 
 def precompile(apps: list[App], settings: HostSettings) -> int:
-    """Compile every WAGI module into the cache so workers only ever ``mmap`` precompiled code."""
-    runtime = Runtime(EngineSettings())
-    try:
-        cache = make_cache(runtime, settings)
-        count = 0
-        for app in apps:
-            for component_id, kind in executor_kinds(app).items():
-                if kind is ExecutorKind.WAGI:
-                    component = app.components[component_id]
-                    cache.load(component.source, component.source_digest)
-                    count += 1
-        return count
-    finally:
-        runtime.close()
+    """Compile every WAGI module into the cache so workers only ever ``mmap`` precompiled code.
+
+    A module whose cache entry exists is not loaded here: creating the engine and its pooling
+    allocator for that alone cost the supervisor ~0.1 s of start-up. An entry that turns out
+    unusable is recompiled by the worker that loads it (:meth:`ModuleCache.load`).
+    """
+    from zerowatt.wasm.compile_cache import default_cache_dir, entry_file
+    from zerowatt.wasm.engine import EngineSettings, Runtime
+
+    fingerprint = EngineSettings().fingerprint()
+    directory = Path(settings.cache_dir) if settings.cache_dir else default_cache_dir()
+    wagi = [app.components[c] for app in apps for c, kind in _executor_kinds(app).items() if kind is ExecutorKind.WAGI]
+    missing = [c for c in wagi if not entry_file(directory, fingerprint, c.source_digest).is_file()]
+    if missing:
+        runtime = Runtime(EngineSettings())
+        try:
+            cache = make_cache(runtime, settings)
+            for component in missing:
+                cache.load(component.source, component.source_digest)
+        finally:
+            runtime.close()
+    return len(wagi)
+
+
+def _executor_kinds(app: App) -> dict[str, ExecutorKind]:
+    """Each component's executor kind; the manifest loader has resolved AUTO (the host's pool, which
+    imports the executors and asyncio, only for apps built by hand)."""
+    if any(trigger.executor is ExecutorKind.AUTO for trigger in app.triggers):
+        from .pool import executor_kinds
+
+        return executor_kinds(app)
+    kinds: dict[str, ExecutorKind] = {}
+    for trigger in app.triggers:
+        kinds.setdefault(trigger.component_id, trigger.executor)
+    return kinds
 
 
 def bind(host: str, port: int, *, reuse_port: bool = True) -> socket.socket:
@@ -113,6 +137,17 @@ def bind(host: str, port: int, *, reuse_port: bool = True) -> socket.socket:
     return sock
 
 
+def bind_admin(settings: HostSettings) -> socket.socket:
+    """The admin listener's socket, bound and listening (a taken port: exit 2 before anything serves)."""
+    host = settings.admin_host
+    try:
+        return socket.create_server(
+            (host, settings.admin_port), family=socket.AF_INET6 if ":" in host else socket.AF_INET, backlog=128
+        )
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{settings.admin_port} (admin): {exc.strerror}") from None
+
+
 def lower_thread_priority(nice: int) -> None:
     """Add ``nice`` to the calling thread's nice value (Linux: a thread's own; needs no privilege)."""
     if nice <= 0:
@@ -124,22 +159,50 @@ def lower_thread_priority(nice: int) -> None:
         log.warning("cannot lower the guest threads' priority: %s", exc)
 
 
+def prepare_worker() -> Runtime:
+    """What a worker does before it has its settings (while the supervisor validates): import the
+    serving modules and create the engine, which depends on no setting (:class:`EngineSettings`
+    defaults). ``PROMETHEUS_MULTIPROC_DIR`` is already in the environment (:func:`prestart`)."""
+    import uvloop  # noqa: F401 - imported now, used once the settings come
+
+    from zerowatt.energy import request  # noqa: F401
+    from zerowatt.wasm import native
+    from zerowatt.wasm.engine import EngineSettings, Runtime
+
+    from . import asgi, http, metrics, pool, registry  # noqa: F401
+
+    if native.module_path().is_file():  # else the supervisor builds it (once, not once per worker)
+        with contextlib.suppress(UsageError):  # the supervisor reports it (exit 2) and stops this worker
+            native.load()
+    return Runtime(EngineSettings())
+
+
 def build_host(
-    apps: list[App], settings: HostSettings, *, inherit_stdout: bool = False
+    apps: list[App], settings: HostSettings, *, inherit_stdout: bool = False, runtime: Runtime | None = None
 ) -> tuple[HostApp, Callable[[], None]]:
     """A worker's :class:`HostApp` (and a function that releases its engine and threads).
 
     ``inherit_stdout`` points this process's fd 1 and fd 2 at scratch files for guests' stdout and
     stderr (the fast path of :class:`InheritedStdout`); only worker processes, which own their fds
-    1 and 2, ask for it.
+    1 and 2, ask for it. ``runtime``: the engine made ahead by :func:`prepare_worker` (this host
+    owns it from now on); by default one is made here.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     # Both define Prometheus metrics: import them after PROMETHEUS_MULTIPROC_DIR is in the environment.
     from zerowatt.energy.request import LiveRate, start_live_rate
+    from zerowatt.wasm.engine import EngineSettings, Runtime
+    from zerowatt.wasm.wagi.executor import Offload
+    from zerowatt.wasm.wagi.fairness import AppSlots, default_per_app
+    from zerowatt.wasm.wagi.stdio import InheritedStdout
 
+    from .app import HostApp
     from .energy import EnergyAccounting
     from .metrics import EnergyMetrics, HostMetrics, RequestObserver
+    from .pool import ComponentPool
+    from .registry import ExecutorContext
 
-    runtime = Runtime(EngineSettings())
+    runtime = runtime if runtime is not None else Runtime(EngineSettings())
     stdout = InheritedStdout(stderr=True) if inherit_stdout else None
     threads = ThreadPoolExecutor(
         settings.guest_threads,
@@ -196,6 +259,8 @@ def build_host(
 def asgi_from_env() -> AsgiApp:
     """ASGI factory for running the host under another ASGI server (the benchmark runs it under
     granian): settings come as ``HostSettings`` JSON in ``$ZEROWATT_HOST_SETTINGS``."""
+    from .asgi import AsgiApp
+
     settings = HostSettings.from_json(os.environ["ZEROWATT_HOST_SETTINGS"])
     host, _close = build_host(load(settings), settings, inherit_stdout=True)
     return AsgiApp(host)
@@ -206,6 +271,7 @@ def worker_main(
     ready_fd: int,
     apps: list[App] | None = None,
     lifeline: tuple[int, int] | None = None,
+    runtime: Runtime | None = None,
 ) -> None:
     """Serve as one worker process (see :mod:`zerowatt.host.worker`); ``ready_fd`` is the pipe on which
     it tells the supervisor that it listens; ``apps``: as the supervisor validated them (else loaded here);
@@ -219,7 +285,7 @@ def worker_main(
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     if apps is None:
         apps = load(settings)
-    host, close = build_host(apps, settings, inherit_stdout=True)
+    host, close = build_host(apps, settings, inherit_stdout=True, runtime=runtime)
     sock = bind(settings.listen_host, settings.listen_port)
 
     def ready() -> None:
@@ -239,7 +305,7 @@ def worker_main(
 def tie_to_supervisor(supervisor: int, lifeline: int, drain: float) -> None:
     """Stop this worker when its supervisor (pid ``supervisor``) is gone, however it died
     (:mod:`zerowatt.lifeline`); ``lifeline`` is a pipe's read end whose write end only the
-    supervisor holds (:class:`~zerowatt.host.worker.WorkerProcess` makes it).
+    supervisor holds (:class:`~zerowatt.host.spawn.WorkerProcess` makes it).
 
     Both the parent-death signal and the end-of-file on the lifeline start the same graceful stop as
     the supervisor's own SIGTERM, so requests in flight are still answered; ``alarm`` bounds that
@@ -261,6 +327,8 @@ def _run_native(
     host: HostApp, close: Callable[[], None], sock: socket.socket, ready: Callable[[], None], settings: HostSettings
 ) -> None:
     """The default front: :mod:`zerowatt.host.http` on uvloop; SIGTERM shuts it down gracefully."""
+    import asyncio
+
     import uvloop
 
     from .http import serve_native
@@ -286,7 +354,11 @@ def _run_uvicorn(
     host: HostApp, close: Callable[[], None], sock: socket.socket, ready: Callable[[], None], settings: HostSettings
 ) -> None:
     """``--http uvicorn``: the host as an ASGI app under uvicorn (httptools parser, uvloop)."""
+    import asyncio
+
     import uvicorn
+
+    from .asgi import AsgiApp
 
     config = uvicorn.Config(
         AsgiApp(host),
@@ -443,7 +515,7 @@ def serve(
 ) -> int:
     """Run the host until SIGINT/SIGTERM; ``announce`` prints the routes once every worker listens.
 
-    ``workers``: processes already started by :func:`zerowatt.host.worker.prestart` (this function
+    ``workers``: processes already started by :func:`zerowatt.host.spawn.prestart` (this function
     owns them from now on and stops them on any error); by default it starts them itself, first.
     """
     _configure_logging(settings.log_level)
@@ -452,6 +524,7 @@ def serve(
     # The workers import their modules while this process validates; they serve after release().
     supervisor = Supervisor(settings, state_dir, started.processes)
     admin = None
+    admin_sock: socket.socket | None = None
     previous = {sig: signal.signal(sig, supervisor.request_stop) for sig in STOP_SIGNALS}
     try:
         policy = settings.policy_config()  # exit 2 on a bad --policy/--policy-option before anything serves
@@ -459,23 +532,28 @@ def serve(
         if policy is not None:
             log.info("autoscaling policy %s %s", policy.name, dict(policy.options) or "(defaults)")
         compiled = precompile(apps, settings)
+        from zerowatt.wasm import native
+
         log.info("%d WAGI module(s) in the compile cache; guests run through the %s path", compiled, native.describe())
         bind(settings.listen_host, settings.listen_port, reuse_port=False).close()  # taken port: exit 2 now
+        admin_sock = bind_admin(settings)
+        # Everything is validated: the workers bind and serve while this process starts the admin
+        # listener (its asyncio loop and prometheus-client imports are off the path to the first 200).
+        supervisor.release(apps)
         from .admin import AdminServer
 
-        try:
-            admin = AdminServer(settings.admin_host, settings.admin_port, supervisor.ready, str(metrics_dir))
-        except OSError as exc:
-            raise UsageError(
-                f"cannot listen on {settings.admin_host}:{settings.admin_port} (admin): {exc.strerror}"
-            ) from None
-        supervisor.release(apps)
+        admin = AdminServer(
+            settings.admin_host, settings.admin_port, supervisor.ready, str(metrics_dir), sock=admin_sock
+        )
+        admin_sock = None
         admin.start()
         supervisor.run(on_ready=lambda: announce(apps, settings))
     finally:
         supervisor.stop()
         if admin is not None:
             admin.stop()
+        if admin_sock is not None:
+            admin_sock.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         started.release_environment()

@@ -1,5 +1,5 @@
-"""A worker process: its entry point (``python -m zerowatt.host.worker READY_FD LIFELINE_FD SUPERVISOR_PID``,
-settings and the validated apps pickled on stdin) and its handle in the supervisor (:class:`WorkerProcess`).
+"""A worker process's entry point: ``python -m zerowatt.host.worker READY_FD LIFELINE_FD SUPERVISOR_PID``,
+settings and the validated apps pickled on stdin (its handle in the supervisor: :mod:`zerowatt.host.spawn`).
 
 Lean on purpose: a worker imports only what serving needs (wasmtime, the host, its HTTP server and
 prometheus-client), never the CLI or the subsystems it does not run (numpy, pyarrow, httpx: the
@@ -10,172 +10,10 @@ without them: the supervisor gave up, so the worker exits quietly).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pickle
-import shutil
 import signal
-import subprocess
 import sys
-import sysconfig
-import tempfile
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from zerowatt.host.settings import HostSettings
-    from zerowatt.wasm.model import App
-
-
-class WorkerProcess:
-    """One worker: ``python -m zerowatt.host.worker`` with its settings on stdin and a readiness pipe.
-
-    ``sentinel`` (a pidfd) becomes readable when the process has exited, ``ready_fd`` when it listens
-    (one byte; EOF if it died first): the supervisor selects on both.
-    """
-
-    def __init__(self, env: dict[str, str]) -> None:
-        ready_r, ready_w = os.pipe()
-        # The lifeline: only this process holds the write end (pipes are not inherited unless passed), so
-        # the worker reads end-of-file exactly when the supervisor is gone, however it died.
-        life_r, self.lifeline = os.pipe()
-        try:
-            self.popen = subprocess.Popen(
-                [*_python(), "-m", "zerowatt.host.worker", str(ready_w), str(life_r), str(os.getpid())],
-                stdin=subprocess.PIPE,
-                pass_fds=(ready_w, life_r),
-                env=env,
-            )
-        except BaseException:
-            os.close(ready_r)
-            os.close(self.lifeline)
-            raise
-        finally:
-            os.close(ready_w)
-            os.close(life_r)
-        self.pid: int = self.popen.pid
-        self.ready_fd: int | None = ready_r
-        try:
-            self.sentinel: int = os.pidfd_open(self.pid)  # Linux ≥ 5.3
-        except OSError:
-            self.popen.kill()  # never leave a worker nobody watches
-            self.popen.wait()
-            os.close(ready_r)
-            raise
-        self.ever_ready = False
-
-    def send_settings(self, settings_json: str, apps: list[App]) -> None:
-        """Hand the worker its settings and the validated apps (it has been importing its modules
-        meanwhile) and let it serve. The apps travel pickled over this private pipe, as
-        multiprocessing would send them: a worker that parsed the manifests again and validated every
-        module again (``wasm-tools`` for components) spent up to half a second on it."""
-        assert self.popen.stdin is not None
-        with contextlib.suppress(BrokenPipeError):  # it died already: the supervisor sees its exit
-            self.popen.stdin.write(pickle.dumps((settings_json, apps)))
-        with contextlib.suppress(BrokenPipeError):
-            self.popen.stdin.close()
-
-    def read_ready(self) -> None:
-        """Called when ``ready_fd`` is readable: one byte means "listening", EOF means it never will."""
-        if self.ready_fd is None:
-            return
-        self.ever_ready = os.read(self.ready_fd, 1) == b"R" or self.ever_ready
-        os.close(self.ready_fd)
-        self.ready_fd = None
-
-    def is_alive(self) -> bool:
-        return self.popen.poll() is None
-
-    @property
-    def exitcode(self) -> int | None:
-        return self.popen.poll()
-
-    def join(self, timeout: float) -> None:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.popen.wait(timeout)
-
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            self.popen.kill()
-
-    def close(self) -> None:
-        """Release the pipes and the pidfd (after the process has been reaped)."""
-        if self.ready_fd is not None:
-            os.close(self.ready_fd)
-            self.ready_fd = None
-        if self.popen.stdin is not None:
-            with contextlib.suppress(BrokenPipeError):
-                self.popen.stdin.close()
-        if self.sentinel >= 0:
-            os.close(self.sentinel)
-            self.sentinel = -1
-        if self.lifeline >= 0:
-            os.close(self.lifeline)
-            self.lifeline = -1
-
-
-def _python() -> list[str]:
-    """This interpreter; ``-P`` keeps the caller's working directory off a worker's ``sys.path``."""
-    return [sys.executable, "-P"]
-
-
-def worker_env() -> dict[str, str]:
-    """The environment of a worker: ours, with the directory that holds this ``zerowatt`` package first
-    on ``PYTHONPATH`` unless it is the interpreter's own site-packages (a worker must run the same code
-    as its supervisor, from a source tree too; site-packages ahead of the standard library could shadow it)."""
-    env = dict(os.environ)
-    package_root = str(Path(__file__).resolve().parents[2])  # the directory that holds ``zerowatt/``
-    if package_root not in {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}:
-        env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return env
-
-
-@dataclass
-class Prestarted:
-    """Workers started ahead of validation, and the state directory they share with the supervisor."""
-
-    state_dir: str
-    processes: list[WorkerProcess]
-    previous_metrics_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR before prestart set it
-
-    @property
-    def metrics_dir(self) -> Path:
-        return Path(self.state_dir) / "metrics"
-
-    def release_environment(self) -> None:
-        """Give ``PROMETHEUS_MULTIPROC_DIR`` back its value from before :func:`prestart` (the state directory is
-        about to go: a process that serves more than once, or starts other programs after, must not inherit it)."""
-        if self.previous_metrics_dir is None:
-            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        else:
-            os.environ["PROMETHEUS_MULTIPROC_DIR"] = self.previous_metrics_dir
-
-
-def prestart(settings: HostSettings) -> Prestarted:
-    """Start ``settings.workers`` workers before the caller imports anything heavy (``zerowatt up`` calls
-    this first); hand them to :func:`zerowatt.host.server.serve`, which validates and releases them.
-
-    prometheus-client reads ``PROMETHEUS_MULTIPROC_DIR`` when it is imported, which a worker does
-    before it gets its settings: the directory is made here and set in the environment it inherits.
-    """
-    state_dir = tempfile.mkdtemp(prefix="zerowatt-up-")
-    started = Prestarted(state_dir, [], os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
-    started.metrics_dir.mkdir()
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(started.metrics_dir)  # the admin listener reads it too
-    env = worker_env()
-    try:
-        for _ in range(settings.workers):
-            started.processes.append(WorkerProcess(env))
-    except BaseException:
-        for proc in started.processes:
-            proc.kill()
-            proc.join(5.0)
-            proc.close()
-        started.release_environment()
-        shutil.rmtree(state_dir, ignore_errors=True)
-        raise
-    return started
 
 
 def main(argv: list[str]) -> int:
@@ -194,8 +32,9 @@ def main(argv: list[str]) -> int:
 
     if not die_with_parent(signal.SIGTERM, supervisor):  # while importing: SIGTERM's default action ends it
         return 1
-    from zerowatt.host.server import worker_main
+    from zerowatt.host.server import prepare_worker, worker_main
 
+    runtime = prepare_worker()
     payload = sys.stdin.buffer.read()
     devnull = os.open(os.devnull, os.O_RDONLY)  # nothing else may read the supervisor's pipe
     os.dup2(devnull, 0)
@@ -203,7 +42,7 @@ def main(argv: list[str]) -> int:
     if not payload:
         return 0
     settings_json, apps = pickle.loads(payload)  # from the supervisor that started this process
-    worker_main(settings_json, ready_fd, apps, lifeline=(supervisor, lifeline_fd))
+    worker_main(settings_json, ready_fd, apps, lifeline=(supervisor, lifeline_fd), runtime=runtime)
     return 0
 
 

@@ -51,6 +51,12 @@ def default_cache_dir() -> Path:
     return Path(base) / "zerowatt"
 
 
+def entry_file(directory: Path, fingerprint: str, digest: str) -> Path:
+    """Where the precompiled code of the module with ``digest`` ("sha256:<hex>") lives, for engines
+    with ``fingerprint`` (:meth:`EngineSettings.fingerprint`): known without creating an engine."""
+    return directory / f"{digest.split(':', 1)[-1]}-{fingerprint}.cwasm"
+
+
 def read_wasm(source: Path) -> bytes:
     """The binary module in ``source`` (``.wat`` text is assembled); a clear error names the file."""
     try:
@@ -75,8 +81,7 @@ class ModuleCache:
 
     def entry_path(self, digest: str) -> Path:
         """Where the precompiled code of the module with ``digest`` ("sha256:<hex>") lives."""
-        hexdigest = digest.split(":", 1)[-1]
-        return self.directory / f"{hexdigest}-{self.fingerprint}.cwasm"
+        return entry_file(self.directory, self.fingerprint, digest)
 
     def load(self, source: Path, digest: str) -> tuple[wasmtime.Module, bool]:
         """The module for ``source``, and whether it came from the cache (False: it was compiled now)."""
