@@ -137,18 +137,18 @@ class ComponentScaler:
         self._obs = Observation(now=self._now, in_flight=0)
 
     # -- the clock and the accounting ----------------------------------------------------------
-    def _time(self) -> float:
+    def _advance(self) -> float:
+        """Read the clock (``Observation.now`` never goes backwards) and add the interval since the last
+        event at the instance counts seen then; returns now."""
         now = self.clock()
-        if now > self._now:  # Observation.now never goes backwards
+        if now > self._now:
             self._now = now
-        return self._now
-
-    def _account(self, now: float) -> None:
-        """Add the interval since the last event at the instance counts seen then."""
+        else:
+            now = self._now
         dt = now - self._acc_t
         self._acc_t = now
         if dt <= 0 or self._acc_ready == 0:
-            return
+            return now
         stats = self.stats
         stats.instance_seconds += self._acc_ready * dt
         idle = self._acc_ready - self._acc_busy
@@ -156,6 +156,7 @@ class ComponentScaler:
             stats.idle_instance_seconds += idle * dt
         if self.metrics is not None and now >= self._push_at:
             self._push_time(now)
+        return now
 
     def _push_time(self, now: float) -> None:
         """Hand the instance-time accounted since the last push to the metrics."""
@@ -196,12 +197,24 @@ class ComponentScaler:
 
     def flush(self) -> None:
         """Bring instance-time up to now, in the stats and the metrics (otherwise they move at events)."""
-        now = self._time()
-        self._account(now)
+        now = self._advance()
         if self.metrics is not None:
             self._push_time(now)
 
     # -- events --------------------------------------------------------------------------------
+    def try_admit(self) -> bool:
+        """The warm case of :meth:`admit` without a coroutine: when an instance is ready, admit the request
+        at once (one decision) and return True; otherwise count nothing and return False (then await
+        :meth:`admit`). The app core calls this first: most requests are warm."""
+        ready = self.executor.ready
+        if ready <= 0:
+            return False
+        now = self._advance()
+        self.stats.requests += 1
+        self.slot.in_flight += 1  # the load the policy sees is the same as (pending 1, in flight 0)
+        self._settle(self._decide(now, ready))
+        return True
+
     async def admit(self, timeout: Seconds) -> bool:
         """Hold the request until an instance is ready (the activator); then it counts in ``slot.in_flight``
         until :meth:`done`.
@@ -211,14 +224,10 @@ class ComponentScaler:
         request (the executor answers it with the reason). Raises :class:`TimeoutError` when no instance
         became ready within ``timeout`` seconds.
         """
-        now = self._time()
-        self._account(now)
-        self.stats.requests += 1
-        ready = self.executor.ready
-        if ready > 0:  # warm, the common case: admitted at once, one decision
-            self.slot.in_flight += 1  # the load the policy sees is the same as (pending 1, in flight 0)
-            self._settle(self._decide(now, ready))
+        if self.try_admit():  # warm, the common case: admitted at once, one decision
             return False
+        now = self._advance()
+        self.stats.requests += 1
         cold = True
         failures = self.executor.failures  # before the decision: a synchronous start may fail in it
         self.pending += 1
@@ -233,11 +242,10 @@ class ComponentScaler:
             self.pending -= 1
             if admitted:
                 self.slot.in_flight += 1  # same synchronous step: the load the policy sees is unchanged
-                self._account(self._time())
+                self._advance()
                 self._snapshot()
             else:  # gave up (deadline, client gone): the load went down
-                now = self._time()
-                self._account(now)
+                now = self._advance()
                 self._decide(now)
                 self._snapshot()
         if cold:
@@ -261,8 +269,7 @@ class ComponentScaler:
     def done(self) -> None:
         """A request admitted by :meth:`admit` finished (answered or failed): it leaves ``slot.in_flight``."""
         self.slot.in_flight -= 1
-        now = self._time()
-        self._account(now)
+        now = self._advance()
         self._settle(self._decide(now, self.executor.ready))
 
     def _settle(self, ready: int) -> None:
@@ -279,8 +286,7 @@ class ComponentScaler:
         """The executor's ready count changed (a child became ready, stopped, crashed, failed to start)."""
         if self._closed:
             return
-        now = self._time()
-        self._account(now)
+        now = self._advance()
         self._snapshot()
         if self._ready_event is not None:
             self._ready_event.set()  # waiters re-check readiness and start failures
@@ -293,8 +299,7 @@ class ComponentScaler:
         self._timer_at = None
         if self._closed:
             return
-        now = self._time()
-        self._account(now)
+        now = self._advance()
         self._decide(now)
         self._snapshot()
 
