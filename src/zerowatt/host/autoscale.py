@@ -212,7 +212,7 @@ class ComponentScaler:
         now = self._advance()
         self.stats.requests += 1
         self.slot.in_flight += 1  # the load the policy sees is the same as (pending 1, in flight 0)
-        self._settle(self._decide(now, ready))
+        self._decide(now, ready)
         return True
 
     async def admit(self, timeout: Seconds) -> bool:
@@ -270,12 +270,12 @@ class ComponentScaler:
         """A request admitted by :meth:`admit` finished (answered or failed): it leaves ``slot.in_flight``."""
         self.slot.in_flight -= 1
         now = self._advance()
-        self._settle(self._decide(now, self.executor.ready))
+        self._decide(now, self.executor.ready)
 
     def _settle(self, ready: int) -> None:
         """:meth:`_snapshot` after an event that changed the load only (the per-request path): a change of
         the ready count, which the executor reports through ``on_change`` anyway, takes the full one.
-        ``ready``: the executor's ready count now (as :meth:`_decide` returns it)."""
+        ``ready``: the executor's ready count now."""
         if ready != self._acc_ready or ready == 0:
             self._snapshot()
         else:
@@ -304,8 +304,9 @@ class ComponentScaler:
         self._snapshot()
 
     # -- the policy ----------------------------------------------------------------------------
-    def _decide(self, now: float, ready: int | None = None) -> int:
-        """Ask the policy and converge to its answer; returns the executor's ready count after that.
+    def _decide(self, now: float, ready: int | None = None) -> None:
+        """Ask the policy, converge to its answer and settle the accounting (:meth:`_settle`; the callers
+        that take a full :meth:`_snapshot` next find it settled, and a snapshot twice changes nothing).
 
         ``ready``: the executor's ready count now when the caller has just read it (saves a property call
         on the per-request path). ``scale_to`` is skipped when the executor already has ``desired`` ready
@@ -343,7 +344,7 @@ class ComponentScaler:
         timer_at = self._timer_at
         if timer_at is None or self.autoscaler.tick is not None or (wake_at is not None and wake_at < timer_at):
             self._schedule(now, wake_at)  # else the pending timer fires first (see _schedule)
-        return ready
+        self._settle(ready)
 
     def _schedule(self, now: float, wake_at: float | None) -> None:
         target = wake_at if wake_at is not None else math.inf

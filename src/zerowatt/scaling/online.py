@@ -49,9 +49,13 @@ class Observation:
         return self.in_flight + self.pending
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decision:
-    """The desired instance count, and when to ask again at the latest (``None``: on the next event)."""
+    """The desired instance count, and when to ask again at the latest (``None``: on the next event).
+
+    Read-only by convention, not frozen: a frozen dataclass costs three ``object.__setattr__`` calls per
+    answer, paid at every request completion (docs/benchmarks.md), and policies hand out shared ones.
+    """
 
     desired: int
     wake_at: Seconds | None
