@@ -95,14 +95,16 @@ class WindowAutoscaler:
     def __init__(
         self,
         name: str,
-        windows: Callable[[], tuple[Seconds, Seconds]],
+        windows: Callable[[], tuple[Seconds, Seconds]] | tuple[Seconds, Seconds],
         learn: Callable[[Seconds], None] | None = None,
         capacity: int | None = None,
     ) -> None:
         if capacity is not None and capacity < 1:
             raise ValidationError(f"{name}.capacity", "must be >= 1 request per instance (or None: unlimited)")
         self.name = name
-        self._windows = windows
+        # (pre-warm, keep-alive): fixed, or asked at the start of each idle period (a learning policy)
+        self._windows = windows if callable(windows) else None
+        self._fixed = windows if isinstance(windows, tuple) else (0.0, 0.0)
         self._learn = learn
         self._capacity = capacity
         self._idle_since: Seconds | None = None
@@ -129,7 +131,7 @@ class WindowAutoscaler:
             return Decision(0, None, "never invoked")
         if self._idle_since is None:
             self._idle_since = obs.now
-            self._prewarm, self._keep = self._windows()
+            self._prewarm, self._keep = self._fixed if self._windows is None else self._windows()
         # Absolute edges, so that a call at exactly ``wake_at`` sees the edge passed.
         load_at = self._idle_since + self._prewarm
         release_at = self._idle_since + self._prewarm + self._keep
