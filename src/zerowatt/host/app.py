@@ -162,7 +162,8 @@ class HostApp:
         executor = slot.executor
         try:
             # The activator: held until an instance is ready (a cold start), bounded by the deadline.
-            await scaler.admit(executor.request_timeout)  # counts the cold start; in flight until done()
+            if not scaler.try_admit():  # warm: admitted at once (no coroutine); in flight until done()
+                await scaler.admit(executor.request_timeout)  # counts the cold start
         except TimeoutError:
             error_id = uuid.uuid4().hex[:12]
             log.error(

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from zerowatt.errors import ValidationError
 from zerowatt.scaling.online import Autoscaler, Observation
 from zerowatt.scaling.policies import PolicyConfig
 from zerowatt.scaling.policies.keepalive import FixedKeepAlive
@@ -132,24 +133,30 @@ class ComponentScaler:
         self._push_at = self._now
         self._starts_seen = self.executor.starts
         self._closed = False
+        # The one observation handed to the policy, updated in place (see Observation: not kept by policies).
+        self._obs = Observation(now=self._now, in_flight=0)
 
     # -- the clock and the accounting ----------------------------------------------------------
-    def _time(self) -> float:
-        self._now = max(self.clock(), self._now)  # Observation.now never goes backwards
-        return self._now
-
-    def _account(self, now: float) -> None:
-        """Add the interval since the last event at the instance counts seen then."""
+    def _advance(self) -> float:
+        """Read the clock (``Observation.now`` never goes backwards) and add the interval since the last
+        event at the instance counts seen then; returns now."""
+        now = self.clock()
+        if now > self._now:
+            self._now = now
+        else:
+            now = self._now
         dt = now - self._acc_t
         self._acc_t = now
         if dt <= 0 or self._acc_ready == 0:
-            return
-        inst = self._acc_ready * dt
-        idle = max(self._acc_ready - self._acc_busy, 0) * dt
-        self.stats.instance_seconds += inst
-        self.stats.idle_instance_seconds += idle
+            return now
+        stats = self.stats
+        stats.instance_seconds += self._acc_ready * dt
+        idle = self._acc_ready - self._acc_busy
+        if idle > 0:
+            stats.idle_instance_seconds += idle * dt
         if self.metrics is not None and now >= self._push_at:
             self._push_time(now)
+        return now
 
     def _push_time(self, now: float) -> None:
         """Hand the instance-time accounted since the last push to the metrics."""
@@ -190,12 +197,24 @@ class ComponentScaler:
 
     def flush(self) -> None:
         """Bring instance-time up to now, in the stats and the metrics (otherwise they move at events)."""
-        now = self._time()
-        self._account(now)
+        now = self._advance()
         if self.metrics is not None:
             self._push_time(now)
 
     # -- events --------------------------------------------------------------------------------
+    def try_admit(self) -> bool:
+        """The warm case of :meth:`admit` without a coroutine: when an instance is ready, admit the request
+        at once (one decision) and return True; otherwise count nothing and return False (then await
+        :meth:`admit`). The app core calls this first: most requests are warm."""
+        ready = self.executor.ready
+        if ready <= 0:
+            return False
+        now = self._advance()
+        self.stats.requests += 1
+        self.slot.in_flight += 1  # the load the policy sees is the same as (pending 1, in flight 0)
+        self._decide(now, ready)
+        return True
+
     async def admit(self, timeout: Seconds) -> bool:
         """Hold the request until an instance is ready (the activator); then it counts in ``slot.in_flight``
         until :meth:`done`.
@@ -205,14 +224,10 @@ class ComponentScaler:
         request (the executor answers it with the reason). Raises :class:`TimeoutError` when no instance
         became ready within ``timeout`` seconds.
         """
-        now = self._time()
-        self._account(now)
-        self.stats.requests += 1
-        if self.executor.ready > 0:  # warm, the common case: admitted at once, one decision
-            self.slot.in_flight += 1  # the load the policy sees is the same as (pending 1, in flight 0)
-            self._decide(now)
-            self._settle()
+        if self.try_admit():  # warm, the common case: admitted at once, one decision
             return False
+        now = self._advance()
+        self.stats.requests += 1
         cold = True
         failures = self.executor.failures  # before the decision: a synchronous start may fail in it
         self.pending += 1
@@ -227,11 +242,10 @@ class ComponentScaler:
             self.pending -= 1
             if admitted:
                 self.slot.in_flight += 1  # same synchronous step: the load the policy sees is unchanged
-                self._account(self._time())
+                self._advance()
                 self._snapshot()
             else:  # gave up (deadline, client gone): the load went down
-                now = self._time()
-                self._account(now)
+                now = self._advance()
                 self._decide(now)
                 self._snapshot()
         if cold:
@@ -255,15 +269,13 @@ class ComponentScaler:
     def done(self) -> None:
         """A request admitted by :meth:`admit` finished (answered or failed): it leaves ``slot.in_flight``."""
         self.slot.in_flight -= 1
-        now = self._time()
-        self._account(now)
-        self._decide(now)
-        self._settle()
+        now = self._advance()
+        self._decide(now, self.executor.ready)
 
-    def _settle(self) -> None:
+    def _settle(self, ready: int) -> None:
         """:meth:`_snapshot` after an event that changed the load only (the per-request path): a change of
-        the ready count, which the executor reports through ``on_change`` anyway, takes the full one."""
-        ready = self.executor.ready
+        the ready count, which the executor reports through ``on_change`` anyway, takes the full one.
+        ``ready``: the executor's ready count now."""
         if ready != self._acc_ready or ready == 0:
             self._snapshot()
         else:
@@ -274,8 +286,7 @@ class ComponentScaler:
         """The executor's ready count changed (a child became ready, stopped, crashed, failed to start)."""
         if self._closed:
             return
-        now = self._time()
-        self._account(now)
+        now = self._advance()
         self._snapshot()
         if self._ready_event is not None:
             self._ready_event.set()  # waiters re-check readiness and start failures
@@ -288,17 +299,32 @@ class ComponentScaler:
         self._timer_at = None
         if self._closed:
             return
-        now = self._time()
-        self._account(now)
+        now = self._advance()
         self._decide(now)
         self._snapshot()
 
     # -- the policy ----------------------------------------------------------------------------
-    def _decide(self, now: float) -> None:
-        obs = Observation(now=now, in_flight=self.slot.in_flight, pending=self.pending, ready=self.executor.ready)
+    def _decide(self, now: float, ready: int | None = None) -> None:
+        """Ask the policy, converge to its answer and settle the accounting (:meth:`_settle`; the callers
+        that take a full :meth:`_snapshot` next find it settled, and a snapshot twice changes nothing).
+
+        ``ready``: the executor's ready count now when the caller has just read it (saves a property call
+        on the per-request path). ``scale_to`` is skipped when the executor already has ``desired`` ready
+        instances (then it has nothing to do: both executors converge to ``n`` and are there).
+        """
+        executor = self.executor
+        if ready is None:
+            ready = executor.ready
+        in_flight, pending = self.slot.in_flight, self.pending
+        if in_flight < 0 or pending < 0:
+            raise ValidationError("Observation", "in_flight, pending and ready must be >= 0")
+        obs = self._obs
+        obs.now, obs.in_flight, obs.pending, obs.ready = now, in_flight, pending, ready
         decision = self.autoscaler.decide(obs)
         self.stats.decisions += 1
-        desired = min(decision.desired, self.max_instances)
+        desired = decision.desired
+        if desired > self.max_instances:
+            desired = self.max_instances
         if desired != self.desired:
             log.debug(
                 "autoscale %s: %d -> %d instance(s) (%s: %s)",
@@ -309,14 +335,16 @@ class ComponentScaler:
                 decision.reason,
             )
             self.desired = desired
-        executor = self.executor
-        executor.scale_to(desired)
-        if executor.starts != self._starts_seen:
-            self._count_starts()
+        if desired != ready:
+            executor.scale_to(desired)
+            if executor.starts != self._starts_seen:
+                self._count_starts()
+            ready = executor.ready
         wake_at = decision.wake_at
         timer_at = self._timer_at
         if timer_at is None or self.autoscaler.tick is not None or (wake_at is not None and wake_at < timer_at):
             self._schedule(now, wake_at)  # else the pending timer fires first (see _schedule)
+        self._settle(ready)
 
     def _schedule(self, now: float, wake_at: float | None) -> None:
         target = wake_at if wake_at is not None else math.inf

@@ -26,9 +26,14 @@ from zerowatt.errors import ValidationError
 from zerowatt.units import Seconds
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Observation:
-    """What the host sees of one component at ``now``."""
+    """What the host sees of one component at ``now``.
+
+    Not frozen: the host keeps one per component and updates it in place before each ``decide`` (building
+    a frozen one twice per request was a measurable share of the warm path, docs/benchmarks.md). A policy
+    reads it during :meth:`Autoscaler.decide` and keeps none of it (copy the numbers it needs).
+    """
 
     now: Seconds  # monotonic seconds (any origin, never decreasing)
     in_flight: int  # requests executing on the component's instances
@@ -44,9 +49,13 @@ class Observation:
         return self.in_flight + self.pending
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decision:
-    """The desired instance count, and when to ask again at the latest (``None``: on the next event)."""
+    """The desired instance count, and when to ask again at the latest (``None``: on the next event).
+
+    Read-only by convention, not frozen: a frozen dataclass costs three ``object.__setattr__`` calls per
+    answer, paid at every request completion (docs/benchmarks.md), and policies hand out shared ones.
+    """
 
     desired: int
     wake_at: Seconds | None
@@ -59,7 +68,9 @@ class Autoscaler(Protocol):
     name: str
     tick: Seconds | None
 
-    def decide(self, obs: Observation) -> Decision: ...
+    def decide(self, obs: Observation) -> Decision:
+        """The desired count for ``obs`` (valid during the call only: the host reuses the object)."""
+        ...
 
 
 #: Resident memory of an instance when neither the policy nor the host knows it (128 MB).
@@ -84,39 +95,51 @@ class WindowAutoscaler:
     def __init__(
         self,
         name: str,
-        windows: Callable[[], tuple[Seconds, Seconds]],
+        windows: Callable[[], tuple[Seconds, Seconds]] | tuple[Seconds, Seconds],
         learn: Callable[[Seconds], None] | None = None,
         capacity: int | None = None,
     ) -> None:
         if capacity is not None and capacity < 1:
             raise ValidationError(f"{name}.capacity", "must be >= 1 request per instance (or None: unlimited)")
         self.name = name
-        self._windows = windows
+        # (pre-warm, keep-alive): fixed, or asked at the start of each idle period (a learning policy)
+        self._windows = windows if callable(windows) else None
+        self._fixed = windows if isinstance(windows, tuple) else (0.0, 0.0)
         self._learn = learn
         self._capacity = capacity
         self._idle_since: Seconds | None = None
         self._prewarm = 0.0
         self._keep = 0.0
         self._seen_load = False
+        # The answers that do not depend on the time, built once: the busy case (every request arrival)
+        # and an idle one whose edge did not move allocate nothing.
+        self._busy = Decision(1, None, "busy")
+        self._kept = Decision(1, math.inf, "keep-alive")
 
     def decide(self, obs: Observation) -> Decision:
-        if obs.load > 0:
-            if self._idle_since is not None and self._learn is not None:
-                self._learn(obs.now - self._idle_since)
-            self._idle_since = None
+        load = obs.in_flight + obs.pending
+        if load > 0:
+            if self._idle_since is not None:
+                if self._learn is not None:
+                    self._learn(obs.now - self._idle_since)
+                self._idle_since = None
             self._seen_load = True
-            need = 1 if self._capacity is None else math.ceil(obs.load / self._capacity)
-            return Decision(max(1, need), None, "busy")
+            if self._capacity is None:
+                return self._busy
+            return Decision(max(1, math.ceil(load / self._capacity)), None, "busy")
         if not self._seen_load:
             return Decision(0, None, "never invoked")
         if self._idle_since is None:
             self._idle_since = obs.now
-            self._prewarm, self._keep = self._windows()
+            self._prewarm, self._keep = self._fixed if self._windows is None else self._windows()
         # Absolute edges, so that a call at exactly ``wake_at`` sees the edge passed.
         load_at = self._idle_since + self._prewarm
         release_at = self._idle_since + self._prewarm + self._keep
         if obs.now < load_at:
             return Decision(0, load_at, "unloaded until pre-warm")
         if obs.now < release_at:
-            return Decision(1, release_at, "keep-alive")
+            kept = self._kept
+            if kept.wake_at != release_at:
+                kept = self._kept = Decision(1, release_at, "keep-alive")
+            return kept
         return Decision(0, None, "keep-alive expired")

@@ -128,4 +128,4 @@ def online(params: EnergyAware, context: OnlineContext) -> WindowAutoscaler:
     start = context.cold_start if params.start_latency is None else params.start_latency
     memory = params.memory_gb if params.memory_gb is not None else context.memory_gb
     keep = replace(params, start_latency=start).keep_alive(DEFAULT_MEMORY_GB if memory is None else memory)
-    return WindowAutoscaler("energy", lambda: (0.0, keep), capacity=params.capacity)
+    return WindowAutoscaler("energy", (0.0, keep), capacity=params.capacity)

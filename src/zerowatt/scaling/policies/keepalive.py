@@ -45,4 +45,4 @@ class FixedKeepAlive:
 def online(params: FixedKeepAlive, context: OnlineContext) -> WindowAutoscaler:
     """The online keep-alive of one component (the window divided by the time compression)."""
     keep = FixedKeepAlive(params.keep_alive / context.compression).keep_alive
-    return WindowAutoscaler("keepalive", lambda: (0.0, keep), capacity=params.capacity)
+    return WindowAutoscaler("keepalive", (0.0, keep), capacity=params.capacity)
