@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from zerowatt.errors import SettingError
 from zerowatt.scaling.sim.pareto import Pareto
@@ -51,14 +52,7 @@ def write_plot(
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.text(0.01, 0.01, ATTRIBUTION, fontsize=7, color="0.4")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
-    try:
-        fig.savefig(path)
-    except OSError as exc:
-        raise SettingError("plot", f"cannot write {path}: {exc}") from None
-    finally:
-        plt.close(fig)
+    _save(fig, path, "plot")
 
 
 def write_pareto_plot(path: Path, curves: Mapping[str, Pareto], title: str) -> None:
@@ -92,11 +86,18 @@ def write_pareto_plot(path: Path, curves: Mapping[str, Pareto], title: str) -> N
     ax.set_title(title, fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
+    _save(fig, path, "pareto")
+
+
+def _save(fig: Any, path: Path, key: str) -> None:
+    """Credit the trace, lay out, write ``path`` (a write error names the setting ``key``) and free the figure."""
+    import matplotlib.pyplot as plt
+
     fig.text(0.01, 0.01, ATTRIBUTION, fontsize=7, color="0.4")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     try:
         fig.savefig(path)
     except OSError as exc:
-        raise SettingError("pareto", f"cannot write {path}: {exc}") from None
+        raise SettingError(key, f"cannot write {path}: {exc}") from None
     finally:
         plt.close(fig)
