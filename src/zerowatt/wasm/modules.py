@@ -95,6 +95,21 @@ def _limits(data: bytes, pos: int) -> int:
     return pos
 
 
+def _section(binary: bytes, wanted: int) -> int | None:
+    """Where the contents of a core module's section ``wanted`` start (its vector count), None if absent.
+
+    Sections are (id byte, u32 size, contents) after the 8-byte header (WebAssembly 2.0, 5.5.2).
+    """
+    pos = 8
+    while pos < len(binary):
+        section_id = binary[pos]
+        size, pos = _leb_u32(binary, pos + 1)
+        if section_id == wanted:
+            return pos
+        pos += size
+    return None
+
+
 def core_imports(binary: bytes) -> list[tuple[str, str, str]]:
     """``(module, name, kind)`` of each import in a core module's import section, in order.
 
@@ -102,55 +117,43 @@ def core_imports(binary: bytes) -> list[tuple[str, str, str]]:
     (module name, field name, import description); a description is a kind byte and its type.
     """
     imports: list[tuple[str, str, str]] = []
-    pos = 8
-    while pos < len(binary):
-        section_id = binary[pos]
-        size, pos = _leb_u32(binary, pos + 1)
-        end = pos + size
-        if section_id == _IMPORT_SECTION:
-            count, pos = _leb_u32(binary, pos)
-            for _ in range(count):
-                module, pos = _name(binary, pos)
-                name, pos = _name(binary, pos)
-                kind = binary[pos]
-                pos += 1
-                if kind == 0:  # function: a type index
-                    _, pos = _leb_u32(binary, pos)
-                elif kind == 1:  # table: a reference type, then limits
-                    pos = _limits(binary, pos + 1)
-                elif kind == 2:  # memory: limits
-                    pos = _limits(binary, pos)
-                elif kind == 3:  # global: a value type and mutability
-                    pos += 2
-                elif kind == 4:  # tag: an attribute byte and a type index
-                    _, pos = _leb_u32(binary, pos + 1)
-                else:
-                    raise ModuleError(f"unknown import kind {kind} for {module}.{name}")
-                imports.append((module, name, _EXPORT_KINDS.get(kind, "unknown")))
-            return imports
-        pos = end
+    pos = _section(binary, _IMPORT_SECTION)
+    if pos is None:
+        return imports
+    count, pos = _leb_u32(binary, pos)
+    for _ in range(count):
+        module, pos = _name(binary, pos)
+        name, pos = _name(binary, pos)
+        kind = binary[pos]
+        pos += 1
+        if kind == 0:  # function: a type index
+            _, pos = _leb_u32(binary, pos)
+        elif kind == 1:  # table: a reference type, then limits
+            pos = _limits(binary, pos + 1)
+        elif kind == 2:  # memory: limits
+            pos = _limits(binary, pos)
+        elif kind == 3:  # global: a value type and mutability
+            pos += 2
+        elif kind == 4:  # tag: an attribute byte and a type index
+            _, pos = _leb_u32(binary, pos + 1)
+        else:
+            raise ModuleError(f"unknown import kind {kind} for {module}.{name}")
+        imports.append((module, name, _EXPORT_KINDS.get(kind, "unknown")))
     return imports
 
 
 def core_exports(binary: bytes) -> dict[str, str]:
     """Export name → kind ("func", "memory", ...) from a core module's export section."""
     exports: dict[str, str] = {}
-    pos = 8
-    while pos < len(binary):
-        section_id = binary[pos]
-        size, pos = _leb_u32(binary, pos + 1)
-        end = pos + size
-        if section_id == _EXPORT_SECTION:
-            count, pos = _leb_u32(binary, pos)
-            for _ in range(count):
-                length, pos = _leb_u32(binary, pos)
-                name = binary[pos : pos + length].decode("utf-8", errors="replace")
-                pos += length
-                kind = binary[pos]
-                _, pos = _leb_u32(binary, pos + 1)
-                exports[name] = _EXPORT_KINDS.get(kind, "unknown")
-            return exports
-        pos = end
+    pos = _section(binary, _EXPORT_SECTION)
+    if pos is None:
+        return exports
+    count, pos = _leb_u32(binary, pos)
+    for _ in range(count):
+        name, pos = _name(binary, pos)
+        kind = binary[pos]
+        _, pos = _leb_u32(binary, pos + 1)
+        exports[name] = _EXPORT_KINDS.get(kind, "unknown")
     return exports
 
 
