@@ -44,4 +44,8 @@ class SettingError(ValidationError):
 
     def __init__(self, key: str, message: str) -> None:
         super().__init__(key, message)
-        self.key = key
+
+    @property
+    def key(self) -> str:
+        """The setting's name: what :class:`ValidationError` calls ``where``."""
+        return self.where

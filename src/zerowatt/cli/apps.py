@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from zerowatt.cli.common import console, err_console, esc, print_json, reports_errors
+from zerowatt.cli.common import console, err_console, esc, print_json, print_notes, reports_errors
 from zerowatt.errors import ValidationError
 from zerowatt.wasm.manifest.variables import parse_assignments
 from zerowatt.wasm.model import App, Component
@@ -109,8 +109,7 @@ def _print_apps(apps: list[App]) -> None:
             details += [f"{m['guest']} <- {m['host']}" for m in comp["files"]]
             if details:
                 console.print(f"  {cid}: " + "; ".join(details), highlight=False, markup=False)
-        for note in app.notes:
-            console.print(f"[yellow]note:[/] {esc(note)}", highlight=False, soft_wrap=True)
+        print_notes(app.notes)
     console.print(f"[green]ok[/]: {len(apps)} app(s), {sum(len(a.triggers) for a in apps)} route(s)")
 
 

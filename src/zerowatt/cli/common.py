@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
@@ -46,6 +46,12 @@ def describe(exc: ZerowattError) -> str:
     if isinstance(exc, SettingError):
         return f"{flag(exc.key)}: {exc.message}"
     return str(exc)
+
+
+def print_notes(notes: Iterable[str]) -> None:
+    """The loader's notes on an app (e.g. which executor was chosen and why), one line each."""
+    for note in notes:
+        console.print(f"[yellow]note:[/] {esc(note)}", highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

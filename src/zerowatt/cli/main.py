@@ -23,14 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from zerowatt.cli.commands import (  # noqa: F401 - re-exported for callers of main
-    COMMANDS,
-    ROOT_HELP,
-    VERSION_COMMAND_HELP,
-    VERSION_OPTION_HELP,
-    LazyCommand,
-    package_version,
-)
+from zerowatt.cli.commands import package_version
 
 
 def early_workers(args: list[str]) -> int | None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from zerowatt.cli.common import console, esc, print_json, reports_errors
+from zerowatt.cli.common import console, esc, print_json, print_notes, reports_errors
 from zerowatt.errors import UsageError
 from zerowatt.host.settings import (
     DEFAULT_HEAD_TIMEOUT,
@@ -43,8 +43,7 @@ def announce(apps: list[App], settings: HostSettings, as_json: bool = False) -> 
         )
         return
     for app_ in apps:
-        for note in app_.notes:
-            console.print(f"[yellow]note:[/] {esc(note)}", highlight=False, soft_wrap=True)
+        print_notes(app_.notes)
     console.print(f"[bold]zerowatt[/] serving {len(apps)} app(s) with {settings.workers} worker(s):", highlight=False)
     for app, component, url in route_urls(apps, settings):
         console.print(f"  {esc(url)}  [dim]({esc(app)}/{esc(component)})[/]", highlight=False)

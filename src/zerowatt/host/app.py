@@ -17,11 +17,10 @@ import itertools
 import logging
 import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from zerowatt.wasm.executor import AbortSignal, GuestAborted, GuestError, GuestRequest, GuestResponse
+from zerowatt.wasm.executor import AbortSignal, GuestAborted, GuestError, GuestRequest, GuestResponse, new_error_id
 from zerowatt.wasm.model import App, Component, HttpTrigger
 
 from .autoscale import HostAutoscaler, policy_for
@@ -165,7 +164,7 @@ class HostApp:
             if not scaler.try_admit():  # warm: admitted at once (no coroutine); in flight until done()
                 await scaler.admit(executor.request_timeout)  # counts the cold start
         except TimeoutError:
-            error_id = uuid.uuid4().hex[:12]
+            error_id = new_error_id()
             log.error(
                 "%s/%s did not start in time [request %s, error %s]",
                 app.name,
@@ -185,7 +184,7 @@ class HostApp:
             if isinstance(exc, GuestAborted) and self.metrics is not None:
                 self.metrics.request_aborted(app.name, component.id)
             if not exc.error_id:  # every 5xx carries an id that is in the log; executors log their own
-                exc.error_id = uuid.uuid4().hex[:12]
+                exc.error_id = new_error_id()
                 log.error(
                     "guest %s/%s failed [request %s, error %s, %s]: %s",
                     app.name,
@@ -204,7 +203,7 @@ class HostApp:
                 f"{message} (error id {exc.error_id})\n".encode(),
             )
         except Exception:
-            error_id = uuid.uuid4().hex[:12]
+            error_id = new_error_id()
             log.exception("host error serving %s [request %s, error %s]", path, request.request_id, error_id)
             status = 500
             reply = (
@@ -265,7 +264,7 @@ def _refuse_interim(status: int, path: str, request_id: str) -> tuple[int, list[
     The host neither upgrades connections nor relays interim responses; passing one on would leave the
     client waiting for the real response, or speaking another protocol, on this connection.
     """
-    error_id = uuid.uuid4().hex[:12]
+    error_id = new_error_id()
     log.error(
         "guest answered %s with interim status %d (not a final response; refused) [request %s, error %s]",
         path,

@@ -28,7 +28,6 @@ import email.utils
 import logging
 import socket
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
 from http import HTTPStatus
@@ -36,7 +35,7 @@ from typing import Any
 
 import httptools
 
-from zerowatt.wasm.executor import AbortSignal
+from zerowatt.wasm.executor import AbortSignal, new_error_id
 
 from .app import NO_CONTENT, TEXT_PLAIN, HostApp
 
@@ -582,7 +581,7 @@ class Connection(asyncio.Protocol):
         if not (self.responding or self.partial):
             transport.close()  # idle, or its answer is written: nothing unread to reset
             return
-        error_id = uuid.uuid4().hex[:12]
+        error_id = new_error_id()
         log.warning(
             "drain: a request from %s did not finish before shutdown; answered 503 [error %s]",
             self.peername[0] if self.peername else "?",

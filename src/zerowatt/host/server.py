@@ -35,7 +35,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from zerowatt.errors import UsageError, ZerowattError
-from zerowatt.lifeline import die_with_parent, watch_parent
+from zerowatt.lifeline import watch_parent
 from zerowatt.wasm.model import App, ExecutorKind
 from zerowatt.wasm.router import Router
 
@@ -273,16 +273,14 @@ def worker_main(
     lifeline: tuple[int, int] | None = None,
     runtime: Runtime | None = None,
 ) -> None:
-    """Serve as one worker process (see :mod:`zerowatt.host.worker`); ``ready_fd`` is the pipe on which
+    """Serve as one worker process (see :mod:`zerowatt.host.worker`, which has already set the parent-death
+    signal and ignores the terminal's SIGINT and SIGHUP: the supervisor decides); ``ready_fd`` is the pipe on which
     it tells the supervisor that it listens; ``apps``: as the supervisor validated them (else loaded here);
     ``lifeline``: (supervisor pid, read end of a pipe only the supervisor writes), see :func:`tie_to_supervisor`."""
     settings = HostSettings.from_json(settings_json)
     if lifeline is not None:
         tie_to_supervisor(*lifeline, settings.drain_timeout)
     _configure_logging(settings.log_level)
-    # The terminal's SIGINT (Ctrl-C) and SIGHUP reach the whole process group: the supervisor decides, it sends SIGTERM.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     if apps is None:
         apps = load(settings)
     host, close = build_host(apps, settings, inherit_stdout=True, runtime=runtime)
@@ -310,10 +308,9 @@ def tie_to_supervisor(supervisor: int, lifeline: int, drain: float) -> None:
     Both the parent-death signal and the end-of-file on the lifeline start the same graceful stop as
     the supervisor's own SIGTERM, so requests in flight are still answered; ``alarm`` bounds that
     stop from the kernel side (SIGALRM's default action ends the process, no Python code needed).
-    ``wasmtime serve`` children die with the worker (their own parent-death signal).
+    ``wasmtime serve`` children die with the worker (their own parent-death signal). The parent-death
+    signal itself was asked for by the entry point (:mod:`zerowatt.host.worker`) before any import.
     """
-    if not die_with_parent(signal.SIGTERM, supervisor):
-        os._exit(1)  # the supervisor died while this process started
 
     def gone() -> None:
         log.warning("the supervisor (pid %d) is gone: stopping", supervisor)
@@ -399,9 +396,8 @@ def _configure_logging(level: str) -> None:
 class Supervisor:
     """Starts, watches and stops the worker processes."""
 
-    def __init__(self, settings: HostSettings, state_dir: str, workers: list[WorkerProcess] | None = None) -> None:
+    def __init__(self, settings: HostSettings, workers: list[WorkerProcess] | None = None) -> None:
         self.settings = settings
-        self.state_dir = state_dir
         self.workers: list[WorkerProcess] = list(workers or [])  # started, waiting for release()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
@@ -522,7 +518,7 @@ def serve(
     started = workers if workers is not None else prestart(settings)
     state_dir, metrics_dir = started.state_dir, started.metrics_dir
     # The workers import their modules while this process validates; they serve after release().
-    supervisor = Supervisor(settings, state_dir, started.processes)
+    supervisor = Supervisor(settings, started.processes)
     admin = None
     admin_sock: socket.socket | None = None
     previous = {sig: signal.signal(sig, supervisor.request_stop) for sig in STOP_SIGNALS}

@@ -10,6 +10,7 @@ how many instances are ready and sets how many it wants, through that protocol a
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -91,6 +92,11 @@ class GuestResponse:
     body: bytes = b""
     cpu_seconds: float = 0.0  # guest CPU time spent on this request (thread/process CPU clock)
     cold_start_seconds: float | None = None  # set when this request had to load the component first
+
+
+def new_error_id() -> str:
+    """A fresh id for one failed request: sent to the client (``x-error-id``, the body) and logged with it."""
+    return uuid.uuid4().hex[:12]
 
 
 class GuestError(Exception):

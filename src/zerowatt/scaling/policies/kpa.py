@@ -117,14 +117,6 @@ class KpaParams:
     def panic_threshold(self) -> float:
         return self.panic_threshold_percentage / 100.0
 
-    @property
-    def stable_buckets(self) -> int:
-        return math.ceil(self.stable_window / self.bucket)
-
-    @property
-    def panic_buckets(self) -> int:
-        return max(1, math.ceil(self.panic_window / self.bucket))
-
 
 @dataclass(slots=True)
 class KpaDecider:

@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 from zerowatt.parsing import split_host_port
 from zerowatt.wasm.executor import GuestRequest
-from zerowatt.wasm.hopbyhop import NEVER_FORWARDED, connection_options
+from zerowatt.wasm.hopbyhop import NEVER_FORWARDED, connection_options, end_to_end
 
 #: RFC 3875 version string WAGI reports (``GATEWAY_INTERFACE``) and its ``SERVER_SOFTWARE``.
 GATEWAY_INTERFACE = "CGI/1.1"
@@ -74,18 +74,10 @@ def cgi_environment(
     component_route = raw_route[: -len("/...")] if raw_route.endswith("/...") else raw_route
     path_and_query = request.path + (f"?{request.query}" if request.query else "")
     path_info = unquote(request.path_info, errors="replace")
-    content_type = ""
-    listed: list[str] = []
-    for name, value in request.headers:
-        if name == "content-type":
-            content_type = value
-        if name in HIDDEN_HEADERS:
-            if name == "connection":
-                listed += connection_options(value)
-            continue
-        env["HTTP_" + name.upper().replace("-", "_")] = value
-    for name in listed:  # RFC 9110 7.6.1: the fields Connection names are hop-by-hop too
-        env.pop("HTTP_" + name.upper().replace("-", "_"), None)
+    content_type = next((v for n, v in reversed(request.headers) if n == "content-type"), "")
+    for name, value in end_to_end(request.headers):  # RFC 9110 7.6.1, httpoxy: zerowatt.wasm.hopbyhop
+        if name != "authorization":  # RFC 3875 4.1.18, as in Spin
+            env["HTTP_" + name.upper().replace("-", "_")] = value
     env.update(
         {
             "AUTH_TYPE": "",

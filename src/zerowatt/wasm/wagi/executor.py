@@ -39,7 +39,6 @@ import logging
 import math
 import threading
 import time
-import uuid
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -66,6 +65,7 @@ from zerowatt.wasm.executor import (
     GuestTrap,
     GuestUnavailable,
     Scalable,
+    new_error_id,
 )
 from zerowatt.wasm.model import App, Component, WagiOptions
 from zerowatt.wasm.wagi import stdio
@@ -289,7 +289,6 @@ class WagiExecutor:
         self.slots = slots  # the per-app cap on pool threads (None: no cap)
         self._pool_until = 0.0  # hybrid: until then (perf_counter), requests skip the inline try (recently slow)
         self._pre: wasmtime.InstancePre | None = None  # set while loaded: what handle() instantiates
-        self._module: wasmtime.Module | None = None
         self._parked: wasmtime.InstancePre | None = None  # kept across unload: see unload_now()
         self._checked = False
         self._static_env = component.guest_environment()  # variables as SPIN_VARIABLE_<NAME> + environment
@@ -345,7 +344,7 @@ class WagiExecutor:
             pre = self.runtime.linker.instantiate_pre(module)
         except wasmtime.WasmtimeError as exc:
             raise GuestUnavailable(f"{self._label}: cannot link the module (WASI preview 1 only): {exc}") from None
-        self._module, self._pre = module, pre
+        self._pre = pre
 
     async def unload(self) -> None:
         self.unload_now()
@@ -397,7 +396,7 @@ class WagiExecutor:
             try:
                 cold = self.load()
             except GuestError as error:  # the module cannot be loaded: say so in the log, with the answer's id
-                error.error_id = error.error_id or uuid.uuid4().hex[:12]
+                error.error_id = error.error_id or new_error_id()
                 log.error(
                     "guest %s cannot be loaded [request %s, error %s]: %s",
                     self._label,
@@ -475,7 +474,7 @@ class WagiExecutor:
                 error = GuestTrap(f"{self._label}: {exc}", cpu_seconds=outcome.cpu_seconds)
             else:
                 return GuestResponse(cgi.status, cgi.headers, cgi.body, cpu_seconds=outcome.cpu_seconds)
-        error.error_id = error.error_id or uuid.uuid4().hex[:12]
+        error.error_id = error.error_id or new_error_id()
         error.cpu_seconds = outcome.cpu_seconds
         # A client that left is not a server error (nginx logs its 499 in the access log, not the error log).
         log.log(
