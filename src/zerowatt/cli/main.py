@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from zerowatt.cli.commands import package_version
+from zerowatt.cli.commands import COMMANDS, package_version  # noqa: F401 - COMMANDS: the table, as callers of main read it
 
 
 def early_workers(args: list[str]) -> int | None:
