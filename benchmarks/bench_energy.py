@@ -25,7 +25,7 @@ from zerowatt.energy.model import ModelChoice, NodePowerModel
 from zerowatt.energy.procfs import ProcReader
 from zerowatt.energy.sources.model import ModelSource
 
-SPECPOWER = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "power" / "specpower-2026-03-09.csv"
+SPECPOWER = Path(__file__).resolve().parent.parent / "data" / "power" / "specpower-2026-03-09.csv"
 
 
 def sampling_cost(processes: int, samples: int) -> dict[str, float]:

@@ -54,7 +54,7 @@ from zerowatt.scaling.sim.trace import Invocations, Trace, expand, read_trace
 from zerowatt.wasm.wasihttp.client import UpstreamError, UpstreamPool
 
 ROOT = Path(__file__).resolve().parent.parent
-TRACE_DIRS = (ROOT.parent / "shared" / "data" / "azure-functions-2019", Path("/work/shared/data/azure-functions-2019"))
+TRACE_DIRS = (ROOT / "data" / "azure-functions-2019",)
 GUEST = ROOT / "examples" / "hello-wat" / "hello.wat"
 RESULTS = Path(__file__).resolve().parent / "results" / "live.json"
 COLD_START = 0.0003  # the live energy policy's start latency for WAGI (zerowatt.host.autoscale)
@@ -316,7 +316,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def parse(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m benchmarks live", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--trace", help="Azure 2019 trace directory (default ../shared/data/azure-functions-2019)")
+    ap.add_argument("--trace", help="Azure 2019 trace directory (default data/azure-functions-2019)")
     ap.add_argument("--functions", type=int, default=200, help="which N_*.csv set (default 200)")
     ap.add_argument("--start-minute", type=int, default=720)
     ap.add_argument("--minutes", type=int, default=60)

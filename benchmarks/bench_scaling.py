@@ -34,7 +34,7 @@ from zerowatt.scaling.sim.pareto import Pareto, keepalive_matching_idle_memory, 
 from zerowatt.scaling.sim.trace import expand, read_trace
 
 ROOT = Path(__file__).resolve().parent.parent
-TRACE_DIR = ROOT.parent / "shared" / "data" / "azure-functions-2019"
+TRACE_DIR = ROOT / "data" / "azure-functions-2019"
 RESULTS = Path(__file__).resolve().parent / "results" / "scaling.json"
 SEED = 1
 RESAMPLE_SEED = 2026

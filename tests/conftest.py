@@ -16,9 +16,9 @@ from zerowatt.wasm.engine import EngineSettings, Runtime
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
 EXAMPLES = ROOT / "examples"
-#: ../shared/data beside the checkout holds the reference data (traces, SPECpower, NVML recording); it is not
-#: part of the repository. ``ZEROWATT_SHARED_DATA`` points elsewhere (a test of the skip path points it nowhere).
-SHARED_DATA = Path(os.environ.get("ZEROWATT_SHARED_DATA") or ROOT.parent / "shared" / "data")
+#: The reference data (trace samples, SPECpower, NVML recording) shipped in the repository's ``data/`` with its
+#: credits. ``ZEROWATT_SHARED_DATA`` points elsewhere (a test of the skip path points it nowhere).
+SHARED_DATA = Path(os.environ.get("ZEROWATT_SHARED_DATA") or ROOT / "data")
 #: The tables the package ships, derived from the reference data (a test checks they match it when present).
 SHIPPED_ENERGY_DATA = SRC / "zerowatt" / "energy" / "data"
 
@@ -29,8 +29,8 @@ def missing_shared(relative: str, what: str) -> str | None:
     if path.exists():
         return None
     return (
-        f"needs {what} at {path}: reference data kept beside the checkout (../shared/data, see its README), "
-        "not shipped in the repository; set ZEROWATT_SHARED_DATA to its directory"
+        f"needs {what} at {path}: reference data shipped in the repository's data/ (see data/README.md); "
+        "restore it, or set ZEROWATT_SHARED_DATA to a directory holding it"
     )
 
 

@@ -10,7 +10,7 @@ turn cores and bytes into power with :class:`CapacityPricing`, built by one of t
   not claimed. The model is the one :mod:`zerowatt.energy.catalog` picks for a CPU (SPECpower, then CCF's
   per-micro-architecture coefficients, then CCF's average).
 - :func:`ccf_pricing` (``--power-model ccf``): Cloud Carbon Footprint's fixed averages (cloudcarbonfootprint.org,
-  "Methodology", Apache-2.0; data in ``shared/data/power``): per-vCPU watts = min + 50 % × (max − min) (CCF's
+  "Methodology", Apache-2.0; data in the repository's ``data/power``): per-vCPU watts = min + 50 % × (max − min) (CCF's
   default average utilisation) averaged over the 20 AWS micro-architectures of ``ccf-coefficients-aws-use.csv``
   (min 1.0113 W, max 3.8128 W → 2.412 W); AWS PUE 1.135; 428.07 g CO2e/kWh, the mean of the 25 regions of
   ``grid-emissions-factors-aws.csv``. ``tests/kube/test_savings.py`` re-derives these from the CSV files.

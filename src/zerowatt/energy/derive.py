@@ -151,7 +151,7 @@ PROVIDERS = ("aws", "azure", "gcp")
 
 
 def derive_all(power_dir: Path) -> dict[str, Derived]:
-    """Derive every shipped table from the files in ``power_dir`` (``../shared/data/power``)."""
+    """Derive every shipped table from the files in ``power_dir`` (``data/power``)."""
     specs = sorted(power_dir.glob("specpower-*.csv"))
     if not specs:
         raise ValidationError(str(power_dir), "no specpower-*.csv file found")

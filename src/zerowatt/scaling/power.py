@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # the energy subsystem is only needed by from_models: the onl
 CCF_MEMORY_WATTS_PER_GB: Watts = 0.392
 
 #: CCF per-vCPU minimum/maximum watts for "EPYC 3rd Gen" in ``ccf-coefficients-azure-use.csv``
-#: (../shared/data/power/, Apache-2.0): the trace is Azure's and this machine class is EPYC.
+#: (data/power/, Apache-2.0): the trace is Azure's and this machine class is EPYC.
 CCF_AZURE_EPYC3_MIN_WATTS: Watts = 0.44538981119791665
 CCF_AZURE_EPYC3_MAX_WATTS: Watts = 2.0193277994791665
 
