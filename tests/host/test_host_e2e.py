@@ -42,6 +42,11 @@ component = "probe"
 executor = {{ type = "wagi" }}
 
 [[trigger.http]]
+route = "/probe/users/:id/posts/:post/..."
+component = "probe"
+executor = {{ type = "wagi" }}
+
+[[trigger.http]]
 route = "/exact"
 component = "probe"
 executor = {{ type = "wagi", argv = "${{SCRIPT_NAME}} --fixed ${{ARGS}}" }}
@@ -146,6 +151,17 @@ def test_routing_cgi_variables_headers_and_argv(server: Server) -> None:
     assert (env["ARGV0"], env["ARGV1"], env["ARGV2"]) == ("/probe", "x=1", "y=a b")
     assert env["MODE"] == "e2e" and env["SPIN_VARIABLE_GREETING"] == "hey"  # --variable wins over the default
     assert httpx.get(f"{server.url}/hello").text == "Hello from WebAssembly (WAT)!\n"
+
+
+def test_route_parameters_reach_the_guest_as_spin_passes_them(server: Server) -> None:
+    r = httpx.get(f"{server.url}/probe/users/ada/posts/7/env", headers={"X-Path-Match-Id": "forged"})
+    env = env_of(r)
+    assert r.status_code == 200 and "X_MATCHED_ROUTE" in env, r.text
+    assert env["X_MATCHED_ROUTE"] == "/probe/users/:id/posts/:post/..." and env["PATH_INFO"] == "/env"
+    assert (env["X_PATH_MATCH_ID"], env["X_PATH_MATCH_POST"]) == ("ada", "7")
+    assert env["HTTP_X_PATH_MATCH_ID"] == "forged"  # a client's header stays a header
+    other = env_of(httpx.get(f"{server.url}/probe/env?users/ada/posts/7"))  # not the parameter route: the wildcard
+    assert other["X_MATCHED_ROUTE"] == "/probe/..." and "X_PATH_MATCH_ID" not in other
 
 
 def test_wasi_http_component_is_served_through_wasmtime_serve(server: Server) -> None:

@@ -71,12 +71,17 @@ def test_load_app_reads_os_environ_by_default(built_examples: Path, monkeypatch:
 
 FULL = """description = "all the keys"
 authors = ["A <a@example.com>"]
+targets = ["spin-up:3.2", { url = "https://example.com/env.toml" }, { path = "envs/local.toml" }]
 
 [application.trigger.http]
 base = "/base"
 
+[application.tool.spin-test]
+source = "tests/test.wasm"
+
 [variables]
 host = { default = "api.example.com" }
+optional_host = { default = "" }
 token = { required = true, secret = true }
 plain = { default = "p", description = "a plain one" }
 
@@ -92,6 +97,10 @@ component = "core"
 [[trigger.http]]
 route = "/inline"
 component = { source = "http.wat", description = "inline" }
+
+[[trigger.http]]
+route = "/users/:id/..."
+component = "core"
 
 [[trigger.http]]
 id = "explicit-http"
@@ -110,14 +119,18 @@ files = [
     { source = "one.cfg", destination = "/etc/app.cfg" },
 ]
 exclude_files = ["assets/secret.txt"]
-allowed_outbound_hosts = ["https://{{ host }}", "*://*.example.org:8000..8099", "http://127.0.0.1:*"]
+allowed_outbound_hosts = [
+    "https://{{ host }}", "*://*.example.org:8000..8099", "http://127.0.0.1:*", "http://10.0.0.0/24",
+    "https://{{ optional_host }}",
+]
+targets = ["spin-up:3.2"]
 
 [component.core.variables]
 auth = "Bearer {{ token }}"
 greeting = "{{plain}}-{{ plain }}"
 
 [component.core.build]
-command = "make core"
+command = ["make core", "make check"]
 workdir = "src"
 watch = ["src/*.c"]
 
@@ -127,6 +140,11 @@ memory_limit = "64Mi"
 
 [component.core.tool.other-tool]
 anything = "goes"
+
+[component.core.profile.debug]
+source = "core-debug.wat"
+environment = { MODE = "debug" }
+build.command = "make debug"
 
 [component.http]
 source = { url = "FILE_URL", digest = "DIGEST" }
@@ -167,7 +185,8 @@ def test_every_supported_key_is_loaded(full_manifest: Path, tmp_path: Path) -> N
     )
     assert app.variables["token"].secret and app.variables["token"].required
     assert app.variables["plain"].description == "a plain one"
-    wagi, private, inline, http = app.triggers
+    wagi, private, inline, users, http = app.triggers
+    assert users.route.pattern == "/users/:id/..." and users.component_id == "core"
     assert wagi.executor is ExecutorKind.WAGI and wagi.wagi.argv == "${SCRIPT_NAME} -v ${ARGS}"
     assert private.route.private and private.component_id == "core"
     assert inline.executor is ExecutorKind.WASI_HTTP  # AUTO on a component exporting incoming-handler
@@ -182,8 +201,9 @@ def test_every_supported_key_is_loaded(full_manifest: Path, tmp_path: Path) -> N
         "https://api.example.com",
         "*://*.example.org:8000..8099",
         "http://127.0.0.1:*",
-    )
-    assert core.build is not None and core.build.command == "make core"
+        "http://10.0.0.0/24",
+    )  # "https://{{ optional_host }}" resolved to "https://": skipped, as Spin does
+    assert core.build is not None and core.build.commands == ("make core", "make check")
     assert core.build.workdir == full_manifest.parent / "src" and core.build.watch == ("src/*.c",)
     assert (core.limits.request_timeout, core.limits.memory_limit) == (1.5, 64 * 1024 * 1024)
     assert app.components["http"].limits.memory_limit == 1048576

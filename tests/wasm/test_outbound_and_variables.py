@@ -113,3 +113,20 @@ def test_byte_sizes(value: object, size: int) -> None:
 def test_bad_byte_sizes(value: object) -> None:
     with pytest.raises(ValidationError):
         parse_byte_size(value, "w")
+
+
+@pytest.mark.parametrize(
+    ("url", "pattern", "allowed"),
+    [
+        ("http://10.0.0.7/x", "http://10.0.0.0/24", True),
+        ("http://10.0.1.7/x", "http://10.0.0.0/24", False),
+        ("https://10.0.0.7/x", "http://10.0.0.0/24", False),  # the scheme still counts
+        ("http://10.0.0.7:8080/", "http://10.0.0.0/24", False),  # default port 80 for http
+        ("http://127.0.0.9:80/", "*://127.0.0.5/24:80", True),  # host bits dropped, as Spin does
+        ("http://[ff00::1]:80/", "*://ff00::/8:80", True),
+        ("http://intranet.example/", "http://10.0.0.0/8", False),  # CIDR entries never match domain names
+    ],
+)
+def test_cidr_entries_match_ip_literals_inside_the_network(url: str, pattern: str, allowed: bool) -> None:
+    assert is_outbound_allowed(url, [pattern]) is allowed
+    assert parse_host_pattern(pattern, "w").network is not None

@@ -176,3 +176,37 @@ def test_memoised_matches_stay_correct_and_bounded() -> None:
     match = router.match(long_path)
     assert match is not None and match.path_info == "/" + "x" * CACHE_MAX_PATH
     assert long_path not in router._cache
+
+
+def matched(router: Router, path: str) -> tuple[str, str, tuple[tuple[str, str], ...]] | None:
+    match = router.match(path)
+    return None if match is None else (match.route, match.path_info, match.params)
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/users/me", ("/users/me", "", ())),  # a literal segment beats a parameter
+        ("/users/42", ("/users/:id", "", (("id", "42"),))),  # a parameter beats the wildcard
+        ("/users/42/", ("/users/:id", "/", (("id", "42"),))),  # one trailing slash is ignored, as for literals
+        ("/users/42/x", ("/users/...", "/42/x", ())),  # nothing more specific: the wildcard
+        ("/users/42/posts/7/raw", ("/users/:id/posts/:post/...", "/raw", (("id", "42"), ("post", "7")))),
+        ("/users/42/posts/7", ("/users/:id/posts/:post/...", "", (("id", "42"), ("post", "7")))),
+        ("/users//posts/7", ("/users/...", "//posts/7", ())),  # an empty segment is not a parameter's value
+        ("/users", ("/users/...", "", ())),
+        ("/acme/repos/x", ("/:org/repos/...", "/x", (("org", "acme"),))),
+        ("/users/repos/x", ("/users/...", "/repos/x", ())),  # "users" literal beats ":org" at the first segment
+        ("/other", ("/...", "/other", ())),
+    ],
+)
+def test_route_parameters_rank_as_spins_router_does(path: str, expected: tuple[str, str, tuple[str, ...]]) -> None:
+    routes = ["/users/me", "/users/:id", "/users/...", "/users/:id/posts/:post/...", "/:org/repos/...", "/..."]
+    router = Router([make_app(list(reversed(routes)))])  # declaration order does not matter
+    assert matched(router, path) == expected
+    assert matched(Router([make_app(list(routes))]), path) == expected
+
+
+def test_parameter_routes_of_the_same_shape_are_duplicates() -> None:
+    with pytest.raises(ValidationError, match="duplicate route"):
+        Router([make_app(["/users/:id", "/users/:name"])])
+    assert len(Router([make_app(["/users/:id", "/users/:id/..."])])) == 2

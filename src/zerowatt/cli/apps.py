@@ -46,7 +46,7 @@ def _component_summary(component: Component) -> dict[str, Any]:
         "limits": {"request_timeout": component.limits.request_timeout, "memory_limit": component.limits.memory_limit},
         "build": None
         if component.build is None
-        else {"command": component.build.command, "workdir": str(component.build.workdir)},
+        else {"commands": list(component.build.commands), "workdir": str(component.build.workdir)},
     }
 
 
@@ -157,15 +157,16 @@ def build(
         if comp.build is None:
             err_console.print(f"[dim]{esc(cid)}: no build command, skipped[/]")
             continue
-        err_console.print(
-            f"[bold]building {esc(cid)}[/] in {esc(comp.build.workdir)}: {esc(comp.build.command)}", highlight=False
-        )
         if not comp.build.workdir.is_dir():
             raise ValidationError(f"{comp.where}.build.workdir", f"directory not found: {comp.build.workdir}")
-        result = subprocess.run(comp.build.command, shell=True, cwd=comp.build.workdir, check=False)
-        if result.returncode != 0:
-            err_console.print(f"[bold red]error:[/] building {esc(cid)} failed with exit code {result.returncode}")
-            raise typer.Exit(result.returncode)
+        for command in comp.build.commands:  # Spin runs an array of commands left to right
+            err_console.print(
+                f"[bold]building {esc(cid)}[/] in {esc(comp.build.workdir)}: {esc(command)}", highlight=False
+            )
+            result = subprocess.run(command, shell=True, cwd=comp.build.workdir, check=False)
+            if result.returncode != 0:
+                err_console.print(f"[bold red]error:[/] building {esc(cid)} failed with exit code {result.returncode}")
+                raise typer.Exit(result.returncode)
         built += 1
     err_console.print(f"[green]built {built} component(s)[/]")
 

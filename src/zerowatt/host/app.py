@@ -42,6 +42,8 @@ class RouteMatchLike(Protocol):
     def component(self) -> Component: ...
     @property
     def path_info(self) -> str: ...
+    @property
+    def params(self) -> tuple[tuple[str, str], ...]: ...
 
 
 Matcher = Callable[[str], RouteMatchLike | None]
@@ -148,6 +150,7 @@ class HostApp:
             body=body,
             matched_route=match.trigger.route.pattern,
             path_info=match.path_info,
+            path_params=match.params,
             scheme=scheme,
             host=str(server[0]),
             port=int(server[1] or 80),

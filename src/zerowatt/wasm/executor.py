@@ -70,6 +70,8 @@ class GuestRequest:
     body: bytes
     matched_route: str  # the route pattern that matched, e.g. "/api/..."
     path_info: str  # the part of the path after the route's fixed prefix ("" for exact routes)
+    #: ``:name`` route parameters and the raw segments they matched (Spin's ``spin-path-match-<name>``).
+    path_params: tuple[tuple[str, str], ...] = ()
     scheme: str = "http"
     host: str = "127.0.0.1"  # the Host header's host (or the listener's address)
     port: int = 80

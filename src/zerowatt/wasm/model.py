@@ -67,9 +67,12 @@ class Limits:
 
 @dataclass(frozen=True, slots=True)
 class BuildSpec:
-    """``[component.<id>.build]``: the command ``zerowatt build`` runs (``up`` ignores it)."""
+    """``[component.<id>.build]``: the commands ``zerowatt build`` runs in order (``up`` ignores them).
 
-    command: str
+    Spin's ``command`` is one string or an array of strings run left to right; both become ``commands``.
+    """
+
+    commands: tuple[str, ...]
     workdir: Path
     watch: tuple[str, ...] = ()
 

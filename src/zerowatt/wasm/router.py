@@ -6,13 +6,18 @@ Spin's rules (``spin-http`` routes, "longest matching prefix wins"):
 - one trailing ``/`` is ignored on both routes and paths, so ``/cart/`` matches ``/cart``;
 - ``/cart/...`` matches ``/cart`` itself and everything under ``/cart/``; ``/...`` matches everything;
 - an exact route beats any wildcard, and among wildcards the longest prefix wins;
-- private routes (``route = { private = true }``) are never reached over HTTP.
+- private routes (``route = { private = true }``) are never reached over HTTP;
+- a segment ``:name`` matches any one non-empty segment and captures it (``/users/:id``, ``/:org/repos/...``).
+  When several routes match, the most specific wins segment by segment, as Spin's router (``routefinder``)
+  ranks them: a literal segment beats a parameter, a parameter beats the trailing wildcard, so ``/users/me``
+  beats ``/users/:id``, which beats ``/users/...``.
 
 Where Spin lets the last of two identical routes win with a warning, zerowatt refuses to load: a
 duplicate (within or across apps) is a :class:`ValidationError` naming both.
 
 Matching is on the hot path of every request, so it costs one dict lookup for exact routes and, for
-wildcards, one dict lookup per path segment (longest prefix first) instead of a scan over all routes.
+wildcards, one dict lookup per path segment (longest prefix first) instead of a scan over all routes; only
+routes with parameters are scanned (and only when an app has some).
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ class RouteEntry:
     pattern: str  # the effective pattern as the guest sees it in X_MATCHED_ROUTE: "/base/api/..."
     prefix: str  # the fixed part without the trailing slash: "/base/api" ("" for "/...")
     wildcard: bool
+    segments: tuple[str, ...] = ()  # the prefix's segments ("/base/:id" → ("base", ":id"))
+    #: Specificity per segment (0 literal, 1 parameter) then 2 for a trailing wildcard: lower wins.
+    rank: tuple[int, ...] = ()
 
     @property
     def where(self) -> str:
@@ -48,6 +56,7 @@ class RouteMatch(NamedTuple):
 
     entry: RouteEntry
     path_info: str  # the rest of the path after the route's prefix (Spin's PATH_INFO); "" for an exact match
+    params: tuple[tuple[str, str], ...] = ()  # ``:name`` captures in route order, as raw path segments
 
     @property
     def app(self) -> App:
@@ -87,6 +96,11 @@ def effective_prefix(base: str, pattern: str) -> tuple[str, bool]:
     return _strip_one_slash(base) + _strip_one_slash(path), wildcard
 
 
+def route_rank(segments: tuple[str, ...], wildcard: bool) -> tuple[int, ...]:
+    """A route's specificity, compared lexicographically (lower wins): Spin's routefinder order."""
+    return tuple(1 if s.startswith(":") else 0 for s in segments) + ((2,) if wildcard else ())
+
+
 def effective_pattern(prefix: str, wildcard: bool) -> str:
     if wildcard:
         return prefix + "/..."
@@ -96,18 +110,20 @@ def effective_pattern(prefix: str, wildcard: bool) -> str:
 class Router:
     """Routes request paths to triggers; build it once per set of apps, then call :meth:`match`."""
 
-    __slots__ = ("_cache", "_entries", "_exact", "_wildcards")
+    __slots__ = ("_cache", "_entries", "_exact", "_params", "_wildcards")
 
     def __init__(self, apps: Iterable[App]) -> None:
         self._cache: dict[str, RouteMatch | None] = {}
         self._exact: dict[str, RouteEntry] = {}
         self._wildcards: dict[str, RouteEntry] = {}
+        self._params: dict[str, RouteEntry] = {}  # routes with parameters by shape ("users/:/...")
         self._entries: list[RouteEntry] = []
         for app in apps:
             for trigger in app.triggers:
                 if trigger.route.private:
                     continue
                 prefix, wildcard = effective_prefix(app.base, trigger.route.pattern)
+                segments = tuple(prefix.split("/")[1:])
                 entry = RouteEntry(
                     app=app,
                     trigger=trigger,
@@ -115,9 +131,15 @@ class Router:
                     pattern=effective_pattern(prefix, wildcard),
                     prefix=prefix,
                     wildcard=wildcard,
+                    segments=segments,
+                    rank=route_rank(segments, wildcard),
                 )
-                table = self._wildcards if wildcard else self._exact
-                previous = table.get(prefix)
+                if 1 in entry.rank[: len(segments)]:  # the shape, names erased: /users/:id and /users/:name clash
+                    shape = "/".join(":" if s[:1] == ":" else s for s in segments)
+                    table, prefix_key = self._params, shape + ("/..." if wildcard else "")
+                else:
+                    table, prefix_key = (self._wildcards if wildcard else self._exact), prefix
+                previous = table.get(prefix_key)
                 if previous is not None:
                     raise ValidationError(
                         entry.where,
@@ -125,7 +147,7 @@ class Router:
                         f"{previous.trigger.component_id!r} of app {previous.app.name!r} by {previous.where}; "
                         "expected each route at most once",
                     )
-                table[prefix] = entry
+                table[prefix_key] = entry
                 self._entries.append(entry)
 
     def __iter__(self) -> Iterator[RouteEntry]:
@@ -157,10 +179,17 @@ class Router:
         """:meth:`match` without the memo: one dict lookup, then one per path segment for wildcards."""
         if not path.startswith("/"):
             return None
+        found = self._match_literal(path)
+        if self._params:
+            return self._match_parameters(path, found)
+        return found
+
+    def _match_literal(self, path: str) -> RouteMatch | None:
+        """The best route without parameters: exact first, then the longest wildcard prefix."""
         key = path[:-1] if path.endswith("/") else path
         entry = self._exact.get(key)
         if entry is not None:
-            return _new_match(RouteMatch, (entry, path[len(entry.prefix) :]))
+            return _new_match(RouteMatch, (entry, path[len(entry.prefix) :], ()))
         wildcards = self._wildcards
         if not wildcards:
             return None
@@ -168,7 +197,33 @@ class Router:
         while True:
             entry = wildcards.get(key)
             if entry is not None:
-                return _new_match(RouteMatch, (entry, path[len(entry.prefix) :]))
+                return _new_match(RouteMatch, (entry, path[len(entry.prefix) :], ()))
             if not key:
                 return None
             key = key[: key.rindex("/")]
+
+    def _match_parameters(self, path: str, best: RouteMatch | None) -> RouteMatch | None:
+        """``best`` or a more specific route with ``:name`` segments that matches ``path``."""
+        key = path[:-1] if path.endswith("/") else path
+        parts = key.split("/")[1:] if key else []
+        best_rank = best[0].rank if best is not None else None
+        for entry in self._params.values():
+            segments = entry.segments
+            count = len(segments)
+            if len(parts) < count or (len(parts) > count and not entry.wildcard):
+                continue
+            if best_rank is not None and entry.rank >= best_rank:
+                continue
+            captured: list[tuple[str, str]] = []
+            for segment, part in zip(segments, parts, strict=False):
+                if segment[:1] == ":":
+                    if not part:
+                        break
+                    captured.append((segment[1:], part))
+                elif segment != part:
+                    break
+            else:
+                matched = sum(len(p) + 1 for p in parts[:count])  # "/" and each matched segment
+                best = _new_match(RouteMatch, (entry, path[matched:], tuple(captured)))
+                best_rank = entry.rank
+        return best

@@ -26,7 +26,7 @@ from zerowatt.wasm.hostapi import (
     spin_http_only,
 )
 from zerowatt.wasm.manifest.files import resolve_files
-from zerowatt.wasm.manifest.outbound import parse_host_pattern
+from zerowatt.wasm.manifest.outbound import EMPTY_HOSTS, parse_host_pattern
 from zerowatt.wasm.manifest.parse import ComponentSpec, ManifestSpec, SourceSpec, TriggerSpec, parse_manifest
 from zerowatt.wasm.manifest.variables import render, resolve_variables
 from zerowatt.wasm.model import App, Component, ExecutorKind, HttpTrigger, Variable
@@ -120,6 +120,8 @@ def _resolve_component(
     outbound: list[str] = []
     for template, where in spec.allowed_outbound_hosts:
         text = render(template, app_values, where)
+        if template.names and text.strip() in EMPTY_HOSTS:
+            continue  # a variable left empty: Spin skips the entry (an "optional endpoint"); a literal "" is an error
         parse_host_pattern(text, where)
         outbound.append(text)
     files = resolve_files(spec.files, spec.exclude_files, directory, cache_dir, spec.where)

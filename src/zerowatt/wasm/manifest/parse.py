@@ -24,6 +24,9 @@ from zerowatt.wasm.router import effective_prefix
 APP_NAME = re.compile(r"[A-Za-z0-9_-]+\Z")
 #: Spin's component ids are kebab-case; digits and '_' are tolerated as Spin's own parser does.
 COMPONENT_ID = re.compile(r"[a-z0-9_]+(?:-[a-z0-9_]+)*\Z")
+#: A single-segment route parameter's name (``/users/:id``): what Spin's router captures and its guests see as
+#: ``spin-path-match-<name>`` (wasi:http) or ``X_PATH_MATCH_<NAME>`` (WAGI).
+ROUTE_PARAMETER = re.compile(r"[A-Za-z0-9_]+\Z")
 #: Guests see component variable ``name`` as the environment variable ``SPIN_VARIABLE_<NAME>``.
 GUEST_VARIABLE_PREFIX = "SPIN_VARIABLE_"
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}\Z")
@@ -41,6 +44,12 @@ _UNSUPPORTED_COMPONENT_KEYS = {
     "ai_models": "zerowatt provides no AI models",
     "dependencies": "component dependencies are not supported by zerowatt",
     "dependencies_inherit_configuration": "component dependencies are not supported by zerowatt",
+}
+
+#: Spin trigger keys zerowatt does not implement.
+_UNSUPPORTED_TRIGGER_KEYS = {
+    "dependencies": "trigger-level component dependencies are not supported by zerowatt (docs/manifest.md)",
+    "components": "trigger-level component maps (middleware chains) are not supported by zerowatt (docs/manifest.md)",
 }
 
 
@@ -249,8 +258,18 @@ def _parse_route(value: object, trigger: _Table) -> Route:
     body = value[: -len("/...")] if value.endswith("/...") else value
     if "..." in body:
         trigger.fail("route", f"'...' is only allowed as the trailing wildcard '/...', got {value!r}")
-    if any(segment.startswith(":") for segment in body.split("/")):
-        trigger.fail("route", f"single-segment wildcards (':name') are not supported by zerowatt, got {value!r}")
+    names: set[str] = set()
+    for segment in body.split("/"):
+        if not segment.startswith(":"):
+            continue
+        name = segment[1:]
+        if not ROUTE_PARAMETER.match(name):
+            trigger.fail(
+                "route", f"expected ':name' with letters, digits and '_' as a whole path segment, got {segment!r}"
+            )
+        if name in names:
+            trigger.fail("route", f"parameter ':{name}' appears twice in {value!r}; expected distinct names")
+        names.add(name)
     return Route(pattern=value)
 
 
@@ -322,18 +341,80 @@ def _parse_files(comp: _Table) -> tuple[FilesEntry, ...]:
     return tuple(entries)
 
 
+def _build_commands(table: _Table) -> tuple[str, ...]:
+    """``command``: one shell command or an array of them (Spin runs them left to right)."""
+    value = table.data.get("command")
+    if value is None:
+        table.fail("command", "required key is missing; expected a shell command or an array of them")
+    commands = (value,) if isinstance(value, str) else table.strings("command")
+    if not commands or any(not c.strip() for c in commands):
+        table.fail("command", f"expected a non-empty shell command or a non-empty array of them, got {value!r}")
+    return commands
+
+
 def _parse_build(comp: _Table, directory: Path) -> BuildSpec | None:
     table = comp.table("build")
     if table is None:
         return None
     table.only({"command", "workdir", "watch"})
-    command = table.string("command", required=True)
-    if not command.strip():
-        table.fail("command", "expected a non-empty shell command")
     workdir = table.string("workdir")
     return BuildSpec(
-        command=command, workdir=directory / workdir if workdir else directory, watch=table.strings("watch")
+        commands=_build_commands(table),
+        workdir=directory / workdir if workdir else directory,
+        watch=table.strings("watch"),
     )
+
+
+def _check_targets(table: _Table) -> None:
+    """``targets``: Spin's deployment environments (``"spin-up:3.2"``, ``{ url }``, ``{ path }``).
+
+    ``spin build`` checks a component against them; serving does not use them, so zerowatt checks their shape
+    and accepts them.
+    """
+    value = table.data.get("targets")
+    if value is None:
+        return
+    if not isinstance(value, list):
+        table.fail(
+            "targets", f"expected an array of environment names or {{ url }}/{{ path }} tables, got {_type_name(value)}"
+        )
+    for i, item in enumerate(value):
+        if isinstance(item, str) and item:
+            continue
+        if isinstance(item, dict) and len(item) == 1 and isinstance(next(iter(item.values())), str):
+            _Table(item, table.file, table.child(f"targets[{i}]")).only({"url", "path"})
+            continue
+        table.fail(f"targets[{i}]", f'expected "name:version", {{ url = "..." }} or {{ path = "..." }}, got {item!r}')
+
+
+def _check_tools(table: _Table) -> None:
+    """``tool``: per-tool tables (``[application.tool.NAME]``, ``[component.ID.tool.NAME]``) that belong to them."""
+    tools = table.table("tool")
+    if tools is None:
+        return
+    for name in tools.data:
+        tools.table(name)  # a table, whatever its keys: they are the tool's
+
+
+def _check_profiles(comp: _Table) -> None:
+    """``[component.ID.profile.NAME]``: Spin's build/run profiles; zerowatt serves the default profile.
+
+    The keys are checked as Spin checks them, so a typo is still an error; the overrides are not applied.
+    """
+    profiles = comp.table("profile")
+    if profiles is None:
+        return
+    for name in profiles.data:
+        profile = profiles.table(name)
+        assert profile is not None
+        profile.only({"source", "environment", "dependencies", "build"})
+        profile.string_map("environment")
+        if "source" in profile.data:
+            _parse_source(profile.data["source"], profile)
+        build = profile.table("build")
+        if build is not None:
+            build.only({"command"})
+            _build_commands(build)
 
 
 def _parse_limits(comp: _Table) -> Limits:
@@ -367,8 +448,12 @@ def _parse_component(component_id: str, comp: _Table, directory: Path) -> Compon
         "allowed_outbound_hosts",
         "build",
         "tool",
+        "targets",
+        "profile",
     }
     comp.only(known, _UNSUPPORTED_COMPONENT_KEYS)
+    _check_targets(comp)
+    _check_profiles(comp)
     if "source" not in comp.data:
         comp.fail("source", "required key is missing; expected a path to a .wasm or .wat file")
     environment = comp.string_map("environment")
@@ -410,7 +495,9 @@ def _parse_component(component_id: str, comp: _Table, directory: Path) -> Compon
 def _parse_application(top: _Table) -> tuple[_Table, str]:
     app = top.table("application", required=True)
     assert app is not None
-    app.only({"name", "version", "description", "authors", "trigger"})
+    app.only({"name", "version", "description", "authors", "trigger", "targets", "tool"})
+    _check_targets(app)
+    _check_tools(app)
     name = app.string("name", required=True)
     if not APP_NAME.match(name):
         app.fail("name", f"expected letters, digits, '-' and '_', got {name!r}")
@@ -483,7 +570,7 @@ def parse_manifest(doc: Mapping[str, object], path: Path) -> ManifestSpec:
         if not isinstance(item, dict):
             top.fail(key, f"expected a table, got {_type_name(item)}")
         trigger = _Table(item, file, key)
-        trigger.only({"route", "component", "executor", "id"})
+        trigger.only({"route", "component", "executor", "id"}, _UNSUPPORTED_TRIGGER_KEYS)
         if "route" not in item:
             trigger.fail("route", "required key is missing; expected a path like '/hello' or '/api/...'")
         route = _parse_route(item["route"], trigger)

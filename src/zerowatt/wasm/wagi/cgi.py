@@ -105,7 +105,13 @@ def cgi_environment(
             "X_CLIENT_ADDR": f"{request.client_addr}:{request.client_port}",
         }
     )
+    env.update(path_match_variables(request))
     return env
+
+
+def path_match_variables(request: GuestRequest) -> dict[str, str]:
+    """``X_PATH_MATCH_<NAME>`` for each ``:name`` route parameter: the variable Spin gives WAGI guests."""
+    return {"X_PATH_MATCH_" + name.upper(): value for name, value in request.path_params}
 
 
 #: The CGI variables whose values change per request, in the order :meth:`CgiPlan.values` gives them.
@@ -237,6 +243,8 @@ class CgiPlan:
             path_info,
             f"{client}:{request.client_port}",
         ]
+        if request.path_params:  # after the headers: a client cannot forge a route parameter
+            headers.update(path_match_variables(request))
         values += headers.values()
         return list(headers), values
 

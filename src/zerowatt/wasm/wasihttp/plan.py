@@ -166,6 +166,7 @@ def spin_headers(request: GuestRequest) -> list[tuple[str, str]]:
         ("spin-raw-component-route", request.matched_route),
         ("spin-base-path", "/"),
         ("spin-client-addr", f"{request.client_addr}:{request.client_port}"),
+        *(("spin-path-match-" + name.lower(), value) for name, value in request.path_params),
     ]
 
 
