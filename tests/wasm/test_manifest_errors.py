@@ -53,6 +53,8 @@ CASES: list[tuple[str, str, str, str]] = [
         "trigger.http[0].dependencies",
         "not supported",
     ),
+    ("app-timer", "[application.trigger.timer]\nspeedup = 1\n" + manifest(), "application.trigger.timer", "HTTP"),
+    ("trigger-cron", manifest() + "[[trigger.cron]]\ncron_expression = 'x'\n", "trigger.cron", "HTTP triggers only"),
     ("app-targets", "targets = 'spin-up:3.2'\n" + manifest(), "application.targets", "array"),
     ("app-targets-item", "targets = [{ uri = 'x' }]\n" + manifest(), "application.targets[0].uri", "url"),
     ("app-tool", "tool = { x = 1 }\n" + manifest(), "application.tool.x", "expected a table"),
@@ -119,7 +121,7 @@ CASES: list[tuple[str, str, str, str]] = [
         "trigger-static-response",
         manifest(trigger=TRIGGER + "\nstatic_response = { status_code = 404 }"),
         "trigger.http[0].static_response",
-        "unknown key",
+        "not supported",
     ),
     (
         "duplicate-route",

@@ -50,7 +50,13 @@ _UNSUPPORTED_COMPONENT_KEYS = {
 _UNSUPPORTED_TRIGGER_KEYS = {
     "dependencies": "trigger-level component dependencies are not supported by zerowatt (docs/manifest.md)",
     "components": "trigger-level component maps (middleware chains) are not supported by zerowatt (docs/manifest.md)",
+    "static_response": "static responses are not supported by zerowatt; serve the content from a component",
 }
+
+
+def _other_triggers(table: _Table) -> dict[str, str]:
+    """The reason for every trigger type but HTTP (``redis``, ``timer``, ``cron``, ``sqs``, ...)."""
+    return {name: "zerowatt serves HTTP triggers only" for name in table.data if name != "http"}
 
 
 def parse_byte_size(value: object, where: str) -> int:
@@ -504,7 +510,7 @@ def _parse_application(top: _Table) -> tuple[_Table, str]:
     base = "/"
     triggers = app.table("trigger")
     if triggers is not None:
-        triggers.only({"http"}, {"redis": "zerowatt serves HTTP triggers only"})
+        triggers.only({"http"}, _other_triggers(triggers))
         http = triggers.table("http")
         if http is not None:
             http.only({"base"})
@@ -559,7 +565,7 @@ def parse_manifest(doc: Mapping[str, object], path: Path) -> ManifestSpec:
 
     trigger_tables = top.table("trigger", required=True)
     assert trigger_tables is not None
-    trigger_tables.only({"http"}, {"redis": "zerowatt serves HTTP triggers only"})
+    trigger_tables.only({"http"}, _other_triggers(trigger_tables))
     http = trigger_tables.data.get("http")
     if not isinstance(http, list) or not http:
         trigger_tables.fail("http", "expected at least one [[trigger.http]] table")
