@@ -212,3 +212,16 @@ def test_self_heal_reading() -> None:
     assert argocd.self_heal_on(application("a", sync_policy={"automated": {"prune": True}})) is False
     with pytest.raises(argocd.ValidationError, match=r"Application argocd/a: spec\.syncPolicy\.automated is 'x'"):
         argocd.self_heal_on(application("a", sync_policy={"automated": "x"}))
+
+
+def test_unlistable_applications_hold_only_tracked_objects(gitops: EmulatorThread) -> None:
+    """Without ``list`` on Applications (RBAC trimmed) nothing can be paused: tracked objects stay up, reported."""
+    from tests.kube.emulator import Fault
+
+    create(gitops, "deployments", workload(name="plain"))
+    emu(gitops).faults.append(Fault("GET", r"/apis/argoproj.io/v1alpha1/applications", 403, times=2))
+    report = controller(gitops, include="deployments", argocd_pause_self_heal=True).run_pass(NOW)
+    assert get(gitops, "deployments", "dev", "plain")["spec"]["replicas"] == 0
+    assert get(gitops, "deployments", "dev", "blog")["spec"]["replicas"] == 3
+    held = sorted(w for w, e in report.errors if "cannot be listed" in e and "403" in e)
+    assert held == ["Deployment dev/blog", "Deployment dev/shop", "Deployment dev/web"]

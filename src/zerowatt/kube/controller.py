@@ -442,12 +442,13 @@ class Downscaler:
 
     # --- Argo CD --------------------------------------------------------------------------------------
 
-    def _apps(self) -> list[dict[str, Any]]:
+    def _apps(self) -> list[dict[str, Any]] | str:
+        """All Applications, or why they cannot be listed."""
         try:
-            return list(self.api.list(f"{ARGO_APPS}/applications"))
+            return [a for a in self.api.list(f"{ARGO_APPS}/applications") if isinstance(a, dict)]
         except ApiError as exc:
             log.error("cannot list Argo CD Applications", extra={"fields": {"error": str(exc)}})
-            return []
+            return str(exc)
 
     def _pause_apps(
         self, wanted: set[tuple[str, str]], report: PassReport, now: datetime
@@ -461,7 +462,10 @@ class Downscaler:
         blocked: dict[tuple[str, str], str] = {}
         if not wanted:
             return blocked
-        for app in self._apps():
+        apps = self._apps()
+        if isinstance(apps, str):  # nothing can be paused: hold every object an Application may manage
+            return {key: f"Argo CD Applications cannot be listed ({apps})" for key in wanted}
+        for app in apps:
             key = (str(meta(app).get("namespace")), str(meta(app).get("name")))
             if key not in wanted or ann.ARGOCD_SELF_HEAL_PAUSED in annotations_of(app):
                 continue
@@ -514,7 +518,8 @@ class Downscaler:
             )
 
     def _restore_apps(self, still_down: set[tuple[str, str]], report: PassReport) -> None:
-        for app in self._apps():
+        apps = self._apps()
+        for app in apps if isinstance(apps, list) else ():
             key = (str(meta(app).get("namespace")), str(meta(app).get("name")))
             if key in still_down or ann.ARGOCD_SELF_HEAL_PAUSED not in annotations_of(app):
                 continue
