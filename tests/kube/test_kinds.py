@@ -219,6 +219,20 @@ def test_kubevirt_owner_switched_fields_during_the_downtime() -> None:
     assert up["spec"] == {"runStrategy": "Manual"} and d.then == "start"
 
 
+def test_kubevirt_manual_vm_started_by_hand_in_the_downtime_stays_manual() -> None:
+    """``virtctl start`` on the halted VM makes it Always (virt-api); halted again, Manual is what comes back."""
+    down, _ = cycle(vm({"runStrategy": "Manual"}, RUNNING), "virtualmachines")
+    started = merge_patch(down, {"spec": {"runStrategy": "Always"}})
+    d, again = step(started, "virtualmachines", "never")
+    assert d.action == "down" and again["metadata"]["annotations"][ann.ORIGINAL_RUN_STRATEGY] == "Manual"
+    u, up = step(again, "virtualmachines", "always")
+    assert up["spec"]["runStrategy"] == "Manual" and u.then == "start"
+    # An Always VM never downscaled keeps Always, whatever stale annotation it carries without the state
+    stale = vm({"runStrategy": "Always"}, RUNNING, annotations={ann.ORIGINAL_RUN_STRATEGY: "Manual"})
+    _, halted = step(stale, "virtualmachines", "never")
+    assert halted["metadata"]["annotations"][ann.ORIGINAL_RUN_STRATEGY] == "Always"
+
+
 def test_spinapp_replicas_and_autoscaled_spinapps_are_left_alone() -> None:
     down, up = cycle(
         workload(

@@ -258,6 +258,11 @@ def _vm_level(obj: Obj) -> int:
 
 def _vm_down(obj: Obj, target: int, original: int) -> Patch:
     strategy = _vm_strategy(obj)
+    kept = annotations_of(obj).get(ann.ORIGINAL_RUN_STRATEGY)
+    if strategy == "Always" and kept in VM_MAY_BE_STOPPED and ann.ORIGINAL_REPLICAS in annotations_of(obj):
+        # Started by hand while halted: virt-api's start turns Halted into Always (lifecycle.go). Halting it
+        # again keeps the owner's own strategy, or the VM would come back as Always for good.
+        strategy = kept
     if strategy == VM_RUNNING:
         return _with_state({"spec": {"running": False}}, original, {ann.ORIGINAL_RUN_STRATEGY: VM_RUNNING})
     return _with_state({"spec": {"runStrategy": "Halted"}}, original, {ann.ORIGINAL_RUN_STRATEGY: strategy})
