@@ -176,6 +176,7 @@ def test_kubevirt_legacy_running() -> None:
         ({"template": {}}, "neither spec.running nor spec.runStrategy"),
         ({"running": True, "runStrategy": "Always"}, "both set"),
         ({"running": "yes"}, "spec.running is 'yes'"),
+        ({"runStrategy": ["Always"]}, "expected a string"),
     ],
 )
 @pytest.mark.parametrize("uptime", ["never", "always"])

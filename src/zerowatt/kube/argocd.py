@@ -39,11 +39,11 @@ SELF_HEAL_JQ = frozenset(
 APPSET_ADVICE = "add ignoreApplicationDifferences: [{jsonPointers: [/spec/syncPolicy]}] to the ApplicationSet"
 
 
-def _app_key(instance: str, default_namespace: str) -> tuple[str, str]:
-    if "_" in instance:
-        ns, _, name = instance.partition("_")
-        return ns, name
-    return default_namespace, instance
+def _app_key(instance: str, default_namespace: str) -> tuple[str, str] | None:
+    """``util/argo/argo.go`` ``ParseInstanceName``: ``NAMESPACE_NAME`` or ``NAME``; empty parts name no Application."""
+    ns, sep, name = instance.partition("_")
+    key = (ns, name) if sep else (default_namespace, instance)
+    return key if key[0] and key[1] else None
 
 
 def tracked_app(obj: Obj, default_namespace: str, label_key: str = DEFAULT_INSTANCE_LABEL) -> tuple[str, str] | None:

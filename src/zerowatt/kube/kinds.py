@@ -235,6 +235,8 @@ def _vm_strategy(obj: Obj) -> str:
     if not has_strategy:
         raise UnsupportedObject(where(obj), "neither spec.running nor spec.runStrategy is set; left as it is")
     strategy = spec["runStrategy"]
+    if not isinstance(strategy, str):
+        raise UnsupportedObject(where(obj), f"spec.runStrategy is {strategy!r}, expected a string; left as it is")
     if strategy == "WaitAsReceiver":
         raise UnsupportedObject(
             where(obj), "runStrategy WaitAsReceiver (a live-migration receiver) is never halted; left as it is"
@@ -259,7 +261,12 @@ def _vm_level(obj: Obj) -> int:
 def _vm_down(obj: Obj, target: int, original: int) -> Patch:
     strategy = _vm_strategy(obj)
     kept = annotations_of(obj).get(ann.ORIGINAL_RUN_STRATEGY)
-    if strategy == "Always" and kept in VM_MAY_BE_STOPPED and ann.ORIGINAL_REPLICAS in annotations_of(obj):
+    if (
+        strategy == "Always"
+        and isinstance(kept, str)
+        and kept in VM_MAY_BE_STOPPED
+        and ann.ORIGINAL_REPLICAS in annotations_of(obj)
+    ):
         # Started by hand while halted: virt-api's start turns Halted into Always (lifecycle.go). Halting it
         # again keeps the owner's own strategy, or the VM would come back as Always for good.
         strategy = kept
@@ -277,7 +284,7 @@ def _vm_kept(obj: Obj) -> str:
         raise UnsupportedObject(
             where(obj), f"annotation {ann.ORIGINAL_RUN_STRATEGY} is missing; cannot tell which run strategy to restore"
         )
-    if kept != VM_RUNNING and kept not in VM_RESTORABLE:
+    if not isinstance(kept, str) or (kept != VM_RUNNING and kept not in VM_RESTORABLE):
         raise UnsupportedObject(
             where(obj),
             f"annotation {ann.ORIGINAL_RUN_STRATEGY}={kept!r} is not one of "
