@@ -106,7 +106,7 @@ class Emulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "message": message}
             return aiohttp.web.json_response(body, status=code)
 
-        vm = next((v for ns, n, v in self._vms() if (ns, n) == (namespace, name)), None)
+        vm = next((v for ns, n, v in self.vms() if (ns, n) == (namespace, name)), None)
         if vm is None:
             return status(404, f'virtualmachine.kubevirt.io "{name}" not found')
         spec, st = dict(vm.get("spec") or {}), dict(vm.get("status") or {})
@@ -122,7 +122,7 @@ class Emulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             return status(409, f"{strategy} does not support manual start requests")
         return aiohttp.web.json_response({}, status=202)
 
-    def _vms(self) -> list[tuple[str, str, Any]]:
+    def vms(self) -> list[tuple[str, str, Any]]:
         """(namespace, name, kmock's object) of every VirtualMachine stored (the store is keyed by resource objects)."""
         found = []
         for _, obj in list(self.objects.items()):
@@ -133,7 +133,7 @@ class Emulator(kmock.KubernetesEmulator):  # type: ignore[misc]
 
     def kubevirt_sync(self) -> None:
         """virt-controller's ``syncRunStrategy``, reduced to whether a VMI runs (``status.created``)."""
-        for _, _, vm in self._vms():
+        for _, _, vm in self.vms():
             spec, st = dict(vm.get("spec") or {}), dict(vm.get("status") or {})
             strategy = spec.get("runStrategy") or ("Always" if spec.get("running") else "Halted")
             running = bool(st.get("created")) and st.get("printableStatus") != "Stopped"

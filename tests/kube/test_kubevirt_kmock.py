@@ -179,3 +179,23 @@ def test_dry_run_neither_patches_nor_starts(kube: EmulatorThread) -> None:
     report = controller(kube, include="virtualmachines", dry_run=True).run_pass(NOW)
     assert [(c.name, c.action, c.applied) for c in report.changes] == [("manual", "up", False)]
     assert [m for m, _ in emu(kube).served if m != "GET"] == []
+
+
+def test_a_conflict_on_the_restore_still_starts_the_manual_vm(kube: EmulatorThread) -> None:
+    emu(kube).add_namespace("lab")
+    halted = vm("manual", {"runStrategy": "Halted"}, STOPPED)
+    halted["metadata"]["annotations"] = {ann.ORIGINAL_REPLICAS: "1", ann.ORIGINAL_RUN_STRATEGY: "Manual"}
+    create(kube, "virtualmachines", halted)
+
+    def other_writer(e: Any) -> None:  # someone labels the VM between our list and our patch
+        vm_obj = next(v for _, n, v in e.vms() if n == "manual")
+        vm_obj.patch({"metadata": {"labels": {"owner": "team-a"}, "resourceVersion": "2"}})
+
+    emu(kube).faults.append(Fault("PATCH", r".*/virtualmachines/manual", 409, before=other_writer))
+    report = controller(kube, include="virtualmachines").run_pass(NOW)
+    assert report.errors == [] and [c.name for c in report.changes] == ["manual"]
+    served = [m for m, p in emu(kube).served if "/virtualmachines/manual" in p]
+    assert served == ["PATCH", "GET", "PATCH", "PUT"]
+    obj = get(kube, "virtualmachines", "lab", "manual")
+    assert obj["spec"]["runStrategy"] == "Manual" and obj["metadata"]["labels"]["owner"] == "team-a"
+    assert obj["status"]["stateChangeRequests"] == [{"action": "Start"}]
