@@ -66,6 +66,8 @@ def kube() -> Iterator[Any]:
     crds = [
         {"resource": "argoproj.io/v1alpha1/rollouts", "kind": "Rollout", "namespaced": True},
         {"resource": "argoproj.io/v1alpha1/applications", "kind": "Application", "namespaced": True},
+        {"resource": "argoproj.io/v1alpha1/applicationsets", "kind": "ApplicationSet", "namespaced": True},
+        {"resource": "core.spinkube.dev/v1alpha1/spinapps", "kind": "SpinApp", "namespaced": True},
         {"resource": "zerowatt.dev/v1alpha1/wasmapps", "kind": "WasmApp", "namespaced": True},
         {"resource": "keda.sh/v1alpha1/scaledobjects", "kind": "ScaledObject", "namespaced": True},
         {"resource": "kubevirt.io/v1/virtualmachines", "kind": "VirtualMachine", "namespaced": True},

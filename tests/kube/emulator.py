@@ -7,6 +7,10 @@
   when a reaction answers it, so an injected 409 would still change the object): a :class:`Fault` answers
   one matching request with a status (and ``Retry-After``), optionally after running a "concurrent writer"
   on the store, which is how a real 409 comes about.
+* KubeVirt's ``start`` subresource (``PUT /apis/subresources.kubevirt.io/v1/namespaces/NS/virtualmachines/
+  NAME/start``), which kmock does not serve (404): answered here as virt-api's ``StartVMRequestHandler``
+  (pkg/virt-api/rest/lifecycle.go) does, and :meth:`Emulator.kubevirt_sync` plays virt-controller's
+  ``syncRunStrategy`` on the VMs' status, so a test sees whether a VM would really run.
 * The request log is dropped after each request (kmock rescans it on every request), and PATCH/GET of one
   object are served by key instead of by scanning every object, so thousands of objects stay cheap.
 
@@ -30,6 +34,9 @@ import kmock
 
 _NS_LIST = re.compile(r"^/api/v1/namespaces/?$")
 _NS_ONE = re.compile(r"^/api/v1/namespaces/([^/]+)/?$")
+_VM_START = re.compile(r"^/apis/subresources\.kubevirt\.io/v1/namespaces/([^/]+)/virtualmachines/([^/]+)/start$")
+RUNNING = {"created": True, "ready": True, "printableStatus": "Running"}
+STOPPED = {"created": False, "ready": False, "printableStatus": "Stopped"}
 
 
 @dataclass
@@ -66,6 +73,9 @@ class Emulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                 return aiohttp.web.json_response(status, status=fault.status, headers=headers)
         if _NS_LIST.match(path) or _NS_ONE.match(path):
             return await self._namespace(raw_request)
+        if method == "PUT" and (start := _VM_START.match(path)):
+            await raw_request.read()
+            return self._vm_start(start.group(1), start.group(2))
         try:
             return await super().__call__(raw_request)  # type: ignore[no-any-return]
         finally:
@@ -87,6 +97,58 @@ class Emulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             return aiohttp.web.json_response(ns)
         items = list(self.namespaces.values())
         return aiohttp.web.json_response({"kind": "NamespaceList", "apiVersion": "v1", "metadata": {}, "items": items})
+
+    def _vm_start(self, namespace: str, name: str) -> aiohttp.web.StreamResponse:
+        """virt-api's start: Halted → runStrategy Always (running: true); Manual/RerunOnFailure → a start request
+        in status; Always/Once → 409; a VM whose VMI runs → 409 "VM is already running"."""
+
+        def status(code: int, message: str) -> aiohttp.web.StreamResponse:
+            body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "message": message}
+            return aiohttp.web.json_response(body, status=code)
+
+        vm = next((v for ns, n, v in self.vms() if (ns, n) == (namespace, name)), None)
+        if vm is None:
+            return status(404, f'virtualmachine.kubevirt.io "{name}" not found')
+        spec, st = dict(vm.get("spec") or {}), dict(vm.get("status") or {})
+        if st.get("created") and st.get("printableStatus") != "Stopped":
+            return status(409, "VM is already running")
+        strategy = spec.get("runStrategy") or ("Always" if spec.get("running") else "Halted")
+        if strategy == "Halted":
+            vm.patch({"spec": {"runStrategy": "Always"} if "runStrategy" in spec else {"running": True}})
+        elif strategy in ("Manual", "RerunOnFailure"):
+            requests = [*st.get("stateChangeRequests", []), {"action": "Start"}]
+            vm.patch({"status": {"stateChangeRequests": requests}})
+        else:
+            return status(409, f"{strategy} does not support manual start requests")
+        return aiohttp.web.json_response({}, status=202)
+
+    def vms(self) -> list[tuple[str, str, Any]]:
+        """(namespace, name, kmock's object) of every VirtualMachine stored (the store is keyed by resource objects)."""
+        found = []
+        for _, obj in list(self.objects.items()):
+            if obj and obj.get("kind") == "VirtualMachine" and obj.get("apiVersion") == "kubevirt.io/v1":
+                m = obj.get("metadata") or {}
+                found.append((str(m.get("namespace")), str(m.get("name")), obj))
+        return found
+
+    def kubevirt_sync(self) -> None:
+        """virt-controller's ``syncRunStrategy``, reduced to whether a VMI runs (``status.created``)."""
+        for _, _, vm in self.vms():
+            spec, st = dict(vm.get("spec") or {}), dict(vm.get("status") or {})
+            strategy = spec.get("runStrategy") or ("Always" if spec.get("running") else "Halted")
+            running = bool(st.get("created")) and st.get("printableStatus") != "Stopped"
+            started = any(r.get("action") == "Start" for r in st.get("stateChangeRequests", []))
+            if strategy == "Halted":
+                running = False
+            elif strategy == "Always" or (strategy in ("RerunOnFailure", "Once") and st.get("runStrategy") != strategy):
+                running = (
+                    True  # RerunOnFailure/Once start when the recorded strategy changes (shouldStartRerunOnFailure)
+                )
+            elif strategy == "Manual" and started:
+                running = True
+            vm.patch(
+                {"status": {**(RUNNING if running else STOPPED), "runStrategy": strategy, "stateChangeRequests": []}}
+            )
 
     def add_namespace(self, name: str, annotations: dict[str, str] | None = None) -> None:
         meta: dict[str, Any] = {"name": name, "uid": str(uuid.uuid4())}

@@ -14,6 +14,7 @@ from kubernetes import client
 from tests.kube.conftest import NOW, OLD, real_matcher, workload
 from tests.kube.emulator import Emulator, EmulatorThread, Fault
 from zerowatt.kube import annotations as ann
+from zerowatt.kube import argocd
 from zerowatt.kube.api import KubeApi, RetryPolicy
 from zerowatt.kube.controller import Downscaler, Options
 from zerowatt.kube.kinds import KINDS
@@ -268,8 +269,8 @@ def test_argocd_self_heal_paused_while_down_and_restored(kube: EmulatorThread) -
     assert (
         httpx.post(kube.url + "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications", json=other).status_code < 300
     )
-    create(kube, "deployments", workload(name="cart", labels={ann.ARGOCD_INSTANCE_LABEL: "shop"}))
-    tracked = {ann.ARGOCD_TRACKING_ID: "shop:apps/Deployment:dev/front"}
+    create(kube, "deployments", workload(name="cart", labels={argocd.DEFAULT_INSTANCE_LABEL: "shop"}))
+    tracked = {argocd.TRACKING_ID: "shop:apps/Deployment:dev/front"}
     create(kube, "deployments", workload(name="front", annotations=tracked))
 
     def application(name: str) -> dict[str, Any]:
@@ -299,7 +300,7 @@ def test_argocd_self_heal_paused_while_down_and_restored(kube: EmulatorThread) -
 
 def test_argocd_untouched_without_the_flag(kube: EmulatorThread) -> None:
     emu(kube).add_namespace("dev", {ann.UPTIME: "never"})
-    create(kube, "deployments", workload(name="cart", labels={ann.ARGOCD_INSTANCE_LABEL: "shop"}))
+    create(kube, "deployments", workload(name="cart", labels={argocd.DEFAULT_INSTANCE_LABEL: "shop"}))
     controller(kube, include="deployments").run_pass(NOW)
     assert not any("argoproj.io" in p for _, p in emu(kube).served)
 

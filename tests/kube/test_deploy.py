@@ -42,6 +42,8 @@ def test_rbac_is_exactly_what_the_controller_uses() -> None:
     expected[("", "events")] = {"create"}
     expected[("", "pods")] = {"list"}  # force-uptime pods
     expected[("argoproj.io", "applications")] = {"list", "patch"}
+    expected[("argoproj.io", "applicationsets")] = {"get"}  # generated Applications: can self-heal be paused?
+    expected[("subresources.kubevirt.io", "virtualmachines/start")] = {"update"}  # restored Manual VMs
     assert granted == expected
 
 

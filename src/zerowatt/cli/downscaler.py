@@ -62,6 +62,10 @@ def downscaler(
         bool, _opt("Pause the owning Argo CD Application's self-heal while downscaled", "ARGOCD_PAUSE_SELF_HEAL")
     ] = False,
     argocd_namespace: Annotated[str, _opt("Namespace of Argo CD Applications", "ARGOCD_NAMESPACE")] = "argocd",
+    argocd_instance_label_key: Annotated[
+        str,
+        _opt("Argo CD's application.instanceLabelKey (label tracking)", "ARGOCD_INSTANCE_LABEL_KEY"),
+    ] = "app.kubernetes.io/instance",
     pod_force_uptime: Annotated[
         bool, _opt("Keep a namespace up while a running pod there has downscaler/force-uptime", "POD_FORCE_UPTIME")
     ] = True,
@@ -122,6 +126,7 @@ def downscaler(
         enable_events=enable_events,
         argocd_pause_self_heal=argocd_pause_self_heal,
         argocd_namespace=argocd_namespace,
+        argocd_instance_label_key=argocd_instance_label_key,
         pod_force_uptime=pod_force_uptime,
     )
     pricing = _pricing(power_model, cpu or None, pue or None, carbon, region or None)

@@ -29,9 +29,7 @@ ORIGINAL_PAUSE_REPLICAS = "downscaler/original-pause-replicas"
 DAEMONSET_NODE_SELECTOR_KEY = "kube-downscaler-non-existent"
 #: State for KubeVirt: the run strategy (or legacy ``running``) before the stop.
 ORIGINAL_RUN_STRATEGY = "downscaler/original-run-strategy"
-#: State for Argo CD Applications whose self-heal zerowatt switched off.
+#: State for Argo CD Applications whose self-heal zerowatt switched off (what is read of Argo CD: ``argocd.py``).
 ARGOCD_SELF_HEAL_PAUSED = "downscaler/argocd-self-heal-paused"
 
 KEDA_PAUSED_REPLICAS = "autoscaling.keda.sh/paused-replicas"
-ARGOCD_INSTANCE_LABEL = "argocd.argoproj.io/instance"
-ARGOCD_TRACKING_ID = "argocd.argoproj.io/tracking-id"

@@ -23,10 +23,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from zerowatt.errors import ValidationError
 from zerowatt.kube import annotations as ann
+from zerowatt.kube import argocd
 from zerowatt.kube.api import MERGE_PATCH, METADATA_ONLY, ApiError, KubeApi, encode, path_segment
 from zerowatt.kube.decide import Decision, Matcher, NamespaceView, decide, namespace_filtered
-from zerowatt.kube.kinds import Kind, Obj, annotations_of, labels_of, meta, where
+from zerowatt.kube.kinds import Kind, Obj, annotations_of, meta, where
 from zerowatt.kube.savings import Released, released_replicas, requests_per_pod
 from zerowatt.kube.settings import Settings
 from zerowatt.kube.wire import Request
@@ -48,6 +50,8 @@ class Options:
     enable_events: bool = False
     argocd_pause_self_heal: bool = False
     argocd_namespace: str = "argocd"
+    #: Argo CD's ``application.instanceLabelKey`` (label tracking); the tracking-id annotation is always read.
+    argocd_instance_label_key: str = argocd.DEFAULT_INSTANCE_LABEL
     #: Look for running pods annotated ``downscaler/force-uptime`` (kube-downscaler does, every pass).
     pod_force_uptime: bool = True
 
@@ -94,22 +98,6 @@ class _Item:
     obj: dict[str, Any]
     ns: NamespaceView
     decision: Decision
-
-
-def argocd_app(obj: Obj, default_namespace: str) -> tuple[str, str] | None:
-    """The (namespace, name) of the Argo CD Application that manages ``obj``, from its tracking marks.
-
-    The tracking-id annotation (``app:group/Kind:ns/name``) wins over the legacy instance label; both may
-    name the app as ``namespace_app`` when Argo CD manages Applications in any namespace.
-    """
-    tracking = annotations_of(obj).get(ann.ARGOCD_TRACKING_ID)
-    app = tracking.split(":", 1)[0] if tracking else labels_of(obj).get(ann.ARGOCD_INSTANCE_LABEL)
-    if not app:
-        return None
-    if "_" in app:
-        ns, _, name = app.partition("_")
-        return ns, name
-    return default_namespace, app
 
 
 class Downscaler:
@@ -224,24 +212,25 @@ class Downscaler:
         report.objects = len(items)
         argo = self.options.argocd_pause_self_heal
         if argo:
-            going_down = {
-                app
-                for it in items
-                if it.decision.action == "down" and (app := argocd_app(it.obj, self.options.argocd_namespace))
-            }
-            self._pause_apps(going_down, report)
+            going_down = {app for it in items if it.decision.action == "down" and (app := self._app_of(it.obj))}
+            blocked = self._pause_apps(going_down, report, now)
+            for it in items:
+                if it.decision.action == "down" and (app := self._app_of(it.obj)) in blocked:
+                    # Scaling down while self-heal stays on would start a fight with Argo CD every few seconds.
+                    reason = f"not scaled down: {blocked[app]}"
+                    it.decision = Decision("error", reason, level=it.decision.level, event="ArgoCDSelfHealNotPaused")
         self._apply_all(items, now, report)
         for it in items:
             self._account(it, report)
         if argo:
             still_down = {
-                app
-                for it in items
-                if ann.ORIGINAL_REPLICAS in annotations_of(it.obj)
-                and (app := argocd_app(it.obj, self.options.argocd_namespace))
+                app for it in items if ann.ORIGINAL_REPLICAS in annotations_of(it.obj) and (app := self._app_of(it.obj))
             }
             self._restore_apps(still_down, report)
         return report
+
+    def _app_of(self, obj: Obj) -> tuple[str, str] | None:
+        return argocd.tracked_app(obj, self.options.argocd_namespace, self.options.argocd_instance_label_key)
 
     def _apply_all(self, items: list[_Item], now: datetime, report: PassReport) -> None:
         """Report errors, then send every patch of the pass pipelined, then handle the answers in order.
@@ -259,6 +248,7 @@ class Downscaler:
             for it, _, path in writes
         ]
         results = self.api.send_all(requests) if requests else []
+        then: list[tuple[_Item, str]] = []
         for (it, change, path), result in zip(writes, results, strict=True):
             try:
                 if isinstance(result, ApiError):
@@ -274,7 +264,31 @@ class Downscaler:
                 it.decision = Decision("error", str(exc))  # not changed: not counted as down
                 continue
             self._applied(it, change, obj, final, now, report)
+            if final.action == "up" and final.then:
+                m = meta(obj)
+                ns, name = path_segment(str(m.get("namespace"))), path_segment(str(m.get("name")))
+                then.append((it, it.kind.subresource_path(ns, name, final.then)))
+        self._then(then, now, report)
         self._flush_events()
+
+    def _then(self, then: list[tuple[_Item, str]], now: datetime, report: PassReport) -> None:
+        """``PUT`` the subresources the upscales asked for (a Manual VM's ``start``), pipelined, after the patches.
+
+        A failure is an error on the object: its run strategy is back but it was not started, and the state
+        annotations are gone, so the next pass will not try again; the message says how to start it by hand.
+        """
+        if not then:
+            return
+        results = self.api.send_all([Request("PUT", path, b"{}") for _, path in then])
+        for (it, path), result in zip(then, results, strict=True):
+            w = where(it.obj)
+            if isinstance(result, ApiError):
+                message = f"restored, but {path.rsplit('/', 1)[-1]} failed ({result}); start it with virtctl start"
+                report.errors.append((w, message))
+                log.error("subresource failed", extra={"fields": {"object": w, "error": message}})
+                self._event(it.obj, "StartFailed", message, "Warning", now)
+            else:
+                log.info("subresource done", extra={"fields": {"object": w, "subresource": path.rsplit("/", 1)[-1]}})
 
     def _prepare(self, it: _Item, now: datetime, report: PassReport) -> tuple[_Item, Change, str] | None:
         """Errors reported and dry runs logged here; a real change comes back as (item, change, path)."""
@@ -286,7 +300,7 @@ class Downscaler:
             key = (str(meta(it.obj).get("uid") or w), d.reason)
             if key not in self._warned:
                 self._warned.add(key)
-                self._event(it.obj, "InvalidAnnotation", d.reason, "Warning", now)
+                self._event(it.obj, d.event, d.reason, "Warning", now)
             return None
         if d.action not in ("down", "up"):
             return None
@@ -305,9 +319,12 @@ class Downscaler:
             log.info(
                 "dry run: would scale",
                 extra={
-                    "fields": {"object": w, "action": d.action, "from": d.level, "to": d.target, "reason": d.reason}
+                    "fields": {
+                        "object": w, "action": d.action, "from": d.level, "to": d.target, "reason": d.reason,
+                        **({"then": d.then} if d.then else {}),
+                    }
                 },
-            )
+            )  # fmt: skip
             report.changes.append(change)
             return None
         return it, change, it.kind.object_path(str(m.get("namespace")), path_segment(str(m.get("name"))))
@@ -425,24 +442,49 @@ class Downscaler:
 
     # --- Argo CD --------------------------------------------------------------------------------------
 
-    def _apps(self) -> list[dict[str, Any]]:
+    def _apps(self) -> list[dict[str, Any]] | str:
+        """All Applications, or why they cannot be listed."""
         try:
-            return list(self.api.list(f"{ARGO_APPS}/applications"))
+            return [a for a in self.api.list(f"{ARGO_APPS}/applications") if isinstance(a, dict)]
         except ApiError as exc:
             log.error("cannot list Argo CD Applications", extra={"fields": {"error": str(exc)}})
-            return []
+            return str(exc)
 
-    def _pause_apps(self, wanted: set[tuple[str, str]], report: PassReport) -> None:
+    def _pause_apps(
+        self, wanted: set[tuple[str, str]], report: PassReport, now: datetime
+    ) -> dict[tuple[str, str], str]:
+        """Switch self-heal off on the Applications in ``wanted``; return those where it stays on, with why.
+
+        An Application that cannot be read (a malformed ``spec.syncPolicy``), one generated by an ApplicationSet
+        that would put ``syncPolicy`` back, or one whose patch fails is reported (log, pass report, a Warning
+        Event on it) and only the objects it manages are held back; the rest of the pass goes on.
+        """
+        blocked: dict[tuple[str, str], str] = {}
         if not wanted:
-            return
-        for app in self._apps():
+            return blocked
+        apps = self._apps()
+        if isinstance(apps, str):  # nothing can be paused: hold every object an Application may manage
+            return {key: f"Argo CD Applications cannot be listed ({apps})" for key in wanted}
+        for app in apps:
             key = (str(meta(app).get("namespace")), str(meta(app).get("name")))
-            automated = ((app.get("spec") or {}).get("syncPolicy") or {}).get("automated") or {}
-            if (
-                key not in wanted
-                or ann.ARGOCD_SELF_HEAL_PAUSED in annotations_of(app)
-                or automated.get("selfHeal") is not True
-            ):
+            if key not in wanted or ann.ARGOCD_SELF_HEAL_PAUSED in annotations_of(app):
+                continue
+            try:
+                if not argocd.self_heal_on(app):
+                    continue
+            except ValidationError as exc:
+                blocked[key] = str(exc)
+                self._app_error(app, key, "InvalidApplication", str(exc), report, now)
+                continue
+            appset = argocd.generated_by(app)
+            if appset is not None and not self._appset_allows(key, appset):
+                problem = (
+                    f"{argocd.app_where(key)} is generated by ApplicationSet {key[0]}/{appset}, which puts its "
+                    f"spec.syncPolicy back, so its self-heal cannot be paused; {argocd.APPSET_ADVICE} "
+                    "(or use ignoreDifferences without --argocd-pause-self-heal, see docs/downscaler.md)"
+                )
+                blocked[key] = problem
+                self._app_error(app, key, "ApplicationSetOwnsSyncPolicy", problem, report, now)
                 continue
             patch = {
                 "metadata": {"annotations": {ann.ARGOCD_SELF_HEAL_PAUSED: "true"}},
@@ -450,9 +492,34 @@ class Downscaler:
             }
             if self._patch_app(key, patch):
                 report.argocd_paused.append(f"{key[0]}/{key[1]}")
+            else:
+                blocked[key] = f"the self-heal of {argocd.app_where(key)} could not be paused"
+        return blocked
+
+    def _appset_allows(self, key: tuple[str, str], appset: str) -> bool:
+        path = f"{ARGO_APPS}/namespaces/{path_segment(key[0])}/applicationsets/{path_segment(appset)}"
+        try:
+            return argocd.appset_ignores_sync_policy(self.api.get(path), key[1])
+        except ApiError as exc:
+            log.error("cannot read ApplicationSet", extra={"fields": {"object": path, "error": str(exc)}})
+            return False
+
+    def _app_error(
+        self, app: Obj, key: tuple[str, str], reason: str, message: str, report: PassReport, now: datetime
+    ) -> None:
+        w = argocd.app_where(key)
+        report.errors.append((w, message))
+        log.error("Argo CD self-heal not paused", extra={"fields": {"object": w, "error": message}})
+        seen = (str(meta(app).get("uid") or w), message)
+        if seen not in self._warned:
+            self._warned.add(seen)
+            self._event(
+                {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", **app}, reason, message, "Warning", now
+            )
 
     def _restore_apps(self, still_down: set[tuple[str, str]], report: PassReport) -> None:
-        for app in self._apps():
+        apps = self._apps()
+        for app in apps if isinstance(apps, list) else ():
             key = (str(meta(app).get("namespace")), str(meta(app).get("name")))
             if key in still_down or ann.ARGOCD_SELF_HEAL_PAUSED not in annotations_of(app):
                 continue

@@ -51,6 +51,10 @@ class Decision:
     level: int | None = None  # the level now
     target: int | None = None  # the level after the patch
     original: int | None = None
+    #: A subresource of the object to ``PUT`` once the patch has landed (KubeVirt's ``start`` for Manual VMs).
+    then: str | None = None
+    #: The reason of the Warning Event an ``error`` decision raises on the object.
+    event: str = "InvalidAnnotation"
 
 
 @dataclass(frozen=True)
@@ -152,7 +156,7 @@ def decide(
     try:
         return _decide(obj, kind, namespace, settings, now, matches)
     except ValidationError as exc:
-        return Decision("error", str(exc))
+        return Decision("error", str(exc), event=getattr(exc, "event", "InvalidAnnotation"))
 
 
 def _decide(obj: Obj, kind: Kind, ns: NamespaceView, settings: Settings, now: datetime, matches: Matcher) -> Decision:
@@ -162,6 +166,8 @@ def _decide(obj: Obj, kind: Kind, ns: NamespaceView, settings: Settings, now: da
         return Decision("skip", "excluded by --exclude-deployments")
     if settings.matching_labels and not label_matches(settings.matching_labels, labels_of(obj)):
         return Decision("skip", "no label matches --matching-labels")
+    if kind.hands_off is not None and (why_not := kind.hands_off(obj)):
+        return Decision("skip", why_not)
     if ns.excluded_by_flag and settings.upscale_target_only:
         return Decision("skip", "namespace excluded by --exclude-namespaces (--upscale-target-only)")
 
@@ -216,7 +222,9 @@ def _decide(obj: Obj, kind: Kind, ns: NamespaceView, settings: Settings, now: da
         return Decision("none", "outside both periods or in both", level=level)
     if is_uptime:
         if original and level == target:
-            return Decision("up", why, kind.up(obj, original), level=level, target=original, original=original)
+            then = kind.after_up(obj) if kind.after_up is not None else None
+            patch = kind.up(obj, original)
+            return Decision("up", why, patch, level=level, target=original, original=original, then=then)
         return Decision("none", why, level=level, original=original)
     if level > 0 and level > target:
         grace_value = annos.get(ann.GRACE_PERIOD, ns_annos.get(ann.GRACE_PERIOD))

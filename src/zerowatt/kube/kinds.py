@@ -190,28 +190,137 @@ def _keda_up(obj: Obj, original: int) -> Patch:
     return _with_state({}, None, extra)
 
 
-def _vm_level(obj: Obj) -> int:
+# KubeVirt (kubevirt/kubevirt staging/src/kubevirt.io/api/core/v1/types.go, VirtualMachineRunStrategy; the VM
+# admitter pkg/virt-api/webhooks/validating-webhook/admitters/vms-admitter.go validRunStrategies; the controller
+# pkg/virt-controller/watch/vm/vm.go syncRunStrategy). Only the strategies whose meaning is known are acted on:
+#: KubeVirt keeps a VMI running whatever its state (a stopped or finished VMI is started again).
+VM_ALWAYS_ON = frozenset({"Always"})
+#: Strategies under which the VM may be stopped while the strategy stays: Manual (started and stopped only through
+#: the start/stop subresources), RerunOnFailure (not restarted after success), Once (never restarted). Whether
+#: they run is read from ``status``; halting one that is stopped would release nothing, and restoring
+#: RerunOnFailure or Once would start (re-run) a VM that had finished.
+VM_MAY_BE_STOPPED = frozenset({"Manual", "RerunOnFailure", "Once"})
+VM_RESTORABLE = VM_ALWAYS_ON | VM_MAY_BE_STOPPED
+#: The state value for the deprecated boolean ``spec.running: true``.
+VM_RUNNING = "running"
+#: ``PUT .../virtualmachines/NAME/start`` here asks virt-api to start a Manual VM (a start request in its status).
+VM_SUBRESOURCES = "/apis/subresources.kubevirt.io/v1"
+
+
+class UnsupportedObject(ValidationError):
+    """An object zerowatt cannot handle safely (reported with an ``UnsupportedObject`` Warning Event)."""
+
+    event = "UnsupportedObject"
+
+
+def _vm_running_now(obj: Obj) -> bool:
+    """A VMI exists and has not finished (vm.go ``updateStatus``: ``created``; ``printableStatus`` is Stopped once
+    the VMI is final)."""
+    status = obj.get("status")
+    if not isinstance(status, Mapping):
+        return False
+    return status.get("created") is True and status.get("printableStatus") != "Stopped"
+
+
+def _vm_strategy(obj: Obj) -> str:
+    """The VM's run strategy (``running`` for the deprecated boolean), or an error naming the object."""
     spec = _spec(obj)
-    strategy = spec.get("runStrategy")
-    if strategy is not None:
-        return 0 if strategy == "Halted" else 1
-    return 1 if spec.get("running") is True else 0
+    has_running, has_strategy = "running" in spec, "runStrategy" in spec
+    if has_running and has_strategy:
+        raise UnsupportedObject(where(obj), "spec.running and spec.runStrategy are both set (KubeVirt rejects that)")
+    if has_running:
+        if not isinstance(spec["running"], bool):
+            raise UnsupportedObject(where(obj), f"spec.running is {spec['running']!r}, expected true or false")
+        return VM_RUNNING if spec["running"] else "Halted"
+    if not has_strategy:
+        raise UnsupportedObject(where(obj), "neither spec.running nor spec.runStrategy is set; left as it is")
+    strategy = spec["runStrategy"]
+    if not isinstance(strategy, str):
+        raise UnsupportedObject(where(obj), f"spec.runStrategy is {strategy!r}, expected a string; left as it is")
+    if strategy == "WaitAsReceiver":
+        raise UnsupportedObject(
+            where(obj), "runStrategy WaitAsReceiver (a live-migration receiver) is never halted; left as it is"
+        )
+    if strategy != "Halted" and strategy not in VM_RESTORABLE:
+        raise UnsupportedObject(
+            where(obj),
+            f"runStrategy {strategy!r} is not one of Always, RerunOnFailure, Once, Manual, Halted; left as it is",
+        )
+    return str(strategy)
+
+
+def _vm_level(obj: Obj) -> int:
+    strategy = _vm_strategy(obj)
+    if strategy == "Halted":
+        return 0
+    if strategy in VM_MAY_BE_STOPPED:
+        return 1 if _vm_running_now(obj) else 0
+    return 1  # Always, running: true
 
 
 def _vm_down(obj: Obj, target: int, original: int) -> Patch:
-    spec = _spec(obj)
-    if "runStrategy" in spec:
-        return _with_state(
-            {"spec": {"runStrategy": "Halted"}}, original, {ann.ORIGINAL_RUN_STRATEGY: str(spec["runStrategy"])}
+    strategy = _vm_strategy(obj)
+    kept = annotations_of(obj).get(ann.ORIGINAL_RUN_STRATEGY)
+    if (
+        strategy == "Always"
+        and isinstance(kept, str)
+        and kept in VM_MAY_BE_STOPPED
+        and ann.ORIGINAL_REPLICAS in annotations_of(obj)
+    ):
+        # Started by hand while halted: virt-api's start turns Halted into Always (lifecycle.go). Halting it
+        # again keeps the owner's own strategy, or the VM would come back as Always for good.
+        strategy = kept
+    if strategy == VM_RUNNING:
+        return _with_state({"spec": {"running": False}}, original, {ann.ORIGINAL_RUN_STRATEGY: VM_RUNNING})
+    return _with_state({"spec": {"runStrategy": "Halted"}}, original, {ann.ORIGINAL_RUN_STRATEGY: strategy})
+
+
+def _vm_kept(obj: Obj) -> str:
+    """The stored run strategy, validated before it is written back (a forged or foreign value is an error)."""
+    kept = annotations_of(obj).get(ann.ORIGINAL_RUN_STRATEGY)
+    if kept is None:
+        if "running" in _spec(obj) and "runStrategy" not in _spec(obj):
+            return VM_RUNNING  # a boolean has one "on" value: nothing to guess
+        raise UnsupportedObject(
+            where(obj), f"annotation {ann.ORIGINAL_RUN_STRATEGY} is missing; cannot tell which run strategy to restore"
         )
-    return _with_state({"spec": {"running": False}}, original, {ann.ORIGINAL_RUN_STRATEGY: "running"})
+    if not isinstance(kept, str) or (kept != VM_RUNNING and kept not in VM_RESTORABLE):
+        raise UnsupportedObject(
+            where(obj),
+            f"annotation {ann.ORIGINAL_RUN_STRATEGY}={kept!r} is not one of "
+            f"{', '.join(sorted(VM_RESTORABLE))}, {VM_RUNNING}; not restored",
+        )
+    return kept
 
 
 def _vm_up(obj: Obj, original: int) -> Patch:
-    kept = annotations_of(obj).get(ann.ORIGINAL_RUN_STRATEGY)
-    if kept == "running" or (kept is None and "runStrategy" not in _spec(obj)):
-        return _with_state({"spec": {"running": True}}, None, {ann.ORIGINAL_RUN_STRATEGY: None})
-    return _with_state({"spec": {"runStrategy": kept or "Always"}}, None, {ann.ORIGINAL_RUN_STRATEGY: None})
+    kept = _vm_kept(obj)
+    spec: dict[str, Any]
+    if kept == VM_RUNNING:
+        # The owner may have moved from the deprecated field to runStrategy meanwhile: Always is what
+        # running: true means (VirtualMachine.RunStrategy()), and the two fields are mutually exclusive.
+        spec = {"runStrategy": "Always"} if "runStrategy" in _spec(obj) else {"running": True}
+    else:
+        spec = {"runStrategy": kept, "running": None} if "running" in _spec(obj) else {"runStrategy": kept}
+    return _with_state({"spec": spec}, None, {ann.ORIGINAL_RUN_STRATEGY: None})
+
+
+def _vm_after_up(obj: Obj) -> str | None:
+    """After restoring ``Manual``, the ``start`` subresource: KubeVirt starts a Manual VM only on request (vm.go),
+    and ``start`` on a Halted VM would switch it to Always (pkg/virt-api/rest/lifecycle.go), hence patch first."""
+    return "start" if annotations_of(obj).get(ann.ORIGINAL_RUN_STRATEGY) == "Manual" else None
+
+
+# SpinKube (spinkube/spin-operator api/v1alpha1/spinapp_types.go): with enableAutoscaling the operator leaves the
+# Deployment's replicas to an HPA or KEDA (constructDeployment sets none) and its webhook rejects spec.replicas
+# (internal/webhook/spinapp_validating.go validateReplicas), so the SpinApp has no replica count to lower.
+def _spinapp_hands_off(obj: Obj) -> str | None:
+    if _spec(obj).get("enableAutoscaling") is True:
+        return (
+            "enableAutoscaling: its Deployment's replicas belong to an HPA or KEDA ScaledObject; "
+            "include deployments and horizontalpodautoscalers or scaledobjects to downscale it"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -228,6 +337,12 @@ class Kind:
     #: On/off kinds go to 0 whatever --downtime-replicas says; HPAs never below 1.
     on_off: bool = False
     floor: int = 0
+    #: Why an object of this kind must be left alone (e.g. a SpinApp whose replicas an autoscaler owns), or None.
+    hands_off: Callable[[Obj], str | None] | None = None
+    #: A subresource to ``PUT`` once the upscale patch has landed (KubeVirt's ``start``), or None.
+    after_up: Callable[[Obj], str | None] | None = None
+    #: Where that subresource is served when it is not under the kind's own group (``subresources.kubevirt.io``).
+    subresource_api: str | None = None
 
     @property
     def api_version(self) -> str:
@@ -239,6 +354,11 @@ class Kind:
 
     def object_path(self, namespace: str, name: str) -> str:
         return f"{self.collection_path(namespace)}/{name}"
+
+    def subresource_path(self, namespace: str, name: str, subresource: str) -> str:
+        """``namespace`` and ``name`` as for :meth:`object_path` (already escaped for a path)."""
+        base = self.subresource_api or self.collection_path(None).rsplit("/", 1)[0]
+        return f"{base}/namespaces/{namespace}/{self.plural}/{name}/{subresource}"
 
     def downtime_target(self, downtime_replicas: int) -> int:
         """The level this kind is set to in downtime for a configured ``downtime-replicas``."""
@@ -267,7 +387,28 @@ KINDS: dict[str, Kind] = {
         Kind("daemonsets", "DaemonSet", "apps", "v1", _daemonset_level, _daemonset_down, _daemonset_up, on_off=True),
         Kind("poddisruptionbudgets", "PodDisruptionBudget", "policy", "v1", _pdb_level, _pdb_down, _pdb_up),
         Kind("scaledobjects", "ScaledObject", "keda.sh", "v1alpha1", _keda_level, _keda_down, _keda_up),
-        Kind("virtualmachines", "VirtualMachine", "kubevirt.io", "v1", _vm_level, _vm_down, _vm_up, on_off=True),
+        Kind(
+            "virtualmachines",
+            "VirtualMachine",
+            "kubevirt.io",
+            "v1",
+            _vm_level,
+            _vm_down,
+            _vm_up,
+            on_off=True,
+            after_up=_vm_after_up,
+            subresource_api=VM_SUBRESOURCES,
+        ),
+        Kind(
+            "spinapps",
+            "SpinApp",
+            "core.spinkube.dev",
+            "v1alpha1",
+            _replicas_level,
+            _replicas_down,
+            _replicas_up,
+            hands_off=_spinapp_hands_off,
+        ),
     )
 }
 
@@ -280,6 +421,7 @@ ORDER = (
     "statefulsets",
     "rollouts",
     "wasmapps",
+    "spinapps",
     "daemonsets",
     "cronjobs",
     "jobs",

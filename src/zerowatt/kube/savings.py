@@ -49,7 +49,7 @@ def _parse_text(text: str) -> float:
 
 def _pod_spec(obj: Obj, kind: Kind) -> Mapping[str, Any]:
     spec = obj.get("spec") or {}
-    if kind.plural == "wasmapps":
+    if kind.plural in ("wasmapps", "spinapps"):  # spinapps: spec.resources {limits, requests} for the app's pods
         return {"containers": [{"resources": spec.get("resources") or {}}]}
     if kind.plural == "virtualmachines":
         domain = ((spec.get("template") or {}).get("spec") or {}).get("domain") or {}
@@ -90,7 +90,7 @@ class Released:
 
 #: Kinds whose level is a pod count; for the others (HPA bounds, PDBs, suspend flags) released requests are
 #: not a level difference and are counted through the workload itself.
-POD_COUNT_KINDS = frozenset({"deployments", "statefulsets", "rollouts", "wasmapps", "virtualmachines"})
+POD_COUNT_KINDS = frozenset({"deployments", "statefulsets", "rollouts", "wasmapps", "spinapps", "virtualmachines"})
 
 
 def released_replicas(kind: Kind, level: int, original: int | None) -> int:
