@@ -48,7 +48,10 @@ def pull_command(
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds for each HTTP operation.", min=0.1)] = 30.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print what was pulled as JSON.")] = False,
 ) -> None:
-    """Fetch a Spin app (verifying every digest) and write DIR/spin.toml, its Wasm and its files."""
+    """Fetch a Spin app from an OCI registry (as `spin registry push` wrote it) or a digest-pinned URL.
+
+    Every digest is verified; DIR gets spin.toml, the Wasm and the static files, ready for `zerowatt up`.
+    """
     from zerowatt.oci.pull import PullSettings, pull
     from zerowatt.wasm.manifest.parse import parse_byte_size
 
