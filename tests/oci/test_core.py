@@ -92,7 +92,7 @@ def test_docker_config_credentials() -> None:
     ghcr = credentials_for("ghcr.io", configs)
     assert ghcr is not None and ghcr.username == "u"
     assert credentials_for("quay.io", configs) is None
-    with pytest.raises(ValidationError, match='bad.json: expected a .dockerconfigjson document with an "auths"'):
+    with pytest.raises(ValidationError, match=r'bad\.json: expected a \.dockerconfigjson document with an "auths"'):
         credentials_for("ghcr.io", [("bad.json", "[]")])
 
 

@@ -118,7 +118,7 @@ def test_an_archive_without_a_manifest_or_over_the_limit(served: tuple[Path, str
     with pytest.raises(ValidationError, match="unpacks to more than 1000000 bytes"):
         pull(f"{base}/bomb.tar.gz#sha256={hexd}", tmp_path / "a", PullSettings(max_bytes=1_000_000))
     hexd = publish(root, "nomanifest.tar.gz", _tar_of({"readme.txt": b"hi"}))
-    with pytest.raises(ValidationError, match="no spin.toml at its root"):
+    with pytest.raises(ValidationError, match=r"no spin\.toml at its root"):
         pull(f"{base}/nomanifest.tar.gz#sha256={hexd}", tmp_path / "b", settings(tmp_path))
 
 
