@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.oci.registry import BINARY, Registry, start_registry, stop
+from tests.oci.tokenauth import TokenIssuer, TokenServer
 
 needs_registry = pytest.mark.skipif(
     not os.access(BINARY, os.X_OK), reason="Debian's docker-registry is not installed (make setup installs it)"
@@ -38,3 +39,15 @@ def docker_config(path: Path, host: str, user: str, password: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"auths": {host: {"auth": token}}}))
     return path
+
+
+@pytest.fixture(scope="module")
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry, TokenServer]]:
+    """A registry behind Bearer token authentication, and its token server (which knows :data:`USER`)."""
+    root = tmp_path_factory.mktemp("token-registry")
+    issuer = TokenIssuer(root)
+    server = TokenServer(issuer, dict([USER]))
+    reg = start_registry(root / "registry", token=(server.realm, issuer.cert))
+    yield reg, server
+    stop(reg)
+    server.close()

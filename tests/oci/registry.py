@@ -37,13 +37,23 @@ def bcrypt_hash(password: str) -> str:
         return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))
 
 
-def start_registry(root: Path, *, auth: tuple[str, str] | None = None) -> Registry:
+def start_registry(
+    root: Path, *, auth: tuple[str, str] | None = None, token: tuple[str, Path] | None = None
+) -> Registry:
+    """A registry storing under ``root``: anonymous, htpasswd ``auth``, or ``token`` (realm, trusted cert)."""
     port = free_port()
     root.mkdir(parents=True, exist_ok=True)
     auth_block = ""
     if auth is not None:
         (root / "htpasswd").write_text(f"{auth[0]}:{bcrypt_hash(auth[1])}\n")
         auth_block = f"auth:\n  htpasswd:\n    realm: zerowatt-test\n    path: {root / 'htpasswd'}\n"
+    if token is not None:
+        from tests.oci.tokenauth import ISSUER, SERVICE
+
+        auth_block = (
+            f"auth:\n  token:\n    realm: {token[0]}\n    service: {SERVICE}\n    issuer: {ISSUER}\n"
+            f"    rootcertbundle: {token[1]}\n"
+        )
     config = root / "config.yml"
     config.write_text(
         "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n"

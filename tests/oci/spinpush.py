@@ -158,9 +158,18 @@ def lock_and_assemble(manifest_path: Path, *, archive: bool = False, legacy: boo
     return Artifact(locked=locked, layers=unique, legacy=legacy)
 
 
-def push(base: str, repository: str, tag: str, artifact: Artifact, *, auth: tuple[str, str] | None = None) -> str:
+def push(
+    base: str,
+    repository: str,
+    tag: str,
+    artifact: Artifact,
+    *,
+    auth: tuple[str, str] | None = None,
+    bearer: str | None = None,
+) -> str:
     """Upload blobs and the manifest through the distribution API; return the manifest digest."""
-    with httpx.Client(base_url=base, auth=auth, timeout=30) as client:
+    headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+    with httpx.Client(base_url=base, auth=auth, headers=headers, timeout=30) as client:
         blobs = [artifact.config_bytes(), *(b for _, b in artifact.all_layers())]
         for blob in blobs:
             started = client.post(f"/v2/{repository}/blobs/uploads/")

@@ -16,6 +16,7 @@ from tests.host.serving import wait_ready
 from tests.oci.conftest import USER, docker_config, needs_registry
 from tests.oci.registry import Registry, start_registry, stop
 from tests.oci.spinpush import digest, lock_and_assemble, push
+from tests.oci.tokenauth import SERVICE, TokenServer
 from zerowatt.errors import ValidationError
 from zerowatt.oci.pull import PullSettings, pull
 
@@ -152,3 +153,22 @@ def test_basic_auth_from_auth_file_and_mounted_pull_secrets(private_registry: Re
     bad = docker_config(tmp_path / "bad.json", private_registry.host, USER[0], "wrong")
     with pytest.raises(ValidationError, match="authentication failed"):
         pull(ref, tmp_path / "c", PullSettings(auth_files=(bad,), pull_secrets=secrets))
+
+
+def test_bearer_tokens_from_the_registry_realm(token_registry: tuple[Registry, TokenServer], tmp_path: Path) -> None:
+    registry, server = token_registry
+    token = httpx.get(
+        server.realm, params={"service": SERVICE, "scope": "repository:team/app:pull,push"}, auth=USER, timeout=30
+    ).json()["token"]
+    push(registry.base, "team/app", "v1", lock_and_assemble(FILES / "spin.toml"), bearer=token)
+    ref = f"{registry.host}/team/app:v1"
+    with pytest.raises(ValidationError, match=r"token endpoint .* answered 401: the registry requires authentication"):
+        pull(ref, tmp_path / "anon", settings(tmp_path))
+    secrets = tmp_path / "pull-secrets"
+    docker_config(secrets / "regcred" / ".dockerconfigjson", registry.host, *USER)
+    server.requests.clear()
+    assert pull(ref, tmp_path / "app", PullSettings(pull_secrets=secrets)).app == "files-c"
+    assert server.requests == [{"service": SERVICE, "scope": "repository:team/app:pull", "user": USER[0]}]
+    bad = docker_config(tmp_path / "bad.json", registry.host, USER[0], "wrong")
+    with pytest.raises(ValidationError, match=r"credentials from .*bad\.json were refused"):
+        pull(ref, tmp_path / "bad", PullSettings(auth_files=(bad,), pull_secrets=tmp_path / "none"))
