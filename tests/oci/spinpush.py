@@ -13,6 +13,7 @@ the distribution API's upload endpoints (POST, then PUT with the digest; manifes
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import io
 import json
@@ -98,13 +99,14 @@ def _mount_files(app_dir: Path, files: list[Any]) -> dict[str, bytes]:
 
 
 def _targz(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+    """A gzip'd tar of ``files``, byte-for-byte reproducible (gzip header time 0, fixed member times)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
         for name, data in sorted(files.items()):
             info = tarfile.TarInfo("./" + name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+    return gzip.compress(raw.getvalue(), mtime=0)
 
 
 def lock_and_assemble(manifest_path: Path, *, archive: bool = False, legacy: bool = False) -> Artifact:
@@ -158,11 +160,36 @@ def lock_and_assemble(manifest_path: Path, *, archive: bool = False, legacy: boo
     return Artifact(locked=locked, layers=unique, legacy=legacy)
 
 
+@dataclass
+class ImageArtifact:
+    """An app packaged as a container image ``FROM scratch`` (containerd-shim-spin's other format): each layer a
+    gzip'd tar of files, ``spin.toml`` at the root."""
+
+    files_per_layer: list[dict[str, bytes]]
+
+    def config_bytes(self) -> bytes:
+        return json.dumps({"architecture": "wasm", "os": "wasip1", "rootfs": {"type": "layers"}}).encode()
+
+    def all_layers(self) -> list[tuple[str, bytes]]:
+        return [("application/vnd.oci.image.layer.v1.tar+gzip", _targz(f)) for f in self.files_per_layer]
+
+    def manifest_bytes(self) -> bytes:
+        config = self.config_bytes()
+        doc = {
+            "schemaVersion": 2,
+            "mediaType": mt.OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest(config),
+                       "size": len(config)},
+            "layers": [{"mediaType": m, "digest": digest(b), "size": len(b)} for m, b in self.all_layers()],
+        }  # fmt: skip
+        return json.dumps(doc).encode()
+
+
 def push(
     base: str,
     repository: str,
     tag: str,
-    artifact: Artifact,
+    artifact: Artifact | ImageArtifact,
     *,
     auth: tuple[str, str] | None = None,
     bearer: str | None = None,

@@ -15,7 +15,7 @@ from tests.conftest import EXAMPLES, cli_env, free_port, run_cli
 from tests.host.serving import wait_ready
 from tests.oci.conftest import USER, docker_config, needs_registry
 from tests.oci.registry import Registry, start_registry, stop
-from tests.oci.spinpush import digest, lock_and_assemble, push
+from tests.oci.spinpush import ImageArtifact, digest, lock_and_assemble, push
 from tests.oci.tokenauth import SERVICE, TokenServer
 from zerowatt.errors import ValidationError
 from zerowatt.oci.pull import PullSettings, pull
@@ -172,3 +172,18 @@ def test_bearer_tokens_from_the_registry_realm(token_registry: tuple[Registry, T
     bad = docker_config(tmp_path / "bad.json", registry.host, USER[0], "wrong")
     with pytest.raises(ValidationError, match=r"credentials from .*bad\.json were refused"):
         pull(ref, tmp_path / "bad", PullSettings(auth_files=(bad,), pull_secrets=tmp_path / "none"))
+
+
+def test_apps_packaged_as_from_scratch_images(registry: Registry, tmp_path: Path) -> None:
+    base = {"spin.toml": b"broken =", "files.wasm": (FILES / "files.wasm").read_bytes()}
+    static = {f"static/{f.name}": f.read_bytes() for f in (FILES / "static").iterdir()}
+    fixed = {"spin.toml": (FILES / "spin.toml").read_bytes()}  # a later layer replaces the file
+    push(registry.base, "images/files", "v1", ImageArtifact([base, static, fixed]))
+    result = pull(f"{registry.host}/images/files:v1", tmp_path / "app", settings(tmp_path))
+    assert result.app == "files-c" and result.files == 4
+    assert (tmp_path / "app" / "spin.toml").read_bytes() == fixed["spin.toml"]
+    check = run_cli(["check", str(tmp_path / "app" / "spin.toml")])
+    assert check.returncode == 0, check.stderr
+    push(registry.base, "images/whiteout", "v1", ImageArtifact([base, {"static/.wh.hello.txt": b""}]))
+    with pytest.raises(ValidationError, match="whiteout files are refused"):
+        pull(f"{registry.host}/images/whiteout:v1", tmp_path / "w", settings(tmp_path))

@@ -67,6 +67,30 @@ def index_by_digest(data: bytes, *, where: str, max_bytes: int) -> dict[str, byt
     return {sha256_digest(content): content for _, content in _members(data, where, max_bytes) if content is not None}
 
 
+def merge_layers(layers: list[list[ArchiveFile]], *, where: str) -> list[ArchiveFile]:
+    """Container image layers in order → the final files (a later layer's file replaces an earlier one).
+
+    Whiteouts (``.wh.NAME``, a layer deleting what an earlier one added) are refused: an app image built
+    ``FROM scratch`` has none, and honouring them is a way to smuggle paths past the checks.
+    """
+    merged: dict[str, ArchiveFile] = {}
+    for layer in layers:
+        for f in layer:
+            if f.path.rsplit("/", 1)[-1].startswith(".wh."):
+                raise ValidationError(f"{where}: {f.path!r}", "whiteout files are refused; build the app FROM scratch")
+            merged[f.path] = f
+    _no_file_directory_clash(set(merged), where)
+    return list(merged.values())
+
+
+def _no_file_directory_clash(paths: set[str], where: str) -> None:
+    for path in paths:
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            if "/".join(parts[:i]) in paths:
+                raise ValidationError(f"{where}: member {path!r}", "a file and a directory have the same name")
+
+
 def app_files(data: bytes, *, where: str, max_bytes: int) -> list[ArchiveFile]:
     """A URL app archive → its files with checked paths; a link, device or unsafe name is refused."""
     files: list[ArchiveFile] = []
@@ -87,10 +111,5 @@ def app_files(data: bytes, *, where: str, max_bytes: int) -> list[ArchiveFile]:
             raise ValidationError(f"{where}: member {member.name!r}", "appears twice in the archive")
         seen.add(path)
         files.append(ArchiveFile(path=path, data=content, executable=bool(member.mode & 0o111)))
-    paths = set(seen)
-    for path in paths:
-        parts = path.split("/")
-        for i in range(1, len(parts)):
-            if "/".join(parts[:i]) in paths:
-                raise ValidationError(f"{where}: member {path!r}", "a file and a directory have the same name")
+    _no_file_directory_clash(seen, where)
     return files

@@ -23,6 +23,15 @@ DATA_LAYER = "application/vnd.wasm.content.layer.v1+data"
 ARCHIVE_LAYER = "application/vnd.wasm.content.bundle.v1.tar+gzip"
 WASM_LAYER = "application/vnd.wasm.content.layer.v1+wasm"
 WASM_LAYER_WKG = "application/wasm"
+#: Container image layers: apps packaged ``FROM scratch`` with ``spin.toml`` and the Wasm at the root, the
+#: other form containerd-shim-spin (SpinKube's runtime) accepts.
+IMAGE_LAYERS = frozenset(
+    {
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+        "application/vnd.oci.image.layer.v1.tar",
+        "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    }
+)
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -66,6 +75,10 @@ class ImageManifest:
     digest: str
     config: Descriptor
     layers: tuple[Descriptor, ...]
+
+    def is_container_image(self) -> bool:
+        """Whether every layer is a file system layer (an app image built ``FROM scratch``)."""
+        return bool(self.layers) and all(layer.media_type in IMAGE_LAYERS for layer in self.layers)
 
     def locked_app_descriptor(self) -> Descriptor | None:
         """The layer holding the locked app, or the config when it is one (pre-2.0 Spin); None if neither."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zerowatt.errors import ValidationError
-from zerowatt.oci.archive import app_files, index_by_digest
+from zerowatt.oci.archive import ArchiveFile, app_files, index_by_digest, merge_layers
 from zerowatt.oci.auth import Credentials, credentials_for
 from zerowatt.oci.locked import AppPlan, plan_app, wasm_path
 from zerowatt.oci.manifest import (
@@ -121,8 +121,12 @@ def _pull_oci(
             where, f"the artifact's layers add up to {total} bytes; the limit is {settings.max_bytes}"
         )
     locked_descriptor = manifest.locked_app_descriptor()
+    if locked_descriptor is None and manifest.is_container_image():
+        return _pull_image_layers(manifest, client, staging, settings, manifest_path, where)
     if locked_descriptor is None:
-        raise ValidationError(where, "not a Spin application: no layer or config of type spin.application")
+        raise ValidationError(
+            where, "not a Spin application: no spin.application layer or config, and not a FROM scratch app image"
+        )
     locked = _blob(client, locked_descriptor, min(MAX_LOCKED_APP_BYTES, settings.max_bytes), f"{where}: locked app")
     plan = plan_app(locked, where=f"{where}: spin.lock")
     blobs = _layers_for(plan, manifest, client, settings, where)
@@ -194,15 +198,30 @@ def _write_app(plan: AppPlan, blobs: dict[str, bytes], staging: Path, where: str
     return written
 
 
-def _pull_url(
-    ref: UrlReference, staging: Path, fetcher: HttpFetcher, settings: PullSettings, manifest_path: Path
+def _pull_image_layers(
+    manifest: ImageManifest,
+    client: RegistryClient,
+    staging: Path,
+    settings: PullSettings,
+    manifest_path: Path,
+    where: str,
 ) -> PullResult:
-    where = str(ref)
-    status, _, body = fetcher.get(ref.url, headers={}, max_bytes=settings.max_bytes, what=where)
-    if status != 200:
-        raise ValidationError(where, f"server answered HTTP {status}")
-    verify_digest(body, ref.digest, where)
-    files = app_files(body, where=where, max_bytes=settings.max_bytes)
+    """An app packaged as a container image (``FROM scratch``, ``spin.toml`` at the root): its layers' files."""
+    layers: list[list[ArchiveFile]] = []
+    budget = settings.max_bytes
+    for layer in manifest.layers:
+        data = _blob(client, layer, settings.max_bytes, f"{where}: layer")
+        files = app_files(data, where=f"{where}: layer {layer.digest}", max_bytes=budget)
+        budget -= sum(len(f.data) for f in files)
+        layers.append(files)
+    files = merge_layers(layers, where=where)
+    name = _write_files(files, staging, where)
+    size = sum(len(f.data) for f in files)
+    return PullResult(where, manifest.digest, manifest_path, name, (), len(files), size)
+
+
+def _write_files(files: list[ArchiveFile], staging: Path, where: str) -> str:
+    """Write an app directory's files; it must have ``spin.toml`` at its root. Returns the app's name."""
     paths = {f.path.split("/")[0] for f in files}
     if "spin.toml" not in {f.path for f in files}:
         raise ValidationError(where, "the archive has no spin.toml at its root")
@@ -216,6 +235,19 @@ def _pull_url(
         name = tomllib.loads((staging / "spin.toml").read_text()).get("application", {}).get("name", "")
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, AttributeError):
         name = ""
+    return str(name)
+
+
+def _pull_url(
+    ref: UrlReference, staging: Path, fetcher: HttpFetcher, settings: PullSettings, manifest_path: Path
+) -> PullResult:
+    where = str(ref)
+    status, _, body = fetcher.get(ref.url, headers={}, max_bytes=settings.max_bytes, what=where)
+    if status != 200:
+        raise ValidationError(where, f"server answered HTTP {status}")
+    verify_digest(body, ref.digest, where)
+    files = app_files(body, where=where, max_bytes=settings.max_bytes)
+    name = _write_files(files, staging, where)
     size = sum(len(f.data) for f in files)
     return PullResult(str(ref), ref.digest, manifest_path, str(name), (), len(files), size)
 
