@@ -15,6 +15,7 @@ import os
 import shutil
 import tomllib
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,8 @@ PULL_SECRETS_DIR = Path("/var/run/zerowatt/pull-secrets")
 RECORD = ".zerowatt-pull.json"
 STAGING_PREFIX = ".zerowatt-pull-"
 DEFAULT_MAX_BYTES = 512 * 2**20
+#: Layers fetched at once.
+PARALLEL_FETCHES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,25 +154,40 @@ def _blob(client: RegistryClient, layer: Descriptor, cap: int, what: str) -> byt
 def _layers_for(
     plan: AppPlan, manifest: ImageManifest, client: RegistryClient, settings: PullSettings, where: str
 ) -> dict[str, bytes]:
-    """The bytes of every digest the plan needs: from its own layer, else from the archive layers."""
+    """The bytes of every digest the plan needs: from its own layer, else from the archive layers.
+
+    Layers are fetched :data:`PARALLEL_FETCHES` at a time (Spin's client fetches 16): an app with a layer
+    per static file is otherwise one registry round trip per file.
+    """
     needed = plan.needed_digests()
-    blobs: dict[str, bytes] = {}
+    direct: dict[str, Descriptor] = {}
     for layer in manifest.layers:
-        if layer.digest in needed and layer.digest not in blobs and layer.media_type != ARCHIVE_LAYER:
-            blobs[layer.digest] = _blob(client, layer, settings.max_bytes, f"{where}: layer")
-    missing = needed - blobs.keys()
-    if missing:
-        budget = settings.max_bytes
-        for layer in manifest.layers:
-            if layer.media_type == ARCHIVE_LAYER:
-                archive = _blob(client, layer, settings.max_bytes, f"{where}: archive layer")
-                found = index_by_digest(archive, where=f"{where}: archive layer {layer.digest}", max_bytes=budget)
-                budget -= sum(len(v) for v in found.values())
-                blobs.update({d: v for d, v in found.items() if d in missing})
+        if layer.digest in needed and layer.media_type != ARCHIVE_LAYER:
+            direct.setdefault(layer.digest, layer)
+    archives = [layer for layer in manifest.layers if layer.media_type == ARCHIVE_LAYER]
+    if not needed - direct.keys():
+        archives = []
+    fetched = _fetch_all(client, [*direct.values(), *archives], settings.max_bytes, where)
+    blobs = {d: fetched[d] for d in direct}
+    budget = settings.max_bytes
+    for layer in archives:
+        found = index_by_digest(fetched[layer.digest], where=f"{where}: archive layer {layer.digest}", max_bytes=budget)
+        budget -= sum(len(v) for v in found.values())
+        blobs.update({d: v for d, v in found.items() if d in needed})
     missing = needed - blobs.keys()
     if missing:
         raise ValidationError(where, f"the locked app names content no layer holds: {', '.join(sorted(missing))}")
     return blobs
+
+
+def _fetch_all(client: RegistryClient, layers: list[Descriptor], cap: int, where: str) -> dict[str, bytes]:
+    """Each layer's verified bytes by digest, fetched in parallel; the first failure is raised."""
+    unique = list({layer.digest: layer for layer in layers}.values())
+    if len(unique) <= 1:
+        return {layer.digest: _blob(client, layer, cap, f"{where}: layer") for layer in unique}
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_FETCHES, len(unique))) as pool:
+        data = list(pool.map(lambda layer: _blob(client, layer, cap, f"{where}: layer"), unique))
+    return {layer.digest: blob for layer, blob in zip(unique, data, strict=True)}
 
 
 def _create(path: Path, data: bytes, *, executable: bool = False) -> None:
@@ -209,9 +227,9 @@ def _pull_image_layers(
     """An app packaged as a container image (``FROM scratch``, ``spin.toml`` at the root): its layers' files."""
     layers: list[list[ArchiveFile]] = []
     budget = settings.max_bytes
+    fetched = _fetch_all(client, list(manifest.layers), settings.max_bytes, where)
     for layer in manifest.layers:
-        data = _blob(client, layer, settings.max_bytes, f"{where}: layer")
-        files = app_files(data, where=f"{where}: layer {layer.digest}", max_bytes=budget)
+        files = app_files(fetched[layer.digest], where=f"{where}: layer {layer.digest}", max_bytes=budget)
         budget -= sum(len(f.data) for f in files)
         layers.append(files)
     files = merge_layers(layers, where=where)
