@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import json
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -130,3 +131,34 @@ def _tar_of(files: dict[str, bytes]) -> bytes:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+def test_pull_imports_nothing_heavy(tmp_path: Path) -> None:
+    """Every app pod runs ``zerowatt pull`` before it can serve: no NumPy, pyarrow, wasmtime or Kubernetes client."""
+    from tests.test_imports import imported_by
+
+    loaded = imported_by(
+        "from zerowatt.cli.main import main\nmain()", "zerowatt", "pull", "nope nope", "--to", str(tmp_path), exits=(2,)
+    )
+    assert "zerowatt" in loaded and "httpx" in loaded
+    assert not loaded & {"numpy", "pyarrow", "wasmtime", "kubernetes", "matplotlib", "prometheus_client"}
+
+
+def test_destinations_that_are_files_or_doctored_records(served: tuple[Path, str], tmp_path: Path) -> None:
+    root, base = served
+    hexd = publish(root, "app.tar.gz", app_archive())
+    ref = f"{base}/app.tar.gz#sha256={hexd}"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValidationError, match="is not a directory"):
+        pull(ref, tmp_path / "file", settings(tmp_path))
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    dest = tmp_path / "app"
+    pull(ref, dest, settings(tmp_path))
+    record = dest / ".zerowatt-pull.json"
+    doc = json.loads(record.read_text())
+    doc["entries"] += ["../victim.txt", ".."]
+    record.write_text(json.dumps(doc))
+    pull(ref, dest, settings(tmp_path))  # the earlier pull is replaced ...
+    assert victim.read_text() == "keep"  # ... and nothing outside DIR is touched
+    assert (dest / "spin.toml").is_file()

@@ -282,14 +282,19 @@ def _check_manifest(path: Path, where: str) -> None:
 
 def _prepare(dest: Path) -> Path:
     """Make DIR ready: create it, remove an earlier pull's entries and staging leftovers; refuse anything else."""
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ValidationError(str(dest), "is not a directory") from None
     ours: set[str] = set()
     record = dest / RECORD
     if record.is_file():
         try:
-            ours = set(json.loads(record.read_text()).get("entries", []))
+            entries = json.loads(record.read_text()).get("entries", [])
         except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
             raise ValidationError(str(record), "is not a record of an earlier pull; remove it") from None
+        # Only plain names directly in DIR: a doctored record must not reach outside it.
+        ours = {n for n in entries if isinstance(n, str) and n not in ("", ".", "..") and "/" not in n}
         ours.add(RECORD)
     others = [e.name for e in dest.iterdir() if e.name not in ours and not e.name.startswith(STAGING_PREFIX)]
     if others:
