@@ -26,7 +26,9 @@ def pull_command(
             "or an https:// URL of an app tar(.gz) ending in #sha256=<hex>.",
         ),
     ],
-    to: Annotated[Path, typer.Option("--to", help="Directory to write the app into (created; must be empty).")],
+    to: Annotated[
+        Path, typer.Option("--to", help="Directory to write the app into (created; empty, or holding an earlier pull).")
+    ],
     auth_file: Annotated[
         list[Path] | None,
         typer.Option("--auth-file", help="A .dockerconfigjson with registry credentials (repeatable; tried first)."),
