@@ -45,6 +45,10 @@ COMMANDS: dict[str, LazyCommand] = {
     "energy": LazyCommand(
         "zerowatt.cli.energy", "Energy per node, process, container and command, with PUE, water and carbon."
     ),
+    "pull": LazyCommand(
+        "zerowatt.cli.pull",
+        "Fetch a Spin app from an OCI registry (as `spin registry push` wrote it) or a digest-pinned URL.",
+    ),
     "schedule": LazyCommand(
         "zerowatt.cli.schedule", "Downscaler schedules (kube-downscaler grammar): check when a spec matches."
     ),
