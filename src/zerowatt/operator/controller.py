@@ -534,7 +534,9 @@ class Operator:
             self.dirty.setdefault(ref, 0.0)
 
     def close(self) -> None:
+        """Stop :meth:`run` (from any thread) and its watch streams."""
         self.stop.set()
+        self.queue.put(Relist(""))  # wakes the loop at once; the empty path is no collection
         for w in list(self._watches.values()):
             w.close()
         self._watches.clear()
