@@ -24,12 +24,12 @@ from tests.kube.emulator import Emulator, EmulatorThread
 class OperatorEmulator(Emulator):
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         content_type = raw_request.headers.get("Content-Type", "")
-        if raw_request.method == "PATCH" and content_type.startswith("application/apply-patch"):
-            if not self._faulted(raw_request):
-                created = await self._create_on_apply(raw_request)
-                if created is not None:
-                    self.served.append((raw_request.method, raw_request.path_qs))
-                    return created
+        is_apply = raw_request.method == "PATCH" and content_type.startswith("application/apply-patch")
+        if is_apply and not self._faulted(raw_request):
+            created = await self._create_on_apply(raw_request)
+            if created is not None:
+                self.served.append((raw_request.method, raw_request.path_qs))
+                return created
         return await super().__call__(raw_request)
 
     def _faulted(self, raw_request: aiohttp.web.BaseRequest) -> bool:

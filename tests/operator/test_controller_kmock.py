@@ -95,7 +95,11 @@ def seed(kube: OperatorEmulatorThread) -> None:
     create(kube, EXECUTORS, executor())
     create(kube, SPINAPPS, spinapp("good", uid="uid-good"))
     create(kube, SPINAPPS, spinapp("lost", uid="uid-lost", executor="wasmtime"))
-    create(kube, SPINAPPS, spinapp("badvar", uid="uid-badvar", variables=[{"name": "a", "valueFrom": {"secretKeyRef": {"name": "s"}}}]))
+    create(
+        kube,
+        SPINAPPS,
+        spinapp("badvar", uid="uid-badvar", variables=[{"name": "a", "valueFrom": {"secretKeyRef": {"name": "s"}}}]),
+    )
     create(kube, SPINAPPS, spinapp("llm", uid="uid-llm", runtimeConfig={"llmCompute": {"type": "remote_http"}}))
     create(kube, SPINAPPS, spinapp("noimage", uid="uid-noimage", image=None))
     create(kube, WASMAPPS, wasmapp("zw", uid="uid-zw", autoscaling={"enabled": True}))
@@ -201,9 +205,10 @@ def running(kube: OperatorEmulatorThread) -> Iterator[Operator]:
 
 def test_watch_mode_repairs_drift_and_reacts_to_new_apps(kube: OperatorEmulatorThread, running: Operator) -> None:
     wait_for(lambda: get(kube, f"{DEPLOYMENTS}/good") is not None)
+
     # drift: someone edits the Deployment's runtime image and deletes a Service
     def edit() -> None:
-        for (res, ns, name), obj in list(emu(kube).objects.items()):
+        for (res, _ns, name), obj in list(emu(kube).objects.items()):
             if res.plural == "deployments" and name == "good":
                 obj.patch({"spec": {"template": {"spec": {"containers": [{"name": "runtime", "image": "evil:1"}]}}}})
 

@@ -23,7 +23,11 @@ BAD_SPINAPP: list[tuple[dict[str, Any], str, bool]] = [
     ({"variables": [{"name": "Bad-Name", "value": "x"}]}, "spec.variables[0].name", False),
     ({"variables": [{"value": "x"}]}, "spec.variables[0].name", False),
     ({"variables": [{"name": "a", "value": "1"}, {"name": "a", "value": "2"}]}, "spec.variables[1].name", False),
-    ({"variables": [{"name": "a", "value": "x", "valueFrom": {"configMapKeyRef": OK_REF}}]}, "spec.variables[0]", False),
+    (
+        {"variables": [{"name": "a", "value": "x", "valueFrom": {"configMapKeyRef": OK_REF}}]},
+        "spec.variables[0]",
+        False,
+    ),
     ({"variables": [{"name": "a", "valueFrom": {}}]}, "spec.variables[0].valueFrom", False),
     (
         {"variables": [{"name": "a", "valueFrom": {"secretKeyRef": {"name": "s"}}}]},
@@ -57,8 +61,16 @@ BAD_SPINAPP: list[tuple[dict[str, Any], str, bool]] = [
     ),
     ({"variables": [{"name": "a", "secret": True}]}, "spec.variables[0].secret", True),
     ({"runtimeConfig": {"llmCompute": {"type": "remote_http"}}}, "spec.runtimeConfig.llmCompute", True),
-    ({"runtimeConfig": {"keyValueStores": [{"name": "default", "type": "redis"}]}}, "spec.runtimeConfig.keyValueStores", True),
-    ({"runtimeConfig": {"sqliteDatabases": [{"name": "default", "type": "libsql"}]}}, "spec.runtimeConfig.sqliteDatabases", True),
+    (
+        {"runtimeConfig": {"keyValueStores": [{"name": "default", "type": "redis"}]}},
+        "spec.runtimeConfig.keyValueStores",
+        True,
+    ),
+    (
+        {"runtimeConfig": {"sqliteDatabases": [{"name": "default", "type": "libsql"}]}},
+        "spec.runtimeConfig.sqliteDatabases",
+        True,
+    ),
     ({"runtimeConfig": {"loadFromSecret": "rc"}}, "spec.runtimeConfig.loadFromSecret", True),
     ({"runtimeConfig": {"somethingNew": 1}}, "spec.runtimeConfig.somethingNew", True),
     ({"invocationLimits": {"memory": "1Gi"}}, "spec.invocationLimits['memory']", True),
@@ -74,12 +86,20 @@ BAD_SPINAPP: list[tuple[dict[str, Any], str, bool]] = [
         "spec.volumeMounts[0].mountPath",
         False,
     ),
-    ({"volumes": [{"name": "d", "emptyDir": {}}], "volumeMounts": [{"name": "d"}]}, "spec.volumeMounts[0].mountPath", False),
+    (
+        {"volumes": [{"name": "d", "emptyDir": {}}], "volumeMounts": [{"name": "d"}]},
+        "spec.volumeMounts[0].mountPath",
+        False,
+    ),
     ({"imagePullSecrets": [{"name": "Bad_Name"}]}, "spec.imagePullSecrets[0].name", False),
     ({"imagePullSecrets": [{}]}, "spec.imagePullSecrets[0].name", False),
     ({"checks": {"readiness": {"httpGet": {"path": "health"}}}}, "spec.checks.readiness.httpGet.path", False),
     ({"checks": {"readiness": {}}}, "spec.checks.readiness.httpGet.path", False),
-    ({"checks": {"liveness": {"exec": {"command": ["true"]}, "httpGet": {"path": "/h"}}}}, "spec.checks.liveness.exec", True),
+    (
+        {"checks": {"liveness": {"exec": {"command": ["true"]}, "httpGet": {"path": "/h"}}}},
+        "spec.checks.liveness.exec",
+        True,
+    ),
     ({"checks": {"startup": {}}}, "spec.checks.startup", True),
     (
         {"checks": {"readiness": {"httpGet": {"path": "/h"}, "periodSeconds": -1}}},
@@ -95,7 +115,11 @@ BAD_SPINAPP: list[tuple[dict[str, Any], str, bool]] = [
     ({"podLabels": {"app.kubernetes.io/name": "x"}}, "spec.podLabels['app.kubernetes.io/name']", False),
     ({"podLabels": {"team": "not valid!"}}, "spec.podLabels['team']", False),
     ({"podAnnotations": {"zerowatt.dev/x": "1"}}, "spec.podAnnotations['zerowatt.dev/x']", False),
-    ({"deploymentAnnotations": {"zerowatt.dev/policy": "kpa"}}, "spec.deploymentAnnotations['zerowatt.dev/policy']", False),
+    (
+        {"deploymentAnnotations": {"zerowatt.dev/policy": "kpa"}},
+        "spec.deploymentAnnotations['zerowatt.dev/policy']",
+        False,
+    ),
     ({"serviceAnnotations": {"a": 1}}, "spec.serviceAnnotations['a']", False),
     ({"components": []}, "spec.components", False),
     ({"components": ["Bad Id"]}, "spec.components[0]", False),
@@ -179,7 +203,10 @@ def test_a_good_spinapp_reads_every_field() -> None:
     assert app.replicas == 3
     assert app.env == (
         {"name": "SPIN_VARIABLE_GREETING", "value": "hi"},
-        {"name": "SPIN_VARIABLE_TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token", "optional": True}}},
+        {
+            "name": "SPIN_VARIABLE_TOKEN",
+            "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token", "optional": True}},
+        },
         {"name": "SPIN_VARIABLE_COLOUR", "valueFrom": {"configMapKeyRef": OK_REF}},
     )
     assert app.components == ("api", "static-files")

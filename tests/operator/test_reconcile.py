@@ -127,7 +127,12 @@ def _pod(plan: Plan) -> Obj:
 FIELD_TABLE: list[tuple[str, dict[str, Any], Callable[[Plan], Any], Any]] = [
     ("image", {"image": "oci.local/a:v2"}, lambda p: _pod(p)["initContainers"][0]["command"][2], "oci.local/a:v2"),
     ("replicas", {"replicas": 5}, lambda p: deployment_of(p)["spec"]["replicas"], 5),
-    ("enableAutoscaling omits replicas", {"enableAutoscaling": True}, lambda p: "replicas" in deployment_of(p)["spec"], False),
+    (
+        "enableAutoscaling omits replicas",
+        {"enableAutoscaling": True},
+        lambda p: "replicas" in deployment_of(p)["spec"],
+        False,
+    ),
     (
         "enableAutoscaling annotation",
         {"enableAutoscaling": True},
@@ -140,7 +145,12 @@ FIELD_TABLE: list[tuple[str, dict[str, Any], Callable[[Plan], Any], Any]] = [
         lambda p: runtime_of(p)["resources"],
         {"limits": {"memory": "128Mi"}, "requests": {"cpu": "100m"}},
     ),
-    ("variables value", {"variables": [{"name": "greeting", "value": "hi"}]}, lambda p: runtime_of(p)["env"], [{"name": "SPIN_VARIABLE_GREETING", "value": "hi"}]),
+    (
+        "variables value",
+        {"variables": [{"name": "greeting", "value": "hi"}]},
+        lambda p: runtime_of(p)["env"],
+        [{"name": "SPIN_VARIABLE_GREETING", "value": "hi"}],
+    ),
     (
         "variables configMapKeyRef",
         {"variables": [{"name": "colour", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "c"}}}]},
@@ -165,7 +175,12 @@ FIELD_TABLE: list[tuple[str, dict[str, Any], Callable[[Plan], Any], Any]] = [
         lambda p: runtime_of(p)["volumeMounts"][-1],
         {"name": "data", "mountPath": "/data"},
     ),
-    ("imagePullSecrets on the pod", {"imagePullSecrets": [{"name": "regcred"}]}, lambda p: _pod(p)["imagePullSecrets"], [{"name": "regcred"}]),
+    (
+        "imagePullSecrets on the pod",
+        {"imagePullSecrets": [{"name": "regcred"}]},
+        lambda p: _pod(p)["imagePullSecrets"],
+        [{"name": "regcred"}],
+    ),
     (
         "imagePullSecrets mounted for pull",
         {"imagePullSecrets": [{"name": "regcred"}]},
@@ -180,7 +195,14 @@ FIELD_TABLE: list[tuple[str, dict[str, Any], Callable[[Plan], Any], Any]] = [
     ),
     (
         "checks readiness",
-        {"checks": {"readiness": {"httpGet": {"path": "/ok", "httpHeaders": [{"name": "X", "value": "1"}]}, "periodSeconds": 3}}},
+        {
+            "checks": {
+                "readiness": {
+                    "httpGet": {"path": "/ok", "httpHeaders": [{"name": "X", "value": "1"}]},
+                    "periodSeconds": 3,
+                }
+            }
+        },
         lambda p: runtime_of(p)["readinessProbe"],
         {
             "httpGet": {"path": "/ok", "port": "http", "httpHeaders": [{"name": "X", "value": "1"}]},
@@ -197,7 +219,12 @@ FIELD_TABLE: list[tuple[str, dict[str, Any], Callable[[Plan], Any], Any]] = [
         lambda p: runtime_of(p)["livenessProbe"]["httpGet"],
         {"path": "/live", "port": "http"},
     ),
-    ("no liveness check", {}, lambda p: runtime_of(p)["livenessProbe"]["httpGet"], {"path": "/healthz", "port": "admin"}),
+    (
+        "no liveness check",
+        {},
+        lambda p: runtime_of(p)["livenessProbe"]["httpGet"],
+        {"path": "/healthz", "port": "admin"},
+    ),
     (
         "serviceAnnotations",
         {"serviceAnnotations": {"lb": "internal"}},
@@ -216,15 +243,27 @@ FIELD_TABLE: list[tuple[str, dict[str, Any], Callable[[Plan], Any], Any]] = [
         lambda p: deployment_of(p)["spec"]["template"]["metadata"]["annotations"],
         {"prometheus.io/scrape": "true"},
     ),
-    ("podLabels", {"podLabels": {"tier": "web"}}, lambda p: deployment_of(p)["spec"]["template"]["metadata"]["labels"]["tier"], "web"),
-    ("components", {"components": ["api", "ui"]}, lambda p: runtime_of(p)["command"][-4:], ["--component", "api", "--component", "ui"]),
+    (
+        "podLabels",
+        {"podLabels": {"tier": "web"}},
+        lambda p: deployment_of(p)["spec"]["template"]["metadata"]["labels"]["tier"],
+        "web",
+    ),
+    (
+        "components",
+        {"components": ["api", "ui"]},
+        lambda p: runtime_of(p)["command"][-4:],
+        ["--component", "api", "--component", "ui"],
+    ),
     ("serviceAccountName", {"serviceAccountName": "web-sa"}, lambda p: _pod(p)["serviceAccountName"], "web-sa"),
     ("no serviceAccountName", {}, lambda p: "serviceAccountName" in _pod(p), False),
 ]
 
 
 @pytest.mark.parametrize(("label", "fields", "read", "expected"), FIELD_TABLE, ids=[row[0] for row in FIELD_TABLE])
-def test_each_spinapp_field_reaches_the_children(label: str, fields: dict[str, Any], read: Callable[[Plan], Any], expected: Any) -> None:
+def test_each_spinapp_field_reaches_the_children(
+    label: str, fields: dict[str, Any], read: Callable[[Plan], Any], expected: Any
+) -> None:
     plan = plan_for(spinapp(**fields))
     assert plan.events == [], plan.events
     assert read(plan) == expected
@@ -234,7 +273,11 @@ def test_autoscaling_annotations_reach_the_deployment() -> None:
     annotations = {"zerowatt.dev/policy": "energy", "zerowatt.dev/min-scale": "1", "zerowatt.dev/max-scale": "3"}
     plan = plan_for(with_meta(spinapp(enableAutoscaling=True), annotations=annotations))
     ann = deployment_of(plan)["metadata"]["annotations"]
-    assert (ann["zerowatt.dev/policy"], ann["zerowatt.dev/min-scale"], ann["zerowatt.dev/max-scale"]) == ("energy", "1", "3")
+    assert (ann["zerowatt.dev/policy"], ann["zerowatt.dev/min-scale"], ann["zerowatt.dev/max-scale"]) == (
+        "energy",
+        "1",
+        "3",
+    )
 
 
 def test_wasmapp_autoscaling_reaches_the_deployment() -> None:
@@ -258,7 +301,12 @@ ERRORS: list[tuple[dict[str, Any], dict[str, Obj], str, str]] = [
         "InvalidSpec",
         "spec.variables[0].valueFrom.secretKeyRef.key: required",
     ),
-    ({"runtimeConfig": {"llmCompute": {"type": "remote_http"}}}, EXECUTORS, "UnsupportedField", "spec.runtimeConfig.llmCompute"),
+    (
+        {"runtimeConfig": {"llmCompute": {"type": "remote_http"}}},
+        EXECUTORS,
+        "UnsupportedField",
+        "spec.runtimeConfig.llmCompute",
+    ),
     (
         {},
         {"containerd-shim-spin": executor(deploymentConfig={"otel": {"exporter_otlp_endpoint": "x"}})},
@@ -268,8 +316,12 @@ ERRORS: list[tuple[dict[str, Any], dict[str, Obj], str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("fields", "executors", "reason", "text"), ERRORS, ids=[e[2] + ":" + e[3][:30] for e in ERRORS])
-def test_errors_become_a_condition_and_an_event(fields: dict[str, Any], executors: dict[str, Obj], reason: str, text: str) -> None:
+@pytest.mark.parametrize(
+    ("fields", "executors", "reason", "text"), ERRORS, ids=[e[2] + ":" + e[3][:30] for e in ERRORS]
+)
+def test_errors_become_a_condition_and_an_event(
+    fields: dict[str, Any], executors: dict[str, Obj], reason: str, text: str
+) -> None:
     plan = plan_for(spinapp(**fields), executors)
     assert plan.apply == [] and plan.delete == []
     assert plan.status is not None

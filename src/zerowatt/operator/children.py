@@ -86,11 +86,9 @@ def deployment_annotations(app: AppSpec) -> dict[str, str]:
 
 
 def _pull_container(app: AppSpec, settings: Settings) -> dict[str, Any]:
-    mounts = [{"name": n.APP_VOLUME, "mountPath": n.APP_DIR}]
+    mounts: list[dict[str, Any]] = [{"name": n.APP_VOLUME, "mountPath": n.APP_DIR}]
     for i, secret in enumerate(app.pull_secrets):
-        mounts.append(
-            {"name": f"zerowatt-pull-{i}", "mountPath": f"{n.PULL_SECRETS_DIR}/{secret}", "readOnly": True}
-        )
+        mounts.append({"name": f"zerowatt-pull-{i}", "mountPath": f"{n.PULL_SECRETS_DIR}/{secret}", "readOnly": True})
     return {
         "name": "pull",
         "image": settings.runtime_image,
@@ -116,7 +114,12 @@ def _runtime_container(app: AppSpec, executor: ExecutorSpec | None, settings: Se
     mounts += [dict(m) for m in app.volume_mounts]
     if executor is not None and executor.ca_cert_secret:
         mounts.append(
-            {"name": "zerowatt-ca-certs", "mountPath": n.CA_CERTS_PATH, "subPath": "ca-certificates.crt", "readOnly": True}
+            {
+                "name": "zerowatt-ca-certs",
+                "mountPath": n.CA_CERTS_PATH,
+                "subPath": "ca-certificates.crt",
+                "readOnly": True,
+            }
         )
     container: dict[str, Any] = {
         "name": "runtime",
@@ -188,7 +191,10 @@ def public_service(app: AppSpec) -> Manifest:
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": _metadata(app, app.ref.name, app.service_annotations),
-        "spec": {"type": "ClusterIP", "ports": [{"name": "http", "port": 80, "targetPort": n.HTTP_PORT, "protocol": "TCP"}]},
+        "spec": {
+            "type": "ClusterIP",
+            "ports": [{"name": "http", "port": 80, "targetPort": n.HTTP_PORT, "protocol": "TCP"}],
+        },
     }
 
 

@@ -306,7 +306,12 @@ class Operator:
                 continue
             try:
                 plan = reconcile(
-                    obj, ref.kind, self.executors.get(ref.namespace, {}), self.children.get(ref.namespace, {}), now, self.settings
+                    obj,
+                    ref.kind,
+                    self.executors.get(ref.namespace, {}),
+                    self.children.get(ref.namespace, {}),
+                    now,
+                    self.settings,
                 )
             except Exception:  # a bug must not stop the other apps
                 log.exception("reconcile failed", extra={"fields": {"object": str(ref)}})
@@ -340,7 +345,9 @@ class Operator:
         for p in pending:
             plan = p.plan
             if plan.finalizers is not None and not p.plan.app.deleting:
-                body = {"metadata": {"finalizers": plan.finalizers, "resourceVersion": meta(p.obj).get("resourceVersion")}}
+                body = {
+                    "metadata": {"finalizers": plan.finalizers, "resourceVersion": meta(p.obj).get("resourceVersion")}
+                }
                 p.first.append(len(first))
                 first.append(Request("PATCH", _app_path(p.ref), encode(body), MERGE_PATCH))
             for d in plan.delete:
@@ -489,7 +496,14 @@ class Operator:
         if self.stop.is_set() or coll.path in self._missing:
             return
         selector = MANAGED if coll.role == "child" else ""
-        w = Watch(self.api_client, coll.path, self._versions.get(coll.path, ""), self.queue, self.stop, label_selector=selector)
+        w = Watch(
+            self.api_client,
+            coll.path,
+            self._versions.get(coll.path, ""),
+            self.queue,
+            self.stop,
+            label_selector=selector,
+        )
         self._watches[coll.path] = w
         w.start()
 

@@ -35,7 +35,9 @@ class OperatorMetrics(Collector):
         yield writes
         yield CounterMetricFamily(p + "errors", "Apps whose writes or decision failed", value=stats.errors)
         yield CounterMetricFamily(p + "requeues", "Apps requeued with backoff", value=stats.requeues)
-        apps = GaugeMetricFamily(p + "apps", "Apps in the cache, by kind and Accepted condition", labels=["kind", "accepted"])
+        apps = GaugeMetricFamily(
+            p + "apps", "Apps in the cache, by kind and Accepted condition", labels=["kind", "accepted"]
+        )
         counts: dict[tuple[str, str], int] = {}
         for ref, obj in list(self.operator.apps.items()):
             accepted = "Unknown"

@@ -46,7 +46,9 @@ _SPINAPP_FIELDS = frozenset(
     }
 )
 #: WasmApp: zerowatt's own spelling (``component`` for the image, ``autoscaling`` instead of annotations).
-_WASMAPP_FIELDS = (_SPINAPP_FIELDS - {"executor", "image", "enableAutoscaling", "runtimeConfig", "invocationLimits"}) | {
+_WASMAPP_FIELDS = (
+    _SPINAPP_FIELDS - {"executor", "image", "enableAutoscaling", "runtimeConfig", "invocationLimits"}
+) | {
     "component",
     "autoscaling",
 }

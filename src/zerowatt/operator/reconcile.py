@@ -197,7 +197,9 @@ def _ready(app: AppSpec, deployment: Mapping[str, Any] | None) -> cond.Condition
     if ready > 0:
         return cond.Condition(cond.READY, True, "Ready", f"{ready} ready replica(s)")
     if app.autoscaling.enabled and not wanted:
-        return cond.Condition(cond.READY, True, "ScaledToZero", "at zero replicas: the activator starts one on a request")
+        return cond.Condition(
+            cond.READY, True, "ScaledToZero", "at zero replicas: the activator starts one on a request"
+        )
     if wanted == 0:
         return cond.Condition(cond.READY, True, "ScaledToZero", "spec.replicas is 0")
     return cond.Condition(cond.READY, False, "Progressing", "waiting for a ready replica")
@@ -206,6 +208,8 @@ def _ready(app: AppSpec, deployment: Mapping[str, Any] | None) -> cond.Condition
 def failed(plan: Plan, message: str, now: datetime, observed_status: Mapping[str, Any]) -> dict[str, Any]:
     """The status after the plan's writes failed (``Ready=False``, reason ``ApplyFailed``)."""
     conditions = [cond.Condition(cond.READY, False, "ApplyFailed", message)]
-    kept = [c for c in observed_status.get("conditions") or () if isinstance(c, Mapping) and c.get("type") != cond.READY]
+    kept = [
+        c for c in observed_status.get("conditions") or () if isinstance(c, Mapping) and c.get("type") != cond.READY
+    ]
     rendered = cond.render(conditions, observed_status.get("conditions") or (), plan.app.generation, now)
     return {**observed_status, "conditions": [*kept, *rendered]}

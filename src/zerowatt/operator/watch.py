@@ -10,9 +10,11 @@ changes, a thread blocks in ``recv``: no CPU.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
+import socket
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -117,15 +119,9 @@ class Watch(threading.Thread):
         response = self.response
         if response is None:
             return
-        try:
+        with contextlib.suppress(OSError, AttributeError):
             sock = response.connection.sock if response.connection is not None else None
             if sock is not None:
-                import socket
-
                 sock.shutdown(socket.SHUT_RDWR)
-        except (OSError, AttributeError):
-            pass
-        try:
+        with contextlib.suppress(Exception):  # already closed
             response.release_conn()
-        except Exception:  # already closed
-            pass
