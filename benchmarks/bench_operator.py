@@ -148,7 +148,17 @@ class Emulator:
 
 
 def _command(kubeconfig: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "zerowatt", "operator", "--kubeconfig", str(kubeconfig), "--runtime-image", "rt:1", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "zerowatt",
+        "operator",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--runtime-image",
+        "rt:1",
+        *extra,
+    ]
 
 
 def run_once(apps: int, tmp: Path) -> dict[str, Any]:
@@ -156,7 +166,9 @@ def run_once(apps: int, tmp: Path) -> dict[str, Any]:
     try:
         before = os.times()
         t0 = time.perf_counter()
-        proc = subprocess.Popen(_command(_kubeconfig(emu.url, tmp), "--once", "--json"), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            _command(_kubeconfig(emu.url, tmp), "--once", "--json"), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        )
         out, _ = proc.communicate(timeout=600)
         wall = time.perf_counter() - t0
         after = os.times()
@@ -174,7 +186,9 @@ def run_watch(apps: int, idle: float, tmp: Path) -> dict[str, Any]:
     proc = None
     try:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(_command(_kubeconfig(emu.url, tmp)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            _command(_kubeconfig(emu.url, tmp)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         want = 3 * apps
         cold_cpu = cold_wall = None
         while True:
@@ -221,12 +235,20 @@ def main(argv: list[str]) -> int:
         print(json.dumps(watch), flush=True)
     print()
     print(f"{args.apps} SpinApps on kmock, `zerowatt operator` process CPU (user+sys, start-up included):")
-    print(f"  --once pass:                   {once['cpu_s']:.2f} s CPU ({once['wall_s']:.1f} s wall), {once['children']} children")
+    print(
+        f"  --once pass:                   {once['cpu_s']:.2f} s CPU ({once['wall_s']:.1f} s wall), {once['children']} children"
+    )
     print(f"  watch: all children created    {watch['cold_cpu_s']:.2f} s CPU ({watch['cold_wall_s']:.1f} s wall)")
     print(f"  watch: all statuses settled    {watch['settled_cpu_s']:.2f} s CPU ({watch['settled_wall_s']:.1f} s wall)")
-    print(f"  watch: nothing changing        {100 * watch['idle_core_fraction']:.3f} % of a core over {watch['idle_seconds']} s")
+    print(
+        f"  watch: nothing changing        {100 * watch['idle_core_fraction']:.3f} % of a core over {watch['idle_seconds']} s"
+    )
     print(f"goals: cold start ≤ {GOAL_COLD_S:.0f} s CPU, steady ≤ {100 * GOAL_IDLE_CORE:.0f} % of a core")
     print(f"machine: {describe()}")
     print(f"command: python -m benchmarks operator --apps {args.apps} --idle {args.idle:g}")
-    ok = once["cpu_s"] <= GOAL_COLD_S and watch["cold_cpu_s"] <= GOAL_COLD_S and watch["idle_core_fraction"] <= GOAL_IDLE_CORE
+    ok = (
+        once["cpu_s"] <= GOAL_COLD_S
+        and watch["cold_cpu_s"] <= GOAL_COLD_S
+        and watch["idle_core_fraction"] <= GOAL_IDLE_CORE
+    )
     return 0 if ok else 1

@@ -266,3 +266,16 @@ def test_executor_runtime_choices_are_noted() -> None:
     assert ex.problems == ()
     assert ex.ca_cert_secret == "ca"
     assert ex.notes and "runtimeClassName" in ex.notes[0]
+
+
+def test_the_wasmapp_crd_declares_every_field_the_operator_reads() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    from zerowatt.operator.model import WASMAPP_FIELDS
+
+    crd = yaml.safe_load((Path(__file__).parents[2] / "deploy" / "crds" / "wasmapp.yaml").read_text())
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    assert set(spec) == set(WASMAPP_FIELDS)
+    assert set(spec["autoscaling"]["properties"]) == {"enabled", "policy", "params", "minScale", "maxScale"}

@@ -23,7 +23,7 @@ _VARIABLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 #: Spin's component ids (kebab-case words).
 _COMPONENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
-_SPINAPP_FIELDS = frozenset(
+SPINAPP_FIELDS = frozenset(
     {
         "executor",
         "image",
@@ -46,9 +46,7 @@ _SPINAPP_FIELDS = frozenset(
     }
 )
 #: WasmApp: zerowatt's own spelling (``component`` for the image, ``autoscaling`` instead of annotations).
-_WASMAPP_FIELDS = (
-    _SPINAPP_FIELDS - {"executor", "image", "enableAutoscaling", "runtimeConfig", "invocationLimits"}
-) | {
+WASMAPP_FIELDS = (SPINAPP_FIELDS - {"executor", "image", "enableAutoscaling", "runtimeConfig", "invocationLimits"}) | {
     "component",
     "autoscaling",
 }
@@ -403,7 +401,7 @@ def parse_spinapp(obj: Mapping[str, Any]) -> AppSpec:
     """A SpinApp (``core.spinkube.dev/v1alpha1``) as SpinKube defines it; autoscaling from annotations."""
     r = Reader()
     spec = r.mapping(obj.get("spec"), "spec")
-    r.only(spec, "spec", _SPINAPP_FIELDS)
+    r.only(spec, "spec", SPINAPP_FIELDS)
     base = _identity(obj, n.SPINAPP)
     base["image"] = r.string(spec.get("image"), "spec.image", required=True)
     base["executor"] = r.string(spec.get("executor"), "spec.executor")
@@ -441,7 +439,7 @@ def parse_wasmapp(obj: Mapping[str, Any]) -> AppSpec:
     """A WasmApp (``zerowatt.dev/v1alpha1``): SpinApp's fields plus ``component`` and ``autoscaling``."""
     r = Reader()
     spec = r.mapping(obj.get("spec"), "spec")
-    r.only(spec, "spec", _WASMAPP_FIELDS)
+    r.only(spec, "spec", WASMAPP_FIELDS)
     base = _identity(obj, n.WASMAPP)
     base["image"] = r.string(spec.get("component"), "spec.component", required=True)
     auto = r.mapping(spec.get("autoscaling"), "spec.autoscaling")

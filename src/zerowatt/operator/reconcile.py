@@ -11,8 +11,8 @@ plan out (server-side apply, deletes, the finalizer, the status subresource, Eve
   condition and a Warning Event, both naming every field at fault; the Event is planned only when the
   condition's message changes, so a restart or a resync does not repeat it;
 * an app being deleted gets its children deleted and the finalizer removed;
-* the status (``readyReplicas``, ``activeScheduler``, ``deploymentName``, ``serviceName``, ``observedGeneration``,
-  conditions) is written only when it differs from the stored one.
+* the status (``readyReplicas``, ``activeScheduler``, ``deploymentName``, ``serviceName``, conditions with
+  ``observedGeneration``, and a top-level ``observedGeneration`` for WasmApps) is written only when it differs from the stored one.
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def reconcile(
     else:
         notes = "; ".join(executor.notes) if executor is not None else ""
         conditions.append(cond.Condition(cond.ACCEPTED, True, "Accepted", notes or "all fields accepted"))
-        generation_seen = status_before.get("observedGeneration") == app.generation
+        generation_seen = observed_generation(status_before) == app.generation
         for manifest in children(app, executor, settings):
             key = (manifest["kind"], manifest["metadata"]["name"])
             if not generation_seen or key not in owned or not contains(owned[key], manifest):
@@ -175,10 +175,11 @@ def reconcile(
 
     deployment_status = (owned.get(("Deployment", app.ref.name)) or {}).get("status") or {}
     status: dict[str, Any] = {
-        "observedGeneration": app.generation,
         "readyReplicas": int(deployment_status.get("readyReplicas") or 0),
         "conditions": cond.render(conditions, status_before.get("conditions") or (), app.generation, now),
     }
+    if app.ref.kind == n.WASMAPP:  # SpinKube's status schema has no such field (the server would prune it)
+        status["observedGeneration"] = app.generation
     # None removes a key (the status is written as a merge patch).
     status["activeScheduler"] = executor.name if executor is not None else None
     deployed = not problems and (executor is None or executor.create_deployment)
@@ -186,6 +187,14 @@ def reconcile(
     if any(status_before.get(k) != v for k, v in status.items()):
         plan.status = status
     return plan
+
+
+def observed_generation(status: Mapping[str, Any]) -> int | None:
+    """The generation the last written status describes: the ``Accepted`` condition's (every status the
+    operator writes has one; SpinApp's schema keeps conditions' ``observedGeneration``, not a top-level one)."""
+    accepted = cond.find(status, cond.ACCEPTED)
+    value = accepted.get("observedGeneration") if accepted is not None else None
+    return value if isinstance(value, int) else None
 
 
 def _ready(app: AppSpec, deployment: Mapping[str, Any] | None) -> cond.Condition:
