@@ -61,7 +61,6 @@ def spinapp(i: int) -> dict[str, Any]:
 def _serve(apps: int, conn: Any) -> None:
     """Child process: the emulator with N SpinApps and one executor, answering counts over ``conn``."""
     import kmock
-
     from tests.operator.emulator import CRDS, OperatorEmulator
 
     class FastEmulator(OperatorEmulator):  # type: ignore[misc]
@@ -236,12 +235,14 @@ def main(argv: list[str]) -> int:
     print()
     print(f"{args.apps} SpinApps on kmock, `zerowatt operator` process CPU (user+sys, start-up included):")
     print(
-        f"  --once pass:                   {once['cpu_s']:.2f} s CPU ({once['wall_s']:.1f} s wall), {once['children']} children"
+        f"  --once pass:                   {once['cpu_s']:.2f} s CPU ({once['wall_s']:.1f} s wall), "
+        f"{once['children']} children"
     )
     print(f"  watch: all children created    {watch['cold_cpu_s']:.2f} s CPU ({watch['cold_wall_s']:.1f} s wall)")
     print(f"  watch: all statuses settled    {watch['settled_cpu_s']:.2f} s CPU ({watch['settled_wall_s']:.1f} s wall)")
     print(
-        f"  watch: nothing changing        {100 * watch['idle_core_fraction']:.3f} % of a core over {watch['idle_seconds']} s"
+        f"  watch: nothing changing        {100 * watch['idle_core_fraction']:.3f} % of a core "
+        f"over {watch['idle_seconds']} s"
     )
     print(f"goals: cold start ≤ {GOAL_COLD_S:.0f} s CPU, steady ≤ {100 * GOAL_IDLE_CORE:.0f} % of a core")
     print(f"machine: {describe()}")

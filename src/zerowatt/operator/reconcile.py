@@ -12,7 +12,8 @@ plan out (server-side apply, deletes, the finalizer, the status subresource, Eve
   condition's message changes, so a restart or a resync does not repeat it;
 * an app being deleted gets its children deleted and the finalizer removed;
 * the status (``readyReplicas``, ``activeScheduler``, ``deploymentName``, ``serviceName``, conditions with
-  ``observedGeneration``, and a top-level ``observedGeneration`` for WasmApps) is written only when it differs from the stored one.
+  ``observedGeneration``, and a top-level ``observedGeneration`` for WasmApps) is written only when it
+  differs from the stored one.
 """
 
 from __future__ import annotations
