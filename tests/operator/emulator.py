@@ -4,11 +4,13 @@ Server-side apply (``PATCH`` with ``application/apply-patch+yaml``) creates the 
 exist, as the API server does; kmock alone answers 404. On an existing object kmock merges the body into
 it (not the field-ownership semantics of a real server, which the operator does not rely on: it applies
 its whole intent every time and never depends on removal of fields by omission in these tests). New
-objects get a ``uid``, as the API server gives them.
+objects get a ``uid``, as the API server gives them. A watch of namespaces (kopf opens one even for a
+fixed namespace) is held open and empty instead of answered with a list.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from typing import Any
@@ -31,6 +33,15 @@ class OperatorEmulator(Emulator):
                 self.served.append((raw_request.method, raw_request.path_qs))
                 return created
         return await super().__call__(raw_request)
+
+    async def _namespace(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        """A watch of namespaces (kopf keeps one open) is an empty stream held open; the rest as before."""
+        if raw_request.query.get("watch") in ("true", "1"):
+            response = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
+            await response.prepare(raw_request)
+            await asyncio.Event().wait()  # until the client goes away (the handler is cancelled)
+            return response
+        return await super()._namespace(raw_request)
 
     def _faulted(self, raw_request: aiohttp.web.BaseRequest) -> bool:
         return any(
@@ -73,8 +84,14 @@ class OperatorEmulatorThread(EmulatorThread):
         self.url = f"http://127.0.0.1:{self._server.port}"
 
 
+VERBS = ["get", "list", "watch", "create", "update", "patch", "delete"]
 CRDS = [
-    {"resource": "zerowatt.dev/v1alpha1/wasmapps", "kind": "WasmApp", "namespaced": True},
-    {"resource": "core.spinkube.dev/v1alpha1/spinapps", "kind": "SpinApp", "namespaced": True},
-    {"resource": "core.spinkube.dev/v1alpha1/spinappexecutors", "kind": "SpinAppExecutor", "namespaced": True},
+    {"resource": "zerowatt.dev/v1alpha1/wasmapps", "kind": "WasmApp", "namespaced": True, "verbs": VERBS},
+    {"resource": "core.spinkube.dev/v1alpha1/spinapps", "kind": "SpinApp", "namespaced": True, "verbs": VERBS},
+    {
+        "resource": "core.spinkube.dev/v1alpha1/spinappexecutors",
+        "kind": "SpinAppExecutor",
+        "namespaced": True,
+        "verbs": VERBS,
+    },
 ]
