@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import kopf
-from kubernetes import client, config
+from kubernetes import config
 
 from zerowatt.operator import names as n
 from zerowatt.operator.children import Settings

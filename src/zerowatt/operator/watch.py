@@ -3,9 +3,10 @@
 A stream starts at the ``resourceVersion`` of the list the controller made (so nothing between the list
 and the watch is missed) and reads JSON lines (``{"type": ..., "object": ...}``) through the official
 client's urllib3 pool, authenticated as it is (tokens re-read for every connection). When a stream ends
-or breaks, the thread asks the controller for a fresh list (``Relist``) instead of guessing what it
-missed: the controller is level-triggered, so a relist costs one list and no writes. While nothing
-changes, a thread blocks in ``recv``: no CPU.
+at the server's timeout, the thread goes on from the last ``resourceVersion`` it saw (bookmarks keep it
+fresh); when it breaks (a connection error, ``410 Gone``), the thread asks the controller for a fresh list
+(``Relist``) instead of guessing what it missed: the controller is level-triggered, so a relist costs one
+list and no writes. While nothing changes, a thread blocks in ``recv``: no CPU.
 """
 
 from __future__ import annotations
@@ -82,9 +83,11 @@ class Watch(threading.Thread):
         return f"{host}{self.path}?{urlencode(query)}"
 
     def run(self) -> None:
+        """Stream; when the server ends a stream at its timeout, go on from the last version seen."""
         try:
-            self._stream()
-        except Exception as exc:  # connection reset, bad JSON: the controller relists
+            while not self._stop_event.is_set():
+                self._stream()
+        except Exception as exc:  # connection reset, 410 Gone, bad JSON: the controller relists
             if not self._stop_event.is_set():
                 log.warning("watch ended", extra={"fields": {"path": self.path, "error": str(exc)}})
         finally:
@@ -110,6 +113,9 @@ class Watch(threading.Thread):
             obj = event.get("object") or {}
             if kind == "ERROR":  # 410 Gone and friends: start over from a list
                 raise RuntimeError(f"watch error: {obj.get('message') or obj}")
+            version = (obj.get("metadata") or {}).get("resourceVersion")
+            if version:
+                self._rv = str(version)
             if kind == "BOOKMARK":
                 continue
             self._out.put(Change(self.path, str(kind), obj))
