@@ -26,7 +26,7 @@ class Script:
 
 def server_for(script: Script) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             script.queries.append(parse_qs(urlsplit(self.path).query))
             status, events = script.answers.pop(0) if script.answers else (500, [])
             body = b"".join(json.dumps(e).encode() + b"\n" for e in events)
