@@ -142,7 +142,8 @@ def test_good_apps_reconcile_and_bad_ones_get_a_condition_and_event(kube: Operat
 def test_a_second_pass_writes_nothing_and_repeats_no_event(kube: OperatorEmulatorThread) -> None:
     seed(kube)
     operator(kube).run_once()
-    operator(kube).run_once()  # the status now sees the children
+    # one status write per app already describes the children just created
+    assert condition(get(kube, f"{SPINAPPS}/good"), "Ready")["reason"] == "Progressing"
     before = len(events(kube))
     emu(kube).served.clear()
     operator(kube).run_once()
@@ -242,3 +243,21 @@ def test_watch_mode_delete_runs_the_finalizer(kube: OperatorEmulatorThread, runn
     assert get(kube, f"{SERVICES}/good") is None
     assert get(kube, f"{SERVICES}/good-pods") is None
     assert get(kube, f"{DEPLOYMENTS}/zw") is not None  # the others stay
+
+
+def test_metrics_describe_the_pass(kube: OperatorEmulatorThread) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from zerowatt.operator.metrics import OperatorMetrics
+
+    seed(kube)
+    op = operator(kube)
+    registry = CollectorRegistry()
+    OperatorMetrics(op, registry)
+    op.run_once()
+    text = generate_latest(registry).decode()
+    assert "zerowatt_operator_reconciles_total 6.0" in text
+    assert 'zerowatt_operator_writes_total{kind="apply"} 6.0' in text  # good + zw, three children each
+    assert 'zerowatt_operator_writes_total{kind="event"} 4.0' in text
+    assert 'zerowatt_operator_apps{accepted="False",kind="SpinApp"} 4.0' in text
+    assert 'zerowatt_operator_apps{accepted="True",kind="WasmApp"} 1.0' in text

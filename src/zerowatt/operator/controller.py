@@ -392,8 +392,9 @@ class Operator:
                 self._requeue(p.ref)
             else:
                 self._failures.pop(p.ref, None)
-                if plan.status is not None:
-                    second.append(self._status_request(p.ref, plan.status))
+                status = self._status_after_apply(p, now) if plan.apply else plan.status
+                if status is not None:
+                    second.append(self._status_request(p.ref, status))
                     owners.append(p)
                     self.stats.status_writes += 1
                 if plan.app.deleting and plan.finalizers is not None:
@@ -419,6 +420,25 @@ class Operator:
                 result.setdefault("kind", p.ref.kind)
                 if p.ref in self.apps:
                     self.apps[p.ref] = result
+
+    def _status_after_apply(self, p: _Pending, now: datetime) -> dict[str, Any] | None:
+        """The status as it stands once the children just applied exist (decided again on the cache the
+        answers updated, as if the planned status were stored): one status write instead of "Creating" now
+        and "Progressing" after the watch echo."""
+        plan = p.plan
+        planned = plan.status if plan.status is not None else p.obj.get("status") or {}
+        staged = {
+            **p.obj,
+            "metadata": {**meta(p.obj), "finalizers": plan.finalizers or list(plan.app.finalizers)},
+            "status": {k: v for k, v in planned.items() if v is not None},
+        }
+        namespace = p.ref.namespace
+        again = reconcile(
+            staged, p.ref.kind, self.executors.get(namespace, {}), self.children.get(namespace, {}), now, self.settings
+        )
+        if again.apply or again.status is None:
+            return plan.status
+        return again.status
 
     def _status_request(self, ref: Ref, status: dict[str, Any]) -> Request:
         return Request("PATCH", _app_path(ref, "/status"), encode({"status": status}), MERGE_PATCH)
