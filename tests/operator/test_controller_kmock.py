@@ -17,6 +17,7 @@ from tests.operator.samples import executor, spinapp, wasmapp
 from zerowatt.kube.api import KubeApi, RetryPolicy
 from zerowatt.operator.children import Settings
 from zerowatt.operator.controller import Operator, Options
+from zerowatt.operator.model import Ref
 
 NS = "apps"
 SPINAPPS = "/apis/core.spinkube.dev/v1alpha1/namespaces/apps/spinapps"
@@ -261,3 +262,14 @@ def test_metrics_describe_the_pass(kube: OperatorEmulatorThread) -> None:
     assert 'zerowatt_operator_writes_total{kind="event"} 4.0' in text
     assert 'zerowatt_operator_apps{accepted="False",kind="SpinApp"} 4.0' in text
     assert 'zerowatt_operator_apps{accepted="True",kind="WasmApp"} 1.0' in text
+
+
+def test_the_cache_holds_what_the_writes_returned(kube: OperatorEmulatorThread) -> None:
+    seed(kube)
+    op = operator(kube)
+    op.run_once()
+    service = op.children["apps"][("Service", "good")]
+    assert service["kind"] == "Service" and service["spec"]["ports"][0]["name"] == "http"
+    app = op.apps[Ref("SpinApp", "apps", "good")]
+    assert app["metadata"]["finalizers"] == ["zerowatt.dev/operator"]
+    assert condition(app, "Accepted")["status"] == "True"

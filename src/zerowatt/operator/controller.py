@@ -345,9 +345,11 @@ class Operator:
         for p in pending:
             plan = p.plan
             if plan.finalizers is not None and not p.plan.app.deleting:
-                body = {
-                    "metadata": {"finalizers": plan.finalizers, "resourceVersion": meta(p.obj).get("resourceVersion")}
-                }
+                fin: dict[str, Any] = {"finalizers": plan.finalizers}
+                version = meta(p.obj).get("resourceVersion")
+                if version:  # a precondition: a concurrent writer makes this a 409, then re-read
+                    fin["resourceVersion"] = version
+                body = {"metadata": fin}
                 p.first.append(len(first))
                 first.append(Request("PATCH", _app_path(p.ref), encode(body), MERGE_PATCH))
             for d in plan.delete:
@@ -372,8 +374,11 @@ class Operator:
                     p.errors.append(result)
                 elif request.method == "DELETE":
                     self._forget_child(request.target)
-                elif isinstance(result, dict):
+                elif isinstance(result, dict) and request.content_type == APPLY_PATCH:
                     self._learn(request.target, result)
+                elif isinstance(result, dict):  # the finalizer added: the app as it is now
+                    result.setdefault("kind", p.ref.kind)
+                    self.apps[p.ref] = p.obj = result
             self.stats.applies += len(plan.apply)
             self.stats.deletes += len(plan.delete)
             events = list(plan.events)
