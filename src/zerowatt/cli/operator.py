@@ -48,7 +48,7 @@ def operator(
     debug: Annotated[bool, _opt("Debug logging")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="With --once: print the pass's counters as JSON")] = False,
 ) -> None:
-    """Reconcile SpinApps (SpinKube's, as they are) and WasmApps into Deployments and Services."""
+    """Serve SpinApps (SpinKube's, unchanged) and WasmApps on Kubernetes: Deployments, Services, status."""
     from zerowatt.kube import logs
     from zerowatt.kube.api import KubeApi, load_api_client
     from zerowatt.operator.children import Settings
