@@ -273,3 +273,14 @@ def test_the_cache_holds_what_the_writes_returned(kube: OperatorEmulatorThread) 
     app = op.apps[Ref("SpinApp", "apps", "good")]
     assert app["metadata"]["finalizers"] == ["zerowatt.dev/operator"]
     assert condition(app, "Accepted")["status"] == "True"
+
+
+def test_namespaced_operator_leaves_other_namespaces_alone(kube: OperatorEmulatorThread) -> None:
+    seed(kube)
+    create(kube, "/apis/core.spinkube.dev/v1alpha1/namespaces/other/spinappexecutors", executor(namespace="other"))
+    create(kube, "/apis/core.spinkube.dev/v1alpha1/namespaces/other/spinapps", spinapp("web", "other", uid="uid-o"))
+    op = operator(kube, namespaces=("other",))
+    op.run_once()
+    assert get(kube, "/apis/apps/v1/namespaces/other/deployments/web") is not None
+    assert get(kube, f"{DEPLOYMENTS}/good") is None
+    assert set(op.apps) == {Ref("SpinApp", "other", "web")}
