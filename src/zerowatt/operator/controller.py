@@ -35,7 +35,7 @@ from zerowatt.kube.api import MERGE_PATCH, ApiError, KubeApi, encode, path_segme
 from zerowatt.kube.wire import Request
 from zerowatt.operator import names as n
 from zerowatt.operator.children import Settings
-from zerowatt.operator.conditions import timestamp
+from zerowatt.operator.conditions import READY, find, timestamp
 from zerowatt.operator.model import Ref, meta
 from zerowatt.operator.reconcile import Event, Plan, failed, reconcile
 from zerowatt.operator.watch import Change, Relist, Watch
@@ -393,7 +393,9 @@ class Operator:
                     status = failed(plan, message, now, p.obj.get("status") or {})
                     second.append(self._status_request(p.ref, status))
                     owners.append(p)
-                    events.append(Event("Warning", "ApplyFailed", message))
+                    ready = find(p.obj.get("status") or {}, READY) or {}
+                    if (ready.get("reason"), ready.get("message")) != ("ApplyFailed", message):  # once per message
+                        events.append(Event("Warning", "ApplyFailed", message))
                 self._requeue(p.ref)
             else:
                 self._failures.pop(p.ref, None)
