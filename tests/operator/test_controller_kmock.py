@@ -120,6 +120,10 @@ def test_good_apps_reconcile_and_bad_ones_get_a_condition_and_event(kube: Operat
     assert good["status"]["deploymentName"] == "good"
     dep = get(kube, f"{DEPLOYMENTS}/good")
     assert dep is not None and dep["spec"]["replicas"] == 2
+    assert dep["metadata"]["ownerReferences"][0]["uid"] == "uid-good"
+    writes = [p for m, p in emu(kube).served if m == "PATCH"]
+    assert f"{DEPLOYMENTS}/good?fieldManager=zerowatt-operator&force=true" in writes  # server-side apply
+    assert f"{SPINAPPS}/good/status" in writes  # the status subresource
     zw = get(kube, f"{DEPLOYMENTS}/zw")
     assert zw is not None and "replicas" not in zw["spec"]
     assert zw["metadata"]["annotations"]["zerowatt.dev/autoscaling"] == "true"
@@ -285,3 +289,17 @@ def test_namespaced_operator_leaves_other_namespaces_alone(kube: OperatorEmulato
     assert get(kube, "/apis/apps/v1/namespaces/other/deployments/web") is not None
     assert get(kube, f"{DEPLOYMENTS}/good") is None
     assert set(op.apps) == {Ref("SpinApp", "other", "web")}
+
+
+def test_watch_mode_survives_a_failing_first_list(kube: OperatorEmulatorThread) -> None:
+    seed(kube)
+    emu(kube).faults.append(Fault("GET", DEPLOYMENTS.replace("/namespaces/apps", ""), 403, times=1))
+    op = operator(kube)
+    thread = threading.Thread(target=op.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: get(kube, f"{DEPLOYMENTS}/good") is not None and get(kube, f"{SERVICES}/zw") is not None)
+        assert emu(kube).faults[0].hits == 1
+    finally:
+        op.close()
+        thread.join(10)

@@ -535,9 +535,16 @@ class Operator:
         w.start()
 
     def run(self) -> None:
-        """List, watch and reconcile until :attr:`stop` is set."""
-        self.sync()
-        for coll in self.collections:
+        """List, watch and reconcile until :attr:`stop` is set. A collection that cannot be listed at start
+        (the API server not reachable yet, RBAC still being applied) is retried, and the others go on."""
+        order = sorted(self.collections, key=lambda c: {"executor": 0, "child": 1, "app": 2}[c.role])
+        for coll in order:
+            try:
+                self.list_collection(coll)
+            except ApiError as exc:
+                log.error("list failed", extra={"fields": {"path": coll.path, "error": str(exc)}})
+                self.queue.put(Relist(coll.path))
+                continue
             self._start_watch(coll)
         next_resync = self.monotonic() + self.options.resync
         try:
