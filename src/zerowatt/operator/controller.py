@@ -390,8 +390,7 @@ class Operator:
                 if conflict:
                     self._stale.add(p.ref)
                 else:
-                    status = failed(plan, message, now, p.obj.get("status") or {})
-                    second.append(self._status_request(p.ref, status))
+                    second.append(self._status_request(p.ref, failed(plan, message, now, p.obj.get("status") or {})))
                     owners.append(p)
                     ready = find(p.obj.get("status") or {}, READY) or {}
                     if (ready.get("reason"), ready.get("message")) != ("ApplyFailed", message):  # once per message
@@ -399,9 +398,9 @@ class Operator:
                 self._requeue(p.ref)
             else:
                 self._failures.pop(p.ref, None)
-                status = self._status_after_apply(p, now) if plan.apply else plan.status
-                if status is not None:
-                    second.append(self._status_request(p.ref, status))
+                new_status = self._status_after_apply(p, now) if plan.apply else plan.status
+                if new_status is not None:
+                    second.append(self._status_request(p.ref, new_status))
                     owners.append(p)
                     self.stats.status_writes += 1
                 if plan.app.deleting and plan.finalizers is not None:
