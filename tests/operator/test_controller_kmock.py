@@ -303,3 +303,21 @@ def test_watch_mode_survives_a_failing_first_list(kube: OperatorEmulatorThread) 
     finally:
         op.close()
         thread.join(10)
+
+
+def test_an_exception_while_writing_requeues_the_apps(kube: OperatorEmulatorThread) -> None:
+    seed(kube)
+    op = operator(kube)
+    real = op.api.send_all
+    calls: list[int] = []
+
+    def flaky(requests: Any) -> Any:
+        if requests[0].method != "GET":
+            calls.append(len(requests))
+            if len(calls) == 1:  # the first batch of writes
+                raise ConnectionResetError("connection reset by peer")
+        return real(requests)
+
+    op.api.send_all = flaky  # type: ignore[method-assign]
+    stats = op.run_once()
+    assert stats.errors >= 6 and get(kube, f"{DEPLOYMENTS}/good") is not None

@@ -324,7 +324,13 @@ class Operator:
             if not plan.idle:
                 pending.append(_Pending(ref, plan, obj))
         if pending:
-            self._write(pending, now)
+            try:
+                self._write(pending, now)
+            except Exception:  # a client bug or a broken connection: retry these apps, keep the loop alive
+                log.exception("writes failed", extra={"fields": {"apps": len(pending)}})
+                for p in pending:
+                    self.stats.errors += 1
+                    self._requeue(p.ref)
         return len(refs)
 
     def _refresh_stale(self, refs: list[Ref]) -> None:
