@@ -279,3 +279,17 @@ def test_the_wasmapp_crd_declares_every_field_the_operator_reads() -> None:
     spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
     assert set(spec) == set(WASMAPP_FIELDS)
     assert set(spec["autoscaling"]["properties"]) == {"enabled", "policy", "params", "minScale", "maxScale"}
+
+
+def test_docs_field_tables_name_every_field() -> None:
+    from pathlib import Path
+
+    from zerowatt.operator.model import SPINAPP_FIELDS
+
+    text = (Path(__file__).parents[2] / "docs" / "operator.md").read_text()
+    spinapp_table = text.split("### SpinApp")[1].split("### SpinAppExecutor")[0]
+    executor_table = text.split("### SpinAppExecutor")[1].split("### WasmApp")[0]
+    for name in SPINAPP_FIELDS:
+        assert f"`spec.{name}" in spinapp_table, name
+    for name in ("createDeployment", "runtimeClassName", "spinImage", "caCertSecret", "installDefaultCACerts", "otel"):
+        assert name in executor_table, name
