@@ -479,3 +479,28 @@ def test_failed_status_marks_ready_false() -> None:
 )
 def test_contains(observed: Any, desired: Any, expected: bool) -> None:
     assert contains(observed, desired) is expected
+
+
+@pytest.mark.parametrize(
+    ("deployment_conditions", "reason", "text"),
+    [
+        (
+            [{"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": "exceeded quota: pods"}],
+            "ReplicaFailure",
+            "exceeded quota",
+        ),
+        (
+            [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "timed out"}],
+            "ProgressDeadlineExceeded",
+            "timed out",
+        ),
+        ([{"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"}], "Progressing", "waiting"),
+    ],
+)
+def test_ready_reports_the_deployments_failures(deployment_conditions: list[Obj], reason: str, text: str) -> None:
+    stored, observed = settle(spinapp())
+    observed[("Deployment", "web")]["status"] = {"replicas": 2, "conditions": deployment_conditions}
+    plan = plan_for(stored, observed=observed)
+    ready = (plan.status or stored["status"])["conditions"][1]
+    assert (ready["status"], ready["reason"]) == ("False", reason)
+    assert text in ready["message"]

@@ -212,6 +212,17 @@ def _ready(app: AppSpec, deployment: Mapping[str, Any] | None) -> cond.Condition
         )
     if wanted == 0:
         return cond.Condition(cond.READY, True, "ScaledToZero", "spec.replicas is 0")
+    for c in status.get("conditions") or ():
+        # The Deployment controller's own verdicts: pods that cannot be created (quota, admission), or a
+        # rollout past its progress deadline (pods that never become ready: a bad image or reference).
+        if not isinstance(c, Mapping):
+            continue
+        if c.get("type") == "ReplicaFailure" and c.get("status") == "True":
+            return cond.Condition(cond.READY, False, "ReplicaFailure", str(c.get("message") or c.get("reason")))
+        if c.get("type") == "Progressing" and c.get("status") == "False":
+            return cond.Condition(
+                cond.READY, False, str(c.get("reason") or "NotProgressing"), str(c.get("message") or "")
+            )
     return cond.Condition(cond.READY, False, "Progressing", "waiting for a ready replica")
 
 
