@@ -38,6 +38,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "zerowatt.cli.downscaler",
         "Scale workloads down off-hours and back up: a drop-in replacement for kube-downscaler.",
     ),
+    "operator": LazyCommand(
+        "zerowatt.cli.operator",
+        "Serve SpinApps (SpinKube's, unchanged) and WasmApps on Kubernetes: Deployments, Services, status.",
+    ),
     "rightsize": LazyCommand(
         "zerowatt.cli.rightsize",
         "Recommend CPU/memory requests as the VPA would, and show the cores, GiB and watts they free.",

@@ -1,0 +1,1 @@
+"""The Kubernetes operator: SpinApps, SpinAppExecutors and WasmApps into Deployments and Services."""
