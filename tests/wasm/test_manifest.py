@@ -363,3 +363,40 @@ def test_load_apps_variables_apply_to_the_apps_that_declare_them(tmp_path: Path,
 def test_load_apps_needs_a_manifest() -> None:
     with pytest.raises(ValidationError, match="no manifest"):
         load_apps([], env={})
+
+
+def test_selected_components_keep_only_their_routes(built_examples: Path) -> None:
+    paths = [built_examples / name / "spin.toml" for name in ("hello-wat", "slow-wat", "echo-c")]
+    apps = load_apps(paths, env={}, components=["slow", "echo"])
+    assert [(a.name, list(a.components), [t.component_id for t in a.triggers]) for a in apps] == [
+        ("slow-wat", ["slow"], ["slow"]),
+        ("echo-c", ["echo"], ["echo"]),
+    ]  # hello-wat had none of them: dropped
+    with pytest.raises(ValidationError) as unknown:
+        load_apps(paths, env={}, components=["slow", "nope"])
+    assert unknown.value.where == "--component" and "'nope'" in str(unknown.value)
+
+
+def test_up_serves_only_the_selected_component(built_examples: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import httpx
+
+    from tests.conftest import cli_env, free_port
+    from tests.host.serving import wait_ready
+
+    port, admin, log = free_port(), free_port(), tmp_path / "up.log"
+    manifests = [str(built_examples / name / "spin.toml") for name in ("hello-wat", "echo-c")]
+    args = ["up", *manifests, "--component", "echo", "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "zerowatt", *args, "--workers", "1"], stdout=out, stderr=out, env=cli_env()
+        )
+    try:
+        wait_ready(f"http://127.0.0.1:{admin}", proc, log)
+        assert httpx.post(f"http://127.0.0.1:{port}/echo/x", content=b"hi").status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/hello").status_code == 404  # not selected: not served
+    finally:
+        proc.terminate()
+        proc.wait(30)

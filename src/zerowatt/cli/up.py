@@ -89,6 +89,10 @@ def up(
         float, typer.Option(help="Bytes/s a request body must keep up after --head-timeout (408 below it).", min=1)
     ] = DEFAULT_MIN_BODY_RATE,
     variable: Annotated[list[str] | None, typer.Option(help="Set an app variable: NAME=VALUE (repeatable).")] = None,
+    component: Annotated[
+        list[str] | None,
+        typer.Option(help="Serve only this component's routes (repeatable; Spin's selective deployment)."),
+    ] = None,
     cache_dir: Annotated[
         Path | None, typer.Option(help="Precompiled module cache (default ~/.cache/zerowatt).")
     ] = None,
@@ -139,6 +143,7 @@ def up(
         head_timeout=head_timeout,
         min_body_rate=min_body_rate,
         variables=parse_assignments(variable or []),
+        components=tuple(component or ()),
         cache_dir=str(cache_dir) if cache_dir else None,
         log_level=log_level.lower(),
         energy_summary=energy_summary or None,

@@ -70,7 +70,7 @@ def load(settings: HostSettings) -> list[App]:
     for path in paths:
         if not path.is_file():
             raise UsageError(f"{path}: no such manifest (expected a spin.toml file)")
-    return load_apps(paths, variable_values=settings.variables)
+    return load_apps(paths, variable_values=settings.variables, components=settings.components)
 
 
 def make_cache(runtime: Runtime, settings: HostSettings) -> ModuleCache:

@@ -38,6 +38,7 @@ class HostSettings:
     head_timeout: Seconds = DEFAULT_HEAD_TIMEOUT  # request head deadline (408), native front
     min_body_rate: float = DEFAULT_MIN_BODY_RATE  # bytes/s a request body must keep up (408), native front
     variables: dict[str, str] = field(default_factory=dict)
+    components: tuple[str, ...] = ()  # serve only these component ids (Spin's selective deployment); (): all
     cache_dir: str | None = None
     offload: str = "hybrid"  # zerowatt.wasm.wagi.executor.Offload
     guest_threads: int = 16  # per worker: threads for guests that outlive the inline budget
@@ -73,4 +74,5 @@ class HostSettings:
         data = json.loads(text)
         data["manifests"] = tuple(data["manifests"])
         data["policy_options"] = tuple(data.get("policy_options", ()))
+        data["components"] = tuple(data.get("components", ()))
         return cls(**data)

@@ -9,11 +9,12 @@ files, hashes sources, inspects modules and stages mounted files.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -257,17 +258,44 @@ def load_app(
     return app
 
 
+def select_components(apps: Sequence[App], wanted: Sequence[str]) -> list[App]:
+    """The apps reduced to the triggers (and components) of the ``wanted`` component ids.
+
+    Why: Spin's selective deployment (``spin up --component-id``, SpinKube's ``spec.components``) runs a
+    subset of an app's components in one place and the rest elsewhere. An app left with no trigger is
+    dropped; an id no app has is a usage error naming it.
+    """
+    known = {cid for app in apps for cid in app.components}
+    for cid in wanted:
+        if cid not in known:
+            raise ValidationError(
+                "--component", f"no component {cid!r} in the apps served (components: {', '.join(sorted(known))})"
+            )
+    chosen = set(wanted)
+    selected: list[App] = []
+    for app in apps:
+        triggers = tuple(t for t in app.triggers if t.component_id in chosen)
+        if triggers:
+            kept = {cid: c for cid, c in app.components.items() if cid in chosen}
+            selected.append(dataclasses.replace(app, triggers=triggers, components=kept))
+    if not selected:
+        raise ValidationError("--component", f"no trigger serves {', '.join(wanted)}: nothing to serve")
+    return selected
+
+
 def load_apps(
     paths: Iterable[Path],
     *,
     variable_values: Mapping[str, str] | None = None,
     env: Mapping[str, str] | None = None,
     cache_dir: Path | None = None,
+    components: Sequence[str] = (),
 ) -> list[App]:
     """Load several manifests to serve together; app names and routes must not clash across them.
 
     A ``--variable`` value applies to every app that declares that variable, and must be declared by
-    at least one.
+    at least one. ``components`` (``--component``): serve only the triggers of these component ids
+    (Spin's selective deployment, SpinKube's ``spec.components``); each id must exist in some app.
     """
     values = dict(variable_values or {})
     environment = os.environ if env is None else env
@@ -285,5 +313,7 @@ def load_apps(
     if not apps:
         raise ValidationError("", "no manifest given")
     _check_unknown_values(values, (name for app in apps for name in app.variables), "--variable")
+    if components:
+        apps = select_components(apps, components)
     Router(apps)
     return apps
