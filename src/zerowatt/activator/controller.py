@@ -209,7 +209,7 @@ class Activator:
                 state.poking = asyncio.get_running_loop().create_task(self._scale_from_zero(state))
 
     # -- observing -----------------------------------------------------------------------------
-    def _set_ready(self, state: AppState, ready: list[Endpoint]) -> None:
+    def set_ready(self, state: AppState, ready: list[Endpoint]) -> None:
         was = bool(state.ready)
         state.ready = ready
         self.metrics.ready.labels(state.label).set(len(ready))
@@ -223,7 +223,7 @@ class Activator:
     async def _refresh_ready(self, state: AppState, slices: list[dict[str, Any]] | None = None) -> None:
         if slices is None:
             slices = await self._call("list_slices", self.api.list_slices, state.config.key.namespace)
-        self._set_ready(state, ready_endpoints(slices, state.config.pods_service))
+        self.set_ready(state, ready_endpoints(slices, state.config.pods_service))
         if state.written is None:
             own = next(
                 (s for s in slices if (s.get("metadata") or {}).get("name") == state.config.slice_name), None

@@ -48,6 +48,12 @@ class ActivatorMetrics:
             ["reason"],
             registry=reg,
         )
+        self.backend_refused = Counter(
+            "zerowatt_activator_backend_refused_total",
+            "Connections a listed pod refused (the request was held again and retried).",
+            ["app"],
+            registry=reg,
+        )
         self.desired = Gauge("zerowatt_activator_desired_replicas", "Replicas the policy asks for.", ["app"], registry=reg)
         self.ready = Gauge("zerowatt_activator_ready_endpoints", "Ready pod endpoints seen.", ["app"], registry=reg)
         self.scale_writes = Counter(

@@ -15,6 +15,7 @@ the case for a connection failure.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
@@ -34,8 +35,10 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-#: Connection attempts per request (a refused connection means a stopped pod: hold again and retry).
-CONNECT_ATTEMPTS = 5
+#: First and longest pause after a refused connection (a stopped pod whose endpoint is still listed):
+#: the request is held again and retried, doubling the pause, until its deadline.
+RETRY_FIRST = 0.02
+RETRY_MAX = 1.0
 
 
 class _Body:
@@ -118,7 +121,8 @@ class ProxyApp:
         target = scope.get("raw_path") or scope["path"].encode()
         if scope.get("query_string"):
             target += b"?" + scope["query_string"]
-        for _ in range(CONNECT_ATTEMPTS):
+        pause = RETRY_FIRST
+        while True:
             got = await act.endpoint(state, deadline)
             if isinstance(got, Refused):
                 retry = [(b"retry-after", b"1")] if got.status == 503 else []
@@ -142,7 +146,10 @@ class ProxyApp:
                     if body.started:
                         raise
                     log.info("%s: %s refused the connection (%s); holding again", state.key, endpoint.address, exc)
-                    _drop(state, endpoint)
+                    act.metrics.backend_refused.labels(state.label).inc()
+                    _drop(act, state, endpoint)
+                    await asyncio.sleep(min(pause, max(0.0, deadline - act.clock())))
+                    pause = min(RETRY_MAX, pause * 2)
                     continue
                 try:
                     act.first_byte(state, cold)
@@ -167,11 +174,8 @@ class ProxyApp:
             finally:
                 state.proxying -= 1
                 act.metrics.proxying.labels(state.label).set(state.proxying)
-        await _plain(send, 503, f"the app {state.key}'s pods kept refusing connections", [(b"retry-after", b"1")])
-        return 503
 
 
-def _drop(state: AppState, endpoint: Endpoint) -> None:
-    state.ready = [e for e in state.ready if e.address != endpoint.address]
-    if not state.ready:
-        state.cold = None
+def _drop(act: Activator, state: AppState, endpoint: Endpoint) -> None:
+    """Forget an endpoint that refused a connection until the next read of the pod slices lists it."""
+    act.set_ready(state, [e for e in state.ready if e.address != endpoint.address])
