@@ -40,7 +40,9 @@ class Cluster:
         self.api.create(f"/apis/apps/v1/namespaces/{namespace}/deployments", deployment(name, namespace, **kwargs))
 
     def replicas(self, name: str, namespace: str = "apps") -> int:
-        return int(self.api.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}")["spec"]["replicas"])
+        d = self.api.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}")
+        assert "spec" in d, d
+        return int(d["spec"]["replicas"])
 
     def public_slice(self, service: str, namespace: str = "apps") -> dict[str, Any] | None:
         try:
