@@ -10,10 +10,13 @@ The admin listener is the host's (:class:`zerowatt.host.admin.AdminServer`): ``/
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +53,27 @@ class ActivatorSettings:
     scrape_timeout: float = 1.0
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, stopping on SIGTERM/SIGINT without re-raising the signal afterwards (uvicorn's
+    default, which would make a clean shutdown exit with -15 instead of 0)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def stop(signum: int, frame: object) -> None:
+            self.should_exit = True
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     return socket.create_server((host, port), family=family, backlog=1024)
@@ -66,7 +90,6 @@ class ActivatorServer:
         if not advertise:
             self.sock.close()
             raise SettingError("advertise", "the activator's own address is needed (set it, or $POD_IP)")
-        self.activator_ready = threading.Event()
         self.admin = AdminServer(*settings.admin, ready=lambda: self.activator.synced, multiproc_dir=None)
         self.metrics = ActivatorMetrics(self.admin.registry)
         self.activator = Activator(
@@ -81,7 +104,7 @@ class ActivatorServer:
             scrape=self._scrape,
         )
         self._client: httpx.AsyncClient | None = None
-        self._server: uvicorn.Server | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -120,7 +143,7 @@ class ActivatorServer:
             timeout_keep_alive=30,
             log_level="warning",
         )
-        self._server = uvicorn.Server(config)
+        self._server = _Server(config)
         control = asyncio.get_running_loop().create_task(self.activator.run())
         try:
             await self._server.serve(sockets=[self.sock])

@@ -45,6 +45,10 @@ COMMANDS: dict[str, LazyCommand] = {
     "energy": LazyCommand(
         "zerowatt.cli.energy", "Energy per node, process, container and command, with PUE, water and carbon."
     ),
+    "activator": LazyCommand(
+        "zerowatt.cli.activator",
+        "Hold requests for apps scaled to zero on Kubernetes, scale them up and proxy; autoscale them.",
+    ),
     "schedule": LazyCommand(
         "zerowatt.cli.schedule", "Downscaler schedules (kube-downscaler grammar): check when a spec matches."
     ),
