@@ -18,6 +18,7 @@ runtime's own start).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -284,10 +285,8 @@ class Kubelet:
 
     def _kill(self, pod: Pod, *, graceful: bool) -> None:
         if pod.process.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pod.process.pid, signal.SIGTERM if graceful else signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             try:
                 pod.process.wait(10)
             except subprocess.TimeoutExpired:

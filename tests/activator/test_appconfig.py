@@ -26,13 +26,15 @@ def test_defaults_follow_the_contract() -> None:
 
 def test_policy_and_params_are_zerowatt_up_policy_options() -> None:
     c = app_config(
-        dep(**{
-            "zerowatt.dev/autoscaling": "true",
-            "zerowatt.dev/policy": "keepalive",
-            "zerowatt.dev/policy-params": '{"keep_alive": 120, "compression": 60}',
-            "zerowatt.dev/min-scale": "1",
-            "zerowatt.dev/max-scale": "3",
-        })
+        dep(
+            **{
+                "zerowatt.dev/autoscaling": "true",
+                "zerowatt.dev/policy": "keepalive",
+                "zerowatt.dev/policy-params": '{"keep_alive": 120, "compression": 60}',
+                "zerowatt.dev/min-scale": "1",
+                "zerowatt.dev/max-scale": "3",
+            }
+        )
     )
     assert c.autoscaling and c.errors == ()
     assert c.policy.params == FixedKeepAlive(keep_alive=120.0)

@@ -30,10 +30,10 @@ def test_activator_process_serves_routes_and_stops_on_sigterm(tmp_path: Path) ->
         api = kube_api(et.url)
         api.create("/apis/apps/v1/namespaces/apps/deployments", deployment("web", replicas=0))
         port, admin = free_port(), free_port()
+        args = ["activator", "--kubeconfig", str(kubeconfig(tmp_path, et.url)), "--advertise", "127.0.0.1"]
+        args += ["--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}", "--sync", "0.1"]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "zerowatt", "activator", "--kubeconfig", str(kubeconfig(tmp_path, et.url))]
-            + ["--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}", "--advertise", "127.0.0.1"]
-            + ["--sync", "0.1", "--hold-deadline", "0.5"],
+            [sys.executable, "-m", "zerowatt", *args, "--hold-deadline", "0.5"],
             env=cli_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

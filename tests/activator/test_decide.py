@@ -83,4 +83,7 @@ def test_observe_pods_turns_scrapes_into_concurrency_and_forgets_gone_pods() -> 
 def test_next_step_orders_endpoint_switches_and_scale_writes(
     desired: int, replicas: int, ready: int, now: float, drain_until: float | None, expected: Step
 ) -> None:
-    assert next_step(desired=desired, replicas=replicas, ready=ready, now=now, drain=2.0, drain_until=drain_until) == expected
+    assert (
+        next_step(desired=desired, replicas=replicas, ready=ready, now=now, drain=2.0, drain_until=drain_until)
+        == expected
+    )

@@ -35,9 +35,7 @@ def test_sums_over_apps_and_components_and_skips_garbage() -> None:
         (PodSample(5, 1, 1), PodSample(5, 2, 2), 0.0, 0.0),  # no time passed
     ],
 )
-def test_load_between_scrapes(
-    before: PodSample | None, after: PodSample, concurrency: float, completed: float
-) -> None:
+def test_load_between_scrapes(before: PodSample | None, after: PodSample, concurrency: float, completed: float) -> None:
     load = load_between(before, after)
     assert load.concurrency == pytest.approx(concurrency)
     assert load.completed == completed

@@ -225,9 +225,7 @@ class Activator:
             slices = await self._call("list_slices", self.api.list_slices, state.config.key.namespace)
         self.set_ready(state, ready_endpoints(slices, state.config.pods_service))
         if state.written is None:
-            own = next(
-                (s for s in slices if (s.get("metadata") or {}).get("name") == state.config.slice_name), None
-            )
+            own = next((s for s in slices if (s.get("metadata") or {}).get("name") == state.config.slice_name), None)
             state.written = slice_targets(own) if own is not None else []
 
     def _update_apps(self, deployments: list[dict[str, Any]]) -> None:
@@ -284,7 +282,12 @@ class Activator:
             if scraped is not None and scraped:
                 conc, done = state.scaler.observe_pods(scraped)
             decision = state.scaler.decide(
-                now, pod_concurrency=conc, pod_completed=done, proxying=state.proxying, held=held, ready=len(state.ready)
+                now,
+                pod_concurrency=conc,
+                pod_completed=done,
+                proxying=state.proxying,
+                held=held,
+                ready=len(state.ready),
             )
             desired = decision.desired
             state.wake_at = decision.wake_at

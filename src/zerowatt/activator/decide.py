@@ -83,9 +83,7 @@ class Step:
     drain_until: float | None  # scale-to-zero waits until then (None: not draining)
 
 
-def next_step(
-    *, desired: int, replicas: int, ready: int, now: float, drain: float, drain_until: float | None
-) -> Step:
+def next_step(*, desired: int, replicas: int, ready: int, now: float, drain: float, drain_until: float | None) -> Step:
     """The next step from ``replicas`` (spec) and ``ready`` endpoints towards ``desired`` (see the module doc)."""
     if desired > 0:
         target: Target = "pods" if ready > 0 else "activator"

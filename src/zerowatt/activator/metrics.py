@@ -21,12 +21,17 @@ class ActivatorMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         reg = registry if registry is not None else CollectorRegistry(auto_describe=True)
         self.registry = reg
-        self.held = Gauge("zerowatt_activator_held_requests", "Requests held waiting for a ready endpoint.", ["app"], registry=reg)
+        self.held = Gauge(
+            "zerowatt_activator_held_requests", "Requests held waiting for a ready endpoint.", ["app"], registry=reg
+        )
         self.proxying = Gauge(
             "zerowatt_activator_proxied_in_flight", "Requests the activator is proxying now.", ["app"], registry=reg
         )
         self.requests = Counter(
-            "zerowatt_activator_requests_total", "Requests answered by the activator, by app and code.", ["app", "code"], registry=reg
+            "zerowatt_activator_requests_total",
+            "Requests answered by the activator, by app and code.",
+            ["app", "code"],
+            registry=reg,
         )
         self.cold_starts = Counter(
             "zerowatt_activator_cold_starts_total",
@@ -54,15 +59,25 @@ class ActivatorMetrics:
             ["app"],
             registry=reg,
         )
-        self.desired = Gauge("zerowatt_activator_desired_replicas", "Replicas the policy asks for.", ["app"], registry=reg)
+        self.desired = Gauge(
+            "zerowatt_activator_desired_replicas", "Replicas the policy asks for.", ["app"], registry=reg
+        )
         self.ready = Gauge("zerowatt_activator_ready_endpoints", "Ready pod endpoints seen.", ["app"], registry=reg)
         self.scale_writes = Counter(
-            "zerowatt_activator_scale_writes_total", "spec.replicas written through the scale subresource.", ["app"], registry=reg
+            "zerowatt_activator_scale_writes_total",
+            "spec.replicas written through the scale subresource.",
+            ["app"],
+            registry=reg,
         )
         self.config_errors = Gauge(
-            "zerowatt_activator_config_errors", "Bad zerowatt.dev/* annotations of an app (see the log).", ["app"], registry=reg
+            "zerowatt_activator_config_errors",
+            "Bad zerowatt.dev/* annotations of an app (see the log).",
+            ["app"],
+            registry=reg,
         )
-        self.api_errors = Counter("zerowatt_activator_api_errors_total", "Failed Kubernetes API calls.", ["call"], registry=reg)
+        self.api_errors = Counter(
+            "zerowatt_activator_api_errors_total", "Failed Kubernetes API calls.", ["call"], registry=reg
+        )
         self.apps = Gauge("zerowatt_activator_apps", "Apps behind the activator.", registry=reg)
 
     def phase(self, app: str, phase: str, seconds: float) -> None:

@@ -22,7 +22,9 @@ def _opt(help_: str, env: str | None = None, **kw: Any) -> Any:
 @reports_errors
 def activator(
     listen: Annotated[str, _opt("Proxy address (HOST:PORT)", "ZEROWATT_ACTIVATOR_LISTEN")] = "0.0.0.0:8080",
-    admin: Annotated[str, _opt("Admin address: /healthz, /readyz, /metrics", "ZEROWATT_ACTIVATOR_ADMIN")] = "0.0.0.0:9090",
+    admin: Annotated[
+        str, _opt("Admin address: /healthz, /readyz, /metrics", "ZEROWATT_ACTIVATOR_ADMIN")
+    ] = "0.0.0.0:9090",
     advertise: Annotated[
         str, _opt("Address written into apps' EndpointSlices while they are at zero (default: $POD_IP)", "POD_IP")
     ] = "",
@@ -30,7 +32,9 @@ def activator(
     context: Annotated[str, _opt("kubeconfig context")] = "",
     sync: Annotated[float, _opt("Seconds between syncs (apps, endpoints, pod metrics, decisions)", min=0.01)] = 1.0,
     fast_poll: Annotated[float, _opt("Seconds between endpoint reads while requests wait", min=0.001)] = 0.01,
-    drain: Annotated[float, _opt("Seconds between pointing traffic back at the activator and 0 replicas", min=0.0)] = 2.0,
+    drain: Annotated[
+        float, _opt("Seconds between pointing traffic back at the activator and 0 replicas", min=0.0)
+    ] = 2.0,
     hold_per_app: Annotated[int, _opt("Requests held per app while it starts (503 above)", min=1)] = 1000,
     hold_total: Annotated[int, _opt("Requests held in all (503 above)", min=1)] = 10000,
     hold_deadline: Annotated[float, _opt("Seconds a held request waits for a ready pod (504 after)", min=0.001)] = 60.0,
@@ -39,7 +43,7 @@ def activator(
     backend_timeout: Annotated[float, _opt("Seconds a pod may take to answer", min=0.001)] = 300.0,
     debug: Annotated[bool, _opt("Debug logging")] = False,
 ) -> None:
-    """Hold requests for apps scaled to zero, scale them up and proxy; autoscale apps that ask for it."""
+    """Hold requests for apps scaled to zero on Kubernetes, scale them up and proxy; autoscale them."""
     from zerowatt.activator.holding import HoldLimits
     from zerowatt.activator.kubeio import ActivatorApi
     from zerowatt.activator.server import ActivatorServer, ActivatorSettings
