@@ -83,6 +83,7 @@ def main(argv: list[str]) -> int:
     from tests.activator.conftest import start_cluster
     from tests.activator.kubelet import Kubelet
     from tests.kube.emulator import EmulatorThread
+
     from zerowatt.activator.holding import HoldLimits
 
     rows: list[dict[str, float]] = []
