@@ -14,7 +14,14 @@ to the activator on a new connection and measures the time to the first byte of 
 per round, is the activator's own histogram (``zerowatt_activator_scale_from_zero_seconds``: ``api`` =
 the scale subresource written, ``pod_start`` = a ready endpoint seen, ``proxy`` = the first byte from the
 pod) and the runtime's own start as the kubelet saw it (process spawned → ``/readyz`` 200). What the
-operator and activator add is the end-to-end time minus the runtime's start. ``--warm N`` requests then
+operator and activator add is the end-to-end time minus the runtime's start and minus the pod's own time
+for its first request (``zerowatt_request_duration_seconds_sum`` scraped from the new pod: the component
+load and the first request's Python paths), which splits ``proxy`` into the runtime's part and the
+activator's proxying. That remainder also holds the test kubelet's own delays (noticing the Deployment,
+spawning, probing, publishing the slice). A control run (as many rounds) scales a second app by hand and
+sends its first request straight to the fresh pod once the kubelet sees it ready: its runtime start plus
+that first request's time to first byte is what the same pod costs without the activator, and the
+activator path's median minus the control's is what the activator adds. ``--warm N`` requests then
 go through the activator with the pod up, against the same requests straight to the pod (proxy cost).
 """
 
@@ -80,13 +87,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--warm", type=int, default=200)
     args = parser.parse_args(argv)
 
+    import httpx
     from tests.activator.conftest import start_cluster
     from tests.activator.kubelet import Kubelet
     from tests.kube.emulator import EmulatorThread
 
     from zerowatt.activator.holding import HoldLimits
+    from zerowatt.activator.podmetrics import parse_sample
 
     rows: list[dict[str, float]] = []
+    control: list[dict[str, float]] = []
     warm: dict[str, list[float]] = {"activator": [], "direct": []}
     with EmulatorThread() as et:
         cluster = start_cluster(et, HoldLimits(), sync=0.05, drain=0.05, fast_poll=0.01)
@@ -121,8 +131,28 @@ def main(argv: list[str]) -> int:
                     row = {k: after[k] - before.get(k, 0.0) for k in after}
                     row["first_byte"] = total
                     row["runtime_start"] = pods[0].start_seconds or 0.0
+                    dp = kubelet.deployments[("apps", "web")]
+                    scraped = httpx.get(f"http://{pods[0].ip}:{dp.admin}/metrics").text
+                    # the pod's own time for its first request (component load included): the runtime's
+                    row["runtime_first_request"] = parse_sample(scraped, 0.0).busy_seconds
+                    row["activator_proxying"] = row["proxy"] - row["runtime_first_request"]
                     rows.append(row)
                     print(json.dumps({k: round(v * 1e3, 1) for k, v in row.items()}), flush=True)
+                # control: the same fresh pod without the activator (scale written by hand, first request
+                # sent straight to the pod as soon as the kubelet saw it ready)
+                cluster.add_app("ctl", replicas=0)
+                for _ in range(args.rounds):
+                    n_before = len(kubelet.all_pods())
+                    cluster.api.patch("/apis/apps/v1/namespaces/apps/deployments/ctl/scale", {"spec": {"replicas": 1}})
+                    wait(lambda n=n_before: len(kubelet.all_pods()) > n, "control pod spawned")  # type: ignore[misc]
+                    pod = kubelet.all_pods()[n_before]
+                    wait(lambda p=pod: p.ready_at is not None, "control pod ready")  # type: ignore[misc]
+                    cdp = kubelet.deployments[("apps", "ctl")]
+                    direct_first, answer = first_byte(pod.ip, cdp.http, "ctl.apps")
+                    assert b" 200 " in answer.split(b"\r\n", 1)[0], answer[:200]
+                    control.append({"runtime_start": pod.start_seconds or 0.0, "direct_first_byte": direct_first})
+                    cluster.api.patch("/apis/apps/v1/namespaces/apps/deployments/ctl/scale", {"spec": {"replicas": 0}})
+                    wait(lambda p=pod: p.stopped_at is not None, "control pod stopped")  # type: ignore[misc]
                 if args.warm:
                     # pod up: the same request through the activator and straight to the pod
                     cluster.server.call(lambda: None)
@@ -144,13 +174,28 @@ def main(argv: list[str]) -> int:
             "mean_ms": statistics.fmean(values) * 1e3,
         }
 
-    keys = ["first_byte", "api", "pod_start", "runtime_start", "proxy"]
+    keys = ["first_byte", "api", "pod_start", "runtime_start", "proxy", "runtime_first_request", "activator_proxying"]
     result: dict[str, Any] = {k: summary(k) for k in keys}
-    overhead = [r["first_byte"] - r["runtime_start"] for r in rows]
-    result["overhead_first_byte_minus_runtime_start"] = {
+    overhead = [r["first_byte"] - r["runtime_start"] - r["runtime_first_request"] for r in rows]
+    result["overhead_first_byte_minus_runtime_start_and_first_request"] = {
         "p50_ms": pct(overhead, 0.5) * 1e3,
         "p99_ms": pct(overhead, 0.99) * 1e3,
     }
+    activator_part = [r["api"] + max(0.0, r["activator_proxying"]) for r in rows]
+    result["activator_api_plus_proxying"] = {
+        "p50_ms": pct(activator_part, 0.5) * 1e3,
+        "p99_ms": pct(activator_part, 0.99) * 1e3,
+    }
+    if control:
+        for key in ("runtime_start", "direct_first_byte"):
+            values = [c[key] for c in control]
+            result[f"control_{key}"] = {"p50_ms": pct(values, 0.5) * 1e3, "p99_ms": pct(values, 0.99) * 1e3}
+        control_total = [c["runtime_start"] + c["direct_first_byte"] for c in control]
+        fb = [r["first_byte"] for r in rows]
+        result["activator_path_minus_control"] = {
+            "p50_ms": (pct(fb, 0.5) - pct(control_total, 0.5)) * 1e3,
+            "mean_ms": (statistics.fmean(fb) - statistics.fmean(control_total)) * 1e3,
+        }
     if warm["direct"]:
         result["warm_first_byte"] = {
             k: {"p50_ms": pct(v, 0.5) * 1e3, "p99_ms": pct(v, 0.99) * 1e3} for k, v in warm.items()
