@@ -32,11 +32,34 @@ def metric(c: Cluster, name: str, **labels: str) -> float:
     return total
 
 
+def served(c: Cluster) -> list[tuple[str, str]]:
+    """(method, path) of every request the API server answered so far."""
+    emulator = c.emulator.emulator
+    assert emulator is not None
+    return list(c.emulator.call(lambda: list(emulator.served)))
+
+
 def get(c: Cluster, host: str, path: str = "/x", **kwargs: object) -> httpx.Response:
     return httpx.get(c.url + path, headers={"host": host}, timeout=60, **kwargs)  # type: ignore[arg-type]
 
 
 def test_held_requests_scale_up_wait_and_all_reach_the_pod(cluster: Cluster, backend: int) -> None:
+    """With the default EndpointSlice watch while requests wait."""
+    check_scale_from_zero(cluster, backend)
+    assert any("watch=true" in path for _, path in served(cluster))
+
+
+def test_scale_from_zero_by_polling_when_not_watching(backend: int) -> None:
+    with EmulatorThread() as et:
+        c = start_cluster(et, watch=False)
+        try:
+            check_scale_from_zero(c, backend)
+            assert not any("watch=true" in path for _, path in served(c))
+        finally:
+            c.server.stop()
+
+
+def check_scale_from_zero(cluster: Cluster, backend: int) -> None:
     cluster.add_app("web", annotations={**AUTOSCALED, "zerowatt.dev/policy-params": '{"keep_alive": 600}'})
     wait_until(cluster.synced, "first sync")
     wait_until(lambda: cluster.public_slice("web") is not None, "public slice written")
@@ -67,9 +90,7 @@ def test_scale_to_zero_points_the_slice_back_before_writing_zero(cluster: Cluste
         cluster.publish_pods("web", [("127.0.0.1", True)], backend)
         assert answer.result().status_code == 200
     wait_until(lambda: cluster.replicas("web") == 0, "scaled back to zero")
-    emulator = cluster.emulator.emulator
-    assert emulator is not None
-    writes = [p for m, p in cluster.emulator.call(lambda: list(emulator.served)) if m in ("PATCH", "POST")]
+    writes = [p for m, p in served(cluster) if m in ("PATCH", "POST")]
     scale_writes = [i for i, p in enumerate(writes) if "/scale" in p]
     slice_writes = [i for i, p in enumerate(writes) if "web-zerowatt" in p or p.endswith("endpointslices")]
     assert len(scale_writes) == 2, writes  # 0 → 1, then 1 → 0

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+import httpx
 
 from zerowatt.activator.appconfig import AppConfig, app_config
 from zerowatt.activator.decide import AppScaler, Step, next_step
@@ -100,6 +103,7 @@ class Activator:
         drain: float = DEFAULT_DRAIN,
         cluster_domain: str = "cluster.local",
         scrape: Callable[[Endpoint], Any] | None = None,
+        watch: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api = api
@@ -111,6 +115,8 @@ class Activator:
         self.drain = drain
         self.cluster_domain = cluster_domain
         self.scrape = scrape
+        self.watch = watch
+        self._watch_client: httpx.AsyncClient | None = None
         self.clock = clock
         self.apps: dict[AppKey, AppState] = {}  # by (namespace, service)
         self.by_service: dict[str, dict[str, AppKey]] = {}
@@ -194,6 +200,11 @@ class Activator:
             await self._decide_and_apply(state, self.clock(), scraped={})
             if state.cold is not None and state.cold.api_done is None:
                 state.cold.api_done = self.clock()
+            if self.watch and not state.ready:
+                try:
+                    await self._wait_ready_watching(state)
+                except Exception as exc:  # the API refused the watch, or it broke: poll instead
+                    log.info("%s: watching EndpointSlices failed (%s); polling", key, exc)
             while self.gate.held[key] > 0 and not state.ready and not self._stopping:
                 await self._refresh_ready(state)
                 if not state.ready:
@@ -207,6 +218,56 @@ class Activator:
             if self.gate.held[key] > 0 and not self._stopping and not state.ready:
                 # Held requests still wait (an API error, a pod that went away): try again.
                 state.poking = asyncio.get_running_loop().create_task(self._scale_from_zero(state))
+
+    async def _wait_ready_watching(self, state: AppState) -> None:
+        """Watch the app's namespace's EndpointSlices until a pod is ready (or nobody waits any more).
+
+        A watch without a resourceVersion first lists every object as ADDED, then streams changes: a
+        ready pod is seen as soon as the endpoint controller writes it, without polling the API.
+        """
+        key = state.key
+        target = await self._call("slice_watch", self.api.slice_watch, state.config.key.namespace)
+        if target is None:
+            return
+        if self._watch_client is None:
+            self._watch_client = httpx.AsyncClient(
+                verify=target.tls if target.tls is not None else True,
+                timeout=httpx.Timeout(None, connect=5.0),
+                trust_env=False,
+            )
+        client = self._watch_client
+        cache: dict[str, dict[str, Any]] = {}
+
+        async def consume() -> None:
+            async with client.stream("GET", target.url, headers=target.headers) as resp:
+                if resp.status_code != 200:
+                    raise RuntimeError(f"watch answered {resp.status_code}")
+                async for line in resp.aiter_lines():
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    obj = event.get("object") or {}
+                    name = str((obj.get("metadata") or {}).get("name") or "")
+                    if event.get("type") == "DELETED":
+                        cache.pop(name, None)
+                    elif event.get("type") in ("ADDED", "MODIFIED"):
+                        cache[name] = obj
+                    else:
+                        continue
+                    ready = ready_endpoints(cache.values(), state.config.pods_service)
+                    if ready:
+                        self.set_ready(state, ready)
+                        return
+
+        task = asyncio.get_running_loop().create_task(consume())
+        try:
+            while not task.done() and self.gate.held[key] > 0 and not state.ready and not self._stopping:
+                await asyncio.wait({task}, timeout=0.5)
+            if task.done():
+                task.result()  # a broken watch raises here: the caller polls
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     # -- observing -----------------------------------------------------------------------------
     def set_ready(self, state: AppState, ready: list[Endpoint]) -> None:
@@ -371,6 +432,10 @@ class Activator:
             state.ready_event.set()
             if state.poking is not None:
                 state.poking.cancel()
+
+    async def aclose(self) -> None:
+        if self._watch_client is not None:
+            await self._watch_client.aclose()
 
     def close(self) -> None:
         self._thread.shutdown(wait=False, cancel_futures=True)

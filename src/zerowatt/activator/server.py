@@ -51,6 +51,7 @@ class ActivatorSettings:
     max_connections: int = 10000
     backend_timeout: float = 300.0
     scrape_timeout: float = 1.0
+    watch: bool = True  # watch EndpointSlices while requests wait (else poll every fast_poll)
 
 
 class _Server(uvicorn.Server):
@@ -102,6 +103,7 @@ class ActivatorServer:
             drain=settings.drain,
             cluster_domain=settings.cluster_domain,
             scrape=self._scrape,
+            watch=settings.watch,
         )
         self._client: httpx.AsyncClient | None = None
         self._server: _Server | None = None
@@ -152,6 +154,7 @@ class ActivatorServer:
             control.cancel()
             await asyncio.gather(control, return_exceptions=True)
             await self._client.aclose()
+            await self.activator.aclose()
             self.activator.close()
 
     def serve(self) -> None:
