@@ -31,7 +31,10 @@ def activator(
     kubeconfig: Annotated[str, _opt("kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")] = "",
     context: Annotated[str, _opt("kubeconfig context")] = "",
     sync: Annotated[float, _opt("Seconds between syncs (apps, endpoints, pod metrics, decisions)", min=0.01)] = 1.0,
-    fast_poll: Annotated[float, _opt("Seconds between endpoint reads while requests wait", min=0.001)] = 0.01,
+    fast_poll: Annotated[
+        float, _opt("Seconds between endpoint reads while requests wait (when not watching)", min=0.001)
+    ] = 0.01,
+    watch: Annotated[bool, _opt("Watch EndpointSlices while requests wait (else poll every --fast-poll)")] = True,
     drain: Annotated[
         float, _opt("Seconds between pointing traffic back at the activator and 0 replicas", min=0.0)
     ] = 2.0,
@@ -64,6 +67,7 @@ def activator(
         cluster_domain=cluster_domain.strip("."),
         max_connections=max_connections,
         backend_timeout=backend_timeout,
+        watch=watch,
     )
     api = ActivatorApi(KubeApi(load_api_client(kubeconfig or None, context or None)))
     ActivatorServer(settings, api).serve()
