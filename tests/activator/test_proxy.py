@@ -188,3 +188,24 @@ def test_hostile_requests_never_take_the_activator_down(cluster: Cluster, backen
     assert get(cluster, "web").status_code == 200
     assert httpx.get(cluster.admin_url + "/healthz").status_code == 200
     assert get(cluster, "").status_code == 400
+
+
+def test_a_client_that_leaves_frees_its_holding_place_at_once(backend: int) -> None:
+    limits = HoldLimits(per_app=1, total=1, deadline=600)  # a long deadline: only the disconnect can free it
+    with EmulatorThread() as et:
+        c = start_cluster(et, limits)
+        try:
+            c.add_app("web")  # not autoscaled, 0 replicas: held until the deadline unless the client leaves
+            wait_until(lambda: c.server.call(lambda: len(c.server.activator.apps)) == 1, "app seen")
+            host, port = c.server.address
+            s = socket.create_connection((host, port))
+            s.sendall(b"GET / HTTP/1.1\r\nHost: web\r\n\r\n")
+            wait_until(lambda: metric(c, "zerowatt_activator_held_requests", app="apps/web") == 1, "held")
+            assert get(c, "web").status_code == 503  # the one place is taken
+            s.close()
+            wait_until(lambda: metric(c, "zerowatt_activator_held_requests", app="apps/web") == 0, "freed")
+            c.publish_pods("web", [("127.0.0.1", True)], backend)
+            assert get(c, "web").status_code == 200
+            assert metric(c, "zerowatt_activator_requests_total", code="499") == 1
+        finally:
+            c.server.stop()

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from zerowatt.activator.controller import Activator, AppState
+from zerowatt.activator.controller import Activator, AppState, ColdStart
 from zerowatt.activator.holding import Refused
 from zerowatt.activator.hosts import Miss
 from zerowatt.activator.slices import Endpoint
@@ -59,6 +59,10 @@ class _Body:
             chunk = message.get("body", b"")
             if chunk:
                 yield chunk
+
+
+async def _next(receive: Receive) -> Message:
+    return await receive()
 
 
 async def _plain(send: Send, status: int, text: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
@@ -109,7 +113,6 @@ class ProxyApp:
         send: Send,
         started: float,
     ) -> int:
-        act = self.activator
         deadline = started + self.deadline
         body = _Body(receive)
         forwarded = end_to_end(headers)
@@ -121,15 +124,56 @@ class ProxyApp:
         target = scope.get("raw_path") or scope["path"].encode()
         if scope.get("query_string"):
             target += b"?" + scope["query_string"]
+        has_body = any(k in ("content-length", "transfer-encoding") for k, _ in headers)
+        gone: asyncio.Task[Message] | None = None
+        if not has_body:
+            # No body: the request's one message is read now, and the next one can only be the client
+            # going away, which frees the request's holding place at once instead of at its deadline.
+            await receive()
+            gone = asyncio.get_running_loop().create_task(_next(receive))
+        try:
+            return await self._attempts(state, body, gone, forwarded, target, has_body, deadline, scope, send)
+        finally:
+            if gone is not None:
+                gone.cancel()
+
+    async def _hold(
+        self, state: AppState, deadline: float, gone: asyncio.Task[Message] | None
+    ) -> tuple[Endpoint, ColdStart | None] | Refused | None:
+        """:meth:`Activator.endpoint`, or None when the client went away while it waited."""
+        if gone is None or state.ready:
+            return await self.activator.endpoint(state, deadline)
+        waiting = asyncio.get_running_loop().create_task(self.activator.endpoint(state, deadline))
+        done, _ = await asyncio.wait({waiting, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if waiting in done:
+            return waiting.result()
+        waiting.cancel()  # its finally releases the holding place
+        await asyncio.gather(waiting, return_exceptions=True)
+        return None
+
+    async def _attempts(
+        self,
+        state: AppState,
+        body: _Body,
+        gone: asyncio.Task[Message] | None,
+        forwarded: list[tuple[str, str]],
+        target: bytes,
+        has_body: bool,
+        deadline: float,
+        scope: Scope,
+        send: Send,
+    ) -> int:
+        act = self.activator
         pause = RETRY_FIRST
         while True:
-            got = await act.endpoint(state, deadline)
+            got = await self._hold(state, deadline, gone)
+            if got is None:
+                return 499  # the client closed the connection while its request was held (nginx's code)
             if isinstance(got, Refused):
                 retry = [(b"retry-after", b"1")] if got.status == 503 else []
                 await _plain(send, got.status, got.reason, retry)
                 return got.status
             endpoint, cold = got
-            has_body = any(k in ("content-length", "transfer-encoding") for k, _ in headers)
             request = self.client.build_request(
                 scope["method"],
                 endpoint.http_url + target.decode("latin-1"),
