@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -50,10 +51,19 @@ class Cluster:
         except Exception:
             return None
 
-    def publish_pods(self, service: str, addresses: list[tuple[str, bool]], http: int, namespace: str = "apps") -> None:
+    def publish_pods(
+        self,
+        service: str,
+        addresses: list[tuple[str, bool]],
+        http: int,
+        namespace: str = "apps",
+        admin: int | None = None,
+    ) -> None:
         """The ``SERVICE-pods`` slice, as the endpoint controller would write it."""
         endpoints = [{"addresses": [a], "conditions": {"ready": r}} for a, r in addresses]
         ports = [{"name": "http", "port": http}]
+        if admin is not None:
+            ports.append({"name": "admin", "port": admin})
         base = f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices"
         try:
             self.api.patch(f"{base}/{service}-pods-test", {"endpoints": endpoints, "ports": ports})
@@ -92,12 +102,26 @@ def cluster() -> Iterator[Cluster]:
             c.api.close()
 
 
+START = time.monotonic()
+
+
 class _Echo(http.server.BaseHTTPRequestHandler):
     """Answers every request with its method, path, Host and body (a stand-in pod)."""
 
     protocol_version = "HTTP/1.1"
 
     def _answer(self) -> None:
+        if self.path == "/metrics":
+            # a pod that has been serving 30 requests at once since the server started (Little's law)
+            busy = 30.0 * (time.monotonic() - START)
+            text = f'zerowatt_request_duration_seconds_sum{{app="a"}} {busy}\n'
+            text += f'zerowatt_request_duration_seconds_count{{app="a"}} {busy * 10}\n'
+            data = text.encode()
+            self.send_response(200)
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
         out = f"{self.command} {self.path} host={self.headers.get('host')} xff={self.headers.get('x-forwarded-for')}\n"

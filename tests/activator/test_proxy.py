@@ -209,3 +209,21 @@ def test_a_client_that_leaves_frees_its_holding_place_at_once(backend: int) -> N
             assert metric(c, "zerowatt_activator_requests_total", code="499") == 1
         finally:
             c.server.stop()
+
+
+def test_kpa_scales_on_the_concurrency_pods_report(cluster: Cluster, backend: int) -> None:
+    """The pod's /metrics says 30 requests in flight on average; target 10 × 0.7 → 5 pods, max-scale 3."""
+    params = '{"target": 10, "stable_window": 6, "tick": 0.1}'
+    cluster.add_app(
+        "web",
+        replicas=1,
+        annotations={
+            "zerowatt.dev/autoscaling": "true",
+            "zerowatt.dev/policy": "kpa",
+            "zerowatt.dev/policy-params": params,
+            "zerowatt.dev/max-scale": "3",
+        },
+    )
+    cluster.publish_pods("web", [("127.0.0.1", True)], backend, admin=backend)
+    wait_until(lambda: cluster.replicas("web") == 3, "scaled to max-scale on the reported concurrency")
+    assert metric(cluster, "zerowatt_activator_desired_replicas", app="apps/web") == 3
