@@ -227,3 +227,32 @@ def test_kpa_scales_on_the_concurrency_pods_report(cluster: Cluster, backend: in
     cluster.publish_pods("web", [("127.0.0.1", True)], backend, admin=backend)
     wait_until(lambda: cluster.replicas("web") == 3, "scaled to max-scale on the reported concurrency")
     assert metric(cluster, "zerowatt_activator_desired_replicas", app="apps/web") == 3
+
+
+def test_a_public_slice_changed_by_someone_else_is_restored(cluster: Cluster, backend: int) -> None:
+    cluster.add_app("web", replicas=1)
+    cluster.publish_pods("web", [("127.0.0.1", True)], backend)
+    wait_until(lambda: (cluster.public_slice("web") or {}).get("ports", [{}])[0].get("port") == backend, "pods")
+    path = "/apis/discovery.k8s.io/v1/namespaces/apps/endpointslices/web-zerowatt"
+    cluster.api.patch(path, {"endpoints": [{"addresses": ["10.9.9.9"]}], "ports": [{"name": "http", "port": 1}]})
+    wait_until(
+        lambda: (cluster.public_slice("web") or {}).get("endpoints", [{}])[0].get("addresses") == ["127.0.0.1"],
+        "the activator's endpoints written back",
+    )
+    assert cluster.public_slice("web")["ports"][0]["port"] == backend  # type: ignore[index]
+
+
+def test_a_held_request_for_a_deleted_app_is_answered_404_not_left_to_its_deadline() -> None:
+    with EmulatorThread() as et:
+        c = start_cluster(et, HoldLimits(deadline=600))
+        try:
+            c.add_app("web")  # at zero, not autoscaled: held
+            wait_until(lambda: c.server.call(lambda: len(c.server.activator.apps)) == 1, "app seen")
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                answer = pool.submit(get, c, "web")
+                wait_until(lambda: metric(c, "zerowatt_activator_held_requests", app="apps/web") == 1, "held")
+                c.api.request("DELETE", "/apis/apps/v1/namespaces/apps/deployments/web")
+                r = answer.result()
+            assert r.status_code == 404 and "removed while its request was held" in r.text
+        finally:
+            c.server.stop()

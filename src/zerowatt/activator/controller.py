@@ -164,6 +164,9 @@ class Activator:
                 ep = state.pick()
                 if ep is not None:
                     return ep, cold
+                if self.apps.get(key) is not state:
+                    self.metrics.refused.labels("route").inc()
+                    return Refused(404, f"app {key} was removed while its request was held")
                 state.ready_event.clear()
                 remaining = deadline - self.clock()
                 if remaining <= 0:
@@ -285,9 +288,10 @@ class Activator:
         if slices is None:
             slices = await self._call("list_slices", self.api.list_slices, state.config.key.namespace)
         self.set_ready(state, ready_endpoints(slices, state.config.pods_service))
-        if state.written is None:
-            own = next((s for s in slices if (s.get("metadata") or {}).get("name") == state.config.slice_name), None)
-            state.written = slice_targets(own) if own is not None else []
+        # What the public slice holds now, as read (not as last written): a slice changed or deleted by
+        # someone else is rewritten at the next decision.
+        own = next((s for s in slices if (s.get("metadata") or {}).get("name") == state.config.slice_name), None)
+        state.written = slice_targets(own) if own is not None else []
 
     def _update_apps(self, deployments: list[dict[str, Any]]) -> None:
         seen: set[AppKey] = set()
