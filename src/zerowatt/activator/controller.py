@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -32,8 +32,9 @@ from zerowatt.activator.holding import HoldGate, HoldLimits, Refused
 from zerowatt.activator.hosts import AppKey, Miss, resolve
 from zerowatt.activator.kubeio import ActivatorApi
 from zerowatt.activator.metrics import ActivatorMetrics
-from zerowatt.activator.podmetrics import PodSample
+from zerowatt.activator.podmetrics import PodSample, parse_sample
 from zerowatt.activator.slices import Endpoint, ready_endpoints, slice_manifest, slice_targets, written_endpoints
+from zerowatt.activator.watch import watch_slices
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -44,8 +45,6 @@ DEFAULT_SYNC = 1.0
 DEFAULT_FAST_POLL = 0.01
 #: Seconds between pointing the public slice back at the activator and writing 0 replicas.
 DEFAULT_DRAIN = 2.0
-
-Scrape = Callable[[Endpoint], "asyncio.Future[str | None] | Any"]
 
 
 @dataclass
@@ -223,11 +222,7 @@ class Activator:
                 state.poking = asyncio.get_running_loop().create_task(self._scale_from_zero(state))
 
     async def _wait_ready_watching(self, state: AppState) -> None:
-        """Watch the app's namespace's EndpointSlices until a pod is ready (or nobody waits any more).
-
-        A watch without a resourceVersion first lists every object as ADDED, then streams changes: a
-        ready pod is seen as soon as the endpoint controller writes it, without polling the API.
-        """
+        """Watch the app's namespace's EndpointSlices until a pod is ready or nobody waits any more."""
         key = state.key
         target = await self._call("slice_watch", self.api.slice_watch, state.config.key.namespace)
         if target is None:
@@ -238,39 +233,17 @@ class Activator:
                 timeout=httpx.Timeout(None, connect=5.0),
                 trust_env=False,
             )
-        client = self._watch_client
-        cache: dict[str, dict[str, Any]] = {}
 
-        async def consume() -> None:
-            async with client.stream("GET", target.url, headers=target.headers) as resp:
-                if resp.status_code != 200:
-                    raise RuntimeError(f"watch answered {resp.status_code}")
-                async for line in resp.aiter_lines():
-                    if not line.strip():
-                        continue
-                    event = json.loads(line)
-                    obj = event.get("object") or {}
-                    name = str((obj.get("metadata") or {}).get("name") or "")
-                    if event.get("type") == "DELETED":
-                        cache.pop(name, None)
-                    elif event.get("type") in ("ADDED", "MODIFIED"):
-                        cache[name] = obj
-                    else:
-                        continue
-                    ready = ready_endpoints(cache.values(), state.config.pods_service)
-                    if ready:
-                        self.set_ready(state, ready)
-                        return
+        def found(slices: Iterable[dict[str, Any]]) -> bool:
+            ready = ready_endpoints(slices, state.config.pods_service)
+            if ready:
+                self.set_ready(state, ready)
+            return bool(ready)
 
-        task = asyncio.get_running_loop().create_task(consume())
-        try:
-            while not task.done() and self.gate.held[key] > 0 and not state.ready and not self._stopping:
-                await asyncio.wait({task}, timeout=0.5)
-            if task.done():
-                task.result()  # a broken watch raises here: the caller polls
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        def waiting() -> bool:
+            return self.gate.held[key] > 0 and not state.ready and not self._stopping
+
+        await watch_slices(self._watch_client, target, found, waiting)
 
     # -- observing -----------------------------------------------------------------------------
     def set_ready(self, state: AppState, ready: list[Endpoint]) -> None:
@@ -329,8 +302,6 @@ class Activator:
         texts = await asyncio.gather(*(self.scrape(ep) for _, ep in jobs), return_exceptions=True)
         now = self.clock()
         out: dict[AppKey, dict[str, PodSample]] = {}
-        from zerowatt.activator.podmetrics import parse_sample
-
         for (key, ep), text in zip(jobs, texts, strict=True):
             if isinstance(text, str):
                 out.setdefault(key, {})[ep.pod or ep.address] = parse_sample(text, now)
@@ -447,6 +418,4 @@ class Activator:
 
 
 def _with_replicas(config: AppConfig, replicas: int) -> AppConfig:
-    from dataclasses import replace
-
-    return replace(config, replicas=replicas)
+    return dataclasses.replace(config, replicas=replicas)
