@@ -111,7 +111,9 @@ def stack() -> Iterator[tuple[Cluster, Kubelet]]:
     with EmulatorThread() as et:
         cluster = start_cluster(et, HoldLimits(per_app=1000, total=1000, deadline=60), sync=0.05, drain=0.2)
         try:
-            with Kubelet(et.url, grace=0.1) as kubelet:
+            # pods keep serving 0.5 s after they are marked terminating (a preStop pause): the load
+            # generator, like kube-proxy, may still send to a pod for a moment after the slice moved
+            with Kubelet(et.url, grace=0.5) as kubelet:
                 yield cluster, kubelet
         finally:
             cluster.server.stop()
