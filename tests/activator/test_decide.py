@@ -12,12 +12,12 @@ from zerowatt.activator.decide import AppScaler, Step, next_step
 from zerowatt.activator.podmetrics import PodSample
 
 
-def scaler(policy: str, params: dict[str, float] | None = None, **scale: str) -> AppScaler:
+def scaler(policy: str, params: dict[str, float] | None = None, replicas: int = 0, **scale: str) -> AppScaler:
     annotations = {"zerowatt.dev/autoscaling": "true", "zerowatt.dev/policy": policy}
     if params:
         annotations["zerowatt.dev/policy-params"] = json.dumps(params)
     annotations.update({f"zerowatt.dev/{k.replace('_', '-')}": v for k, v in scale.items()})
-    return AppScaler(app_config(deployment("web", annotations=annotations)))
+    return AppScaler(app_config(deployment("web", replicas=replicas, annotations=annotations)))
 
 
 def test_keepalive_scales_from_zero_on_a_held_request_and_back_after_the_window() -> None:
@@ -87,3 +87,17 @@ def test_next_step_orders_endpoint_switches_and_scale_writes(
         next_step(desired=desired, replicas=replicas, ready=ready, now=now, drain=2.0, drain_until=drain_until)
         == expected
     )
+
+
+def test_a_running_app_adopted_after_a_restart_keeps_its_window() -> None:
+    running = scaler("keepalive", {"keep_alive": 10}, replicas=1)
+    # a fresh policy that never saw load would ask for 0 at once: an idle running app scaled down on restart
+    assert running.decide(0.0, pod_concurrency=0, pod_completed=0, proxying=0, held=0, ready=1).desired == 0
+    adopted = scaler("keepalive", {"keep_alive": 10}, replicas=1)
+    adopted.adopt(100.0)
+    idle = adopted.decide(101.0, pod_concurrency=0, pod_completed=0, proxying=0, held=0, ready=1)
+    assert (idle.desired, idle.wake_at) == (1, 111.0)
+    assert adopted.decide(111.0, pod_concurrency=0, pod_completed=0, proxying=0, held=0, ready=1).desired == 0
+    at_zero = scaler("keepalive", {"keep_alive": 10}, replicas=0)
+    at_zero.adopt(100.0)  # nothing runs: nothing to adopt
+    assert at_zero.decide(101.0, pod_concurrency=0, pod_completed=0, proxying=0, held=0, ready=0).desired == 0

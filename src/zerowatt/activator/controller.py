@@ -278,11 +278,10 @@ class Activator:
                     log.warning("%s", error)
             self.metrics.config_errors.labels(str(key)).set(len(config.errors))
             if state is None:
-                scaler = AppScaler(config) if config.autoscaling else None
-                self.apps[key] = AppState(config, scaler)
+                self.apps[key] = AppState(config, self._scaler(config))
             else:
                 if state.config.generation != config.generation:
-                    state.scaler = AppScaler(config) if config.autoscaling else None
+                    state.scaler = self._scaler(config)
                 state.config = config
         for key in [k for k in self.apps if k not in seen]:
             state = self.apps.pop(key)
@@ -292,6 +291,13 @@ class Activator:
             by_service.setdefault(key.name, {})[key.namespace] = key
         self.by_service = by_service
         self.metrics.apps.set(len(self.apps))
+
+    def _scaler(self, config: AppConfig) -> AppScaler | None:
+        if not config.autoscaling:
+            return None
+        scaler = AppScaler(config)
+        scaler.adopt(self.clock())
+        return scaler
 
     async def _scrape_all(self, states: list[AppState]) -> dict[AppKey, dict[str, PodSample]]:
         if self.scrape is None:

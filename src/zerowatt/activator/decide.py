@@ -43,6 +43,13 @@ class AppScaler:
         self.autoscaler: Autoscaler = config.policy.autoscaler(cold_start=POD_COLD_START)
         self._samples: dict[str, PodSample] = {}
 
+    def adopt(self, now: float) -> None:
+        """The app already runs (``spec.replicas`` > 0) when this scaler is built: an activator (re)start or
+        an annotation change. Count that as load at ``now`` so the policy's windows start from here; a
+        fresh policy that never saw load would otherwise scale a running app to zero at once."""
+        if self.config.replicas > 0:
+            self.autoscaler.decide(Observation(now=now, in_flight=1, ready=self.config.replicas))
+
     def observe_pods(self, samples: Mapping[str, PodSample]) -> tuple[float, float]:
         """Take new scrapes (pod → sample); returns (mean concurrency, requests completed) since the last ones.
         Pods that are gone are forgotten."""
