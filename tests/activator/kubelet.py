@@ -9,8 +9,9 @@ ports, as container ports are), with the admin listener beside it. The pods' End
 its ``/readyz`` answers 200. Scaling down marks the pod terminating first (not ready) and stops it after a
 grace period with SIGTERM (SIGKILL if it does not exit), as the kubelet's graceful termination does.
 
-Every process is started with ``PR_SET_PDEATHSIG`` (it dies with the test process) in a session of its
-own, and :meth:`Kubelet.stop` kills whatever is left: no process outlives the test.
+Every process is started in a session of its own with ``PR_SET_PDEATHSIG`` (SIGKILL when the thread
+that forked it ends: the kubelet's thread, or the whole test process if it dies), and
+:meth:`Kubelet.stop` kills whatever is left: no process outlives the test.
 
 It records what the tests measure: each pod's spawn, ready and stop times (instance-seconds, the
 runtime's own start).
