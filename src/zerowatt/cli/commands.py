@@ -42,6 +42,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "zerowatt.cli.operator",
         "Serve SpinApps (SpinKube's, unchanged) and WasmApps on Kubernetes: Deployments, Services, status.",
     ),
+    "activator": LazyCommand(
+        "zerowatt.cli.activator",
+        "Hold requests for apps scaled to zero on Kubernetes, scale them up and proxy; autoscale them.",
+    ),
     "rightsize": LazyCommand(
         "zerowatt.cli.rightsize",
         "Recommend CPU/memory requests as the VPA would, and show the cores, GiB and watts they free.",

@@ -1,0 +1,330 @@
+"""A test "kubelet": Deployments in kmock become real local ``zerowatt up`` processes on loopback.
+
+What a cluster does for the activator, on one machine: a thread polls the Deployments in the emulator
+(kmock has no reliable watch) and converges each one's pods to ``spec.replicas``. A pod is a real
+``python -m zerowatt up`` process serving the example app its image maps to, on an address of its own
+(``127.77.X.Y``: loopback answers the whole 127/8, so every pod of a Deployment listens on the same
+ports, as container ports are), with the admin listener beside it. The pods' EndpointSlice
+(``SERVICE-pods``, as Kubernetes' endpoint controller would publish it) lists every pod, ready only once
+its ``/readyz`` answers 200. Scaling down marks the pod terminating first (not ready) and stops it after a
+grace period with SIGTERM (SIGKILL if it does not exit), as the kubelet's graceful termination does.
+
+Every process is started in a session of its own with ``PR_SET_PDEATHSIG`` (SIGKILL when the thread
+that forked it ends: the kubelet's thread, or the whole test process if it dies), and
+:meth:`Kubelet.stop` kills whatever is left: no process outlives the test.
+
+It records what the tests measure: each pod's spawn, ready and stop times (instance-seconds, the
+runtime's own start).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from kubernetes import client
+
+from tests.conftest import EXAMPLES, SRC, cli_env, free_port
+from zerowatt.kube.api import KubeApi
+from zerowatt.lifeline import die_with_parent, load_prctl
+
+#: Image → example app, for the images the tests' Deployments name.
+IMAGES: dict[str, Path] = {
+    "registry.example/hello-wat:1": EXAMPLES / "hello-wat" / "spin.toml",
+    "registry.example/echo-c:1": EXAMPLES / "echo-c" / "spin.toml",
+}
+
+
+@dataclass
+class Pod:
+    name: str
+    ip: str
+    process: subprocess.Popen[bytes]
+    spawned: float
+    ready_at: float | None = None
+    terminating_at: float | None = None
+    stopped_at: float | None = None
+
+    @property
+    def start_seconds(self) -> float | None:
+        return None if self.ready_at is None else self.ready_at - self.spawned
+
+
+@dataclass
+class DeploymentPods:
+    namespace: str
+    name: str
+    service: str
+    manifest: Path
+    http: int
+    admin: int
+    pods: list[Pod] = field(default_factory=list)
+    published: bool = False
+
+
+def deployment(
+    name: str,
+    namespace: str = "apps",
+    *,
+    image: str = "registry.example/hello-wat:1",
+    replicas: int = 0,
+    annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A Deployment shaped as the operator's (OPERATOR_CONTRACT.md): labels, init container ``pull``."""
+    labels = {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/managed-by": "zerowatt-operator",
+        "zerowatt.dev/app": name,
+    }
+    pod_spec = {
+        "initContainers": [
+            {"name": "pull", "image": "ghcr.io/zerowatt/runtime:0.1.0", "args": ["pull", image, "--to", "/app"]}
+        ],
+        "containers": [
+            {
+                "name": "runtime",
+                "image": "ghcr.io/zerowatt/runtime:0.1.0",
+                "args": ["up", "/app/spin.toml", "--listen", "0.0.0.0:8080", "--admin", "0.0.0.0:9090"],
+                "ports": [{"name": "http", "containerPort": 8080}, {"name": "admin", "containerPort": 9090}],
+            }
+        ],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": labels,
+            "annotations": {"zerowatt.dev/service": name, **(annotations or {})},
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"zerowatt.dev/app": name}},
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }
+
+
+def kube_api(url: str) -> KubeApi:
+    cfg = client.Configuration()
+    cfg.host = url
+    return KubeApi(client.ApiClient(cfg))
+
+
+def _app_image(dep: dict[str, Any]) -> str:
+    spec = ((dep.get("spec") or {}).get("template") or {}).get("spec") or {}
+    for c in spec.get("initContainers") or []:
+        if c.get("name") == "pull":
+            args = c.get("args") or []
+            if len(args) >= 2:
+                return str(args[1])
+    return ""
+
+
+def _preexec(parent: int) -> None:
+    os.setsid()
+    if not die_with_parent(signal.SIGKILL, parent):
+        os._exit(1)
+
+
+class Kubelet:
+    """Converges Deployments to local processes (see the module docstring). A context manager."""
+
+    def __init__(self, url: str, *, poll: float = 0.02, grace: float = 0.3, workers: int = 1) -> None:
+        self.api = kube_api(url)
+        self.poll = poll
+        self.grace = grace
+        self.workers = workers
+        self.deployments: dict[tuple[str, str], DeploymentPods] = {}
+        self.finished: list[Pod] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="test-kubelet", daemon=True)
+        self._next_ip = 1
+        self._http = httpx.Client(timeout=0.5, trust_env=False)
+        self._lock = threading.Lock()
+        load_prctl()
+
+    def __enter__(self) -> Kubelet:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+        for dp in self.deployments.values():
+            for pod in dp.pods:
+                self._kill(pod, graceful=False)
+                self.finished.append(pod)
+            dp.pods = []
+        self._http.close()
+        self.api.close()
+
+    # -- bookkeeping the tests read -------------------------------------------------------------
+    def all_pods(self) -> list[Pod]:
+        with self._lock:
+            return [*self.finished, *(p for dp in self.deployments.values() for p in dp.pods)]
+
+    def live(self, namespace: str, name: str) -> int:
+        with self._lock:
+            dp = self.deployments.get((namespace, name))
+            return 0 if dp is None else sum(1 for p in dp.pods if p.terminating_at is None)
+
+    def instance_seconds(self, until: float | None = None) -> float:
+        """Seconds pods existed (spawn → stop; a running pod up to ``until`` or now)."""
+        end = until if until is not None else time.monotonic()
+        return sum(((p.stopped_at or end) - p.spawned) for p in self.all_pods())
+
+    # -- the loop --------------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._converge()
+            except Exception as exc:
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+            self._stop.wait(self.poll)
+
+    def _converge(self) -> None:
+        seen = set()
+        for dep in self.api.list("/apis/apps/v1/deployments"):
+            meta = dep["metadata"]
+            key = (meta["namespace"], meta["name"])
+            seen.add(key)
+            dp = self.deployments.get(key)
+            if dp is None:
+                manifest = IMAGES.get(_app_image(dep))
+                if manifest is None:
+                    continue
+                service = (meta.get("annotations") or {}).get("zerowatt.dev/service") or meta["name"]
+                dp = DeploymentPods(key[0], key[1], service, manifest, free_port(), free_port())
+                with self._lock:
+                    self.deployments[key] = dp
+            replicas = (dep.get("spec") or {}).get("replicas")
+            self._scale(dp, 1 if replicas is None else int(replicas))
+        for dp in list(self.deployments.values()):
+            if self._observe(dp) or not dp.published:
+                self._publish(dp)
+                dp.published = True
+
+    def _scale(self, dp: DeploymentPods, replicas: int) -> None:
+        live = [p for p in dp.pods if p.terminating_at is None]
+        now = time.monotonic()
+        while len(live) < replicas:
+            pod = self._spawn(dp)
+            with self._lock:
+                dp.pods.append(pod)
+            live.append(pod)
+            self._publish(dp)
+        if len(live) > replicas:
+            # Kubernetes removes not-ready pods first, then the newest (ReplicaSet's ActivePods order).
+            live.sort(key=lambda p: (p.ready_at is not None, -p.spawned))
+            for pod in live[: len(live) - replicas]:
+                pod.terminating_at = now
+            self._publish(dp)
+
+    def _spawn(self, dp: DeploymentPods) -> Pod:
+        ip = f"127.77.{self._next_ip // 250}.{self._next_ip % 250 + 2}"
+        name = f"{dp.name}-{self._next_ip}"
+        self._next_ip += 1
+        args = [sys.executable, "-m", "zerowatt", "up", str(dp.manifest), "--listen", f"{ip}:{dp.http}"]
+        args += ["--admin", f"{ip}:{dp.admin}", "--workers", str(self.workers), "--idle-unload", "0"]
+        env = cli_env()
+        env["PYTHONPATH"] = str(SRC)
+        parent = os.getpid()
+        proc = subprocess.Popen(
+            args,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=lambda: _preexec(parent),
+        )
+        return Pod(name, ip, proc, time.monotonic())
+
+    def _observe(self, dp: DeploymentPods) -> bool:
+        """Readiness probes and terminations; returns whether the slice must be republished."""
+        changed = False
+        now = time.monotonic()
+        for pod in list(dp.pods):
+            if pod.terminating_at is not None:
+                if now - pod.terminating_at >= self.grace:
+                    self._kill(pod, graceful=True)
+                    with self._lock:
+                        dp.pods.remove(pod)
+                        self.finished.append(pod)
+                    changed = True
+                continue
+            if pod.process.poll() is not None:
+                pod.stopped_at = now
+                self.errors.append(f"pod {pod.name} exited with {pod.process.returncode}")
+                with self._lock:
+                    dp.pods.remove(pod)
+                    self.finished.append(pod)
+                changed = True
+                continue
+            if pod.ready_at is None:
+                try:
+                    ok = self._http.get(f"http://{pod.ip}:{dp.admin}/readyz").status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                if ok:
+                    pod.ready_at = time.monotonic()
+                    changed = True
+        return changed
+
+    def _kill(self, pod: Pod, *, graceful: bool) -> None:
+        if pod.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pod.process.pid, signal.SIGTERM if graceful else signal.SIGKILL)
+            try:
+                pod.process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(pod.process.pid, signal.SIGKILL)
+                pod.process.wait(10)
+        if pod.stopped_at is None:
+            pod.stopped_at = time.monotonic()
+
+    def _publish(self, dp: DeploymentPods) -> None:
+        endpoints = [
+            {
+                "addresses": [p.ip],
+                "conditions": {
+                    "ready": p.ready_at is not None and p.terminating_at is None,
+                    "terminating": p.terminating_at is not None,
+                },
+                "targetRef": {"kind": "Pod", "name": p.name, "namespace": dp.namespace},
+            }
+            for p in dp.pods
+        ]
+        body = {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {
+                "name": f"{dp.service}-pods-kubelet",
+                "namespace": dp.namespace,
+                "labels": {
+                    "kubernetes.io/service-name": f"{dp.service}-pods",
+                    "endpointslice.kubernetes.io/managed-by": "test-kubelet",
+                },
+            },
+            "addressType": "IPv4",
+            "endpoints": endpoints,
+            "ports": [{"name": "http", "port": dp.http}, {"name": "admin", "port": dp.admin}],
+        }
+        base = f"/apis/discovery.k8s.io/v1/namespaces/{dp.namespace}/endpointslices"
+        try:
+            self.api.patch(f"{base}/{dp.service}-pods-kubelet", {"endpoints": endpoints, "ports": body["ports"]})
+        except Exception:
+            self.api.create(base, body)
