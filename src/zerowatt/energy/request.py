@@ -70,6 +70,8 @@ class LiveRate:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.problems = LogOnce()
+        #: Called with each interval's rate, on the refreshing thread (the host's ledger closes its interval).
+        self.listeners: list[Callable[[ActiveRate], object]] = []
 
     def current(self) -> ActiveRate:
         return self._rate
@@ -85,6 +87,11 @@ class LiveRate:
             rate = iv.active_joules_per_cpu_second()
             if rate > 0:
                 self._rate = ActiveRate(rate, iv.source.name)
+            for listener in self.listeners:
+                try:
+                    listener(self._rate)
+                except Exception as exc:  # a listener's bug must not stop the rate
+                    self.problems.warning(f"energy interval listener failed: {exc!r}")
         return self._rate
 
     def _run(self) -> None:
@@ -110,7 +117,12 @@ def default_rate() -> ActiveRate:
     return ActiveRate.from_model(model_choice(Roots()).model)
 
 
-def start_live_rate(config: EnergyConfig | None = None, *, interval: Seconds = 1.0) -> LiveRate:
+def start_live_rate(
+    config: EnergyConfig | None = None,
+    *,
+    interval: Seconds = 1.0,
+    listeners: list[Callable[[ActiveRate], object]] | None = None,
+) -> LiveRate:
     """One call for the app host: detect this node's source and start refreshing the rate every
     ``interval`` seconds in a daemon thread (read it with ``.current``). Stop it with ``.stop()``."""
     from zerowatt.energy.detect import Roots, detect_source
@@ -125,4 +137,5 @@ def start_live_rate(config: EnergyConfig | None = None, *, interval: Seconds = 1
     assert isinstance(fallback, ModelSource)
     initial = ActiveRate.from_model(fallback.choice.model)
     live = LiveRate(source, initial, proc_root=roots.proc, interval=interval)
+    live.listeners.extend(listeners or [])
     return live.start()
