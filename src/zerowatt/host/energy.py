@@ -177,6 +177,7 @@ class EnergyAccounting:
                 host = self.host_totals[part] = ComponentEnergy()
             host.cpu_seconds += cpu
             host.joules += joules
+        self.metrics.intervals.inc()
         now = self.clock()
         if now - self._last_summary >= self.interval:
             self._last_summary = now

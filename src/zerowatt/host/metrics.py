@@ -215,6 +215,11 @@ class EnergyMetrics:
             ("part",),
             registry=reg,
         )
+        self.intervals = Counter(
+            "zerowatt_energy_intervals",
+            "Energy intervals closed (each process prices its CPU once per interval), summed over processes.",
+            registry=reg,
+        )
         self.host_cpu_seconds = Counter(
             "zerowatt_host_cpu_seconds", "CPU time of the host's own work, by part.", ("part",), registry=reg
         )
