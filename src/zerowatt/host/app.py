@@ -274,8 +274,6 @@ class HostApp:
         batch, self._batch = self._batch, []
         if not batch:
             return
-        loop_cpu = self.loop_cpu
-        started = time.thread_time() if loop_cpu is not None else 0.0
         for observer in self.observers:
             try:
                 many = getattr(observer, "observe_many", None)
@@ -286,8 +284,6 @@ class HostApp:
                         observer(*item)
             except Exception:
                 log.exception("request observer %r failed", observer)
-        if loop_cpu is not None:  # recording metrics is the host's work, not the next request's
-            loop_cpu.exclude(time.thread_time() - started)
 
 
 def _refuse_interim(status: int, path: str, request_id: str) -> tuple[int, list[tuple[str, str]], bytes]:

@@ -15,6 +15,7 @@ running totals per component so that ``zerowatt up`` can log a joules-per-reques
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -46,63 +47,42 @@ class ComponentEnergy:
 class LoopCpu:
     """The event-loop thread's CPU clock, cut at checkpoints: each request takes what was spent since the last.
 
-    :meth:`take` runs on the loop thread when a request is answered; :meth:`exclude` removes host work
-    measured on the loop thread (recording metrics) from what the next request takes; :meth:`settle_idle`
-    runs on the sampler's thread and, when no request is in flight, hands the housekeeping CPU since the last
-    checkpoint to the host (so the first request after a quiet minute is not charged the minute's timers).
+    :meth:`take` runs on the loop thread when a request is answered (one ``thread_time`` call, no lock: only
+    the loop thread moves the checkpoint). :meth:`settle_idle` runs on the sampler's thread: when no request
+    is in flight it reads the loop thread's clock and tells :meth:`take` to start from there, so the event
+    loop's housekeeping between requests (timers, a quiet minute) goes to the host, not to the next request.
+    Recording a batch's metrics on the loop thread is part of the requests' work (the next checkpoint).
     """
 
-    __slots__ = ("_clock", "_excluded", "_lock", "_mark", "in_flight")
+    __slots__ = ("_clock", "_idle_to", "_mark", "in_flight")
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self._clock: int | None = None
-        self._mark = 0.0
-        self._excluded = 0.0
+        self._mark = 0.0  # written by the loop thread only
+        self._idle_to = 0.0  # written by the sampler thread only
         self.in_flight = 0
 
     def bind(self) -> None:
-        """Call on the loop thread before the first request (again after a restart of the loop)."""
-        with self._lock:
-            self._clock = time.pthread_getcpuclockid(threading.get_ident())
-            self._mark = time.thread_time()
+        """Call on the loop thread before the first request."""
+        self._clock = time.pthread_getcpuclockid(threading.get_ident())
+        self._mark = time.thread_time()
 
     def take(self) -> Seconds:
         """Loop-thread CPU since the last checkpoint (on the loop thread)."""
-        with self._lock:
-            if self._clock is None:
-                self._clock = time.pthread_getcpuclockid(threading.get_ident())
-                self._mark = time.thread_time()
-                return 0.0
-            now = time.thread_time()
-            spent, self._mark = now - self._mark, now
-        return max(0.0, spent)
-
-    def exclude(self, seconds: Seconds) -> None:
-        """``seconds`` of loop-thread CPU since the last checkpoint were host work, already charged."""
-        with self._lock:
-            self._mark += max(0.0, seconds)
-            self._excluded += max(0.0, seconds)
-
-    def take_excluded(self) -> Seconds:
-        """The host work :meth:`exclude` was told of since the last call."""
-        with self._lock:
-            spent, self._excluded = self._excluded, 0.0
-        return spent
-
-    def settle_idle(self) -> Seconds:
-        """From any thread: with nothing in flight, move the checkpoint to now; returns the CPU skipped."""
-        if self._clock is None or self.in_flight:
+        if self._clock is None:
+            self.bind()
             return 0.0
-        with self._lock:
-            if self.in_flight:
-                return 0.0
-            try:
-                now = time.clock_gettime(self._clock)
-            except OSError:  # the loop's thread is gone
-                return 0.0
-            spent, self._mark = now - self._mark, max(self._mark, now)
-        return max(0.0, spent)
+        now = time.thread_time()
+        start = self._mark if self._mark > self._idle_to else self._idle_to
+        self._mark = now
+        return now - start if now > start else 0.0
+
+    def settle_idle(self) -> None:
+        """From the sampler's thread: with nothing in flight, the next request starts counting from now."""
+        if self._clock is None or self.in_flight:
+            return
+        with contextlib.suppress(OSError):  # OSError: the loop's thread is gone
+            self._idle_to = time.clock_gettime(self._clock)
 
 
 class EnergyAccounting:
@@ -146,7 +126,7 @@ class EnergyAccounting:
                 charge(app, component, cpu)
 
     def host_work(self, part: str, cpu_seconds: Seconds) -> None:
-        """Measured host work (``metrics``: recording a batch of observations)."""
+        """Measured host work (``metrics``: the supervisor rendering /metrics for a scrape)."""
         with self._lock:
             self.ledger.host(part, cpu_seconds)
 
@@ -154,13 +134,10 @@ class EnergyAccounting:
         """Price the interval's charges and the tree's unclaimed CPU at ``rate`` (the interval's), and record
         them. The live rate calls this once per interval from its thread."""
         r = rate or (self.rate() if self.rate is not None else self._default_rate())
-        metrics = 0.0
         if self.loop is not None:
             self.loop.settle_idle()  # its CPU is in the tree's delta: the ledger gives it to the host
-            metrics = self.loop.take_excluded()
         tree = self.tree_cpu() if self.tree_cpu is not None else None
         with self._lock:
-            self.ledger.host("metrics", metrics)
             priced = self.ledger.close(tree, r.joules_per_cpu_second)
         for (app, component), charge in priced.apps.items():
             self.metrics.record(app, component, charge.cpu_seconds, charge.requests)
