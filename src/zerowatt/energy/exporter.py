@@ -21,7 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from zerowatt.energy.facility import Facility
-from zerowatt.energy.meter import Meter, Totals
+from zerowatt.energy.meter import MAX_TERMINATED, Meter, Totals
 from zerowatt.energy.sources.base import LogOnce, SensorError
 from zerowatt.energy.sources.nvml import GpuDeviceSample, NvmlSource
 from zerowatt.units import JOULES_PER_KWH, Joules
@@ -78,30 +78,63 @@ class EnergyCollector(Collector):
         )
         zj = CounterMetricFamily(
             "zerowatt_process_joules",
-            "Process energy, node total zone (joules).",
-            labels=["pid", "comm", "container_id"],
+            "Process energy, node total zone (joules); exited processes stay with state=terminated.",
+            labels=["pid", "comm", "container_id", "state"],
         )
-        for (pid, _), p in sorted(t.processes.items()):
+        seconds: dict[tuple[str, ...], float] = {}
+        for p in [*t.processes.values(), *t.terminated.values()]:
             if p.cpu_seconds <= 0 and p.joules <= 0:
                 continue
+            pid = str(p.info.pid)
             cid = p.info.container.container_id if p.info.container else ""
             kind = "container" if cid else "regular"
-            ps.add_metric([str(pid), p.info.comm, p.info.exe, kind, cid, "", node], p.cpu_seconds)
-            zj.add_metric([str(pid), p.info.comm, cid], p.joules)
+            # no state label on CPU seconds (Kepler's set): a reused pid with the same name sums into one series
+            key = (pid, p.info.comm, p.info.exe, kind, cid, "", node)
+            seconds[key] = seconds.get(key, 0.0) + p.cpu_seconds
+            zj.add_metric([pid, p.info.comm, cid, p.state], p.joules)
             for (zone, _path), frac in zone_fraction.items():
-                labels = [str(pid), p.info.comm, p.info.exe, kind, "running", cid, "", zone, node]
+                labels = [pid, p.info.comm, p.info.exe, kind, p.state, cid, "", zone, node]
                 pj.add_metric(labels, p.joules * frac)
                 pw.add_metric(labels, p.watts * zone_watts_fraction.get((zone, _path), 0.0))
+        for names, value in seconds.items():
+            ps.add_metric(list(names), value)
         yield from (pj, pw, ps, zj)
+        rest = [
+            (
+                "zerowatt_node_unattributed_joules",
+                "Active energy of CPU time no sampled process accounts for.",
+                t.unattributed,
+            ),
+            (
+                "zerowatt_node_idle_joules",
+                "Idle energy kept at node level (not shared among workloads).",
+                t.idle_at_node,
+            ),
+            (
+                "zerowatt_terminated_joules",
+                "Energy of terminated processes beyond the ones kept as series of their own.",
+                t.terminated_joules,
+            ),
+        ]
+        for name, text, value in rest:
+            family = CounterMetricFamily(name, text + " Joules.")
+            family.add_metric([], value)
+            yield family
         cl = ["container_id", "container_name", "runtime", "state", "zone", "pod_id", "node_name"]
         cj = CounterMetricFamily("kepler_container_cpu_joules", "Container energy by zone (joules).", labels=cl)
         cw = GaugeMetricFamily("kepler_container_cpu_watts", "Container power by zone (watts).", labels=cl)
+        cs = CounterMetricFamily(
+            "kepler_container_cpu_seconds",
+            "Container CPU time (seconds).",
+            labels=["container_id", "container_name", "runtime", "state", "pod_id", "node_name"],
+        )
         for cid, c in sorted(t.containers.items()):
+            cs.add_metric([cid, "", c.ref.runtime, c.state, c.ref.pod_id, node], c.cpu_seconds)
             for (zone, _path), frac in zone_fraction.items():
-                labels = [cid, "", c.ref.runtime, "running", zone, c.ref.pod_id, node]
+                labels = [cid, "", c.ref.runtime, c.state, zone, c.ref.pod_id, node]
                 cj.add_metric(labels, c.joules * frac)
                 cw.add_metric(labels, c.watts * zone_watts_fraction.get((zone, _path), 0.0))
-        yield from (cj, cw)
+        yield from (cj, cw, cs)
         report = self.facility.report(t.node_joules)
         nj = CounterMetricFamily(
             "zerowatt_node_joules", "Node IT energy, no zone counted twice (joules).", labels=["source"]
@@ -194,10 +227,11 @@ class Exporter:
         interval: float = 1.0,
         node_name: str | None = None,
         gpu: NvmlSource | None = None,
+        max_terminated: int = MAX_TERMINATED,
     ) -> None:
         self.meter = meter
         self.interval = interval
-        self.totals = Totals()
+        self.totals = Totals(max_terminated=max_terminated)
         self.lock = threading.Lock()
         self.registry = CollectorRegistry()
         node = node_name or socket.gethostname()
