@@ -269,7 +269,7 @@ def top(
     meter.sample(time.monotonic())
     done = 0
     live: Live | None = None
-    if not json_out and count != 1:
+    if not json_out and count != 1 and console.is_terminal:  # redrawn in place only on a terminal
         live = Live(console=console, auto_refresh=False)
         live.start()
     try:
@@ -285,8 +285,9 @@ def top(
                 sys.stdout.flush()
             elif live is not None:
                 live.update(_top_table(d), refresh=True)
-            else:
+            else:  # not a terminal: one plain frame per interval, flushed (a SIGTERM must not lose them)
                 console.print(_top_table(d))
+                console.file.flush()
     except KeyboardInterrupt:
         pass
     finally:
