@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from zerowatt.energy.attribution import CpuTimes
 from zerowatt.energy.containers import ContainerRef, container_from_cgroup
+from zerowatt.energy.vms import VM_COMMS, VmRef, vm_from_cmdline
 
 
 def _raise_file_limit() -> None:
@@ -71,6 +72,7 @@ class ProcessInfo:
     starttime: int
     exe: str = ""
     container: ContainerRef | None = None
+    vm: VmRef | None = None
 
 
 class ProcReader:
@@ -106,6 +108,13 @@ class ProcReader:
             pass
         with contextlib.suppress(OSError):
             info.exe = os.readlink(f"{base}/exe")
+        if any(name in comm for name in VM_COMMS):  # only likely hypervisors: one more read per new process
+            try:
+                with open(f"{base}/cmdline", "rb") as f:
+                    argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+                info.vm = vm_from_cmdline(argv)
+            except OSError:
+                pass
         return info
 
     def processes(self) -> dict[int, float]:
