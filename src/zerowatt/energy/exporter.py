@@ -21,7 +21,7 @@ from prometheus_client.registry import Collector
 
 from zerowatt.energy.facility import Facility
 from zerowatt.energy.gpu_metrics import GpuCollector, GpuTotals
-from zerowatt.energy.kepler import cpu_info_rows, info_families, workload_families
+from zerowatt.energy.kepler import cpu_info_rows, info_families, platform_family, workload_families
 from zerowatt.energy.meter import MAX_TERMINATED, Meter, Totals
 from zerowatt.energy.pods import Names
 from zerowatt.energy.procfs import ProcessInfo
@@ -151,7 +151,8 @@ class EnergyCollector(Collector):
                 cw.add_metric(labels, c.watts * zone_watts_fraction.get((zone, _path), 0.0))
         yield from (cj, cw, cs)
         yield from workload_families(t, self.names, node, zone_fraction, zone_watts_fraction)
-        yield from info_families(self.cpuinfo, node)
+        yield from info_families(self.cpuinfo)
+        yield from platform_family(t, node)
         report = self.facility.report(t.node_joules)
         nj = CounterMetricFamily(
             "zerowatt_node_joules", "Node IT energy, no zone counted twice (joules).", labels=["source"]

@@ -4,7 +4,8 @@ Names and label sets follow Kepler's metrics reference (``docs/user/metrics.md``
 ``kepler_pod_cpu_{joules_total,watts}{pod_id,pod_name,pod_namespace,state,zone}``,
 ``kepler_vm_cpu_{joules_total,watts}{vm_id,vm_name,hypervisor,state,zone}``,
 ``kepler_node_cpu_info{processor,vendor_id,model_name,physical_id,core_id}``,
-``kepler_build_info{arch,branch,revision,version,goversion}``; all carry ``node_name``. A pod is the sum of its
+``kepler_build_info{arch,branch,revision,version,goversion}`` (these two without ``node_name``, as in Kepler),
+``kepler_platform_watts``; the others carry ``node_name``. A pod is the sum of its
 containers, a VM the sum of its hypervisor processes; either is ``running`` while one of them is.
 """
 
@@ -105,15 +106,15 @@ def workload_families(
     yield from (vj, vw)
 
 
-def info_families(cpuinfo: list[tuple[str, str, str, str, str]], node: str) -> Iterator[Any]:
+def info_families(cpuinfo: list[tuple[str, str, str, str, str]]) -> Iterator[Any]:
     """``kepler_node_cpu_info`` (one sample per logical CPU) and ``kepler_build_info`` (zerowatt's own build)."""
     ci = GaugeMetricFamily(
         "kepler_node_cpu_info",
         "CPU information from procfs.",
-        labels=["processor", "vendor_id", "model_name", "physical_id", "core_id", "node_name"],
+        labels=["processor", "vendor_id", "model_name", "physical_id", "core_id"],  # no node_name, as Kepler's
     )
     for row in cpuinfo:
-        ci.add_metric([*row, node], 1.0)
+        ci.add_metric(list(row), 1.0)
     yield ci
     try:
         version = metadata.version("zerowatt")
@@ -122,7 +123,21 @@ def info_families(cpuinfo: list[tuple[str, str, str, str, str]], node: str) -> I
     bi = GaugeMetricFamily(
         "kepler_build_info",
         "Build information: zerowatt's version; goversion holds the Python version (zerowatt is not written in Go).",
-        labels=["arch", "branch", "revision", "version", "goversion", "node_name"],
+        labels=["arch", "branch", "revision", "version", "goversion"],
     )
-    bi.add_metric([platform.machine(), "", "", version, f"python{platform.python_version()}", node], 1.0)
+    bi.add_metric([platform.machine(), "", "", version, f"python{platform.python_version()}"], 1.0)
     yield bi
+
+
+def platform_family(t: Totals, node: str) -> Iterator[Any]:
+    """``kepler_platform_watts``: Kepler reads a BMC (Redfish); zerowatt exports the one platform meter it can
+    read, an ACPI ``power_meter`` through hwmon (measured at the wall, like a BMC's chassis power)."""
+    fam = GaugeMetricFamily(
+        "kepler_platform_watts",
+        "Platform power from an ACPI power meter (watts).",
+        labels=["source", "bmc_id", "chassis_id", "source_id", "source_name", "source_type", "node_name"],
+    )
+    for (zone, path), watts in sorted(t.zone_watts.items()):
+        if zone.startswith("power_meter"):
+            fam.add_metric(["hwmon", "", "", path, zone, "acpi_power_meter", node], watts)
+    yield fam
