@@ -72,6 +72,7 @@ def _write(proc: Path, tick: int) -> None:
         f"0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{pod}.slice/cri-containerd-{CID}.scope\n"
     )
     _pid(proc, 100, "nginx", 10 * tick, cgroup)
+    _pid(proc, 435, "python", 2 * tick, cgroup)  # the replayed GPU's process A, in the same container
     qemu = ["/usr/libexec/qemu-kvm", "-name", "guest=vms_testvm,debug-threads=on", "-uuid", VM_UUID]
     _pid(proc, 200, "qemu-kvm", 20 * tick, "0::/machine.slice/machine-qemu.scope\n", qemu)
     _pid(proc, 300, "batch", 5 * tick, "0::/user.slice\n")
@@ -133,7 +134,7 @@ def test_every_metric_the_dashboard_queries_exists_with_keplers_labels(tmp_path:
         (VM_UUID, "vms_testvm", "kvm")
     }
     assert {s.labels["model_name"] for s in fams["kepler_node_cpu_info"].samples} == {"AMD EPYC 7763 64-Core Processor"}
-    # the VM is the QEMU process's energy: 20 of the node's 35 busy ticks of process time → its share of active
+    # the VM is its QEMU process's energy
     vm_j = sum(s.value for s in fams["kepler_vm_cpu_joules_total"].samples if s.labels["zone"] == "package")
     qemu_j = sum(
         s.value
@@ -161,8 +162,14 @@ def test_every_kepler_family_zerowatt_exports_matches_keplers_reference(tmp_path
 def test_gpu_families_have_keplers_labels(tmp_path: Path, rapl: RaplTree, fake_nvml: FakeNvml) -> None:
     fams = _render(tmp_path, rapl, NvmlSource(fake_nvml))
     for name in KEPLER["reference"]:
-        if name.startswith(("kepler_node_gpu_", "kepler_process_gpu_")):
+        if "_gpu_" in name:
             _check_reference(fams, name)
+    containers = fams["kepler_container_gpu_joules_total"].samples
+    assert [(s.labels["container_name"], s.labels["state"]) for s in containers] == [("nginx", "running")]
+    process = [s for s in fams["kepler_process_gpu_joules_total"].samples if s.labels["pid"] == "435"]
+    assert containers[0].value == pytest.approx(process[0].value) and process[0].value > 0
+    pods = fams["kepler_pod_gpu_joules_total"].samples
+    assert [(s.labels["pod_name"], s.labels["pod_namespace"]) for s in pods] == [("web-7d9f", "shop")]
 
 
 def test_model_zone_is_keplers_psys_and_says_it_is_modelled(tmp_path: Path) -> None:

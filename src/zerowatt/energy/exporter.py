@@ -202,11 +202,12 @@ class Exporter:
         self.registry = CollectorRegistry()
         node = node_name or socket.gethostname()
         cpuinfo = meter.procs.cpuinfo()
+        names = names if names is not None else Names()  # one cache for the CPU and GPU families
         self.registry.register(EnergyCollector(self.totals, self.lock, facility, node, names, cpuinfo))
         self.gpu = gpu
         self.gpu_totals = GpuTotals()
         if gpu is not None:
-            self.registry.register(GpuCollector(self.gpu_totals, self.lock, node, self._live_process))
+            self.registry.register(GpuCollector(self.gpu_totals, self.lock, node, self._live_process, names))
         self.problems = LogOnce()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -11,6 +11,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from zerowatt.energy.pods import Names
 from zerowatt.energy.procfs import ProcessInfo
 from zerowatt.energy.sources.nvml import GpuDeviceSample
 from zerowatt.units import Joules
@@ -48,8 +49,9 @@ class GpuTotals:
 class GpuCollector(Collector):
     """Publishes :class:`GpuTotals` under zerowatt names (``zerowatt_gpu_*``) and Kepler's
     (``kepler_node_gpu_*{gpu,gpu_uuid,gpu_name,vendor}``, ``kepler_process_gpu_*``, one series per process
-    summed over its GPUs, as Kepler's labels have no ``gpu``). ``process_info``: a pid's name, binary and
-    container from the CPU meter (empty when it never saw the pid)."""
+    summed over its GPUs, as Kepler's labels have no ``gpu``; ``kepler_{container,pod}_gpu_*`` summed from
+    them). ``process_info``: a running pid's name, binary and container from the CPU meter; remembered after
+    it exits. ``names``: container and pod names."""
 
     def __init__(
         self,
@@ -57,11 +59,14 @@ class GpuCollector(Collector):
         lock: threading.Lock,
         node_name: str,
         process_info: Callable[[int], ProcessInfo | None] | None = None,
+        names: Names | None = None,
     ) -> None:
         self.totals = totals
         self.lock = lock
         self.node_name = node_name
         self.process_info = process_info
+        self.names = names
+        self._seen: dict[int, ProcessInfo] = {}  # GPU pids' details while they ran
 
     def collect(self) -> Iterator[Any]:
         with self.lock:
@@ -121,13 +126,48 @@ class GpuCollector(Collector):
             acc[0] += joules
         for (_, pid), watts in t.process_watts.items():
             per_pid.setdefault(pid, [0.0, 0.0])[1] += watts
+        cl = ["container_id", "container_name", "runtime", "state", "pod_id", "node_name"]
+        cj = CounterMetricFamily("kepler_container_gpu_joules", "Container GPU energy (joules).", labels=cl)
+        cw = GaugeMetricFamily("kepler_container_gpu_watts", "Container GPU power (watts).", labels=cl)
+        podl = ["pod_id", "pod_name", "pod_namespace", "state", "node_name"]
+        podj = CounterMetricFamily("kepler_pod_gpu_joules", "Pod GPU energy (joules).", labels=podl)
+        podw = GaugeMetricFamily("kepler_pod_gpu_watts", "Pod GPU power (watts).", labels=podl)
+        containers: dict[str, list[Any]] = {}  # id -> [joules, watts, running, ref]
+        pods: dict[str, list[Any]] = {}
         for pid, (joules, watts) in sorted(per_pid.items()):
-            info = self.process_info(pid) if self.process_info is not None else None
+            live = self.process_info(pid) if self.process_info is not None else None
+            if live is not None:
+                self._seen[pid] = live
+            info = live or self._seen.get(pid)  # an exited process keeps the names it had
             cid = info.container.container_id if info is not None and info.container else ""
             vm = info.vm.vm_id if info is not None and info.vm else ""
             kind = "vm" if vm else "container" if cid else "regular"
-            state = "running" if info is not None else "terminated"
+            state = "running" if live is not None else "terminated"
             lv = [str(pid), info.comm if info else "", info.exe if info else "", kind, state, cid, vm, node]
             pj.add_metric(lv, joules)
             pw.add_metric(lv, watts)
-        yield from (pj, pw)
+            if info is not None and info.container is not None:
+                ref = info.container
+                for key, table in ((cid, containers), (ref.pod_id, pods)):
+                    if key:
+                        acc = table.setdefault(key, [0.0, 0.0, False, ref])
+                        acc[0] += joules
+                        acc[1] += watts
+                        acc[2] = acc[2] or live is not None
+        for cid, (joules, watts, running, ref) in sorted(containers.items()):
+            name = self.names.container(cid).container_name if self.names is not None else ""
+            lv = [cid, name, ref.runtime, "running" if running else "terminated", ref.pod_id, node]
+            cj.add_metric(lv, joules)
+            cw.add_metric(lv, watts)
+        for uid, (joules, watts, running, _ref) in sorted(pods.items()):
+            pod = self.names.pod(uid) if self.names is not None else None
+            lv = [
+                uid,
+                pod.pod_name if pod else "",
+                pod.pod_namespace if pod else "",
+                "running" if running else "terminated",
+                node,
+            ]
+            podj.add_metric(lv, joules)
+            podw.add_metric(lv, watts)
+        yield from (pj, pw, cj, cw, podj, podw)
