@@ -292,6 +292,7 @@ def test_scale_to_zero_and_reload_are_counted(server: Server) -> None:
 
 
 def test_admin_endpoints_aggregate_workers(server: Server) -> None:
+    seen: dict[str, str] = {}
     assert httpx.get(f"{server.admin}/healthz").text == "ok\n"
     assert httpx.get(f"{server.admin}/readyz").status_code == 200
     for _ in range(10):
@@ -302,7 +303,22 @@ def test_admin_endpoints_aggregate_workers(server: Server) -> None:
     assert metric(text, "zerowatt_request_cpu_seconds_total", app="hello-wat", component="hello") > 0
     assert metric(text, "zerowatt_requests_total", app="probe-app", component="probe", code="504") >= 0
     assert "zerowatt_cold_start_duration_seconds_bucket" in text
-    # Per-request energy (issue 3): guest CPU time priced by the node's power model, on the admin endpoint.
+    # Per-request energy (issue 3): request CPU time priced by the node's power model, on the admin endpoint,
+    # once the interval the requests ended in has closed (each worker prices its intervals once a second).
+    wait_until(
+        lambda: (
+            metric(
+                text := httpx.get(f"{server.admin}/metrics").text,
+                "zerowatt_request_joules_count",
+                app="hello-wat",
+                component="hello",
+            )
+            >= 10
+            and bool(seen.update(text=text) or True)
+        ),
+        "the requests' interval priced",
+    )
+    text = seen["text"]
     cpu = metric(text, "zerowatt_request_cpu_seconds_total", app="hello-wat", component="hello")
     joules = metric(text, "zerowatt_app_joules_total", app="hello-wat", component="hello")
     assert 0 < joules < cpu * 1000  # no CPU of this machine draws a kilowatt per busy core

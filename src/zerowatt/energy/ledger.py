@@ -59,15 +59,16 @@ class EnergyLedger:
     last_tree: Seconds = 0.0  # the tree's cumulative CPU at the last close (0: processes start at 0)
     debt: Seconds = 0.0
     closed: int = 0
-    _apps: dict[tuple[str, str], list[Seconds]] = field(default_factory=dict)
+    #: (app, component) → each request's CPU seconds this interval (callers on a hot path append directly)
+    pending: dict[tuple[str, str], list[Seconds]] = field(default_factory=dict)
     _host: dict[str, Seconds] = field(default_factory=dict)
 
     def charge(self, app: str, component: str, cpu_seconds: Seconds) -> None:
         """One request of ``(app, component)`` cost ``cpu_seconds`` (negative readings count as 0)."""
         key = (app, component)
-        cpus = self._apps.get(key)
+        cpus = self.pending.get(key)
         if cpus is None:
-            self._apps[key] = [max(0.0, cpu_seconds)]
+            self.pending[key] = [max(0.0, cpu_seconds)]
         else:
             cpus.append(max(0.0, cpu_seconds))
 
@@ -80,7 +81,7 @@ class EnergyLedger:
         """End the interval: ``tree_cpu`` is the tree's cumulative CPU now (None: unknown, nothing unclaimed
         is charged), ``rate`` the interval's active joules per busy CPU-second."""
         rate = max(0.0, rate)
-        apps = {key: AppCharge(sum(c), sum(c) * rate, tuple(x * rate for x in c)) for key, c in self._apps.items()}
+        apps = {key: AppCharge(sum(c), sum(c) * rate, tuple(x * rate for x in c)) for key, c in self.pending.items()}
         host_cpu = dict(self._host)
         delta = 0.0
         if tree_cpu is not None:
@@ -95,6 +96,6 @@ class EnergyLedger:
             else:
                 self.debt = -unclaimed
         self.closed += 1
-        self._apps = {}
+        self.pending = {}
         self._host = {}
         return Priced(rate, delta, apps, {part: (cpu, cpu * rate) for part, cpu in host_cpu.items()})

@@ -121,9 +121,13 @@ class EnergyAccounting:
     def observe_many(self, batch: Sequence[Observation]) -> None:
         """Charge every request of ``batch`` its CPU time; priced when the interval closes."""
         with self._lock:
-            charge = self.ledger.charge
-            for app, component, _status, _duration, cpu in batch:
-                charge(app, component, cpu)
+            pending = self.ledger.pending
+            for item in batch:
+                cpus = pending.get((item[0], item[1]))
+                if cpus is None:
+                    pending[(item[0], item[1])] = [item[4] if item[4] > 0 else 0.0]
+                else:
+                    cpus.append(item[4] if item[4] > 0 else 0.0)
 
     def host_work(self, part: str, cpu_seconds: Seconds) -> None:
         """Measured host work (``metrics``: the supervisor rendering /metrics for a scrape)."""
