@@ -2,8 +2,10 @@
 
 Under Kepler's ratio model a workload's energy over an interval is active × Δcpu / Δbusy, so the price of
 one busy CPU-second is ``active / busy`` (= node watts / logical CPUs when the CPU times add up). A request
-that ran for ``c`` CPU-seconds therefore costs ``c × rate`` joules, and the per-request figures add up to
-what the exporter attributes to the host process.
+that ran for ``c`` CPU-seconds therefore costs ``c × rate`` joules. The per-request figures add up to what the
+exporter attributes to the host's processes because the host charges all of its CPU time (requests, and a
+named host share for the rest) and prices each interval at that interval's rate (:mod:`zerowatt.energy.ledger`,
+fed by :attr:`LiveRate.listeners`).
 
 Nothing here is process-global: :class:`LiveRate` keeps a rate current from the node's source and whoever
 records the figures owns the metrics (the app host: :class:`zerowatt.host.metrics.EnergyMetrics` on its own

@@ -566,7 +566,8 @@ def serve(
     # The workers import their modules while this process validates; they serve after release().
     supervisor = Supervisor(settings, started.processes)
     admin = None
-    energy: LiveRate | None = None
+    energy: list[LiveRate] = []
+    energy_start: threading.Thread | None = None
     admin_sock: socket.socket | None = None
     previous = {sig: signal.signal(sig, supervisor.request_stop) for sig in STOP_SIGNALS}
     try:
@@ -590,13 +591,18 @@ def serve(
         )
         admin_sock = None
         admin.start()
-        if settings.energy_summary is not None:
-            energy = _supervisor_energy(settings, admin)
+        if settings.energy_summary is not None:  # off the path to "ready": detecting the source takes ~50 ms
+            energy_start = threading.Thread(
+                target=lambda: energy.append(_supervisor_energy(settings, admin)), name="zerowatt-energy", daemon=True
+            )
+            energy_start.start()
         supervisor.run(on_ready=lambda: announce(apps, settings))
     finally:
         supervisor.stop()
-        if energy is not None:
-            energy.stop()
+        if energy_start is not None:
+            energy_start.join(5)
+        for live in energy:
+            live.stop()
         if admin is not None:
             admin.stop()
         if admin_sock is not None:
