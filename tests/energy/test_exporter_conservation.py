@@ -162,3 +162,22 @@ def test_an_exited_process_stays_with_state_terminated(tmp_path: Path) -> None:
     assert 'state="running"' in text and 'pid="101"' in text
     assert 'kepler_process_cpu_joules_total{comm="p100"' in text
     assert 'kepler_container_cpu_seconds_total{container_id="' + CID in text
+
+
+def test_terminated_containers_are_bounded_too(tmp_path: Path) -> None:
+    from zerowatt.energy.containers import ContainerRef
+    from zerowatt.energy.meter import ContainerTotal, Totals
+
+    totals = Totals(max_terminated=1)
+    for i, joules in enumerate((3.0, 1.0, 2.0)):
+        totals.containers[str(i)] = ContainerTotal(ContainerRef(str(i), "docker"), joules=joules)
+    node = Node(tmp_path)
+    source = ModelSource(ModelChoice(NodePowerModel(10.0, 50.0, 1), "configured", "test"))
+    meter = Meter(source, ProcReader(str(tmp_path)))
+    meter.sample(0.0)
+    node.total = 100
+    node.stat()
+    interval = meter.sample(1.0)
+    assert interval is not None
+    totals.add(interval)  # none of the three has a live process any more
+    assert list(totals.containers) == ["0"]  # the highest-energy one is kept

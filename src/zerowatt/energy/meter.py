@@ -212,6 +212,12 @@ class Totals:
                 c.state, c.watts = "terminated", 0.0
             else:
                 c.state = "running"
+        # Terminated containers are bounded like processes (their energy stays in their processes' figures).
+        ended = [cid for cid, c in self.containers.items() if c.state == "terminated"]
+        if self.max_terminated >= 0 and len(ended) > self.max_terminated:
+            ended.sort(key=lambda cid: self.containers[cid].joules)
+            for cid in ended[: len(ended) - self.max_terminated]:
+                del self.containers[cid]
 
     def _terminate(self, t: ProcessTotal) -> None:
         t.state, t.watts = "terminated", 0.0
