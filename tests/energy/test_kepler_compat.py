@@ -197,6 +197,8 @@ def test_names_vms_and_pods_parsers() -> None:
     assert vm is not None and (vm.vm_id, vm.vm_name, vm.hypervisor) == ("id-1", "box", "virtualbox")
     vm = vm_from_cmdline(["/usr/bin/vmware-vmx", "-s", "x", "/vms/win11.vmx"])
     assert vm is not None and (vm.vm_name, vm.hypervisor) == ("win11", "vmware")
+    vm = vm_from_cmdline(["/usr/lib/xen/bin/qemu-system-i386", "-xen-domid", "7", "-name", "dom7"])
+    assert vm is not None and (vm.vm_id, vm.vm_name, vm.hypervisor) == ("7", "dom7", "xen")
     assert vm_from_cmdline(["/usr/bin/python3", "-name", "x"]) is None
     assert vm_from_cmdline([]) is None
 

@@ -2,7 +2,7 @@
 
 The rules follow Kepler 0.10 (``internal/resource/vm.go``): the executable path names the hypervisor
 (``bin/qemu-system-*``, ``libexec/qemu-kvm``, ``bin/kvm`` → ``kvm``; ``virtualbox/VBoxHeadless`` and friends
-→ ``virtualbox``; ``bin/vmware-vmx`` → ``vmware``); QEMU's id is ``-uuid`` else its name, its name is
+→ ``virtualbox``; ``bin/vmware-vmx`` → ``vmware``; QEMU with ``-xen-domid`` → ``xen``, id the domain id); QEMU's id is ``-uuid`` else its name, its name is
 ``-name guest=NAME,...`` (libvirt; KubeVirt writes ``<namespace>_<vm>``) or ``-name NAME``. Pure functions.
 """
 
@@ -54,6 +54,9 @@ def vm_from_cmdline(argv: list[str]) -> VmRef | None:
     hypervisor = next((kind for pattern, kind in _PATTERNS if pattern.search(argv[0])), None)
     if hypervisor is None:
         return None
+    if hypervisor == "kvm" and "-xen-domid" in argv:  # Xen's device model is QEMU too
+        name = _qemu_name(argv)
+        return VmRef(_after(argv, "xen-domid") or name, name, "xen")
     if hypervisor == "kvm":
         name = _qemu_name(argv)
         return VmRef(_after(argv, "uuid") or name, name, hypervisor)
