@@ -1,9 +1,10 @@
-"""Virtual machines from a process's command line: QEMU/KVM (libvirt, KubeVirt's virt-launcher), VirtualBox, VMware.
+"""Virtual machines from a process's command line: QEMU/KVM (libvirt, KubeVirt's virt-launcher), Xen, VirtualBox, VMware.
 
 The rules follow Kepler 0.10 (``internal/resource/vm.go``): the executable path names the hypervisor
-(``bin/qemu-system-*``, ``libexec/qemu-kvm``, ``bin/kvm`` → ``kvm``; ``virtualbox/VBoxHeadless`` and friends
-→ ``virtualbox``; ``bin/vmware-vmx`` → ``vmware``; QEMU with ``-xen-domid`` → ``xen``, id the domain id); QEMU's id is ``-uuid`` else its name, its name is
-``-name guest=NAME,...`` (libvirt; KubeVirt writes ``<namespace>_<vm>``) or ``-name NAME``. Pure functions.
+(``bin/qemu-system-*``, ``libexec/qemu-kvm``, ``bin/kvm`` → ``kvm``, or ``xen`` with ``-xen-domid``, whose
+value is then the id; ``virtualbox/VBoxHeadless`` and friends → ``virtualbox``; ``bin/vmware-vmx`` →
+``vmware``). QEMU's id is ``-uuid`` else its name; its name is ``-name guest=NAME,...`` (libvirt; KubeVirt
+writes ``<namespace>_<vm>``) or ``-name NAME``. Pure functions.
 """
 
 from __future__ import annotations
