@@ -1,4 +1,4 @@
-"""Virtual machines from a process's command line: QEMU/KVM (libvirt, KubeVirt's virt-launcher), Xen, VirtualBox, VMware.
+"""Virtual machines from a command line: QEMU/KVM (libvirt, KubeVirt's virt-launcher), Xen, VirtualBox, VMware.
 
 The rules follow Kepler 0.10 (``internal/resource/vm.go``): the executable path names the hypervisor
 (``bin/qemu-system-*``, ``libexec/qemu-kvm``, ``bin/kvm`` → ``kvm``, or ``xen`` with ``-xen-domid``, whose
