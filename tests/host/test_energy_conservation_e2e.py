@@ -4,7 +4,9 @@ Real processes: the exporter (``zerowatt energy serve``) samples every process o
 serves the real example apps (``hello-wat``, ``echo-c``) with two workers; real HTTP load on loopback. Over
 the load, and over a quiet stretch, the host's ``zerowatt_app_joules_total`` + ``zerowatt_host_joules_total``
 must equal the exporter's ``zerowatt_process_joules_total`` summed over the host's process tree within 2 %
-(issue 16). Each side prices its own intervals, so each snapshot waits until both have sampled past it.
+(issue 16). Each side prices its own intervals, so each snapshot waits until both have sampled past it; the
+exporter samples once a second, as the host does (with 0.5 s against 1 s the finer side caught more of the
+covariance between the tree's CPU and the node's power on this shared machine: 1-2 % apart instead of 0-1.4 %).
 """
 
 from __future__ import annotations
