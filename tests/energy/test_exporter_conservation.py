@@ -181,3 +181,29 @@ def test_terminated_containers_are_bounded_too(tmp_path: Path) -> None:
     assert interval is not None
     totals.add(interval)  # none of the three has a live process any more
     assert list(totals.containers) == ["0"]  # the highest-energy one is kept
+
+
+def test_no_two_samples_share_a_label_set_when_pids_are_reused() -> None:
+    """Terminated series are keyed by pid, name, binary and container; families without ``exe`` sum them."""
+    import threading
+    from collections import Counter
+
+    from zerowatt.energy.exporter import EnergyCollector
+    from zerowatt.energy.meter import ProcessTotal, Totals
+    from zerowatt.energy.procfs import ProcessInfo
+
+    totals = Totals()
+    totals.node_joules = 10.0
+    totals.zones[("package", "p")] = 10.0
+    for exe, joules in (("/bin/a", 1.0), ("/bin/b", 2.0)):
+        t = ProcessTotal(ProcessInfo(7, "job", 1, 100, exe), joules=joules, cpu_seconds=joules)
+        totals._terminate(t)
+    totals.processes[(7, 200)] = ProcessTotal(ProcessInfo(7, "job", 1, 200, "/bin/a"), joules=4.0, cpu_seconds=4.0)
+    collector = EnergyCollector(totals, threading.Lock(), Facility(), "n")
+    seen: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
+    for family in collector.collect():
+        for sample in family.samples:
+            seen[(sample.name, tuple(sorted(sample.labels.items())))] += 1
+    assert [key for key, n in seen.items() if n > 1] == []
+    joules = {k: v for k, v in seen.items() if k[0] == "zerowatt_process_joules_total"}
+    assert len(joules) == 2  # running, and the two terminated binaries summed

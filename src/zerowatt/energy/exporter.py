@@ -95,6 +95,7 @@ class EnergyCollector(Collector):
             labels=["pid", "comm", "container_id", "state"],
         )
         seconds: dict[tuple[str, ...], float] = {}
+        process_joules: dict[tuple[str, ...], float] = {}
         for p in [*t.processes.values(), *t.terminated.values()]:
             if p.cpu_seconds <= 0 and p.joules <= 0:
                 continue
@@ -105,13 +106,16 @@ class EnergyCollector(Collector):
             # no state label on CPU seconds (Kepler's set): a reused pid with the same name sums into one series
             key = (pid, p.info.comm, p.info.exe, kind, cid, vm, node)
             seconds[key] = seconds.get(key, 0.0) + p.cpu_seconds
-            zj.add_metric([pid, p.info.comm, cid, p.state], p.joules)
+            own = (pid, p.info.comm, cid, p.state)  # no exe label: two terminated binaries may share it
+            process_joules[own] = process_joules.get(own, 0.0) + p.joules
             for (zone, _path), frac in zone_fraction.items():
                 labels = [pid, p.info.comm, p.info.exe, kind, p.state, cid, vm, zone, node]
                 pj.add_metric(labels, p.joules * frac)
                 pw.add_metric(labels, p.watts * zone_watts_fraction.get((zone, _path), 0.0))
         for names, value in seconds.items():
             ps.add_metric(list(names), value)
+        for names, value in process_joules.items():
+            zj.add_metric(list(names), value)
         yield from (pj, pw, ps, zj)
         rest = [
             (

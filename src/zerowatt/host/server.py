@@ -592,9 +592,15 @@ def serve(
         admin_sock = None
         admin.start()
         if settings.energy_summary is not None:  # off the path to "ready": detecting the source takes ~50 ms
-            energy_start = threading.Thread(
-                target=lambda: energy.append(_supervisor_energy(settings, admin)), name="zerowatt-energy", daemon=True
-            )
+            server = admin
+
+            def start_energy() -> None:
+                try:
+                    energy.append(_supervisor_energy(settings, server))
+                except Exception:  # the supervisor's share is missing from the figures, nothing else
+                    log.exception("energy accounting of the supervisor not started")
+
+            energy_start = threading.Thread(target=start_energy, name="zerowatt-energy", daemon=True)
             energy_start.start()
         supervisor.run(on_ready=lambda: announce(apps, settings))
     finally:
