@@ -52,3 +52,33 @@ def test_without_a_tree_reading_only_charges_are_priced() -> None:
     ledger.charge("a", "c", 0.5)
     priced = ledger.close(None, 4.0)
     assert priced.host == {} and priced.apps[("a", "c")].joules == 2.0
+
+
+def test_tree_cpu_counts_live_and_reaped_children() -> None:
+    """Real processes: a busy child's CPU is in the tree while it runs (from /proc) and after it is reaped
+    (getrusage of the waited-for children), counted once."""
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    from tests.waiting import cpu_seconds, wait_until
+    from zerowatt.energy.procfs import tree_cpu_seconds
+
+    def own() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    before, own_before = tree_cpu_seconds(), own()
+    child = subprocess.Popen([sys.executable, "-c", "import time\nwhile True: time.process_time()"])
+    try:
+        wait_until(lambda: cpu_seconds(child.pid) >= 0.3, "the child to burn 0.3 CPU-seconds")
+        assert tree_cpu_seconds() - before >= 0.3  # live: from /proc
+    finally:
+        child.kill()
+        _, _, usage = os.wait4(child.pid, 0)
+        child.returncode = -9
+    child_cpu = usage.ru_utime + usage.ru_stime
+    after, own_after = tree_cpu_seconds(), own()
+    # reaped: exactly this process's own CPU since, plus the child's, once
+    assert after - before == pytest.approx((own_after - own_before) + child_cpu, abs=0.02)
