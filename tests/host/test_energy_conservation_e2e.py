@@ -12,6 +12,7 @@ covariance between the tree's CPU and the node's power on this shared machine: 1
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -220,3 +221,24 @@ def test_apps_plus_host_equal_the_exporters_figure_under_load_and_idle(node: Nod
     rate = idle.host / idle.cpu if idle.cpu > 0 else 0.0
     ticks = 2 * (WORKERS + 1) / os.sysconf("SC_CLK_TCK")
     assert abs(idle.host - idle.exported) <= max(0.02 * idle.exported, ticks * rate), idle
+
+
+def test_the_host_share_is_split_into_named_parts(node: Node) -> None:
+    """Start-up (each process's first interval), the supervisor's scrapes (measured) and idle loops."""
+    for _ in range(3):
+        httpx.get(node.admin, timeout=10)  # scrapes: the supervisor renders every worker's samples
+    baseline = metric(httpx.get(node.admin, timeout=10).text, "zerowatt_energy_intervals_total")
+    wait_until(
+        lambda: (
+            metric(httpx.get(node.admin, timeout=10).text, "zerowatt_energy_intervals_total")
+            >= baseline + 2 * (WORKERS + 1)
+        ),
+        "every process closed an interval after the scrapes",
+        timeout=60,
+        interval=0.2,
+    )
+    text = httpx.get(node.admin, timeout=10).text
+    for part in ("startup", "metrics", "idle"):
+        assert metric(text, "zerowatt_host_joules_total", part=part) > 0, part
+        assert metric(text, "zerowatt_host_cpu_seconds_total", part=part) > 0, part
+    assert set(re.findall(r'zerowatt_host_joules_total\{part="(\w+)"\}', text)) == {"startup", "metrics", "idle"}
