@@ -269,7 +269,7 @@ def top(
     meter.sample(time.monotonic())
     done = 0
     live: Live | None = None
-    if not json_out and count != 1:
+    if not json_out and count != 1 and console.is_terminal:  # redrawn in place only on a terminal
         live = Live(console=console, auto_refresh=False)
         live.start()
     try:
@@ -285,8 +285,9 @@ def top(
                 sys.stdout.flush()
             elif live is not None:
                 live.update(_top_table(d), refresh=True)
-            else:
+            else:  # not a terminal: one plain frame per interval, flushed (a SIGTERM must not lose them)
                 console.print(_top_table(d))
+                console.file.flush()
     except KeyboardInterrupt:
         pass
     finally:
@@ -302,6 +303,14 @@ def serve(
     duration: Annotated[float, typer.Option(help="Stop after this many seconds (0: run until stopped).", min=0)] = 0.0,
     node_name: Annotated[str | None, typer.Option(help="node_name label (default: host name).")] = None,
     gpu: Annotated[bool, typer.Option("--gpu/--no-gpu", help="Also export NVIDIA GPUs when NVML is available.")] = True,
+    max_terminated: Annotated[
+        int,
+        typer.Option(
+            help="Exited processes kept as series with state=terminated, highest energy first; the rest add "
+            "to zerowatt_terminated_joules_total (0: none, -1: all; Kepler's monitor.max-terminated).",
+            min=-1,
+        ),
+    ] = 500,
     pue: PueOpt = None,
     wue: WueOpt = None,
     carbon: CarbonOpt = None,
@@ -331,6 +340,7 @@ def serve(
         interval=interval,
         node_name=node_name,
         gpu=nvml,
+        max_terminated=max_terminated,
     )
     try:
         bound = exporter.start(host, port)

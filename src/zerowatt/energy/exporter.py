@@ -13,7 +13,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -21,20 +20,34 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from zerowatt.energy.facility import Facility
-from zerowatt.energy.meter import Meter, Totals
+from zerowatt.energy.gpu_metrics import GpuCollector, GpuTotals
+from zerowatt.energy.kepler import cpu_info_rows, info_families, platform_family, workload_families
+from zerowatt.energy.meter import MAX_TERMINATED, Meter, Totals
+from zerowatt.energy.pods import Names
+from zerowatt.energy.procfs import ProcessInfo
 from zerowatt.energy.sources.base import LogOnce, SensorError
-from zerowatt.energy.sources.nvml import GpuDeviceSample, NvmlSource
-from zerowatt.units import JOULES_PER_KWH, Joules
+from zerowatt.energy.sources.nvml import NvmlSource
+from zerowatt.units import JOULES_PER_KWH
 
 
 class EnergyCollector(Collector):
     """Publishes a :class:`Totals` snapshot; sampling happens elsewhere (see :class:`Exporter`)."""
 
-    def __init__(self, totals: Totals, lock: threading.Lock, facility: Facility, node_name: str) -> None:
+    def __init__(
+        self,
+        totals: Totals,
+        lock: threading.Lock,
+        facility: Facility,
+        node_name: str,
+        names: Names | None = None,
+        cpuinfo: str = "",
+    ) -> None:
         self.totals = totals
         self.lock = lock
         self.facility = facility
         self.node_name = node_name
+        self.names = names if names is not None else Names()
+        self.cpuinfo = cpu_info_rows(cpuinfo)
 
     def collect(self) -> Iterator[Any]:
         with self.lock:
@@ -78,30 +91,72 @@ class EnergyCollector(Collector):
         )
         zj = CounterMetricFamily(
             "zerowatt_process_joules",
-            "Process energy, node total zone (joules).",
-            labels=["pid", "comm", "container_id"],
+            "Process energy, node total zone (joules); exited processes stay with state=terminated.",
+            labels=["pid", "comm", "container_id", "state"],
         )
-        for (pid, _), p in sorted(t.processes.items()):
+        seconds: dict[tuple[str, ...], float] = {}
+        process_joules: dict[tuple[str, ...], float] = {}
+        for p in [*t.processes.values(), *t.terminated.values()]:
             if p.cpu_seconds <= 0 and p.joules <= 0:
                 continue
+            pid = str(p.info.pid)
             cid = p.info.container.container_id if p.info.container else ""
-            kind = "container" if cid else "regular"
-            ps.add_metric([str(pid), p.info.comm, p.info.exe, kind, cid, "", node], p.cpu_seconds)
-            zj.add_metric([str(pid), p.info.comm, cid], p.joules)
+            vm = p.info.vm.vm_id if p.info.vm else ""
+            kind = "vm" if p.info.vm else "container" if cid else "regular"
+            # no state label on CPU seconds (Kepler's set): a reused pid with the same name sums into one series
+            key = (pid, p.info.comm, p.info.exe, kind, cid, vm, node)
+            seconds[key] = seconds.get(key, 0.0) + p.cpu_seconds
+            own = (pid, p.info.comm, cid, p.state)  # no exe label: two terminated binaries may share it
+            process_joules[own] = process_joules.get(own, 0.0) + p.joules
             for (zone, _path), frac in zone_fraction.items():
-                labels = [str(pid), p.info.comm, p.info.exe, kind, "running", cid, "", zone, node]
+                labels = [pid, p.info.comm, p.info.exe, kind, p.state, cid, vm, zone, node]
                 pj.add_metric(labels, p.joules * frac)
                 pw.add_metric(labels, p.watts * zone_watts_fraction.get((zone, _path), 0.0))
+        for names, value in seconds.items():
+            ps.add_metric(list(names), value)
+        for names, value in process_joules.items():
+            zj.add_metric(list(names), value)
         yield from (pj, pw, ps, zj)
+        rest = [
+            (
+                "zerowatt_node_unattributed_joules",
+                "Active energy of CPU time no sampled process accounts for.",
+                t.unattributed,
+            ),
+            (
+                "zerowatt_node_idle_joules",
+                "Idle energy kept at node level (not shared among workloads).",
+                t.idle_at_node,
+            ),
+            (
+                "zerowatt_terminated_joules",
+                "Energy of terminated processes beyond the ones kept as series of their own.",
+                t.terminated_joules,
+            ),
+        ]
+        for name, text, value in rest:
+            family = CounterMetricFamily(name, text + " Joules.")
+            family.add_metric([], value)
+            yield family
         cl = ["container_id", "container_name", "runtime", "state", "zone", "pod_id", "node_name"]
         cj = CounterMetricFamily("kepler_container_cpu_joules", "Container energy by zone (joules).", labels=cl)
         cw = GaugeMetricFamily("kepler_container_cpu_watts", "Container power by zone (watts).", labels=cl)
+        cs = CounterMetricFamily(
+            "kepler_container_cpu_seconds",
+            "Container CPU time (seconds).",
+            labels=["container_id", "container_name", "runtime", "state", "pod_id", "node_name"],
+        )
         for cid, c in sorted(t.containers.items()):
+            cname = self.names.container(cid).container_name
+            cs.add_metric([cid, cname, c.ref.runtime, c.state, c.ref.pod_id, node], c.cpu_seconds)
             for (zone, _path), frac in zone_fraction.items():
-                labels = [cid, "", c.ref.runtime, "running", zone, c.ref.pod_id, node]
+                labels = [cid, cname, c.ref.runtime, c.state, zone, c.ref.pod_id, node]
                 cj.add_metric(labels, c.joules * frac)
                 cw.add_metric(labels, c.watts * zone_watts_fraction.get((zone, _path), 0.0))
-        yield from (cj, cw)
+        yield from (cj, cw, cs)
+        yield from workload_families(t, self.names, node, zone_fraction, zone_watts_fraction)
+        yield from info_families(self.cpuinfo)
+        yield from platform_family(t, node)
         report = self.facility.report(t.node_joules)
         nj = CounterMetricFamily(
             "zerowatt_node_joules", "Node IT energy, no zone counted twice (joules).", labels=["source"]
@@ -130,59 +185,6 @@ class EnergyCollector(Collector):
         yield from (nj, fj, co, wa, nw, info, fac, kwh)
 
 
-@dataclass
-class GpuTotals:
-    """Cumulative GPU energy per device and per (device, pid). Pure."""
-
-    names: dict[int, str] = field(default_factory=dict)
-    joules: dict[int, Joules] = field(default_factory=dict)
-    watts: dict[int, float] = field(default_factory=dict)
-    idle: dict[int, Joules] = field(default_factory=dict)
-    processes: dict[tuple[int, int], Joules] = field(default_factory=dict)
-
-    def add(self, devices: list[GpuDeviceSample]) -> None:
-        for d in devices:
-            split = d.attribution()
-            self.names[d.index] = d.name
-            self.joules[d.index] = self.joules.get(d.index, 0.0) + d.joules
-            self.idle[d.index] = self.idle.get(d.index, 0.0) + split.idle
-            self.watts[d.index] = d.joules / d.seconds if d.seconds > 0 else 0.0
-            for pid, joules in split.workloads.items():
-                self.processes[(d.index, pid)] = self.processes.get((d.index, pid), 0.0) + joules
-
-
-class GpuCollector(Collector):
-    """Publishes :class:`GpuTotals` under zerowatt names (``zerowatt_gpu_*``)."""
-
-    def __init__(self, totals: GpuTotals, lock: threading.Lock, node_name: str) -> None:
-        self.totals = totals
-        self.lock = lock
-        self.node_name = node_name
-
-    def collect(self) -> Iterator[Any]:
-        with self.lock:
-            t = self.totals
-            labels = ["gpu", "name", "node_name"]
-            gj = CounterMetricFamily("zerowatt_gpu_joules", "GPU board energy (joules).", labels=labels)
-            gi = CounterMetricFamily(
-                "zerowatt_gpu_idle_joules", "GPU energy not attributed to processes.", labels=labels
-            )
-            gw = GaugeMetricFamily("zerowatt_gpu_watts", "GPU board power over the last interval.", labels=labels)
-            for index in sorted(t.joules):
-                lv = [str(index), t.names.get(index, ""), self.node_name]
-                gj.add_metric(lv, t.joules[index])
-                gi.add_metric(lv, t.idle.get(index, 0.0))
-                gw.add_metric(lv, t.watts.get(index, 0.0))
-            gp = CounterMetricFamily(
-                "zerowatt_gpu_process_joules",
-                "GPU energy by process (SM utilisation share).",
-                labels=["gpu", "pid", "node_name"],
-            )
-            for (index, pid), joules in sorted(t.processes.items()):
-                gp.add_metric([str(index), str(pid), self.node_name], joules)
-        yield from (gj, gi, gw, gp)
-
-
 class Exporter:
     """Samples a :class:`Meter` every ``interval`` seconds in a thread and serves the totals over HTTP."""
 
@@ -194,22 +196,33 @@ class Exporter:
         interval: float = 1.0,
         node_name: str | None = None,
         gpu: NvmlSource | None = None,
+        max_terminated: int = MAX_TERMINATED,
+        names: Names | None = None,
     ) -> None:
         self.meter = meter
         self.interval = interval
-        self.totals = Totals()
+        self.totals = Totals(max_terminated=max_terminated)
         self.lock = threading.Lock()
         self.registry = CollectorRegistry()
         node = node_name or socket.gethostname()
-        self.registry.register(EnergyCollector(self.totals, self.lock, facility, node))
+        cpuinfo = meter.procs.cpuinfo()
+        names = names if names is not None else Names()  # one cache for the CPU and GPU families
+        self.registry.register(EnergyCollector(self.totals, self.lock, facility, node, names, cpuinfo))
         self.gpu = gpu
         self.gpu_totals = GpuTotals()
         if gpu is not None:
-            self.registry.register(GpuCollector(self.gpu_totals, self.lock, node))
+            self.registry.register(GpuCollector(self.gpu_totals, self.lock, node, self._live_process, names))
         self.problems = LogOnce()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._server: Any = None
+
+    def _live_process(self, pid: int) -> ProcessInfo | None:
+        """The running process with ``pid`` (for the GPU families' labels; called under the lock)."""
+        for (p, _start), total in self.totals.processes.items():
+            if p == pid:
+                return total.info
+        return None
 
     def step(self, now: float | None = None) -> None:
         """One sample (errors are logged once; the exporter keeps serving the last totals)."""

@@ -85,21 +85,24 @@ def measure_command(
     if not _become_subreaper():
         notes.append("could not become sub-reaper: CPU time of orphaned descendants may be missed")
     me = os.getpid()
-    node_before, _ = procs.node()
+    node_before, cpus = procs.node()
     t0 = time.monotonic()
     source.sample(t0, 0.0)
     child = subprocess.Popen(list(argv), stdout=stdout)
     node_prev = node_before
     node_joules = 0.0
+    node_seconds = 0.0  # the source's own clock over the run
     tree: dict[tuple[int, int], float] = {}
     status = 0
     rusage_cpu = 0.0
 
     def tick() -> None:
-        nonlocal node_prev, node_joules
+        nonlocal node_prev, node_joules, node_seconds
         now = time.monotonic()
         node_now, _ = procs.node()
-        node_joules += source.sample(now, usage_ratio(node_prev, node_now)).total
+        sample = source.sample(now, usage_ratio(node_prev, node_now))
+        node_joules += sample.total
+        node_seconds += sample.seconds
         node_prev = node_now
         cpu = procs.processes()
         parents = {pid: info.ppid for pid, info in procs.known.items()}
@@ -128,7 +131,12 @@ def measure_command(
     tree_cpu = sum(tree.values())
     cpu_seconds = max(rusage_cpu, tree_cpu)
     active = node_joules * usage
-    rate = active / busy if busy > 0 else (node_joules / capacity if capacity > 0 else 0.0)
+    # Kepler's price of a busy CPU-second is active / busy = E·u / (u·capacity) = E / capacity. The capacity is
+    # the logical CPUs × the run's duration on the source's clock, the one E was integrated over: /proc/stat's
+    # tick counts fall up to a tick per CPU short of it, which priced a CPU-second above P_max / n (issue 16:
+    # 1.9628 against 1.9573 J on a 2-CPU node). The usage ratio still comes from /proc/stat (a ratio of ticks).
+    wall_capacity = cpus * node_seconds
+    rate = node_joules / wall_capacity if wall_capacity > 0 else (node_joules / capacity if capacity > 0 else 0.0)
     it = cpu_seconds * rate
     if spread_idle and busy > 0:
         it += (node_joules - active) * min(1.0, cpu_seconds / busy)

@@ -108,12 +108,22 @@ class Meter:
         )
 
 
+#: Terminated processes kept with ``state="terminated"`` (Kepler 0.10's ``monitor.max-terminated`` default).
+MAX_TERMINATED = 500
+
+
 @dataclass
 class ProcessTotal:
     info: ProcessInfo
     joules: Joules = 0.0
     cpu_seconds: Seconds = 0.0
     watts: Watts = 0.0
+    state: str = "running"
+
+    def identity(self) -> tuple[int, str, str, str]:
+        """The labels that name its series: a terminated process keeps them (pid, comm, exe, container)."""
+        cid = self.info.container.container_id if self.info.container else ""
+        return (self.info.pid, self.info.comm, self.info.exe, cid)
 
 
 @dataclass
@@ -121,11 +131,20 @@ class ContainerTotal:
     ref: ContainerRef
     joules: Joules = 0.0
     watts: Watts = 0.0
+    cpu_seconds: Seconds = 0.0
+    state: str = "running"
 
 
 @dataclass
 class Totals:
-    """Cumulative counters over all intervals seen (what an exporter publishes). Pure."""
+    """Cumulative counters over all intervals seen (what an exporter publishes). Pure.
+
+    Conserves: Σ processes (running and terminated) + ``terminated_joules`` (the terminated ones beyond the
+    ``max_terminated`` kept, lowest energy first) + ``unattributed`` + ``idle_at_node`` == ``node_joules``.
+    A process that exits keeps its series with ``state="terminated"`` (Kepler 0.10 does the same); when more
+    than ``max_terminated`` have exited, the lowest-energy ones leave their series and add to the aggregate,
+    so memory and the scrape stay bounded. ``max_terminated`` 0 keeps none, negative keeps all.
+    """
 
     zones: dict[ZoneKey, Joules] = field(default_factory=dict)
     zone_watts: dict[ZoneKey, Watts] = field(default_factory=dict)
@@ -135,6 +154,12 @@ class Totals:
     node_watts: Watts = 0.0
     usage: float = 0.0
     processes: dict[tuple[int, int], ProcessTotal] = field(default_factory=dict)
+    terminated: dict[tuple[int, str, str, str], ProcessTotal] = field(default_factory=dict)
+    terminated_joules: Joules = 0.0  # terminated processes no longer kept as series of their own
+    terminated_cpu_seconds: Seconds = 0.0
+    unattributed: Joules = 0.0  # active energy of CPU time no sampled process accounts for
+    idle_at_node: Joules = 0.0  # idle energy kept at node level (all of it unless spread_idle)
+    max_terminated: int = MAX_TERMINATED
     containers: dict[str, ContainerTotal] = field(default_factory=dict)
     source: SourceInfo | None = None
     intervals: int = 0
@@ -145,6 +170,8 @@ class Totals:
         self.usage = iv.usage
         self.node_joules += iv.energy.total
         self.node_watts = iv.node_watts
+        self.unattributed += iv.processes.unattributed
+        self.idle_at_node += iv.processes.idle_at_node
         for key, joules in iv.energy.zones.items():
             self.zones[key] = self.zones.get(key, 0.0) + joules
             self.active[key] = self.active.get(key, 0.0) + joules * iv.usage
@@ -153,15 +180,62 @@ class Totals:
         live: dict[tuple[int, int], ProcessTotal] = {}
         for pid, info in iv.info.items():
             k = (pid, info.starttime)
-            t = self.processes.get(k) or ProcessTotal(info)
+            t = self.processes.pop(k, None) or ProcessTotal(info)
             joules = iv.processes.workloads.get(pid, 0.0)
             t.joules += joules
             t.cpu_seconds += iv.process_cpu.get(pid, 0.0)
             t.watts = joules / iv.seconds if iv.seconds > 0 else 0.0
             live[k] = t
-        self.processes = live  # exited processes leave the exporter, as their pid may be reused
+        # Processes given energy but absent from info (a reader without per-process details) are not lost.
+        for pid, joules in iv.processes.workloads.items():
+            if pid not in iv.info:
+                self.unattributed += joules
+        for gone in self.processes.values():  # what is left exited during the interval
+            self._terminate(gone)
+        self.processes = live
+        seen: set[str] = set()
+        for pid, info in iv.info.items():
+            if info.container is not None:
+                cid = info.container.container_id
+                c = self.containers.get(cid) or ContainerTotal(info.container)
+                c.cpu_seconds += iv.process_cpu.get(pid, 0.0)
+                self.containers[cid] = c
+                seen.add(cid)
         for ref, joules in iv.containers().items():
             c = self.containers.get(ref.container_id) or ContainerTotal(ref)
             c.joules += joules
             c.watts = joules / iv.seconds if iv.seconds > 0 else 0.0
             self.containers[ref.container_id] = c
+            seen.add(ref.container_id)
+        for cid, c in self.containers.items():
+            if cid not in seen:
+                c.state, c.watts = "terminated", 0.0
+            else:
+                c.state = "running"
+        # Terminated containers are bounded like processes (their energy stays in their processes' figures).
+        ended = [cid for cid, c in self.containers.items() if c.state == "terminated"]
+        if self.max_terminated >= 0 and len(ended) > self.max_terminated:
+            ended.sort(key=lambda cid: self.containers[cid].joules)
+            for cid in ended[: len(ended) - self.max_terminated]:
+                del self.containers[cid]
+
+    def _terminate(self, t: ProcessTotal) -> None:
+        t.state, t.watts = "terminated", 0.0
+        if t.joules <= 0 and t.cpu_seconds <= 0:
+            return
+        if self.max_terminated == 0:
+            self.terminated_joules += t.joules
+            self.terminated_cpu_seconds += t.cpu_seconds
+            return
+        key = t.identity()
+        kept = self.terminated.get(key)
+        if kept is not None:  # the same pid, name and binary again (pid reuse): one series, summed
+            kept.joules += t.joules
+            kept.cpu_seconds += t.cpu_seconds
+        else:
+            self.terminated[key] = t
+        if 0 < self.max_terminated < len(self.terminated):
+            lowest = min(self.terminated, key=lambda k: self.terminated[k].joules)
+            evicted = self.terminated.pop(lowest)
+            self.terminated_joules += evicted.joules
+            self.terminated_cpu_seconds += evicted.cpu_seconds

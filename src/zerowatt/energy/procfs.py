@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from zerowatt.energy.attribution import CpuTimes
 from zerowatt.energy.containers import ContainerRef, container_from_cgroup
+from zerowatt.energy.vms import VM_COMMS, VmRef, vm_from_cmdline
 
 
 def _raise_file_limit() -> None:
@@ -71,6 +72,7 @@ class ProcessInfo:
     starttime: int
     exe: str = ""
     container: ContainerRef | None = None
+    vm: VmRef | None = None
 
 
 class ProcReader:
@@ -106,6 +108,13 @@ class ProcReader:
             pass
         with contextlib.suppress(OSError):
             info.exe = os.readlink(f"{base}/exe")
+        if any(name in comm for name in VM_COMMS):  # only likely hypervisors: one more read per new process
+            try:
+                with open(f"{base}/cmdline", "rb") as f:
+                    argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+                info.vm = vm_from_cmdline(argv)
+            except OSError:
+                pass
         return info
 
     def processes(self) -> dict[int, float]:
@@ -160,3 +169,48 @@ class ProcReader:
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
             self.close()
+
+
+def _children(root: str, pid: int | str) -> list[int]:
+    """Live children of ``pid`` (every thread's ``task/<tid>/children``; needs CONFIG_PROC_CHILDREN)."""
+    out: list[int] = []
+    try:
+        tasks = os.listdir(f"{root}/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"{root}/{pid}/task/{tid}/children") as f:
+                out.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def tree_cpu_seconds(root: str = "/proc") -> float:
+    """CPU seconds of this process and all its descendants, live or reaped.
+
+    This process (all threads) and the children it has waited for come from ``getrusage`` (microseconds);
+    live descendants from ``/proc/<pid>/stat`` (utime + stime + cutime + cstime, ticks). A child that exits
+    and is reaped moves from the second term to the first, so the sum never drops.
+    """
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = own.ru_utime + own.ru_stime + reaped.ru_utime + reaped.ru_stime
+    ticks = float(clock_ticks())
+    stack = _children(root, "self")
+    seen: set[int] = set()
+    while stack:
+        pid = stack.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            with open(f"{root}/{pid}/stat", "rb") as f:
+                data = f.read()
+            rest = data[data.rindex(b")") + 2 :].split()
+            total += (int(rest[11]) + int(rest[12]) + int(rest[13]) + int(rest[14])) / ticks
+        except (OSError, ValueError, IndexError):
+            continue
+        stack.extend(_children(root, pid))
+    return total

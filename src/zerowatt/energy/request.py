@@ -2,8 +2,10 @@
 
 Under Kepler's ratio model a workload's energy over an interval is active × Δcpu / Δbusy, so the price of
 one busy CPU-second is ``active / busy`` (= node watts / logical CPUs when the CPU times add up). A request
-that ran for ``c`` CPU-seconds therefore costs ``c × rate`` joules, and the per-request figures add up to
-what the exporter attributes to the host process.
+that ran for ``c`` CPU-seconds therefore costs ``c × rate`` joules. The per-request figures add up to what the
+exporter attributes to the host's processes because the host charges all of its CPU time (requests, and a
+named host share for the rest) and prices each interval at that interval's rate (:mod:`zerowatt.energy.ledger`,
+fed by :attr:`LiveRate.listeners`).
 
 Nothing here is process-global: :class:`LiveRate` keeps a rate current from the node's source and whoever
 records the figures owns the metrics (the app host: :class:`zerowatt.host.metrics.EnergyMetrics` on its own
@@ -70,6 +72,8 @@ class LiveRate:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.problems = LogOnce()
+        #: Called with each interval's rate, on the refreshing thread (the host's ledger closes its interval).
+        self.listeners: list[Callable[[ActiveRate], object]] = []
 
     def current(self) -> ActiveRate:
         return self._rate
@@ -85,6 +89,11 @@ class LiveRate:
             rate = iv.active_joules_per_cpu_second()
             if rate > 0:
                 self._rate = ActiveRate(rate, iv.source.name)
+            for listener in self.listeners:
+                try:
+                    listener(self._rate)
+                except Exception as exc:  # a listener's bug must not stop the rate
+                    self.problems.warning(f"energy interval listener failed: {exc!r}")
         return self._rate
 
     def _run(self) -> None:
@@ -110,7 +119,12 @@ def default_rate() -> ActiveRate:
     return ActiveRate.from_model(model_choice(Roots()).model)
 
 
-def start_live_rate(config: EnergyConfig | None = None, *, interval: Seconds = 1.0) -> LiveRate:
+def start_live_rate(
+    config: EnergyConfig | None = None,
+    *,
+    interval: Seconds = 1.0,
+    listeners: list[Callable[[ActiveRate], object]] | None = None,
+) -> LiveRate:
     """One call for the app host: detect this node's source and start refreshing the rate every
     ``interval`` seconds in a daemon thread (read it with ``.current``). Stop it with ``.stop()``."""
     from zerowatt.energy.detect import Roots, detect_source
@@ -125,4 +139,5 @@ def start_live_rate(config: EnergyConfig | None = None, *, interval: Seconds = 1
     assert isinstance(fallback, ModelSource)
     initial = ActiveRate.from_model(fallback.choice.model)
     live = LiveRate(source, initial, proc_root=roots.proc, interval=interval)
+    live.listeners.extend(listeners or [])
     return live.start()

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
@@ -71,6 +72,7 @@ class AdminServer:
         self._started = threading.Event()
         self._stop: asyncio.Event | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self.scrape_cpu = 0.0  # CPU seconds spent rendering /metrics (the host's "metrics" energy share)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -157,9 +159,16 @@ class AdminServer:
             return (200, b"ready\n", _TEXT, head_only) if ok else (503, b"starting\n", _TEXT, head_only)
         if path == "/metrics":
             # reading every worker's samples is file I/O: off the loop, so probes stay prompt
-            body = await asyncio.get_running_loop().run_in_executor(self._scrapes, generate_latest, self.registry)
+            body = await asyncio.get_running_loop().run_in_executor(self._scrapes, self._render)
             return 200, body, CONTENT_TYPE_LATEST, head_only
         return 404, b"not found\n", _TEXT, head_only
+
+    def _render(self) -> bytes:
+        started = time.thread_time()
+        try:
+            return generate_latest(self.registry)
+        finally:
+            self.scrape_cpu += time.thread_time() - started
 
 
 def _response(status: int, body: bytes, content_type: str, head_only: bool) -> bytes:

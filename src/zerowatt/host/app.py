@@ -18,7 +18,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from zerowatt.wasm.executor import AbortSignal, GuestAborted, GuestError, GuestRequest, GuestResponse, new_error_id
 from zerowatt.wasm.model import App, Component, HttpTrigger
@@ -27,6 +27,9 @@ from .autoscale import HostAutoscaler, policy_for
 from .metrics import HostMetrics, Observation, ObserverList
 from .pool import ComponentPool
 from .settings import HostSettings
+
+if TYPE_CHECKING:
+    from .energy import LoopCpu
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +80,12 @@ class HostApp:
         on_shutdown: Callable[[], None] | None = None,
         batch_observers: bool = False,
         autoscaler: HostAutoscaler | None = None,
+        loop_cpu: LoopCpu | None = None,
     ) -> None:
         self.match = match
+        # Energy accounting: each request's CPU is the loop thread's since the last checkpoint plus its
+        # guest's CPU on other threads or processes (zerowatt.host.energy.LoopCpu).
+        self.loop_cpu = loop_cpu
         self.pool = pool
         self.settings = settings
         self.metrics = metrics
@@ -103,6 +110,8 @@ class HostApp:
 
     # -- lifetime: the front calls these once, before the first request and after the last -------
     async def startup(self) -> None:
+        if self.loop_cpu is not None:
+            self.loop_cpu.bind()
         if self.on_startup is not None:
             await self.on_startup()
 
@@ -162,6 +171,9 @@ class HostApp:
             abort=abort,
         )
         executor = slot.executor
+        loop_cpu = self.loop_cpu
+        if loop_cpu is not None:
+            loop_cpu.in_flight += 1
         try:
             # The activator: held until an instance is ready (a cold start), bounded by the deadline.
             if not scaler.try_admit():  # warm: admitted at once (no coroutine); in flight until done()
@@ -176,14 +188,20 @@ class HostApp:
                 error_id,
             )
             message = f"gateway timeout ({app.name}/{component.id} did not start in time; error id {error_id})\n"
-            self._observe(app.name, component.id, 504, time.perf_counter() - started, 0.0)
+            if loop_cpu is not None:
+                loop_cpu.in_flight -= 1
+            self._observe(app.name, component.id, 504, time.perf_counter() - started, self._request_cpu(0.0, 0.0))
             return (504, [*TEXT_PLAIN, ("x-error-id", error_id)], message.encode())
-        cpu = 0.0
+        except BaseException:  # cancelled while held: no longer in flight
+            if loop_cpu is not None:
+                loop_cpu.in_flight -= 1
+            raise
+        cpu = caller = 0.0
         reply: Reply
         try:
             response: GuestResponse = await executor.handle(request)
         except GuestError as exc:
-            status, cpu = exc.status, exc.cpu_seconds
+            status, cpu, caller = exc.status, exc.cpu_seconds, exc.caller_cpu_seconds
             if isinstance(exc, GuestAborted) and self.metrics is not None:
                 self.metrics.request_aborted(app.name, component.id)
             if not exc.error_id:  # every 5xx carries an id that is in the log; executors log their own
@@ -215,7 +233,7 @@ class HostApp:
                 f"internal server error (error id {error_id})\n".encode(),
             )
         else:
-            status, cpu = response.status, response.cpu_seconds
+            status, cpu, caller = response.status, response.cpu_seconds, response.caller_cpu_seconds
             if status < 200:
                 status, reply = 500, _refuse_interim(response.status, path, request.request_id)
             else:
@@ -226,10 +244,20 @@ class HostApp:
                 reply = (status, [h for h in response.headers if h[0] not in HOST_OWNED], body)
         finally:
             scaler.done()
+            if loop_cpu is not None:
+                loop_cpu.in_flight -= 1
         slot.last_used = self.clock()
         slot.requests += 1
-        self._observe(app.name, component.id, status, time.perf_counter() - started, cpu)
+        self._observe(app.name, component.id, status, time.perf_counter() - started, self._request_cpu(cpu, caller))
         return reply
+
+    def _request_cpu(self, guest: float, caller: float) -> float:
+        """The CPU one request cost: without energy accounting the guest's; with it, the loop thread's since
+        the last checkpoint (``caller`` of the guest's ran there) plus the guest's elsewhere."""
+        loop_cpu = self.loop_cpu
+        if loop_cpu is None:
+            return guest
+        return loop_cpu.take() + max(0.0, guest - caller)
 
     def _observe(self, app: str, component: str, status: int, duration: float, cpu: float) -> None:
         """Hand one answered request to the observers: at once, or batched per event-loop iteration."""

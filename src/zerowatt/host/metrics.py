@@ -53,7 +53,8 @@ class HostMetrics:
         )
         self.cpu = Counter(
             "zerowatt_request_cpu_seconds_total",
-            "Guest CPU time spent serving requests (thread CPU clock).",
+            "CPU time spent serving requests: the guest's, and with energy accounting the worker's own work "
+            "for each request (receiving, parsing, routing, answering).",
             labels,
             registry=reg,
         )
@@ -203,7 +204,24 @@ class EnergyMetrics:
             registry=reg,
         )
         self.app_cpu_seconds = Counter(
-            "zerowatt_app_cpu_seconds", "Guest CPU time of app components.", labels, registry=reg
+            "zerowatt_app_cpu_seconds",
+            "CPU time of app components' requests: the guest and the host's own work for each request.",
+            labels,
+            registry=reg,
+        )
+        self.host_joules = Counter(
+            "zerowatt_host_joules",
+            "Energy of the host's own work no request owns, by part: startup, metrics, idle (IT joules).",
+            ("part",),
+            registry=reg,
+        )
+        self.intervals = Counter(
+            "zerowatt_energy_intervals",
+            "Energy intervals closed (each process prices its CPU once per interval), summed over processes.",
+            registry=reg,
+        )
+        self.host_cpu_seconds = Counter(
+            "zerowatt_host_cpu_seconds", "CPU time of the host's own work, by part.", ("part",), registry=reg
         )
         self.request_joules = Histogram(
             "zerowatt_request_joules",
@@ -218,6 +236,11 @@ class EnergyMetrics:
         self.app_joules.labels(app, component).inc(sum(joules))
         self.app_cpu_seconds.labels(app, component).inc(cpu_seconds)
         observe_histogram(self.request_joules.labels(app, component), joules)
+
+    def record_host(self, part: str, cpu_seconds: float, joules: float) -> None:
+        """One interval's host share of ``part``."""
+        self.host_joules.labels(part).inc(joules)
+        self.host_cpu_seconds.labels(part).inc(cpu_seconds)
 
 
 ObserverList = list[RequestObserver]

@@ -22,6 +22,7 @@ import contextlib
 import logging
 import math
 import os
+import resource
 import select
 import shutil
 import signal
@@ -43,9 +44,11 @@ from .settings import HostSettings
 from .spawn import Prestarted, WorkerProcess, prestart, worker_env
 
 if TYPE_CHECKING:
+    from zerowatt.energy.request import ActiveRate, LiveRate
     from zerowatt.wasm.compile_cache import ModuleCache
     from zerowatt.wasm.engine import Runtime
 
+    from .admin import AdminServer
     from .app import HostApp
     from .asgi import AsgiApp
 
@@ -189,15 +192,17 @@ def build_host(
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    from zerowatt.energy.procfs import tree_cpu_seconds
+
     # Both define Prometheus metrics: import them after PROMETHEUS_MULTIPROC_DIR is in the environment.
-    from zerowatt.energy.request import LiveRate, start_live_rate
+    from zerowatt.energy.request import start_live_rate
     from zerowatt.wasm.engine import EngineSettings, Runtime
     from zerowatt.wasm.wagi.executor import Offload
     from zerowatt.wasm.wagi.fairness import AppSlots, default_per_app
     from zerowatt.wasm.wagi.stdio import InheritedStdout
 
     from .app import HostApp
-    from .energy import EnergyAccounting
+    from .energy import EnergyAccounting, LoopCpu
     from .metrics import EnergyMetrics, HostMetrics, RequestObserver
     from .pool import ComponentPool
     from .registry import ExecutorContext
@@ -228,14 +233,24 @@ def build_host(
     live: LiveRate | None = None
     accounting: EnergyAccounting | None = None
     metrics = HostMetrics()
+    loop_cpu: LoopCpu | None = None
     if settings.energy_summary is not None:
-        live = start_live_rate()  # one /proc/stat sample a second; prices guest CPU time in joules
+        # Every CPU-second of this worker and its children goes to a request or to the host's share, priced
+        # once a second at that second's rate (zerowatt.energy.ledger; docs/energy.md).
+        loop_cpu = LoopCpu()
         accounting = EnergyAccounting(
-            rate=live.current, metrics=EnergyMetrics(metrics.registry), interval=settings.energy_summary
+            metrics=EnergyMetrics(metrics.registry),
+            interval=settings.energy_summary,
+            tree_cpu=tree_cpu_seconds,
+            loop=loop_cpu,
         )
+        live = start_live_rate(listeners=[accounting.close_interval])
+        accounting.rate = live.current
         observers.append(accounting)
     # The autoscaler: --policy, or the keep-alive window of --idle-unload (zerowatt.host.autoscale.policy_for).
-    host = HostApp(Router(apps).match, pool, settings, metrics, observers=observers, batch_observers=True)
+    host = HostApp(
+        Router(apps).match, pool, settings, metrics, observers=observers, batch_observers=True, loop_cpu=loop_cpu
+    )
 
     closed = False
 
@@ -247,6 +262,7 @@ def build_host(
         if live is not None:
             live.stop()
         if accounting is not None:
+            accounting.close_interval()  # the last partial interval, at the last rate
             accounting.log_summary()
         threads.shutdown(wait=False, cancel_futures=True)
         runtime.close()
@@ -495,6 +511,36 @@ class Supervisor:
         os.close(self._wake_w)
 
 
+def _supervisor_energy(settings: HostSettings, admin: AdminServer) -> LiveRate:
+    """The supervisor's own CPU is host work (start-up, validation, the admin listener's scrapes): charge it
+    to the host share, once a second at that second's rate, as the workers charge theirs. Its counters go
+    to the multiprocess directory beside the workers' (prometheus-client was imported after it was set)."""
+    from prometheus_client import CollectorRegistry
+
+    from zerowatt.energy.request import start_live_rate
+
+    from .energy import EnergyAccounting
+    from .metrics import EnergyMetrics
+
+    def own_cpu() -> float:  # the workers charge their own CPU (and their children's)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    accounting = EnergyAccounting(
+        metrics=EnergyMetrics(CollectorRegistry()), interval=settings.energy_summary or 60.0, tree_cpu=own_cpu
+    )
+    seen = 0.0
+
+    def close(rate: ActiveRate) -> None:
+        nonlocal seen
+        scrapes = admin.scrape_cpu
+        accounting.host_work("metrics", scrapes - seen)
+        seen = scrapes
+        accounting.close_interval(rate)
+
+    return start_live_rate(listeners=[close])
+
+
 def route_urls(apps: list[App], settings: HostSettings) -> list[tuple[str, str, str]]:
     """``(app, component, url)`` for every routable trigger, as printed on start."""
     host = settings.listen_host if ":" not in settings.listen_host else f"[{settings.listen_host}]"
@@ -520,6 +566,8 @@ def serve(
     # The workers import their modules while this process validates; they serve after release().
     supervisor = Supervisor(settings, started.processes)
     admin = None
+    energy: list[LiveRate] = []
+    energy_start: threading.Thread | None = None
     admin_sock: socket.socket | None = None
     previous = {sig: signal.signal(sig, supervisor.request_stop) for sig in STOP_SIGNALS}
     try:
@@ -543,9 +591,24 @@ def serve(
         )
         admin_sock = None
         admin.start()
+        if settings.energy_summary is not None:  # off the path to "ready": detecting the source takes ~50 ms
+            server = admin
+
+            def start_energy() -> None:
+                try:
+                    energy.append(_supervisor_energy(settings, server))
+                except Exception:  # the supervisor's share is missing from the figures, nothing else
+                    log.exception("energy accounting of the supervisor not started")
+
+            energy_start = threading.Thread(target=start_energy, name="zerowatt-energy", daemon=True)
+            energy_start.start()
         supervisor.run(on_ready=lambda: announce(apps, settings))
     finally:
         supervisor.stop()
+        if energy_start is not None:
+            energy_start.join(5)
+        for live in energy:
+            live.stop()
         if admin is not None:
             admin.stop()
         if admin_sock is not None:

@@ -93,6 +93,7 @@ class GuestResponse:
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
     cpu_seconds: float = 0.0  # guest CPU time spent on this request (thread/process CPU clock)
+    caller_cpu_seconds: float = 0.0  # the part of cpu_seconds spent on the caller's thread (a guest run inline)
     cold_start_seconds: float | None = None  # set when this request had to load the component first
 
 
@@ -110,6 +111,7 @@ class GuestError(Exception):
         super().__init__(message)
         self.error_id = error_id
         self.cpu_seconds = cpu_seconds
+        self.caller_cpu_seconds = 0.0  # the part of cpu_seconds spent on the caller's thread
 
 
 class GuestTimeout(GuestError):

@@ -6,8 +6,9 @@ from zerowatt.energy.model import ModelChoice
 from zerowatt.energy.sources.base import EnergySample, SourceInfo, Trust
 from zerowatt.units import Seconds
 
-#: The zone a modelled figure reports: the whole node at the wall (SPECpower measures at the wall).
-MODEL_ZONE = "platform"
+#: The zone a modelled figure reports: the whole node at the wall (SPECpower measures at the wall), which is
+#: Kepler's ``psys`` ("the entire platform"); the ``path`` label (``model:<basis>``) says it is modelled.
+MODEL_ZONE = "psys"
 
 
 class ModelSource:

@@ -28,6 +28,7 @@ class GpuDeviceSample:
     joules: Joules
     util_gpu: float  # percent, 0-100
     sm_util_by_pid: dict[int, float] = field(default_factory=dict)  # percent of the interval's sampling periods
+    uuid: str = ""
 
     def attribution(self, spread_idle: bool = False) -> Attribution[int]:
         """Kepler's ratio model on the GPU: active = energy × utilisation, shared by SM utilisation."""
@@ -41,6 +42,7 @@ class _Device:
     index: int
     handle: Any
     name: str
+    uuid: str = ""
     has_counter: bool = True
     last_mj: float | None = None
     last_mw: float | None = None
@@ -69,7 +71,18 @@ class NvmlSource:
             for i in range(count):
                 handle = self.nvml.nvmlDeviceGetHandleByIndex(i)
                 name = self.nvml.nvmlDeviceGetName(handle)
-                self.devices.append(_Device(i, handle, name.decode() if isinstance(name, bytes) else str(name)))
+                try:
+                    uuid = self.nvml.nvmlDeviceGetUUID(handle)
+                except Exception:  # an old driver or binding: Kepler's gpu_uuid label stays empty
+                    uuid = ""
+                self.devices.append(
+                    _Device(
+                        i,
+                        handle,
+                        name.decode() if isinstance(name, bytes) else str(name),
+                        uuid.decode() if isinstance(uuid, bytes) else str(uuid),
+                    )
+                )
         except Exception as exc:  # NVMLError subclasses, or a missing libnvidia-ml: both mean "no GPU source"
             raise SensorError(f"NVML unavailable: {exc}") from None
         if not self.devices:
@@ -127,7 +140,7 @@ class NvmlSource:
                 procs = self._processes(dev)
             except self.nvml.NVMLError as exc:
                 raise SensorError(f"GPU {dev.index} unreadable: {exc}") from None
-            out.append(GpuDeviceSample(dev.index, dev.name, seconds, joules, util, procs))
+            out.append(GpuDeviceSample(dev.index, dev.name, seconds, joules, util, procs, dev.uuid))
         return out
 
     def close(self) -> None:

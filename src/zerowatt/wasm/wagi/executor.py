@@ -410,6 +410,7 @@ class WagiExecutor:
         now = time.perf_counter()
         # The deadline runs from the request's arrival: time spent queued behind others counts.
         left = self.request_timeout - (now - request.received if request.received else 0.0)
+        caller = 0.0  # guest CPU spent on this (the event loop's) thread
         if self.offload is Offload.THREAD or (self.offload is Offload.HYBRID and now < self._pool_until):
             outcome = await self._run_in_thread(pre, request, left)
             if self.offload is Offload.HYBRID and time.perf_counter() - now > self.inline_budget:
@@ -419,6 +420,7 @@ class WagiExecutor:
             if self.offload is Offload.HYBRID:
                 budget = min(self.inline_budget, left)
             outcome = self.run(pre, request, budget)
+            caller = outcome.cpu_seconds
             if outcome.interrupted and budget < left:
                 # Slow: re-run on the pool, and send this component's next requests there directly for a
                 # while, so that a burst of runaway guests does not stall the event loop one budget each.
@@ -427,8 +429,13 @@ class WagiExecutor:
                 spent = outcome.cpu_seconds
                 outcome = await self._run_in_thread(pre, request, left)
                 outcome.cpu_seconds += spent
-        response = self._respond(request, outcome)
+        try:
+            response = self._respond(request, outcome)
+        except GuestError as error:
+            error.caller_cpu_seconds = caller
+            raise
         response.cold_start_seconds = cold
+        response.caller_cpu_seconds = caller
         return response
 
     async def _run_in_thread(self, pre: wasmtime.InstancePre, request: GuestRequest, timeout: Seconds) -> _Outcome:
