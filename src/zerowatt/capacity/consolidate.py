@@ -47,6 +47,7 @@ class Scenario:
     savings: list[Saving]
     nodes_before: int
     lower_bound: int
+    requested: IntArray  # (R,) every pod's requests summed
 
     @property
     def nodes_after(self) -> int:
@@ -127,23 +128,24 @@ def compare(z: PackResult, ca: PackResult, names: list[str]) -> Comparison:
     cmp = Comparison()
     cmp.only_zerowatt = [(n, ca.kept.get(n, "")) for n in z.removed if n not in cs]
     cmp.only_autoscaler = [(n, z.kept.get(n, "")) for n in ca.removed if n not in zs]
+    cmp.summary.append(f"zerowatt switches off {len(zs)} node(s), cluster-autoscaler's rule {len(cs)}")
     buckets: dict[str, int] = {}
     for _, why in cmp.only_zerowatt:
         if "utilisation" in why:
-            key = "requested utilisation at or above 0.5 (cluster-autoscaler never considers them)"
+            key = "their requested utilisation is at or above 0.5, so it never considers them"
         elif "--skip-nodes-with-system-pods" in why:
-            key = "kube-system pods without a PDB (cluster-autoscaler's --skip-nodes-with-system-pods)"
+            key = "they run kube-system pods without a PDB (--skip-nodes-with-system-pods)"
         elif "disruption(s)" in why:
-            key = "a PDB that allows fewer disruptions than the node's pods (cluster-autoscaler evicts at once)"
+            key = "a PDB allows fewer disruptions than the node has pods of it (it evicts them all at once)"
         else:
-            key = "packing order: zerowatt's first-fit decreasing and best-fit retry found room"
+            key = "its packing order found no room (zerowatt packs first-fit decreasing, then retries best-fit)"
         buckets[key] = buckets.get(key, 0) + 1
     for key, count in buckets.items():
-        cmp.summary.append(f"zerowatt switches off {count} more node(s) because of {key}")
+        cmp.summary.append(f"{count} node(s) zerowatt switches off are kept by cluster-autoscaler: {key}")
     if cmp.only_autoscaler:
         cmp.summary.append(
-            f"cluster-autoscaler switches off {len(cmp.only_autoscaler)} node(s) zerowatt keeps: "
-            "its order drained them first and took the room zerowatt used for other nodes"
+            f"{len(cmp.only_autoscaler)} node(s) cluster-autoscaler switches off are kept by zerowatt: the two drain "
+            "in a different order, and the pods of the nodes drained first took the room"
         )
     if not cmp.only_zerowatt and not cmp.only_autoscaler:
         cmp.summary.append("both switch off the same nodes")
@@ -173,6 +175,7 @@ def consolidate(
             savings(cluster, res, pod_typical, models, facility, price_per_node_hour),
             cluster.n_nodes,
             lower_bound(cluster, r),
+            r.sum(axis=0),
         )
 
     today = scenario("requests", req, ZEROWATT)

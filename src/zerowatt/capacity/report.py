@@ -96,6 +96,7 @@ def _scenario(a: Analysis, s: Scenario) -> dict[str, Any]:
         "nodes_before": s.nodes_before,
         "nodes_after": s.nodes_after,
         "lower_bound_nodes": s.lower_bound,
+        "requested": {"cpu": round(float(s.requested[0]) / 1000.0, 3), "memory": int(s.requested[1])},
         "nodes_off": [names[n] for n in s.result.removed],
         "nodes_kept": [names[n] for n in kept],
         "kept_because": {names[n]: s.result.kept.get(n, "") for n in kept},

@@ -42,6 +42,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "zerowatt.cli.rightsize",
         "Recommend CPU/memory requests as the VPA would, and show the cores, GiB and watts they free.",
     ),
+    "capacity": LazyCommand(
+        "zerowatt.cli.capacity",
+        "What the cluster's capacity is for (base, variable, safety, growth, redundancy, idle); which nodes can be off.",
+    ),
     "energy": LazyCommand(
         "zerowatt.cli.energy", "Energy per node, process, container and command, with PUE, water and carbon."
     ),
