@@ -13,8 +13,10 @@ extended resources such as ``nvidia.com/gpu``) fits the target's free allocatabl
 the drained node nor cordoned nor already off; the pod's node selector, required node affinity and
 tolerations allow it; required pod anti-affinity (both directions: the pod's own terms and other pods'
 terms that select it) in the term's topology domain; topology spread (DoNotSchedule):
-``matching pods in the domain + 1 − the least in any eligible domain ≤ maxSkew``, and after the drain no
-constraint's skew may be larger than ``max(maxSkew, its skew before)``. Per node: a pod that cannot be
+``matching pods in the domain + 1 − the least in any eligible domain ≤ maxSkew``; after the drain no
+constraint's skew may be larger than ``max(maxSkew, its skew before)``, and a drain may not take away the
+last node of a domain (a zone) that a spread constraint spreads over (that would satisfy the constraint by
+giving up the zone it asks for). Per node: a pod that cannot be
 evicted (see :mod:`zerowatt.capacity.snapshot`) keeps the node; DaemonSet and mirror pods stay with it and go
 away with it. PDBs: zerowatt drains like ``kubectl drain`` (evictions one by one, each waiting for the
 previous pod's replacement), so a PDB blocks only when it allows no disruption at all; cluster-autoscaler's
@@ -29,6 +31,9 @@ import numpy as np
 
 from zerowatt.capacity.model import CPU, MEMORY, NODE_BOUND, BoolArray, Cluster, IntArray
 from zerowatt.capacity.selectors import topology_domains
+
+#: Per-node topology: a drain removes its domain by design (only zones and the like must not vanish).
+HOSTNAME = "kubernetes.io/hostname"
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,7 @@ class _Terms:
         self.owner_cnt: list[np.ndarray] = []
         self.matched_cnt: list[np.ndarray] = []
         self.skew: list[int] = []  # −1 for anti-affinity
+        self.key: list[str] = []
         self.placement: list[int] = []
         self.desc: list[str] = []
         self.roles: dict[int, list[tuple[int, bool, bool]]] = {}
@@ -98,6 +104,7 @@ class _Terms:
             dom, n_dom = domains[key]
             self.dom.append(dom)
             self.skew.append(skew)
+            self.key.append(key)
             self.desc.append(desc)
             self.placement.append(int(cluster.pod_placement[owners[0]]) if owners.size else 0)
             for arr, store in ((owners, self.owner_cnt), (matched, self.matched_cnt)):
@@ -118,13 +125,14 @@ class _Terms:
             if matched:
                 self.matched_cnt[t][d] += sign
 
-    def skew_of(self, t: int, eligible: BoolArray) -> int:
+    def skew_of(self, t: int, eligible: BoolArray) -> tuple[int, int]:
+        """(skew, number of domains) of spread constraint ``t`` over the domains of ``eligible`` nodes."""
         dom = self.dom[t]
         doms = np.unique(dom[eligible & (dom >= 0)])
         if doms.size == 0:
-            return 0
+            return 0, 0
         c = self.matched_cnt[t][doms]
-        return int(c.max() - c.min())
+        return int(c.max() - c.min()), int(doms.size)
 
     def allowed(self, p: int, eligible: BoolArray, pmask: np.ndarray) -> tuple[BoolArray, str]:
         """Nodes ``p`` may go to under its terms, and the first term that left none (``""`` if some)."""
@@ -260,8 +268,7 @@ class Packer:
         movable.sort(key=lambda p: -self.dominant[p])
         touched = {t for p in movable + bound for t, _, _ in self.terms.roles.get(p, ())}
         spreads = [t for t in touched if self.terms.skew[t] >= 0]
-        eligible_before = self.target_ok & self.alive
-        before = {t: self.terms.skew_of(t, eligible_before | (self.alive & ~self.target_ok)) for t in spreads}
+        before = {t: self.terms.skew_of(t, self.alive) for t in spreads}
         was_target = bool(self.target_ok[n])
         self.target_ok[n] = False
         for p in movable + bound:
@@ -277,8 +284,11 @@ class Packer:
         if not failure and spreads:
             self.alive[n] = False
             for t in spreads:
-                after = self.terms.skew_of(t, self.alive)
-                if after > max(self.terms.skew[t], before[t]):
+                after, domains = self.terms.skew_of(t, self.alive)
+                if domains < before[t][1] and self.terms.key[t] != HOSTNAME:
+                    failure = f"it is the last node of its domain in the {self.terms.desc[t]}"
+                    break
+                if after > max(self.terms.skew[t], before[t][0]):
                     failure = f"removing it would break the {self.terms.desc[t]} (skew {after})"
                     break
             self.alive[n] = True
