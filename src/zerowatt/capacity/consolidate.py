@@ -105,7 +105,7 @@ def savings(
             added += pod_typical[p] * per_core[t]
             load[t] += pod_typical[p]
         load[n] = 0.0
-        w = node_w - added
+        w = float(node_w - added)
         rep = facility.report(w * SECONDS_PER_YEAR)
         out.append(
             Saving(

@@ -35,7 +35,8 @@ def read_snapshot(path: Path) -> Snapshot:
     try:
         doc = json.loads(data)
     except json.JSONDecodeError as exc:
-        hint = " (the file ends early: truncated?)" if exc.pos >= len(data.rstrip()) else ""
+        at_end = exc.pos >= len(data.rstrip()) - 1 or exc.msg.startswith("Unterminated string")
+        hint = " (the file ends early: truncated?)" if at_end and data.strip() else ""
         raise ValidationError(f"{path}:{exc.lineno}:{exc.colno}", f"not valid JSON: {exc.msg}{hint}") from None
     except UnicodeDecodeError as exc:
         raise ValidationError(str(path), f"not UTF-8 JSON ({exc.reason} at byte {exc.start})") from None
