@@ -6,8 +6,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMPS := .stamps
 # Debian packages the tests and examples need: a C toolchain for wasm32-wasi, a real Prometheus
-# (with promtool) for the right-sizing integration tests, and HTTP load generators for the benchmarks.
-DEBS := clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 prometheus wrk hey
+# (with promtool) for the right-sizing integration tests, HTTP load generators for the benchmarks, and a
+# headless browser (Debian's chromium) for the capacity report's HTML test.
+DEBS := clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 prometheus wrk hey chromium
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
 
