@@ -83,7 +83,7 @@ def requested_utilisation(cluster: Cluster, req: IntArray, alloc: IntArray, pod_
 class _Terms:
     """Counts per topology domain for anti-affinity terms and spread constraints, with per-pod roles."""
 
-    def __init__(self, cluster: Cluster, pod_node: np.ndarray) -> None:
+    def __init__(self, cluster: Cluster, pod_node: np.ndarray, node_labels: list[dict[str, str]]) -> None:
         self.dom: list[np.ndarray] = []
         self.owner_cnt: list[np.ndarray] = []
         self.matched_cnt: list[np.ndarray] = []
@@ -100,7 +100,7 @@ class _Terms:
         items += [(s.topology_key, s.max_skew, s.owners, s.matched, f"topology spread of {s.description}") for s in cluster.spreads]
         for t, (key, skew, owners, matched, desc) in enumerate(items):
             if key not in domains:
-                domains[key] = topology_domains(cluster.node_labels, key)
+                domains[key] = topology_domains(node_labels, key)
             dom, n_dom = domains[key]
             self.dom.append(dom)
             self.skew.append(skew)
@@ -127,12 +127,16 @@ class _Terms:
 
     def skew_of(self, t: int, eligible: BoolArray) -> tuple[int, int]:
         """(skew, number of domains) of spread constraint ``t`` over the domains of ``eligible`` nodes."""
-        dom = self.dom[t]
-        doms = np.unique(dom[eligible & (dom >= 0)])
-        if doms.size == 0:
+        present = self._present(t, eligible)
+        if not present.any():
             return 0, 0
-        c = self.matched_cnt[t][doms]
-        return int(c.max() - c.min()), int(doms.size)
+        c = self.matched_cnt[t][present]
+        return int(c.max() - c.min()), int(present.sum())
+
+    def _present(self, t: int, nodes: BoolArray) -> BoolArray:
+        """Which of term ``t``'s domains have at least one of ``nodes``."""
+        dom = self.dom[t]
+        return np.bincount(dom[nodes & (dom >= 0)], minlength=self.matched_cnt[t].size) > 0
 
     def allowed(self, p: int, eligible: BoolArray, pmask: np.ndarray) -> tuple[BoolArray, str]:
         """Nodes ``p`` may go to under its terms, and the first term that left none (``""`` if some)."""
@@ -147,9 +151,8 @@ class _Terms:
                 if matched:
                     ok &= ~(has & (self.owner_cnt[t][safe_dom] > 0))
             elif owner:
-                live = eligible & pmask[self.placement[t]] & has
-                doms = np.unique(dom[live])
-                least = int(self.matched_cnt[t][doms].min()) if doms.size else 0
+                present = self._present(t, eligible & pmask[self.placement[t]])
+                least = int(self.matched_cnt[t][present].min()) if present.any() else 0
                 ok &= has & (self.matched_cnt[t][safe_dom] + int(matched) - least <= self.skew[t])
             if not (ok & eligible).any():
                 return ok, self.desc[t]
@@ -157,23 +160,34 @@ class _Terms:
 
 
 class Packer:
-    """One scenario's state (free capacity, where pods are, domain counts) and the drain operation."""
+    """One scenario's state (free capacity, where pods are, domain counts) and the drain operation.
+
+    Internally nodes are numbered by their position in the fill order (fullest first), so that first fit
+    is "the lowest feasible index" and can scan a short window from where the last pod of the same shape
+    landed (:meth:`_first_fit`); results are translated back to the cluster's node numbers.
+    """
 
     def __init__(self, cluster: Cluster, req: IntArray, policy: Policy, pmask: np.ndarray) -> None:
         self.c = cluster
         self.req = req
         self.policy = policy
-        self.pmask = pmask
-        self.pod_node = cluster.pod_node.astype(np.int64).copy()
-        used = np.zeros_like(cluster.alloc)
+        self.utilisation = requested_utilisation(cluster, req, cluster.alloc, cluster.pod_node)
+        self.fill = np.argsort(-self.utilisation, kind="stable")
+        self.pos_of = np.empty(cluster.n_nodes, dtype=np.int64)
+        self.pos_of[self.fill] = np.arange(cluster.n_nodes)
+        self.n = cluster.n_nodes
+        self.alloc = cluster.alloc[self.fill]
+        self.pmask = np.ascontiguousarray(pmask[:, self.fill])
+        self.pod_node = self.pos_of[cluster.pod_node]
+        used = np.zeros_like(self.alloc)
         np.add.at(used, self.pod_node, req)
-        self.free = np.ascontiguousarray((cluster.alloc - used).T)  # (R, N)
-        self.alive = np.ones(cluster.n_nodes, dtype=np.bool_)
-        self.target_ok = ~cluster.unschedulable.copy()
+        self.free = np.ascontiguousarray((self.alloc - used).T)  # (R, N)
+        self.alive = np.ones(self.n, dtype=np.bool_)
+        self.target_ok = ~cluster.unschedulable[self.fill]
         order = np.argsort(self.pod_node, kind="stable")
-        bounds = np.searchsorted(self.pod_node[order], np.arange(cluster.n_nodes + 1))
-        self.node_pods: list[list[int]] = [order[bounds[n] : bounds[n + 1]].tolist() for n in range(cluster.n_nodes)]
-        self.terms = _Terms(cluster, self.pod_node)
+        bounds = np.searchsorted(self.pod_node[order], np.arange(self.n + 1))
+        self.node_pods: list[list[int]] = [order[bounds[n] : bounds[n + 1]].tolist() for n in range(self.n)]
+        self.terms = _Terms(cluster, self.pod_node, [cluster.node_labels[i] for i in self.fill.tolist()])
         self.pod_pdbs: dict[int, list[int]] = {}
         for i, pdb in enumerate(cluster.pdbs):
             for p in pdb.pods.tolist():
@@ -181,12 +195,10 @@ class Packer:
         mean_alloc = cluster.alloc.mean(axis=0) if cluster.n_nodes else np.ones(len(cluster.resources))
         scale = np.where(mean_alloc > 0, mean_alloc, 1.0)
         self.dominant = (req / scale).max(axis=1) if req.size else np.zeros(0)
-        self.utilisation = requested_utilisation(cluster, req, cluster.alloc, self.pod_node)
-        # Fill order for first fit: fullest first; ``rank[n]`` is node n's position.
-        fill = np.argsort(-self.utilisation, kind="stable")
-        self.rank = np.empty(cluster.n_nodes, dtype=np.int64)
-        self.rank[fill] = np.arange(cluster.n_nodes)
-        self.alloc_t = np.ascontiguousarray(cluster.alloc.T).astype(np.float64)
+        self.alloc_t = np.ascontiguousarray(self.alloc.T).astype(np.float64)
+        #: (placement, requests) → the lowest position where a pod of that shape may still fit: every lower
+        #: one was full for it, and free room only shrinks while nodes are drained (undone on a rollback).
+        self.ff_start: dict[tuple[int, tuple[int, ...]], int] = {}
 
     # -- one pod -------------------------------------------------------------------------------------------
 
@@ -219,16 +231,45 @@ class Packer:
                 )
         return ", ".join(parts) or "one more pod"
 
+    def _first_fit(self, p: int) -> int:
+        """The lowest position that takes pod ``p`` (−1: none), scanning windows that grow ×4."""
+        pl = int(self.c.pod_placement[p])
+        r = self.req[p]
+        nz = np.flatnonzero(r).tolist()
+        has_terms = p in self.terms.roles
+        key = None if has_terms else (pl, tuple(r.tolist()))
+        allowed = self.terms.allowed(p, self.target_ok & self.alive, self.pmask)[0] if has_terms else None
+        lo = self.ff_start.get(key, 0) if key is not None else 0
+        width = 16
+        while lo < self.n:
+            hi = min(self.n, lo + width)
+            ok = self.alive[lo:hi] & self.target_ok[lo:hi] & self.pmask[pl, lo:hi]
+            for j in nz:
+                ok &= self.free[j, lo:hi] >= r[j]
+            if allowed is not None:
+                ok &= allowed[lo:hi]
+            if ok.any():
+                t = lo + int(ok.argmax())
+                if key is not None:
+                    self.ff_start[key] = t
+                return t
+            lo, width = hi, width * 4
+        if key is not None:
+            self.ff_start[key] = self.n
+        return -1
+
     def _place(self, p: int, best_fit: bool) -> tuple[int, str]:
-        ok, why = self._candidates(p)
-        idx = np.flatnonzero(ok)
-        if idx.size == 0:
-            return -1, why
         if best_fit:
+            ok, why = self._candidates(p)
+            idx = np.flatnonzero(ok)
+            if idx.size == 0:
+                return -1, why
             left = ((self.free[:, idx] - self.req[p][:, None]) / np.maximum(self.alloc_t[:, idx], 1.0)).max(axis=0)
             t = int(idx[np.argmin(left)])
         else:
-            t = int(idx[np.argmin(self.rank[idx])])
+            t = self._first_fit(p)
+            if t < 0:
+                return -1, self._candidates(p)[1] or "no room"
         self.free[:, t] -= self.req[p]
         self.terms.move(p, t, +1)
         self.pod_node[p] = t
@@ -270,6 +311,7 @@ class Packer:
         spreads = [t for t in touched if self.terms.skew[t] >= 0]
         before = {t: self.terms.skew_of(t, self.alive) for t in spreads}
         was_target = bool(self.target_ok[n])
+        saved_ff = dict(self.ff_start)
         self.target_ok[n] = False
         for p in movable + bound:
             self.terms.move(p, n, -1)
@@ -300,6 +342,7 @@ class Packer:
             for p in movable + bound:
                 self.terms.move(p, n, +1)
             self.target_ok[n] = was_target
+            self.ff_start = saved_ff
             return None, failure
         self.alive[n] = False
         for p, t in placed:
@@ -308,20 +351,27 @@ class Packer:
         return placed, ""
 
     def current_utilisation(self, n: int) -> float:
-        used = self.c.alloc[n] - self.free[:, n]
-        return float(requested_utilisation(self.c, used[None, :], self.c.alloc[n : n + 1], np.zeros(1, dtype=np.int64))[0])
+        used = self.alloc[n] - self.free[:, n]
+        return float(requested_utilisation(self.c, used[None, :], self.alloc[n : n + 1], np.zeros(1, dtype=np.int64))[0])
 
     def run(self) -> PackResult:
         """Drain every node that can go, emptiest first; then the local search pass over the kept ones."""
         self.removed: list[int] = []
         self.moves: dict[int, list[tuple[int, int]]] = {}
         self.kept: dict[int, str] = {}
-        order = np.lexsort((np.arange(self.c.n_nodes), self.utilisation)).tolist()
+        order = self.pos_of[np.lexsort((np.arange(self.n), self.utilisation))].tolist()
         self._sweep(order, best_fit=False)
         if self.policy.local_search:
             retry = [n for n in order if self.alive[n] and self.kept.get(n, "").startswith("pod ") and "fits" in self.kept[n]]
             self._sweep(retry, best_fit=True)
-        return PackResult(self.removed, self.moves, self.kept, self.pod_node, self.utilisation)
+        f = self.fill
+        return PackResult(
+            [int(f[n]) for n in self.removed],
+            {int(f[n]): [(p, int(f[t])) for p, t in m] for n, m in self.moves.items()},
+            {int(f[n]): why for n, why in self.kept.items()},
+            f[self.pod_node],
+            self.utilisation,
+        )
 
     def _sweep(self, nodes: list[int], best_fit: bool) -> None:
         limit = self.policy.utilisation_below

@@ -321,8 +321,8 @@ class _Parser:
             skew = c.get("maxSkew")
             if not isinstance(skew, int) or isinstance(skew, bool) or skew < 1:
                 raise ValidationError(where, f"spec.topologySpreadConstraints[{i}].maxSkew: expected an integer ≥ 1")
-            key = _str(c.get("topologyKey"), where, f"spec.topologySpreadConstraints[{i}].topologyKey")
-            spread.append((skew, key, label_selector(c.get("labelSelector"), where, f"spec.topologySpreadConstraints[{i}]")))
+            tkey = _str(c.get("topologyKey"), where, f"spec.topologySpreadConstraints[{i}].topologyKey")
+            spread.append((skew, tkey, label_selector(c.get("labelSelector"), where, f"spec.topologySpreadConstraints[{i}]")))
         pa = _map(aff.get("podAffinity"), where, "spec.affinity.podAffinity")
         has_pa = bool(pa.get("requiredDuringSchedulingIgnoredDuringExecution"))
         group_labels = {k: v for k, v in labels.items() if k not in PER_POD_LABELS}
@@ -512,23 +512,45 @@ class _Parser:
         self._warn(cluster)
         return cluster
 
-    def _groups_matching(self, namespaces: tuple[str, ...], sel: LabelSelector) -> np.ndarray:
-        out = [g for g, grp in enumerate(self.groups) if grp.namespace in namespaces and selector_matches(sel, grp.labels)]
-        return np.asarray(out, dtype=np.int64)
+    def _groups_matching(self, namespaces: tuple[str, ...], sel: LabelSelector) -> list[int]:
+        """Groups in ``namespaces`` whose labels ``sel`` selects: candidates from the inverted index of
+        ``matchLabels`` pairs (or every group of the namespaces), then each expression checked."""
+        out: list[int] = []
+        for ns in namespaces:
+            if sel.match_labels:
+                sets = [self.label_index.get((ns, k, v), set()) for k, v in sel.match_labels]
+                candidates = sorted(set.intersection(*sets)) if all(sets) else []
+            else:
+                candidates = self.ns_groups.get(ns, [])
+            out.extend(g for g in candidates if selector_matches(sel, self.groups[g].labels))
+        return out
 
     def _constraints(self, cluster: Cluster, groups: np.ndarray, pdb_items: list[tuple[Mapping[str, Any], int]]) -> None:
         cache: dict[tuple[tuple[str, ...], LabelSelector], np.ndarray] = {}
+        self.label_index: dict[tuple[str, str, str], set[int]] = {}
+        self.ns_groups: dict[str, list[int]] = {}
+        for g, grp in enumerate(self.groups):
+            self.ns_groups.setdefault(grp.namespace, []).append(g)
+            for k, v in grp.labels.items():
+                self.label_index.setdefault((grp.namespace, k, v), set()).add(g)
+        order = np.argsort(groups, kind="stable")
+        bounds = np.searchsorted(groups[order], np.arange(len(self.groups) + 1))
+        empty = np.zeros(0, dtype=np.int64)
+
+        def members(g: int) -> np.ndarray:
+            return np.asarray(order[bounds[g] : bounds[g + 1]], dtype=np.int64)
 
         def pods_of(namespaces: tuple[str, ...], sel: LabelSelector) -> np.ndarray:
             key = (namespaces, sel)
             if key not in cache:
-                cache[key] = np.flatnonzero(np.isin(groups, self._groups_matching(namespaces, sel))).astype(np.int64)
+                parts = [members(g) for g in self._groups_matching(namespaces, sel)]
+                cache[key] = np.sort(np.concatenate(parts)) if parts else empty
             return cache[key]
 
         for g, grp in enumerate(self.groups):
             if not grp.anti and not grp.spread:
                 continue
-            owners = np.flatnonzero(groups == g).astype(np.int64)
+            owners = members(g)
             if owners.size == 0:
                 continue
             for namespaces, sel, key in grp.anti:
@@ -558,9 +580,10 @@ class _Parser:
             if not isinstance(allowed, int) or isinstance(allowed, bool):
                 allowed = max(0, expected - min_avail)
             cluster.pdbs.append(Pdb(ns, name, pods, max(0, min_avail), max(0, allowed)))
-        for p in range(cluster.n_pods):
-            if cluster.pod_ns[p] == "kube-system" and cluster.pod_kind[p] == MOVABLE and not covered[p]:
-                cluster.ca_unmovable[p] = "kube-system pod without a PDB (--skip-nodes-with-system-pods)"
+        for g in self.ns_groups.get("kube-system", []):
+            for p in members(g).tolist():
+                if cluster.pod_kind[p] == MOVABLE and not covered[p]:
+                    cluster.ca_unmovable[p] = "kube-system pod without a PDB (--skip-nodes-with-system-pods)"
 
     def _warn(self, cluster: Cluster) -> None:
         if self.no_capacity:
