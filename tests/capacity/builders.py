@@ -66,7 +66,12 @@ def pod(
 
 
 def deployment(name: str, namespace: str = "default") -> dict[str, Any]:
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace}, "spec": {}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {},
+    }
 
 
 def pdb(name: str, match: dict[str, str], namespace: str = "default", **spec: Any) -> dict[str, Any]:
@@ -97,6 +102,11 @@ def anti_affinity(labels: dict[str, str], key: str = "kubernetes.io/hostname") -
 def spread(labels: dict[str, str], key: str, skew: int = 1) -> dict[str, Any]:
     return {
         "topologySpreadConstraints": [
-            {"maxSkew": skew, "topologyKey": key, "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": labels}}
+            {
+                "maxSkew": skew,
+                "topologyKey": key,
+                "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": {"matchLabels": labels},
+            }
         ]
     }

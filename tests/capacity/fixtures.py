@@ -61,7 +61,11 @@ def unmovable() -> Fixture:
         pod("web-5d8f7c-c", "n3", cpu="100m"),
     ]
     return Fixture(
-        "unmovable", listing(*items), off=1, ca_off=1, kept={"n0": "no controller", "n1": "emptyDir", "n2": "safe-to-evict"}
+        "unmovable",
+        listing(*items),
+        off=1,
+        ca_off=1,
+        kept={"n0": "no controller", "n1": "emptyDir", "n2": "safe-to-evict"},
     )
 
 

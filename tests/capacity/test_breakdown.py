@@ -24,9 +24,7 @@ def cluster_of(*items: dict[str, Any]) -> Cluster:
     return parse_snapshot(listing(*items)).cluster
 
 
-def usage(
-    c: Cluster, cpu: tuple[float, float, float, float, float], mem: tuple[float, ...] | None = None
-) -> Usage:
+def usage(c: Cluster, cpu: tuple[float, float, float, float, float], mem: tuple[float, ...] | None = None) -> Usage:
     """Every row: base, peak, upper, typical, target millicores (and bytes; memory unknown without ``mem``)."""
     u = Usage.unknown(c.n_rows)
     for arr, v in zip((u.base, u.peak, u.upper, u.typical, u.target), cpu, strict=True):
@@ -71,7 +69,9 @@ def test_redundancy_comes_from_growth_then_safety_and_the_pdb_part_is_required()
 
 def test_a_bare_pod_and_a_daemonset_are_never_redundant() -> None:
     items = [node("n0"), node("n1")]
-    items += [pod(f"agent-{i}", f"n{i}", cpu="1", owner=("DaemonSet", "agent"), labels={"app": "agent"}) for i in range(2)]
+    items += [
+        pod(f"agent-{i}", f"n{i}", cpu="1", owner=("DaemonSet", "agent"), labels={"app": "agent"}) for i in range(2)
+    ]
     items += [pod("solo", "n0", cpu="1", owner=None, labels={"app": "solo"})]
     c = cluster_of(*items)
     bd = compute(c, usage(c, (10, 20, 30, 15, 25)))

@@ -39,7 +39,9 @@ def samples(tmp_path: Path) -> Path:
             for i in range(3):
                 for j in range(3):
                     cpu = 0.2 + 0.4 * rng.random()
-                    w.writerow([t, "default", f"api-7c9d-{i}{j}", "app", f"{cpu:.4f}", int((100 + 50 * rng.random()) * 2**20)])
+                    w.writerow(
+                        [t, "default", f"api-7c9d-{i}{j}", "app", f"{cpu:.4f}", int((100 + 50 * rng.random()) * 2**20)]
+                    )
     return f
 
 

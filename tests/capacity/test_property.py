@@ -97,7 +97,7 @@ def build(nodes: list[N], wls: list[W], order: list[int]) -> tuple[dict[str, Any
     free = {n.name: [n.cpu, n.mem, n.gpu, 110] for n in nodes}
     items: list[dict[str, Any]] = []
     placed: dict[str, tuple[W, str]] = {}
-    for i, n in enumerate(nodes):
+    for n in nodes:
         items.append(
             node(
                 n.name,

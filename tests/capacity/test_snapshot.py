@@ -131,3 +131,15 @@ def test_bad_flags_exit_2(tmp_path: Path) -> None:
     ):
         r = invoke_cli(["capacity", "--snapshot", str(f), *args])
         assert r.returncode == 2 and word in r.stderr, (args, r.stderr)
+
+
+def test_pods_of_one_controller_share_one_constraint_each() -> None:
+    """One spread and one anti-affinity term per template, owned by all its pods (not one per pod)."""
+    from tests.capacity.fixtures import anti, zone_spread
+
+    c = parse_snapshot(zone_spread().doc).cluster
+    assert len(c.spreads) == 1 and c.spreads[0].owners.tolist() == [0, 1, 2, 3]
+    assert c.spreads[0].matched.tolist() == [0, 1, 2, 3] and c.spreads[0].max_skew == 1
+    c = parse_snapshot(anti().doc).cluster
+    assert len(c.anti) == 1 and c.anti[0].owners.size == 4 and c.anti[0].topology_key == "kubernetes.io/hostname"
+    assert len(c.workloads) == 1 and len(c.placements) == 1

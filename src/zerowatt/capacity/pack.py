@@ -52,7 +52,9 @@ class Policy:
 
 
 ZEROWATT = Policy("zerowatt")
-CLUSTER_AUTOSCALER = Policy("cluster-autoscaler", utilisation_below=0.5, strict_pdb=True, system_pods=True, local_search=False)
+CLUSTER_AUTOSCALER = Policy(
+    "cluster-autoscaler", utilisation_below=0.5, strict_pdb=True, system_pods=True, local_search=False
+)
 
 
 @dataclass
@@ -92,17 +94,29 @@ class _Terms:
         self.placement: list[int] = []
         self.desc: list[str] = []
         self.roles: dict[int, list[tuple[int, bool, bool]]] = {}
+        self.has: list[BoolArray] = []
+        self.safe_dom: list[np.ndarray] = []
+        #: Domains with eligible nodes, per (topology key, placement or −1): valid while ``version`` holds
+        #: (the packer bumps it whenever a node is switched off, or stops or starts being a target).
+        self.version = 0
+        self._present_cache: dict[tuple[str, int], BoolArray] = {}
+        self._cache_version = -1
         domains: dict[str, tuple[np.ndarray, int]] = {}
         items: list[tuple[str, int, np.ndarray, np.ndarray, str]] = [
             (a.topology_key, -1, a.owners, a.matched, f"anti-affinity of {a.description} on {a.topology_key}")
             for a in cluster.anti
         ]
-        items += [(s.topology_key, s.max_skew, s.owners, s.matched, f"topology spread of {s.description}") for s in cluster.spreads]
+        items += [
+            (s.topology_key, s.max_skew, s.owners, s.matched, f"topology spread of {s.description}")
+            for s in cluster.spreads
+        ]
         for t, (key, skew, owners, matched, desc) in enumerate(items):
             if key not in domains:
                 domains[key] = topology_domains(node_labels, key)
             dom, n_dom = domains[key]
             self.dom.append(dom)
+            self.has.append(dom >= 0)
+            self.safe_dom.append(np.where(dom >= 0, dom, 0))
             self.skew.append(skew)
             self.key.append(key)
             self.desc.append(desc)
@@ -125,33 +139,39 @@ class _Terms:
             if matched:
                 self.matched_cnt[t][d] += sign
 
-    def skew_of(self, t: int, eligible: BoolArray) -> tuple[int, int]:
-        """(skew, number of domains) of spread constraint ``t`` over the domains of ``eligible`` nodes."""
-        present = self._present(t, eligible)
+    def skew_of(self, t: int, alive: BoolArray) -> tuple[int, int]:
+        """(skew, number of domains) of spread constraint ``t`` over the domains of the ``alive`` nodes."""
+        present = self._present(t, alive, -1)
         if not present.any():
             return 0, 0
         c = self.matched_cnt[t][present]
         return int(c.max() - c.min()), int(present.sum())
 
-    def _present(self, t: int, nodes: BoolArray) -> BoolArray:
-        """Which of term ``t``'s domains have at least one of ``nodes``."""
-        dom = self.dom[t]
-        return np.bincount(dom[nodes & (dom >= 0)], minlength=self.matched_cnt[t].size) > 0
+    def _present(self, t: int, nodes: BoolArray, placement: int) -> BoolArray:
+        """Which of term ``t``'s domains have at least one of ``nodes`` (cached per key, placement, version)."""
+        if self._cache_version != self.version:
+            self._present_cache.clear()
+            self._cache_version = self.version
+        ck = (self.key[t], placement)
+        hit = self._present_cache.get(ck)
+        if hit is None:
+            dom = self.dom[t]
+            hit = np.bincount(dom[nodes & self.has[t]], minlength=self.matched_cnt[t].size) > 0
+            self._present_cache[ck] = hit
+        return hit
 
     def allowed(self, p: int, eligible: BoolArray, pmask: np.ndarray) -> tuple[BoolArray, str]:
         """Nodes ``p`` may go to under its terms, and the first term that left none (``""`` if some)."""
         ok = np.ones(eligible.size, dtype=np.bool_)
         for t, owner, matched in self.roles.get(p, ()):
-            dom = self.dom[t]
-            has = dom >= 0
-            safe_dom = np.where(has, dom, 0)
+            has, safe_dom = self.has[t], self.safe_dom[t]
             if self.skew[t] < 0:
                 if owner:
                     ok &= ~(has & (self.matched_cnt[t][safe_dom] > 0))
                 if matched:
                     ok &= ~(has & (self.owner_cnt[t][safe_dom] > 0))
             elif owner:
-                present = self._present(t, eligible & pmask[self.placement[t]])
+                present = self._present(t, eligible & pmask[self.placement[t]], self.placement[t])
                 least = int(self.matched_cnt[t][present].min()) if present.any() else 0
                 ok &= has & (self.matched_cnt[t][safe_dom] + int(matched) - least <= self.skew[t])
             if not (ok & eligible).any():
@@ -199,6 +219,7 @@ class Packer:
         #: (placement, requests) → the lowest position where a pod of that shape may still fit: every lower
         #: one was full for it, and free room only shrinks while nodes are drained (undone on a rollback).
         self.ff_start: dict[tuple[int, tuple[int, ...]], int] = {}
+        self.req_list: list[list[int]] = req.tolist()
 
     # -- one pod -------------------------------------------------------------------------------------------
 
@@ -232,20 +253,31 @@ class Packer:
         return ", ".join(parts) or "one more pod"
 
     def _first_fit(self, p: int) -> int:
-        """The lowest position that takes pod ``p`` (−1: none), scanning windows that grow ×4."""
+        """The lowest position that takes pod ``p`` (−1: none): the shape's start first, then windows ×4."""
         pl = int(self.c.pod_placement[p])
-        r = self.req[p]
-        nz = np.flatnonzero(r).tolist()
+        r = self.req_list[p]
+        nz = [j for j, v in enumerate(r) if v]
         has_terms = p in self.terms.roles
-        key = None if has_terms else (pl, tuple(r.tolist()))
+        key = None if has_terms else (pl, tuple(r))
         allowed = self.terms.allowed(p, self.target_ok & self.alive, self.pmask)[0] if has_terms else None
         lo = self.ff_start.get(key, 0) if key is not None else 0
+        free, n = self.free, self.n
+        if (
+            key is not None
+            and lo < n
+            and self.alive[lo]
+            and self.target_ok[lo]
+            and self.pmask[pl, lo]
+            and all(free[j, lo] >= r[j] for j in nz)
+        ):
+            return lo
         width = 16
-        while lo < self.n:
-            hi = min(self.n, lo + width)
-            ok = self.alive[lo:hi] & self.target_ok[lo:hi] & self.pmask[pl, lo:hi]
+        while lo < n:
+            hi = min(n, lo + width)
+            ok = self.alive[lo:hi] & self.target_ok[lo:hi]
+            ok &= self.pmask[pl, lo:hi]
             for j in nz:
-                ok &= self.free[j, lo:hi] >= r[j]
+                ok &= free[j, lo:hi] >= r[j]
             if allowed is not None:
                 ok &= allowed[lo:hi]
             if ok.any():
@@ -255,7 +287,7 @@ class Packer:
                 return t
             lo, width = hi, width * 4
         if key is not None:
-            self.ff_start[key] = self.n
+            self.ff_start[key] = n
         return -1
 
     def _place(self, p: int, best_fit: bool) -> tuple[int, str]:
@@ -295,7 +327,9 @@ class Packer:
             if allowed == 0:
                 return f"PDB {pdb.namespace}/{pdb.name} allows no disruption (minAvailable {pdb.min_available})"
             if pol.strict_pdb and count > allowed:
-                return f"PDB {pdb.namespace}/{pdb.name} allows {allowed} disruption(s), the node has {count} of its pods"
+                return (
+                    f"PDB {pdb.namespace}/{pdb.name} allows {allowed} disruption(s), the node has {count} of its pods"
+                )
         return ""
 
     def drain(self, n: int, best_fit: bool = False) -> tuple[list[tuple[int, int]] | None, str]:
@@ -313,6 +347,7 @@ class Packer:
         was_target = bool(self.target_ok[n])
         saved_ff = dict(self.ff_start)
         self.target_ok[n] = False
+        self.terms.version += 1
         for p in movable + bound:
             self.terms.move(p, n, -1)
         placed: list[tuple[int, int]] = []
@@ -325,6 +360,7 @@ class Packer:
             placed.append((p, t))
         if not failure and spreads:
             self.alive[n] = False
+            self.terms.version += 1
             for t in spreads:
                 after, domains = self.terms.skew_of(t, self.alive)
                 if domains < before[t][1] and self.terms.key[t] != HOSTNAME:
@@ -334,6 +370,7 @@ class Packer:
                     failure = f"removing it would break the {self.terms.desc[t]} (skew {after})"
                     break
             self.alive[n] = True
+            self.terms.version += 1
         if failure:
             for p, t in reversed(placed):
                 self.free[:, t] += self.req[p]
@@ -342,9 +379,11 @@ class Packer:
             for p in movable + bound:
                 self.terms.move(p, n, +1)
             self.target_ok[n] = was_target
+            self.terms.version += 1
             self.ff_start = saved_ff
             return None, failure
         self.alive[n] = False
+        self.terms.version += 1
         for p, t in placed:
             self.node_pods[t].append(p)
         self.node_pods[n] = []
@@ -352,7 +391,9 @@ class Packer:
 
     def current_utilisation(self, n: int) -> float:
         used = self.alloc[n] - self.free[:, n]
-        return float(requested_utilisation(self.c, used[None, :], self.alloc[n : n + 1], np.zeros(1, dtype=np.int64))[0])
+        return float(
+            requested_utilisation(self.c, used[None, :], self.alloc[n : n + 1], np.zeros(1, dtype=np.int64))[0]
+        )
 
     def run(self) -> PackResult:
         """Drain every node that can go, emptiest first; then the local search pass over the kept ones."""
@@ -362,7 +403,9 @@ class Packer:
         order = self.pos_of[np.lexsort((np.arange(self.n), self.utilisation))].tolist()
         self._sweep(order, best_fit=False)
         if self.policy.local_search:
-            retry = [n for n in order if self.alive[n] and self.kept.get(n, "").startswith("pod ") and "fits" in self.kept[n]]
+            retry = [
+                n for n in order if self.alive[n] and self.kept.get(n, "").startswith("pod ") and "fits" in self.kept[n]
+            ]
             self._sweep(retry, best_fit=True)
         f = self.fill
         return PackResult(

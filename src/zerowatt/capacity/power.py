@@ -46,9 +46,11 @@ INSTANCE_FAMILIES: dict[str, tuple[str, str]] = {
     "m6a": ("aws", "EPYC 3rd Gen"), "c6a": ("aws", "EPYC 3rd Gen"), "r6a": ("aws", "EPYC 3rd Gen"),
     "m7i": ("aws", "Sapphire Rapids"), "c7i": ("aws", "Sapphire Rapids"), "r7i": ("aws", "Sapphire Rapids"),
     "m7a": ("aws", "EPYC 4th Gen"), "c7a": ("aws", "EPYC 4th Gen"), "r7a": ("aws", "EPYC 4th Gen"),
-    "m6g": ("aws", "Graviton2"), "c6g": ("aws", "Graviton2"), "r6g": ("aws", "Graviton2"), "t4g": ("aws", "Graviton2"),
+    "m6g": ("aws", "Graviton2"), "c6g": ("aws", "Graviton2"), "r6g": ("aws", "Graviton2"),
+    "t4g": ("aws", "Graviton2"),
     "m7g": ("aws", "Graviton3"), "c7g": ("aws", "Graviton3"), "r7g": ("aws", "Graviton3"),
-    "c7gn": ("aws", "Graviton3E"), "m8g": ("aws", "Graviton4"), "c8g": ("aws", "Graviton4"), "r8g": ("aws", "Graviton4"),
+    "c7gn": ("aws", "Graviton3E"),
+    "m8g": ("aws", "Graviton4"), "c8g": ("aws", "Graviton4"), "r8g": ("aws", "Graviton4"),
     # Google Cloud: the family is the part before the first dash, e.g. n2d-standard-8 → n2d.
     "n2": ("gcp", "Cascade Lake"), "c2": ("gcp", "Cascade Lake"), "n2d": ("gcp", "EPYC 2nd Gen"),
     "c2d": ("gcp", "EPYC 3rd Gen"), "t2d": ("gcp", "EPYC 3rd Gen"), "c3": ("gcp", "Sapphire Rapids"),
@@ -165,7 +167,9 @@ class CategoryWatts:
     node_total: np.ndarray  # (N,) modelled power
 
 
-def attribute(bd: Breakdown, node_of_row: np.ndarray, alloc_cpu: np.ndarray, models: NodeModels, cpus: np.ndarray) -> CategoryWatts:
+def attribute(
+    bd: Breakdown, node_of_row: np.ndarray, alloc_cpu: np.ndarray, models: NodeModels, cpus: np.ndarray
+) -> CategoryWatts:
     """Share each node's modelled power among the categories (see the module docstring)."""
     n_nodes = alloc_cpu.size
     u = utilisation(bd, node_of_row, cpus)

@@ -162,6 +162,13 @@ def _bar(parts: list[tuple[str, float, str]], width: float, x0: float, y: float,
     return "".join(out)
 
 
+def _svg(width: float, height: float, label: str, body: str) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" role="img" '
+        f'aria-label="{label}">{body}</svg>'
+    )
+
+
 def _legend() -> str:
     return "".join(
         f'<span class="key"><span class="sw" style="background:{c}"></span>{n}</span>' for n, c in COLOURS.items()
@@ -179,17 +186,17 @@ def _nodes_svg(doc: dict[str, Any]) -> str:
     off = set(doc["consolidation"]["requests"]["nodes_off"])
     for i, n in enumerate(nodes):
         y = i * row
-        parts = [(k, max(0.0, n[k]["cpu"]), f"{n['name']}: {k} {n[k]['cpu']:.2f} cores, {n[k]['watts']:.1f} W") for k in CATEGORIES]
+        parts = [
+            (k, max(0.0, n[k]["cpu"]), f"{n['name']}: {k} {n[k]['cpu']:.2f} cores, {n[k]['watts']:.1f} W")
+            for k in CATEGORIES
+        ]
         mark = " (off)" if n["name"] in off else ""
         rows.append(
             f'<text x="0" y="{y + 12:.1f}" class="lbl">{html.escape(n["name"][:34] + mark)}</text>'
             + _bar(parts, bar_w, label_w, y + 2, row - 4, scale)
         )
     height = len(nodes) * row + 4
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 10:.0f}" height="{height:.0f}" '
-        f'role="img" aria-label="capacity per node">{"".join(rows)}</svg>'
-    )
+    return _svg(label_w + bar_w + 10, height, "capacity per node", "".join(rows))
 
 
 def _cluster_svg(doc: dict[str, Any]) -> str:
@@ -213,7 +220,9 @@ def _cluster_svg(doc: dict[str, Any]) -> str:
             ]
         else:
             parts = [(k, max(0.0, cl[k]["cpu"]), f"{label}: {k} {cl[k]['cpu']:.1f} cores") for k in CATEGORIES[:5]]
-            parts.append(("idle", max(0.0, cl["idle"]["cpu"] - freed), f"{label}: idle {cl['idle']['cpu'] - freed:.1f} cores"))
+            parts.append(
+                ("idle", max(0.0, cl["idle"]["cpu"] - freed), f"{label}: idle {cl['idle']['cpu'] - freed:.1f} cores")
+            )
         bars.append((f"after {label}", parts))
     label_w, bar_w, row = 220.0, 640.0, 26.0
     scale = bar_w / cap
@@ -227,10 +236,7 @@ def _cluster_svg(doc: dict[str, Any]) -> str:
         + (outline.format(x=label_w, y=i * row + 3, w=bar_w, h=row - 6) if i else "")
         for i, (name, parts) in enumerate(bars)
     )
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 10:.0f}" height="{len(bars) * row + 4:.0f}" '
-        f'role="img" aria-label="cluster before and after">{body}</svg>'
-    )
+    return _svg(label_w + bar_w + 10, len(bars) * row + 4, "cluster before and after", body)
 
 
 def _energy_svg(doc: dict[str, Any]) -> str:
@@ -249,10 +255,7 @@ def _energy_svg(doc: dict[str, Any]) -> str:
             f"<title>{k}: {v:.1f} W, {v * hours / 1000:,.0f} kWh/yr IT</title></rect>"
             f'<text x="{label_w + w + 6:.1f}" y="{y + 16:.1f}" class="lbl">{v:,.0f} W</text>'
         )
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 120:.0f}" height="{len(values) * row + 4:.0f}" '
-        f'role="img" aria-label="watts per category">{"".join(body)}</svg>'
-    )
+    return _svg(label_w + bar_w + 120, len(values) * row + 4, "watts per category", "".join(body))
 
 
 def render_html(doc: dict[str, Any]) -> str:
@@ -260,7 +263,8 @@ def render_html(doc: dict[str, Any]) -> str:
     e = html.escape
     cl = doc["cluster"]
     rows = "".join(
-        f"<tr><td>{k}</td><td>{cl[k]['cpu']:.1f}</td><td>{cl[k]['memory'] / GIB:.1f}</td><td>{cl[k]['watts']:.0f}</td></tr>"
+        f"<tr><td>{k}</td><td>{cl[k]['cpu']:.1f}</td><td>{cl[k]['memory'] / GIB:.1f}</td>"
+        f"<td>{cl[k]['watts']:.0f}</td></tr>"
         for k in (*CATEGORIES, "capacity")
     )
     scen = "".join(
@@ -282,6 +286,11 @@ def render_html(doc: dict[str, Any]) -> str:
     commands = e("\n".join(req["commands"]))
     karpenter = e("\n".join(req["karpenter"]))
     warnings = "".join(f"<li>{e(w)}</li>" for w in doc["warnings"])
+    usage = e(str(doc["usage_source"]) or "none")
+    pw = doc["power"]
+    scen_head = "".join(
+        f"<th>{h}</th>" for h in ("scenario", "off", "kept", "kWh/yr", "kg CO2e/yr", "litres/yr", "money/yr")
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>zerowatt capacity report</title>
 <style>
@@ -293,8 +302,8 @@ td:first-child,th:first-child{{text-align:left}}th{{background:#eef3ee}}
 pre{{background:#f6f6f6;padding:.6em;overflow-x:auto}}.w{{color:#a50}}
 </style></head><body>
 <h1>Capacity report: which servers can be off</h1>
-<p>{cl["nodes"]} nodes, {cl["pods"]} pods. Source: {e(str(doc["source"]))}; usage: {e(str(doc["usage_source"]) or "none")}.
-PUE {doc["power"]["pue"]:g}, {doc["power"]["carbon_g_per_kwh"]:g} g CO2e/kWh, WUE {doc["power"]["wue_l_per_kwh"]:g} L/kWh.</p>
+<p>{cl["nodes"]} nodes, {cl["pods"]} pods. Source: {e(str(doc["source"]))}; usage: {usage}.
+PUE {pw["pue"]:g}, {pw["carbon_g_per_kwh"]:g} g CO2e/kWh, WUE {pw["wue_l_per_kwh"]:g} L/kWh.</p>
 <p>{_legend()}</p>
 <h2>The cluster today and after each scale-down (CPU cores)</h2>
 {_cluster_svg(doc)}
@@ -302,7 +311,7 @@ PUE {doc["power"]["pue"]:g}, {doc["power"]["carbon_g_per_kwh"]:g} g CO2e/kWh, WU
 {_energy_svg(doc)}
 <table><tr><th>category</th><th>cores</th><th>GiB</th><th>watts</th></tr>{rows}</table>
 <h2>Servers that can be off</h2>
-<table><tr><th>scenario</th><th>off</th><th>kept</th><th>kWh/yr</th><th>kg CO2e/yr</th><th>litres/yr</th><th>money/yr</th></tr>{scen}</table>
+<table><tr>{scen_head}</tr>{scen}</table>
 <h3>zerowatt vs cluster-autoscaler</h3><ul>{summary}</ul>
 <h2>Nodes (CPU cores per category; most idle first)</h2>
 {_nodes_svg(doc)}

@@ -239,8 +239,12 @@ def document(a: Analysis) -> dict[str, Any]:
             "rightsized": _scenario(a, cons.rightsized),
             "cluster_autoscaler": _scenario(a, cons.autoscaler),
             "comparison": {
-                "only_zerowatt": [{"node": c.node_names[n], "autoscaler_keeps_because": why} for n, why in cmp.only_zerowatt],
-                "only_autoscaler": [{"node": c.node_names[n], "zerowatt_keeps_because": why} for n, why in cmp.only_autoscaler],
+                "only_zerowatt": [
+                    {"node": c.node_names[n], "autoscaler_keeps_because": why} for n, why in cmp.only_zerowatt
+                ],
+                "only_autoscaler": [
+                    {"node": c.node_names[n], "zerowatt_keeps_because": why} for n, why in cmp.only_autoscaler
+                ],
                 "summary": cmp.summary,
             },
         },

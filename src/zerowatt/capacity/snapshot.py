@@ -26,8 +26,6 @@ import numpy as np
 
 from zerowatt.capacity.model import (
     BASE_RESOURCES,
-    CPU,
-    MEMORY,
     MOVABLE,
     NODE_BOUND,
     PODS,
@@ -50,7 +48,12 @@ SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
 MIRROR = "kubernetes.io/config.mirror"
 #: Labels that differ between pods of one template; selectors are matched on the template's other labels.
 PER_POD_LABELS = frozenset(
-    {"pod-template-hash", "controller-revision-hash", "statefulset.kubernetes.io/pod-name", "apps.kubernetes.io/pod-index"}
+    {
+        "pod-template-hash",
+        "controller-revision-hash",
+        "statefulset.kubernetes.io/pod-name",
+        "apps.kubernetes.io/pod-index",
+    }
 )
 #: Node resources that are not packing constraints unless a pod requests them.
 KNOWN_KINDS = frozenset({"Node", "Pod", "PodDisruptionBudget", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"})
@@ -72,15 +75,22 @@ def _where(kind: str, meta: Mapping[str, Any], index: int) -> str:
     return f"{kind} {ns}/{name}" if isinstance(ns, str) and ns else f"{kind} {name}"
 
 
+_EMPTY: Mapping[str, Any] = {}
+
+
 def _map(obj: Any, where: str, path: str, required: bool = False) -> Mapping[str, Any]:
+    if type(obj) is dict:  # what json.loads gives: skip the ABC check (hot: several calls per pod)
+        return obj
     if obj is None and not required:
-        return {}
+        return _EMPTY
     if not isinstance(obj, Mapping):
         raise ValidationError(where, f"{path}: {'missing' if obj is None else 'expected an object'}")
     return obj
 
 
 def _list(obj: Any, where: str, path: str) -> list[Any]:
+    if type(obj) is list:
+        return obj
     if obj is None:
         return []
     if not isinstance(obj, list):
@@ -96,12 +106,10 @@ def _str(obj: Any, where: str, path: str) -> str:
 
 def _str_map(obj: Any, where: str, path: str) -> dict[str, str]:
     m = _map(obj, where, path)
-    out: dict[str, str] = {}
     for k, v in m.items():
-        if not isinstance(v, str):
+        if type(v) is not str:
             raise ValidationError(where, f"{path}.{k}: expected a string")
-        out[str(k)] = v
-    return out
+    return dict(m)
 
 
 @lru_cache(maxsize=8192)
@@ -109,9 +117,23 @@ def _decimal(text: str) -> Decimal:
     return Decimal(repr(parse_quantity(text)))
 
 
+_AMOUNTS: dict[tuple[bool, str], int] = {}
+
+
 def amount(value: Any, resource: str, where: str, path: str) -> int:
     """A quantity in the model's integer unit: CPU in millicores (rounded up, as Kubernetes does), others
     in whole units (bytes), rounded up."""
+    if type(value) is str:  # cached: a cluster repeats a few quantity strings across 100,000 pods
+        hit = _AMOUNTS.get((resource == "cpu", value))
+        if hit is not None:
+            return hit
+    result = _amount(value, resource, where, path)
+    if type(value) is str and len(_AMOUNTS) < 65536:
+        _AMOUNTS[(resource == "cpu", value)] = result
+    return result
+
+
+def _amount(value: Any, resource: str, where: str, path: str) -> int:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ValidationError(where, f"{path}: expected a Kubernetes quantity, got {value!r}")
     try:
@@ -124,7 +146,7 @@ def amount(value: Any, resource: str, where: str, path: str) -> int:
         d *= 1000
     if d > 2**62:
         raise ValidationError(where, f"{path}: {value!r} is out of range")
-    return int(math.ceil(d))
+    return math.ceil(d)
 
 
 def _requirements(items: Any, where: str, path: str) -> tuple[Requirement, ...]:
@@ -169,7 +191,10 @@ def _placement(spec: Mapping[str, Any], where: str) -> Placement:
         )
     has_fields = any(fterms)
     return Placement(
-        tuple(sorted(sel.items())), tuple(terms), tuple(fterms) if has_fields else (), tuple(sorted(set(tols), key=repr))
+        tuple(sorted(sel.items())),
+        tuple(terms),
+        tuple(fterms) if has_fields else (),
+        tuple(sorted(set(tols), key=repr)),
     )
 
 
@@ -322,7 +347,9 @@ class _Parser:
             if not isinstance(skew, int) or isinstance(skew, bool) or skew < 1:
                 raise ValidationError(where, f"spec.topologySpreadConstraints[{i}].maxSkew: expected an integer ≥ 1")
             tkey = _str(c.get("topologyKey"), where, f"spec.topologySpreadConstraints[{i}].topologyKey")
-            spread.append((skew, tkey, label_selector(c.get("labelSelector"), where, f"spec.topologySpreadConstraints[{i}]")))
+            spread.append(
+                (skew, tkey, label_selector(c.get("labelSelector"), where, f"spec.topologySpreadConstraints[{i}]"))
+            )
         pa = _map(aff.get("podAffinity"), where, "spec.affinity.podAffinity")
         has_pa = bool(pa.get("requiredDuringSchedulingIgnoredDuringExecution"))
         group_labels = {k: v for k, v in labels.items() if k not in PER_POD_LABELS}
@@ -332,9 +359,7 @@ class _Parser:
             self.group_index[key] = g
         return g
 
-    def _requests(
-        self, c: Mapping[str, Any], pod: int, where: str, path: str, what: str
-    ) -> tuple[int, int, bool]:
+    def _requests(self, c: Mapping[str, Any], pod: int, where: str, path: str, what: str) -> tuple[int, int, bool]:
         res = _map(c.get("resources"), where, f"{path}.resources")
         req = _map(res.get("requests"), where, f"{path}.resources.requests")
         lim = _map(res.get("limits"), where, f"{path}.resources.limits")
@@ -353,9 +378,9 @@ class _Parser:
 
     def pod(self, item: Mapping[str, Any], index: int) -> None:
         meta = _map(item.get("metadata"), f"items[{index}] (Pod)", "metadata", required=True)
-        where = _where("Pod", meta, index)
-        name = _str(meta.get("name"), where, "metadata.name")
-        ns = _str(meta.get("namespace"), where, "metadata.namespace")
+        name = _str(meta.get("name"), f"items[{index}] (Pod)", "metadata.name")
+        ns = _str(meta.get("namespace"), f"Pod {name}", "metadata.namespace")
+        where = f"Pod {ns}/{name}"
         spec = _map(item.get("spec"), where, "spec", required=True)
         status = _map(item.get("status"), where, "status")
         if status.get("phase") in ("Succeeded", "Failed"):
@@ -484,9 +509,7 @@ class _Parser:
             pod_names=self.pod_names,
             pod_node=np.asarray(self.pod_node, dtype=np.int32),
             pod_kind=np.asarray(self.pod_kind, dtype=np.int8),
-            pod_workload=np.asarray([self.groups[g].workload for g in range(len(self.groups))], dtype=np.int32)[
-                groups
-            ]
+            pod_workload=np.asarray([self.groups[g].workload for g in range(len(self.groups))], dtype=np.int32)[groups]
             if n_pods
             else np.zeros(0, dtype=np.int32),
             pod_placement=np.asarray([self.groups[g].placement for g in range(len(self.groups))], dtype=np.int32)[
@@ -525,7 +548,9 @@ class _Parser:
             out.extend(g for g in candidates if selector_matches(sel, self.groups[g].labels))
         return out
 
-    def _constraints(self, cluster: Cluster, groups: np.ndarray, pdb_items: list[tuple[Mapping[str, Any], int]]) -> None:
+    def _constraints(
+        self, cluster: Cluster, groups: np.ndarray, pdb_items: list[tuple[Mapping[str, Any], int]]
+    ) -> None:
         cache: dict[tuple[tuple[str, ...], LabelSelector], np.ndarray] = {}
         self.label_index: dict[tuple[str, str, str], set[int]] = {}
         self.ns_groups: dict[str, list[int]] = {}
@@ -554,7 +579,9 @@ class _Parser:
             if owners.size == 0:
                 continue
             for namespaces, sel, key in grp.anti:
-                cluster.anti.append(AntiAffinity(key, owners, pods_of(namespaces, sel), self.workloads[grp.workload].key))
+                cluster.anti.append(
+                    AntiAffinity(key, owners, pods_of(namespaces, sel), self.workloads[grp.workload].key)
+                )
             for skew, key, sel in grp.spread:
                 desc = f"{self.workloads[grp.workload].key} maxSkew {skew} on {key}"
                 cluster.spreads.append(Spread(key, skew, owners, pods_of((grp.namespace,), sel), desc))

@@ -47,7 +47,9 @@ def _percent(value: float, key: str) -> float:
 def capacity(
     snapshot: Annotated[
         Path | None,
-        typer.Option("--snapshot", help="kubectl get nodes,pods,pdb,deploy,sts,ds -A -o json output (default: live API)."),
+        typer.Option(
+            "--snapshot", help="kubectl get nodes,pods,pdb,deploy,sts,ds -A -o json output (default: live API)."
+        ),
     ] = None,
     kubeconfig: Annotated[str | None, typer.Option(help="Kubeconfig for the live API (default $KUBECONFIG).")] = None,
     context: Annotated[str | None, typer.Option(help="Kubeconfig context for the live API.")] = None,
