@@ -219,7 +219,21 @@ class Packer:
         #: (placement, requests) → the lowest position where a pod of that shape may still fit: every lower
         #: one was full for it, and free room only shrinks while nodes are drained (undone on a rollback).
         self.ff_start: dict[tuple[int, tuple[int, ...]], int] = {}
+        self.ff_undo: list[tuple[tuple[int, tuple[int, ...]], int]] = []  # this drain's changes, for a rollback
         self.req_list: list[list[int]] = req.tolist()
+        # First-fit starts are cached per (placement, requests rounded down to a quarter-octave grid): the
+        # rounded shape fits wherever the pod does, so where it fits nowhere, neither does the pod.
+        with np.errstate(divide="ignore"):
+            grid = np.exp2(np.floor(np.log2(np.maximum(req, 1)) * 4.0) / 4.0)
+        self.req_q: list[list[int]] = np.where(req > 0, np.floor(grid), 0).astype(np.int64).tolist()
+
+    def _set(self, n: int, alive: bool | None = None, target: bool | None = None) -> None:
+        """Switch node ``n`` on/off or make it a target or not, keeping the caches in step."""
+        if alive is not None:
+            self.alive[n] = alive
+        if target is not None:
+            self.target_ok[n] = target
+        self.terms.version += 1
 
     # -- one pod -------------------------------------------------------------------------------------------
 
@@ -252,26 +266,19 @@ class Packer:
                 )
         return ", ".join(parts) or "one more pod"
 
-    def _first_fit(self, p: int) -> int:
-        """The lowest position that takes pod ``p`` (−1: none): the shape's start first, then windows ×4."""
-        pl = int(self.c.pod_placement[p])
-        r = self.req_list[p]
-        nz = [j for j, v in enumerate(r) if v]
-        has_terms = p in self.terms.roles
-        key = None if has_terms else (pl, tuple(r))
-        allowed = self.terms.allowed(p, self.target_ok & self.alive, self.pmask)[0] if has_terms else None
-        lo = self.ff_start.get(key, 0) if key is not None else 0
+    def _fits(self, lo: int, pl: int, r: list[int], nz: list[int], allowed: BoolArray | None) -> int:
+        """The lowest position ≥ ``lo`` that is open, allowed and has room for ``r`` (−1: none); windows ×4."""
         free, n = self.free, self.n
         if (
-            key is not None
-            and lo < n
+            lo < n
+            and allowed is None
             and self.alive[lo]
             and self.target_ok[lo]
             and self.pmask[pl, lo]
             and all(free[j, lo] >= r[j] for j in nz)
         ):
             return lo
-        width = 16
+        width = 32
         while lo < n:
             hi = min(n, lo + width)
             ok = self.alive[lo:hi] & self.target_ok[lo:hi]
@@ -281,14 +288,28 @@ class Packer:
             if allowed is not None:
                 ok &= allowed[lo:hi]
             if ok.any():
-                t = lo + int(ok.argmax())
-                if key is not None:
-                    self.ff_start[key] = t
-                return t
+                return lo + int(ok.argmax())
             lo, width = hi, width * 4
-        if key is not None:
-            self.ff_start[key] = n
         return -1
+
+    def _first_fit(self, p: int) -> int:
+        """The lowest position that takes pod ``p`` (−1: none), from the cached start of its rounded shape."""
+        pl = int(self.c.pod_placement[p])
+        r = self.req_list[p]
+        nz = [j for j, v in enumerate(r) if v]
+        if p in self.terms.roles:
+            allowed = self.terms.allowed(p, self.target_ok & self.alive, self.pmask)[0]
+            return self._fits(0, pl, r, nz, allowed)
+        rq = self.req_q[p]
+        key = (pl, tuple(rq))
+        before = self.ff_start.get(key, 0)
+        start = self._fits(before, pl, rq, nz, None)
+        if start < 0:
+            start = self.n
+        if start != before:
+            self.ff_undo.append((key, before))
+            self.ff_start[key] = start
+        return self._fits(start, pl, r, nz, None) if start < self.n else -1
 
     def _place(self, p: int, best_fit: bool) -> tuple[int, str]:
         if best_fit:
@@ -345,9 +366,8 @@ class Packer:
         spreads = [t for t in touched if self.terms.skew[t] >= 0]
         before = {t: self.terms.skew_of(t, self.alive) for t in spreads}
         was_target = bool(self.target_ok[n])
-        saved_ff = dict(self.ff_start)
-        self.target_ok[n] = False
-        self.terms.version += 1
+        self.ff_undo.clear()
+        self._set(n, target=False)
         for p in movable + bound:
             self.terms.move(p, n, -1)
         placed: list[tuple[int, int]] = []
@@ -356,11 +376,12 @@ class Packer:
             t, why = self._place(p, best_fit)
             if t < 0:
                 failure = f"pod {c.pod_label(p)} fits nowhere else: {why}"
+                if placed:  # another placement of the pods before it might leave it room: worth a retry
+                    self.retry.add(n)
                 break
             placed.append((p, t))
         if not failure and spreads:
-            self.alive[n] = False
-            self.terms.version += 1
+            self._set(n, alive=False)
             for t in spreads:
                 after, domains = self.terms.skew_of(t, self.alive)
                 if domains < before[t][1] and self.terms.key[t] != HOSTNAME:
@@ -369,8 +390,7 @@ class Packer:
                 if after > max(self.terms.skew[t], before[t][0]):
                     failure = f"removing it would break the {self.terms.desc[t]} (skew {after})"
                     break
-            self.alive[n] = True
-            self.terms.version += 1
+            self._set(n, alive=True)
         if failure:
             for p, t in reversed(placed):
                 self.free[:, t] += self.req[p]
@@ -378,12 +398,11 @@ class Packer:
                 self.pod_node[p] = n
             for p in movable + bound:
                 self.terms.move(p, n, +1)
-            self.target_ok[n] = was_target
-            self.terms.version += 1
-            self.ff_start = saved_ff
+            self._set(n, target=was_target)
+            for key, value in reversed(self.ff_undo):
+                self.ff_start[key] = value
             return None, failure
-        self.alive[n] = False
-        self.terms.version += 1
+        self._set(n, alive=False)
         for p, t in placed:
             self.node_pods[t].append(p)
         self.node_pods[n] = []
@@ -400,12 +419,11 @@ class Packer:
         self.removed: list[int] = []
         self.moves: dict[int, list[tuple[int, int]]] = {}
         self.kept: dict[int, str] = {}
+        self.retry: set[int] = set()
         order = self.pos_of[np.lexsort((np.arange(self.n), self.utilisation))].tolist()
         self._sweep(order, best_fit=False)
         if self.policy.local_search:
-            retry = [
-                n for n in order if self.alive[n] and self.kept.get(n, "").startswith("pod ") and "fits" in self.kept[n]
-            ]
+            retry = [n for n in order if self.alive[n] and n in self.retry]
             self._sweep(retry, best_fit=True)
         f = self.fill
         return PackResult(
