@@ -303,6 +303,15 @@ class Packer:
         rq = self.req_q[p]
         key = (pl, tuple(rq))
         before = self.ff_start.get(key, 0)
+        free = self.free
+        if (  # the common case: the pod fits where its rounded shape last did
+            before < self.n
+            and self.alive[before]
+            and self.target_ok[before]
+            and self.pmask[pl, before]
+            and all(free[j, before] >= r[j] for j in nz)
+        ):
+            return before
         start = self._fits(before, pl, rq, nz, None)
         if start < 0:
             start = self.n

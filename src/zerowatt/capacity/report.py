@@ -75,7 +75,8 @@ def _categories(amounts: np.ndarray, watts: np.ndarray, with_idle: bool = True) 
 def _scenario(a: Analysis, s: Scenario) -> dict[str, Any]:
     c = a.cluster
     names = c.node_names
-    kept = [n for n in range(c.n_nodes) if n not in set(s.result.removed)]
+    off = set(s.result.removed)
+    kept = [n for n in range(c.n_nodes) if n not in off]
     drain = []
     for sv in s.savings:
         drain.append(
