@@ -230,7 +230,9 @@ def _child(snapshot: Path, usage: Path) -> None:
     facility = Facility()
     models = node_models(cluster.node_labels, cluster.node_cpus)
     bd = compute(cluster, us)
-    watts = attribute(bd, cluster.pod_node[bd.row_pod], cluster.alloc[:, 0].astype(np.float64), models, cluster.node_cpus)
+    watts = attribute(
+        bd, cluster.pod_node[bd.row_pod], cluster.alloc[:, 0].astype(np.float64), models, cluster.node_cpus
+    )
     pmask = placement_matrix(cluster.placements, cluster.node_names, cluster.node_labels, cluster.node_taints)
     pod_typical = np.bincount(bd.row_pod, weights=bd.row_typical, minlength=cluster.n_pods)
     mark("breakdown")

@@ -138,7 +138,7 @@ def compute(cluster: Cluster, usage: Usage) -> Breakdown:
         row_cat=cat,
         row_required=np.asarray(req_part, dtype=np.int64),
         row_typical=np.asarray(typical, dtype=np.float64),
-        row_known=known,
+        row_known=np.asarray(known, dtype=np.bool_),
         node_cat=node_cat,
         node_required=node_required,
         workload_replicas=replicas,

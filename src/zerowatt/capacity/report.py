@@ -149,9 +149,11 @@ def document(a: Analysis) -> dict[str, Any]:
         "nodes": c.n_nodes,
         "pods": c.n_pods,
         **_categories(cluster_amounts, cluster_watts),
-        "redundancy_required": _cat(*bd.node_required.sum(axis=0), 0.0),
+        "redundancy_required": {
+            "cpu": round(float(bd.node_required[:, 0].sum()) / 1000.0, 3),
+            "memory": int(bd.node_required[:, 1].sum()),
+        },
     }
-    cluster_obj["redundancy_required"].pop("watts")
     nodes = []
     util = a.consolidation.requests.result.utilisation
     for n in range(c.n_nodes):

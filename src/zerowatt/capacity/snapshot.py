@@ -487,12 +487,12 @@ class _Parser:
         if n_pods:
             init_max[:, :2] = np.asarray(self.init_max, dtype=np.int64)
             overhead[:, :2] = np.asarray(self.overhead, dtype=np.int64)
-        for p, r, a, what in self.extended:
+        for p, r, amt, what in self.extended:
             target = {"request": extra, "init": init_max, "overhead": overhead}[what]
             if what == "init":
-                target[p, col[r]] = max(target[p, col[r]], a)
+                target[p, col[r]] = max(target[p, col[r]], amt)
             else:
-                target[p, col[r]] += a
+                target[p, col[r]] += amt
         for r in ext:
             users = int((extra[:, col[r]] > 0).sum())
             self.warnings.append(f"resource {r}: carried through as a packing constraint ({users} pod(s) request it)")

@@ -78,7 +78,7 @@ def capacity(
     json_out: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     output: Annotated[Path | None, typer.Option(help="Write the report to this file instead of stdout.")] = None,
 ) -> None:
-    """What the capacity is for (base, variable, safety, growth, redundancy, idle) and which nodes can be off."""
+    """What a cluster's capacity is for (base, variable, safety, growth, redundancy, idle); which nodes can go."""
     from zerowatt.capacity import load, render
     from zerowatt.capacity.power import node_models
     from zerowatt.capacity.report import analyse, document

@@ -44,7 +44,7 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "capacity": LazyCommand(
         "zerowatt.cli.capacity",
-        "What the cluster's capacity is for (base, variable, safety, growth, redundancy, idle); which nodes can be off.",
+        "What a cluster's capacity is for (base, variable, safety, growth, redundancy, idle); which nodes can go.",
     ),
     "energy": LazyCommand(
         "zerowatt.cli.energy", "Energy per node, process, container and command, with PUE, water and carbon."
