@@ -72,12 +72,21 @@ def usage_from_samples(
 
 
 def usage_from_prometheus(
-    cluster: Cluster, url: str, history: float, end: float, base_q: float, peak_q: float
+    cluster: Cluster,
+    url: str,
+    history: float,
+    end: float,
+    base_q: float,
+    peak_q: float,
+    step: float = 60.0,
+    rate_window: str = "5m",
 ) -> tuple[Usage, list[str]]:
-    """Usage from Prometheus through the right-sizer's chunked, bounded range queries."""
+    """Usage from Prometheus through the right-sizer's chunked, bounded range queries (its defaults; ``step``
+    and ``rate_window`` as ``zerowatt rightsize --step/--rate-window``)."""
     from zerowatt.rightsize import prometheus
 
-    fetched = prometheus.fetch(url, end, history, track_simple=False)
+    plan = prometheus.ChunkPlan(step=step, rate_window=rate_window)
+    fetched = prometheus.fetch(url, end, history, plan=plan, track_simple=False)
     warnings = list(fetched.stats.warnings)
     if fetched.partial:
         warnings.insert(0, "PARTIAL DATA: some Prometheus chunks failed; usage is incomplete")

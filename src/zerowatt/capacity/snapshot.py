@@ -229,6 +229,7 @@ class _Parser:
         self.placement_index: dict[Placement, int] = {}
         self.groups: list[_Group] = []
         self.group_index: dict[tuple[str, str, str], int] = {}
+        self.owner_groups: dict[tuple[str, Any, Any], int] = {}  # (namespace, owner kind, owner name) → group
         # pods
         self.pod_ns: list[str] = []
         self.pod_names: list[str] = []
@@ -314,6 +315,19 @@ class _Parser:
         return Workload(ns, kind, name)
 
     def _group(self, ns: str, meta: Mapping[str, Any], spec: Mapping[str, Any], where: str) -> int:
+        refs = meta.get("ownerReferences")
+        owner_key = None
+        if type(refs) is list and len(refs) == 1 and type(refs[0]) is dict and refs[0].get("controller") is True:
+            owner_key = (ns, refs[0].get("kind"), refs[0].get("name"))
+            g = self.owner_groups.get(owner_key)
+            if g is not None:  # a later pod of a controller already seen: nothing of its template to read again
+                return g
+        g = self._new_group(ns, meta, spec, where)
+        if owner_key is not None and self.workloads[self.groups[g].workload].kind != "Pod":
+            self.owner_groups[owner_key] = g
+        return g
+
+    def _new_group(self, ns: str, meta: Mapping[str, Any], spec: Mapping[str, Any], where: str) -> int:
         labels = _str_map(meta.get("labels"), where, "metadata.labels")
         wl = self._workload(ns, meta, labels, where)
         key = (ns, wl.kind, wl.name)

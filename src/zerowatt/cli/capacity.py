@@ -59,6 +59,8 @@ def capacity(
     prometheus_url: Annotated[str | None, typer.Option("--prometheus", help="Prometheus base URL for usage.")] = None,
     history: Annotated[str, typer.Option(help="How much usage history to read, e.g. 14d.")] = "14d",
     end: Annotated[str | None, typer.Option(help="End of the history (RFC 3339 or Unix s).")] = None,
+    step: Annotated[str, typer.Option(help="Prometheus query resolution.")] = "1m",
+    rate_window: Annotated[str, typer.Option(help="Window of rate() for CPU counters.")] = "5m",
     base_percentile: Annotated[float, typer.Option(help="Usage percentile that is base load.")] = 10.0,
     peak_percentile: Annotated[float, typer.Option(help="Usage percentile that is the peak.")] = 95.0,
     node_watts: Annotated[
@@ -106,7 +108,10 @@ def capacity(
         usage_source = str(samples_file)
     elif prometheus_url is not None:
         now = end_at if end_at is not None else time.time()
-        usage, more = load.usage_from_prometheus(cluster, prometheus_url, hist, now, base_q, peak_q)
+        parse_duration(rate_window, key="--rate-window")
+        usage, more = load.usage_from_prometheus(
+            cluster, prometheus_url, hist, now, base_q, peak_q, parse_duration(step, key="--step"), rate_window
+        )
         usage_source = prometheus_url
     else:
         usage, more, usage_source = Usage.unknown(cluster.n_rows), [], ""
