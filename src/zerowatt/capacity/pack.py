@@ -4,8 +4,9 @@ A node can be off when all its evictable pods fit elsewhere at once. Nodes are t
 their dominant requested share); a node's pods are placed first-fit decreasing on their dominant share of
 the cluster's average node, onto the other nodes in a fixed order, fullest first (so the nodes that stay
 fill up and the emptier ones stay free to drain). A node that fails is kept with the first reason found.
-Then a local search pass retries every kept node, this time placing each pod best-fit (on the node it
-leaves the least room on), which frees nodes the first-fit order had blocked. Nothing is ever added, so
+Then a local search pass retries every node kept because a pod found no room after others of its pods
+were placed, this time placing each pod best-fit (on the node it leaves the least room on), which frees
+nodes the first-fit order had blocked. Nothing is ever added, so
 the plan never uses more nodes than today.
 
 Constraints per placement, as the scheduler checks them: every resource column (CPU, memory, pods and
@@ -225,7 +226,7 @@ class Packer:
         # rounded shape fits wherever the pod does, so where it fits nowhere, neither does the pod.
         with np.errstate(divide="ignore"):
             grid = np.exp2(np.floor(np.log2(np.maximum(req, 1)) * 4.0) / 4.0)
-        self.req_q: list[list[int]] = np.where(req > 0, np.floor(grid), 0).astype(np.int64).tolist()
+        self.req_q: list[list[int]] = np.minimum(np.where(req > 0, np.floor(grid), 0), req).astype(np.int64).tolist()
 
     def _set(self, n: int, alive: bool | None = None, target: bool | None = None) -> None:
         """Switch node ``n`` on/off or make it a target or not, keeping the caches in step."""
