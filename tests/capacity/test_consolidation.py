@@ -104,3 +104,22 @@ def test_drained_nodes_pods_land_on_kept_nodes_within_capacity() -> None:
         alive = np.asarray([p for p in range(c.n_pods) if res.pod_node[p] not in gone], dtype=np.int64)
         np.add.at(used, res.pod_node[alive], req[alive])
         assert (used <= c.alloc).all()
+
+
+def test_nodes_kept_only_to_spread_replicas_count_their_idle_as_required_redundancy() -> None:
+    """anti: 4 nodes × 4 CPU each kept for one 1-CPU replica by hostname anti-affinity: their 3 idle cores
+    each are redundancy, all of it required. zone_spread: the two nodes left are each their zone's last."""
+    from tests.capacity.fixtures import anti, zone_spread
+
+    doc = run(anti())
+    cl = doc["cluster"]
+    assert all(n["spare"] for n in doc["nodes"])
+    assert cl["idle"]["cpu"] == 0.0 and cl["idle"]["watts"] == 0.0
+    assert cl["redundancy"]["cpu"] == pytest.approx(12.0) == cl["redundancy_required"]["cpu"]
+    assert cl["redundancy"]["watts"] == pytest.approx(4 * 100.0 * 3 / 4)  # idle 100 W per node, by cores
+    doc = run(zone_spread())
+    kept = doc["consolidation"]["requests"]["nodes_kept"]
+    assert sorted(n["name"] for n in doc["nodes"] if n["spare"]) == sorted(kept) == ["n2", "n3"]
+    assert all("last node of its domain" in doc["consolidation"]["requests"]["kept_because"][n] for n in kept)
+    # nodes that go off are not spare: their idle stays idle
+    assert all(n["idle"]["cpu"] > 0 for n in doc["nodes"] if not n["spare"])

@@ -13,12 +13,14 @@ its request needs n = max(1, ⌈k·ρ⌉) pods; the other k − n are redundant,
 requires (minAvailable above n) is ``redundancy_required``. A pod's overhead counts as base and the part of
 its largest init container above its containers' sum as safety (the scheduler holds both for the pod's
 life). Per node, idle = allocatable − the requests on it, so the six add up to the node's allocatable
-exactly; workloads, namespaces and the cluster are sums. See ``docs/capacity.md``.
+exactly; workloads, namespaces and the cluster are sums. A node that the scale-down on today's requests
+keeps only for required anti-affinity or a topology spread (a spare node for N+1 or zones) has its idle
+counted as redundancy, required (:func:`reclassify_spare`). See ``docs/capacity.md``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -47,6 +49,8 @@ class Breakdown:
     workload_replicas: IntArray  # (W,)
     workload_needed: IntArray  # (W,) replicas the peak needs (= replicas where not replicated)
     workload_required: IntArray  # (W,) replicas the peak and the PDBs need
+    #: Nodes kept only to spread replicas, whose idle is counted as (required) redundancy.
+    spare_nodes: list[int] = field(default_factory=list)
 
     def check(self, alloc: IntArray) -> None:
         """Raise ``AssertionError`` unless every node's six categories add up to its allocatable."""
@@ -145,6 +149,31 @@ def compute(cluster: Cluster, usage: Usage) -> Breakdown:
         workload_needed=needed,
         workload_required=required,
     )
+
+
+#: Words of a kept node's reason that mean it stays only to spread replicas (N+1, zones, hosts).
+SPREAD_REASONS = ("anti-affinity", "topology spread")
+
+
+def spare_nodes(kept: dict[int, str]) -> list[int]:
+    """Nodes a scale-down keeps only because required anti-affinity or a topology spread needs them there."""
+    return sorted(n for n, why in kept.items() if any(w in why for w in SPREAD_REASONS))
+
+
+def reclassify_spare(bd: Breakdown, node_watts: np.ndarray, spare: list[int]) -> None:
+    """A spare node's idle capacity (and its watts) is redundancy, all of it required by the constraint.
+
+    Moves amounts between two categories of the same node, so the six still add up to its allocatable.
+    """
+    for n in spare:
+        moved = np.maximum(bd.node_cat[n, IDLE], 0)
+        bd.node_cat[n, IDLE] -= moved
+        bd.node_cat[n, REDUNDANCY] += moved
+        bd.node_required[n] += moved
+        if moved[0] > 0:
+            node_watts[n, REDUNDANCY] += node_watts[n, IDLE]
+            node_watts[n, IDLE] = 0.0
+    bd.spare_nodes = list(spare)
 
 
 def sums_by(index: np.ndarray, size: int, values: np.ndarray) -> np.ndarray:

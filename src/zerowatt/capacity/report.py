@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from zerowatt.capacity.breakdown import CATEGORIES, Breakdown, compute, sums_by
+from zerowatt.capacity.breakdown import CATEGORIES, Breakdown, compute, reclassify_spare, spare_nodes, sums_by
 from zerowatt.capacity.consolidate import Consolidation, Scenario, consolidate, rightsized_rows
 from zerowatt.capacity.model import Cluster
 from zerowatt.capacity.power import CategoryWatts, NodeModels, attribute
@@ -54,6 +54,7 @@ def analyse(
     pmask = placement_matrix(cluster.placements, cluster.node_names, cluster.node_labels, cluster.node_taints)
     target = rightsized_rows(cluster.row_request, usage.target)
     cons = consolidate(cluster, bd, target, pmask, models, facility, price_per_node_hour)
+    reclassify_spare(bd, watts.node, spare_nodes(cons.requests.result.kept))
     return Analysis(cluster, usage, bd, watts, models, cons, facility, price_per_node_hour)
 
 
@@ -156,6 +157,7 @@ def document(a: Analysis) -> dict[str, Any]:
     }
     nodes = []
     util = a.consolidation.requests.result.utilisation
+    spare = set(bd.spare_nodes)
     for n in range(c.n_nodes):
         lab = c.node_labels[n]
         nodes.append(
@@ -167,6 +169,7 @@ def document(a: Analysis) -> dict[str, Any]:
                 "idle_watts": round(float(a.models.idle[n]), 3),
                 "max_watts": round(float(a.models.max[n]), 3),
                 "requested_utilisation": round(float(util[n]), 4),
+                "spare": n in spare,
                 **_categories(bd.node_cat[n], w.node[n]),
             }
         )
