@@ -115,3 +115,17 @@ def test_output_file(snapshot: Path, tmp_path: Path) -> None:
     r = invoke_cli(["capacity", "--snapshot", str(snapshot), "--json", "--output", str(out)])
     assert r.returncode == 0 and r.stdout == ""
     assert json.loads(out.read_text())["cluster"]["nodes"] == 3
+
+
+def test_table_folds_long_names_within_100_columns(tmp_path: Path) -> None:
+    from tests.capacity.builders import deployment, listing, node, pod
+
+    long = "ip-10-20-30-40.eu-west-1.compute.internal.with-a-suffix-nobody-would-type-twice-" * 2
+    items = [deployment("web")] + [node(f"{long}{i}") for i in range(3)]
+    items += [pod(f"web-5d8f7c-{i}", f"{long}{i}", cpu="1") for i in range(3)]
+    f = tmp_path / "long.json"
+    f.write_text(json.dumps(listing(*items)))
+    r = invoke_cli(["capacity", "--snapshot", str(f)])
+    assert r.returncode == 0, r.stderr
+    assert max(len(line) for line in r.stdout.splitlines()) <= 100
+    assert "kubectl drain" in r.stdout
