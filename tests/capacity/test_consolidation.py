@@ -123,3 +123,15 @@ def test_nodes_kept_only_to_spread_replicas_count_their_idle_as_required_redunda
     assert all("last node of its domain" in doc["consolidation"]["requests"]["kept_because"][n] for n in kept)
     # nodes that go off are not spare: their idle stays idle
     assert all(n["idle"]["cpu"] > 0 for n in doc["nodes"] if not n["spare"])
+
+
+def test_a_cluster_of_idle_nodes_can_all_be_off_and_daemonsets_go_with_their_node() -> None:
+    from tests.capacity.builders import listing, node, pod
+
+    ds = {"owner": ("DaemonSet", "agent"), "labels": {"app": "agent"}}
+    fx = Fixture("idle", listing(node("a"), node("b"), pod("agent-a", "a", **ds), pod("agent-b", "b", **ds)), 2, 2)
+    doc = run(fx)
+    req = doc["consolidation"]["requests"]
+    assert sorted(req["nodes_off"]) == ["a", "b"] and req["nodes_after"] == 0 == req["lower_bound_nodes"]
+    assert all(d["pods_moved"] == 0 for d in req["drain"])
+    assert sum(d["it_watts"] for d in req["drain"]) == pytest.approx(doc["cluster"]["capacity"]["watts"])

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from zerowatt.capacity.breakdown import Breakdown
-from zerowatt.capacity.model import Cluster, IntArray
+from zerowatt.capacity.model import MOVABLE, Cluster, IntArray
 from zerowatt.capacity.pack import CLUSTER_AUTOSCALER, ZEROWATT, PackResult, Policy, pack
 from zerowatt.capacity.power import NodeModels
 from zerowatt.energy.capacity import SECONDS_PER_YEAR
@@ -75,13 +75,14 @@ class Consolidation:
 
 
 def lower_bound(cluster: Cluster, req: IntArray) -> int:
-    """Nodes needed at the very least: the total of each resource over the largest node's, rounded up."""
+    """Nodes needed at the very least: the total of each resource over the largest node's, rounded up
+    (pods that may move only: DaemonSet and mirror pods go away with their node)."""
     if cluster.n_nodes == 0:
         return 0
-    total = req.sum(axis=0)
+    total = req[cluster.pod_kind == MOVABLE].sum(axis=0)
     biggest = cluster.alloc.max(axis=0)
     need = [int(np.ceil(total[j] / biggest[j])) for j in range(len(total)) if biggest[j] > 0]
-    return max([1, *need])
+    return max([0, *need])
 
 
 def savings(
