@@ -175,11 +175,18 @@ def _legend() -> str:
     )
 
 
+def _short(name: str, width: int = 28) -> str:
+    """A node name that fits the label column: its start and its (distinctive) end around an ellipsis."""
+    if len(name) <= width:
+        return name
+    return name[: width // 2 - 1] + "…" + name[-(width - width // 2) :]
+
+
 def _nodes_svg(doc: dict[str, Any]) -> str:
     nodes = sorted(doc["nodes"], key=lambda n: -n["idle"]["cpu"])[:HTML_NODES]
     if not nodes:
         return ""
-    label_w, bar_w, row = 220.0, 640.0, 16.0
+    label_w, bar_w, row = 250.0, 610.0, 16.0
     biggest = max(n["capacity"]["cpu"] for n in nodes) or 1.0
     scale = bar_w / biggest
     rows = []
@@ -192,7 +199,7 @@ def _nodes_svg(doc: dict[str, Any]) -> str:
         ]
         mark = " (off)" if n["name"] in off else ""
         rows.append(
-            f'<text x="0" y="{y + 12:.1f}" class="lbl">{html.escape(n["name"][:34] + mark)}</text>'
+            f'<text x="0" y="{y + 12:.1f}" class="lbl">{html.escape(_short(n["name"]) + mark)}</text>'
             + _bar(parts, bar_w, label_w, y + 2, row - 4, scale)
         )
     height = len(nodes) * row + 4
