@@ -215,7 +215,7 @@ class Packer:
                 self.pod_pdbs.setdefault(p, []).append(i)
         mean_alloc = cluster.alloc.mean(axis=0) if cluster.n_nodes else np.ones(len(cluster.resources))
         scale = np.where(mean_alloc > 0, mean_alloc, 1.0)
-        self.dominant = (req / scale).max(axis=1) if req.size else np.zeros(0)
+        self.dominant: list[float] = ((req / scale).max(axis=1) if req.size else np.zeros(0)).tolist()
         self.alloc_t = np.ascontiguousarray(self.alloc.T).astype(np.float64)
         #: (placement, requests) → the lowest position where a pod of that shape may still fit: every lower
         #: one was full for it, and free room only shrinks while nodes are drained (undone on a rollback).
@@ -333,7 +333,10 @@ class Packer:
             t = self._first_fit(p)
             if t < 0:
                 return -1, self._candidates(p)[1] or "no room"
-        self.free[:, t] -= self.req[p]
+        free, r = self.free, self.req_list[p]
+        for j, v in enumerate(r):
+            if v:
+                free[j, t] -= v
         self.terms.move(p, t, +1)
         self.pod_node[p] = t
         return t, ""
@@ -371,7 +374,8 @@ class Packer:
         c = self.c
         movable = [p for p in self.node_pods[n] if c.pod_kind[p] != NODE_BOUND]
         bound = [p for p in self.node_pods[n] if c.pod_kind[p] == NODE_BOUND]
-        movable.sort(key=lambda p: -self.dominant[p])
+        dominant = self.dominant
+        movable.sort(key=lambda p: -dominant[p])
         touched = {t for p in movable + bound for t, _, _ in self.terms.roles.get(p, ())}
         spreads = [t for t in touched if self.terms.skew[t] >= 0]
         before = {t: self.terms.skew_of(t, self.alive) for t in spreads}
