@@ -76,6 +76,23 @@ def render_table(doc: dict[str, Any]) -> str:
         )
     t.add_row("capacity", f"{cap['cpu']:.1f}", "", f"{cap['memory'] / GIB:.1f}", "", f"{cap['watts']:.0f}", "")
     con.print(t)
+    spaces = sorted(doc["namespaces"], key=lambda n: -n["requests"]["cpu"])
+    if spaces:
+        ns = Table(title="Namespaces by requested cores (CPU share of each category)", title_justify="left")
+        ns.add_column("namespace", overflow="fold", max_width=30)
+        for col in ("cores", "base", "var", "safe", "grow", "red", "W"):
+            ns.add_column(col, justify="right")
+        for n in spaces[:TABLE_NODES]:
+            c = n["requests"]["cpu"]
+            ns.add_row(
+                escape(n["name"]),
+                f"{c:.1f}",
+                *(_pct(n[k]["cpu"], c) for k in CATEGORIES[:5]),
+                f"{n['requests']['watts']:.0f}",
+            )
+        if len(spaces) > TABLE_NODES:
+            ns.caption = f"{len(spaces) - TABLE_NODES} more namespaces in --format json"
+        con.print(ns)
     nodes = sorted(doc["nodes"], key=lambda n: -n["idle"]["cpu"])
     nt = Table(title="Nodes by idle cores (CPU share of each category)", title_justify="left")
     nt.add_column("node", overflow="fold", max_width=30)
