@@ -8,9 +8,10 @@ STAMPS := .stamps
 # Debian packages the tests and examples need: a C toolchain for wasm32-wasi, a real Prometheus
 # (with promtool) for the right-sizing integration tests, HTTP load generators for the benchmarks, curl (the
 # README tour, which a test runs line by line), a real OCI registry (the distribution project's) for the
-# `zerowatt pull` tests, and umoci/skopeo, which package the runtime image (deploy/runtime/build.sh; a full
-# build also needs mmdebstrap).
-DEBS := clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 prometheus wrk hey curl docker-registry umoci skopeo
+# `zerowatt pull` tests, umoci/skopeo, which package the runtime image (deploy/runtime/build.sh; a full
+# build also needs mmdebstrap), and a headless browser (Debian's chromium) for the capacity report's HTML test.
+DEBS := clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 prometheus wrk hey curl docker-registry umoci skopeo \
+    chromium
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
 

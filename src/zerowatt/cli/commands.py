@@ -50,6 +50,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "zerowatt.cli.rightsize",
         "Recommend CPU/memory requests as the VPA would, and show the cores, GiB and watts they free.",
     ),
+    "capacity": LazyCommand(
+        "zerowatt.cli.capacity",
+        "What a cluster's capacity is for (base, variable, safety, growth, redundancy, idle); which nodes can go.",
+    ),
     "energy": LazyCommand(
         "zerowatt.cli.energy", "Energy per node, process, container and command, with PUE, water and carbon."
     ),

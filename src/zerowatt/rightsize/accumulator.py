@@ -170,6 +170,10 @@ class UsageAccumulator:
         self._current_t = _grow(self._current_t, n, -np.inf)
         return sid
 
+    def aggregate_of_series(self) -> IntArray:
+        """The aggregate index of every series (pod-container), in ``series_keys`` order (a copy)."""
+        return np.asarray(self._agg_of[: self.n_series].copy(), dtype=np.int64)
+
     def has_data(self) -> bool:
         """Whether any valid CPU or memory sample landed in the history window."""
         n = self.n_aggregates
