@@ -144,3 +144,9 @@ def test_the_tours_usage_samples_are_what_their_generator_writes(tmp_path: Path)
     generator = ROOT / "examples" / "usage" / "generate_usage.py"
     subprocess.run([sys.executable, str(generator), str(tmp_path / "usage.csv")], check=True, timeout=60)
     assert (tmp_path / "usage.csv").read_bytes() == (ROOT / "examples" / "usage" / "usage.csv").read_bytes()
+
+
+def test_the_tours_cluster_snapshot_is_what_its_generator_writes(tmp_path: Path) -> None:
+    generator = ROOT / "examples" / "capacity" / "generate_cluster.py"
+    subprocess.run([sys.executable, str(generator), str(tmp_path / "cluster.json")], check=True, timeout=60)
+    assert (tmp_path / "cluster.json").read_bytes() == (ROOT / "examples" / "capacity" / "cluster.json").read_bytes()
