@@ -17,12 +17,46 @@ from zerowatt.errors import UsageError
 log = logging.getLogger("zerowatt.kube")
 
 
-def _opt(help_: str, env: str | None = None, **kw: Any) -> Any:
-    return typer.Option(help=help_, envvar=env, show_envvar=env is not None, **kw)
+def _opt(help_: str, env: str | list[str] | None = None, *names: str, **kw: Any) -> Any:
+    return typer.Option(*names, help=help_, envvar=env, show_envvar=env is not None, **kw)
+
+
+#: py-kube-downscaler's argparse groups: a flag and its partner may not both be given on the command line
+#: (their environment variables may both be set: argparse only checks arguments).
+_EXCLUSIVE = (("upscale_period", "default_uptime"), ("downscale_period", "default_downtime"))
+ADMISSION_CONTROLLERS = ("gatekeeper", "kyverno")
+
+
+def _check_exclusive(ctx: typer.Context) -> None:
+    for a, b in _EXCLUSIVE:
+        if all(getattr(ctx.get_parameter_source(p), "name", "") == "COMMANDLINE" for p in (a, b)):
+            flags = " and ".join("--" + p.replace("_", "-") for p in (a, b))
+            raise UsageError(f"{flags} exclude each other (as in py-kube-downscaler): give one of them")
+
+
+def check_admission_controller(value: str) -> None:
+    """``--admission-controller``: upstream blocks new Jobs with Kyverno/Gatekeeper policies; zerowatt does not."""
+    name = value.strip()
+    if not name:
+        return
+    known = name in ADMISSION_CONTROLLERS
+    raise UsageError(
+        f"--admission-controller {name}: "
+        + (
+            "not supported by zerowatt. py-kube-downscaler creates a Kyverno Policy or a Gatekeeper constraint "
+            "per namespace that rejects new Jobs during downtime; zerowatt suspends Jobs instead "
+            "(--include-resources jobs, spec.suspend), and CronJobs with cronjobs. Remove the flag "
+            "(and ADMISSION_CONTROLLER) and include jobs,cronjobs."
+            if known
+            else f"unknown value; py-kube-downscaler accepts {' or '.join(ADMISSION_CONTROLLERS)}, "
+            "and zerowatt supports neither (it suspends Jobs: --include-resources jobs)"
+        )
+    )
 
 
 @reports_errors
 def downscaler(
+    ctx: typer.Context,
     interval: Annotated[int, _opt("Seconds between passes", "INTERVAL", min=1)] = 60,
     once: Annotated[bool, _opt("Run one pass and exit")] = False,
     dry_run: Annotated[bool, _opt("Decide and log, change nothing", "DRY_RUN")] = False,
@@ -40,8 +74,10 @@ def downscaler(
     exclude_namespaces: Annotated[str, _opt("Namespace regexes to leave alone", "EXCLUDE_NAMESPACES")] = "kube-system",
     exclude_deployments: Annotated[
         str, _opt("Object names to leave alone", "EXCLUDE_DEPLOYMENTS")
-    ] = "kube-downscaler,downscaler",
-    downtime_replicas: Annotated[int, _opt("Replicas during downtime", "DOWNTIME_REPLICAS", min=0)] = 0,
+    ] = "py-kube-downscaler,kube-downscaler,downscaler,zerowatt-downscaler",
+    downtime_replicas: Annotated[
+        str, _opt("Replicas during downtime (or a percentage such as 20%: PodDisruptionBudgets only)", "DOWNTIME_REPLICAS")
+    ] = "0",
     deployment_time_annotation: Annotated[
         str, _opt("Annotation holding the last deployment time (grace period)", "DEPLOYMENT_TIME_ANNOTATION")
     ] = "",
@@ -54,7 +90,9 @@ def downscaler(
     ] = False,
     json_logs: Annotated[bool, _opt("Logs as JSON lines", "JSON_LOGS")] = False,
     default_timezone: Annotated[str, _opt("Time zone for specs without one", "DEFAULT_TIMEZONE")] = "",
-    default_weekdays: Annotated[str, _opt("Weekdays for specs without any", "DEFAULT_WEEKDAYS")] = "",
+    default_weekdays: Annotated[
+        str, _opt("Weekdays for specs without any", ["DEFAULT_WEEKDAYS", "DEFAULT_WEEKFRAME"])
+    ] = "",
     kubeconfig: Annotated[str, _opt("kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")] = "",
     context: Annotated[str, _opt("kubeconfig context")] = "",
     metrics_listen: Annotated[str, _opt("Serve Prometheus metrics on PORT or HOST:PORT", "METRICS_LISTEN")] = "",
@@ -74,21 +112,44 @@ def downscaler(
     pue: Annotated[str, _opt("Facility PUE: a number or hyperscale, free-cooled, industry-average", "PUE")] = "",
     carbon: Annotated[float | None, _opt("Grid intensity, g CO2e per kWh", "CARBON_INTENSITY")] = None,
     region: Annotated[str, _opt("Cloud region for grid intensity, e.g. aws:eu-west-1", "REGION")] = "",
-    debug: Annotated[bool, _opt("Debug logging", "DEBUG")] = False,
+    debug: Annotated[bool, _opt("Debug logging", "DEBUG", "--debug", "-d")] = False,
+    api_server_timeout: Annotated[
+        float, _opt("Seconds to wait for the API server (connect, each answer)", "API_SERVER_TIMEOUT", min=0.001)
+    ] = 10.0,
+    max_retries_on_conflict: Annotated[
+        int, _opt("Re-read and re-decide an object after a 409 conflict at most this often", "MAX_RETRIES_ON_CONFLICT", min=0)
+    ] = 3,
+    max_retries_on_throttling: Annotated[
+        int,
+        _opt(
+            "Retries of a request the API server throttled (429), with backoff",
+            ["MAX_RETRIES_ON_THROTTLING", "MAX_RETRIES_ON_CONFLICT"],
+            min=0,
+        ),
+    ] = 4,
+    qps: Annotated[int, _opt("Client-side limit, requests per second (0: none)", "QPS", min=0)] = 0,
+    burst: Annotated[int, _opt("Requests allowed at once above --qps (at least --qps; 0: none)", "BURST", min=0)] = 0,
+    admission_controller: Annotated[
+        str, _opt("py-kube-downscaler's Job policies (gatekeeper, kyverno): not supported", "ADMISSION_CONTROLLER")
+    ] = "",
     json_out: Annotated[bool, typer.Option("--json", help="Print each pass's report as JSON on stdout")] = False,
 ) -> None:
     """Scale workloads down off-hours and back up: a drop-in replacement for kube-downscaler."""
     from prometheus_client import REGISTRY, start_http_server
 
     from zerowatt.kube import logs
-    from zerowatt.kube.api import KubeApi, load_api_client
+    from zerowatt.kube.api import KubeApi, RetryPolicy, load_api_client
     from zerowatt.kube.controller import Downscaler, Options
     from zerowatt.kube.decide import grace_seconds
     from zerowatt.kube.matcher import schedule_matcher
     from zerowatt.kube.metrics import DownscalerMetrics
+    from zerowatt.kube.ratelimit import token_bucket
     from zerowatt.kube.settings import make_settings
     from zerowatt.parsing import parse_host_port
 
+    _check_exclusive(ctx)
+    check_admission_controller(admission_controller)
+    rate = token_bucket(qps, burst)
     logs.configure(json_logs, debug)
     settings = make_settings(
         default_uptime=default_uptime,
@@ -123,9 +184,15 @@ def downscaler(
         argocd_pause_self_heal=argocd_pause_self_heal,
         argocd_namespace=argocd_namespace,
         pod_force_uptime=pod_force_uptime,
+        conflict_retries=max_retries_on_conflict,
     )
     pricing = _pricing(power_model, cpu or None, pue or None, carbon, region or None)
-    api = KubeApi(load_api_client(kubeconfig or None, context or None))
+    api = KubeApi(
+        load_api_client(kubeconfig or None, context or None),
+        timeout=api_server_timeout,
+        retry=RetryPolicy(throttle_retries=max_retries_on_throttling),
+        rate=rate,
+    )
     controller = Downscaler(api, settings, matches, options)
     metrics = DownscalerMetrics(REGISTRY, pricing)
     if metrics_listen:

@@ -29,9 +29,12 @@ from urllib.parse import quote, urlencode, urlsplit
 import urllib3
 
 from zerowatt.errors import SettingError, UsageError
+from zerowatt.kube.ratelimit import TokenBucket
 from zerowatt.kube.wire import Connection, Request, Response, endpoint_from
 
-RETRYABLE = frozenset({429, 500, 502, 503, 504, 0})
+#: Server errors and "no answer": retried up to ``RetryPolicy.attempts``; 429 has its own bound.
+RETRYABLE = frozenset({500, 502, 503, 504, 0})
+THROTTLED = 429
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 #: Lists of metadata only (names, annotations, no spec or status): a fraction of the bytes to decode.
@@ -49,11 +52,16 @@ class ApiError(Exception):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounded backoff: ``attempts`` tries in all, delays ``base``·2^n capped at ``cap`` (or Retry-After)."""
+    """Bounded backoff: delays ``base``·2^n capped at ``cap`` (or Retry-After).
+
+    ``attempts``: tries in all for server errors and connection failures; ``throttle_retries``: retries of
+    a request answered 429 (``--max-retries-on-throttling``; 0: a 429 is final, as in py-kube-downscaler).
+    """
 
     attempts: int = 5
     base: float = 0.5
     cap: float = 30.0
+    throttle_retries: int = 4
 
     def delay(self, attempt: int, retry_after: str | None) -> float:
         if retry_after:
@@ -88,10 +96,15 @@ class KubeApi:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         page_size: int = 500,
-        timeout: float = 30.0,
+        timeout: float = 10.0,
         transport: str = "auto",
+        rate: TokenBucket | None = None,
     ) -> None:
-        """``transport``: ``auto`` (lean unless a proxy is configured), ``lean`` or ``urllib3``."""
+        """``transport``: ``auto`` (lean unless a proxy is configured), ``lean`` or ``urllib3``.
+
+        ``timeout``: seconds to connect and for each answer (``--api-server-timeout``, upstream's 10 s);
+        ``rate``: the ``--qps``/``--burst`` bucket every request takes a token from.
+        """
         if transport not in ("auto", "lean", "urllib3"):
             raise UsageError(f"transport: expected auto, lean or urllib3, got {transport!r}")
         self._client = api_client
@@ -99,6 +112,7 @@ class KubeApi:
         self._sleep = sleep
         self._page_size = page_size
         self._timeout = timeout
+        self._rate = rate
         cfg = api_client.configuration
         lean = transport == "lean" or (transport == "auto" and not _proxied(cfg))
         self._conn = Connection(endpoint_from(cfg), timeout) if lean else None
@@ -130,6 +144,16 @@ class KubeApi:
         return self._pool_cache
 
     def _exchange(self, requests: Sequence[Request]) -> list[Response]:
+        """Send ``requests``; with a rate limit, in runs of as many as the token bucket grants."""
+        if self._rate is None:
+            return self._send(requests)
+        out: list[Response] = []
+        while len(out) < len(requests):
+            n = self._rate.take(len(requests) - len(out))
+            out.extend(self._send(requests[len(out) : len(out) + n]))
+        return out
+
+    def _send(self, requests: Sequence[Request]) -> list[Response]:
         headers = self._auth_headers()
         self.requests += len(requests)
         if self._conn is not None:
@@ -154,12 +178,16 @@ class KubeApi:
     def send_all(self, requests: Sequence[Request]) -> list[Any]:
         """Send ``requests`` (pipelined); each result is the decoded JSON answer or an :class:`ApiError`.
 
-        429, 5xx and unanswered requests are resent together after one backoff per round (the longest
-        ``Retry-After`` asked for), up to the policy's attempts; the others are final at once.
+        429 (up to ``throttle_retries`` times), 5xx and unanswered requests (up to ``attempts`` tries) are
+        resent together after one backoff per round (the longest ``Retry-After`` asked for); the others are
+        final at once.
         """
+        policy = self._retry
         results: list[Any] = [None] * len(requests)
         pending = list(range(len(requests)))
-        for attempt in range(self._retry.attempts):
+        throttled = [0] * len(requests)
+        failed = [0] * len(requests)
+        for attempt in range(policy.attempts + policy.throttle_retries):
             answers = self._exchange([requests[i] for i in pending])
             again: list[int] = []
             delay = 0.0
@@ -172,9 +200,15 @@ class KubeApi:
                 path = req.target.split("?", 1)[0]
                 error = ApiError(req.method, path, status, resp.reason, resp.body.decode("utf-8", "replace"))
                 results[i] = error
-                if status in RETRYABLE and attempt + 1 < self._retry.attempts:
+                if status == THROTTLED:
+                    throttled[i] += 1
+                    retry = throttled[i] <= policy.throttle_retries
+                else:
+                    failed[i] += 1
+                    retry = status in RETRYABLE and failed[i] < policy.attempts
+                if retry:
                     again.append(i)
-                    delay = max(delay, self._retry.delay(attempt, resp.retry_after))
+                    delay = max(delay, policy.delay(attempt, resp.retry_after))
             if not again:
                 break
             self.retries += len(again)
