@@ -48,8 +48,8 @@ def check_admission_controller(value: str) -> None:
             "(--include-resources jobs, spec.suspend), and CronJobs with cronjobs. Remove the flag "
             "(and ADMISSION_CONTROLLER) and include jobs,cronjobs."
             if known
-            else f"unknown value; py-kube-downscaler accepts {' or '.join(ADMISSION_CONTROLLERS)}, "
-            "and zerowatt supports neither (it suspends Jobs: --include-resources jobs)"
+            else f"not supported (py-kube-downscaler accepts {' or '.join(ADMISSION_CONTROLLERS)}, "
+            "zerowatt neither: it suspends Jobs, --include-resources jobs)"
         )
     )
 
@@ -76,7 +76,8 @@ def downscaler(
         str, _opt("Object names to leave alone", "EXCLUDE_DEPLOYMENTS")
     ] = "py-kube-downscaler,kube-downscaler,downscaler,zerowatt-downscaler",
     downtime_replicas: Annotated[
-        str, _opt("Replicas during downtime (or a percentage such as 20%: PodDisruptionBudgets only)", "DOWNTIME_REPLICAS")
+        str,
+        _opt("Replicas during downtime (or a percentage such as 20%: PodDisruptionBudgets only)", "DOWNTIME_REPLICAS"),
     ] = "0",
     deployment_time_annotation: Annotated[
         str, _opt("Annotation holding the last deployment time (grace period)", "DEPLOYMENT_TIME_ANNOTATION")
@@ -117,7 +118,10 @@ def downscaler(
         float, _opt("Seconds to wait for the API server (connect, each answer)", "API_SERVER_TIMEOUT", min=0.001)
     ] = 10.0,
     max_retries_on_conflict: Annotated[
-        int, _opt("Re-read and re-decide an object after a 409 conflict at most this often", "MAX_RETRIES_ON_CONFLICT", min=0)
+        int,
+        _opt(
+            "Re-read and re-decide an object after a 409 conflict at most this often", "MAX_RETRIES_ON_CONFLICT", min=0
+        ),
     ] = 3,
     max_retries_on_throttling: Annotated[
         int,

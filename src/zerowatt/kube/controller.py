@@ -148,9 +148,7 @@ class Downscaler:
         views = {}
         for ns in raw:
             name = str(meta(ns).get("name"))
-            views[name] = NamespaceView(
-                name, dict(annotations_of(ns)), namespace_filtered(name, self.settings), forced
-            )
+            views[name] = NamespaceView(name, dict(annotations_of(ns)), namespace_filtered(name, self.settings), forced)
         return views
 
     def _pod_forcing_uptime(self) -> str | None:

@@ -210,9 +210,14 @@ def _decide(obj: Obj, kind: Kind, ns: NamespaceView, settings: Settings, now: da
             if value is not None:
                 downtime_replicas = value
     if isinstance(downtime_replicas, Percent) and kind.plural != "poddisruptionbudgets":
-        return Decision("skip", f"downtime replicas {downtime_replicas} (a percentage) apply to PodDisruptionBudgets only")
+        return Decision(
+            "skip", f"downtime replicas {downtime_replicas} (a percentage) apply to PodDisruptionBudgets only"
+        )
     if isinstance(original, Percent) and kind.plural != "poddisruptionbudgets":
-        return Decision("error", f"{w}: annotation {ann.ORIGINAL_REPLICAS}: {original} is a percentage; only PodDisruptionBudgets keep one")
+        return Decision(
+            "error",
+            f"{w}: annotation {ann.ORIGINAL_REPLICAS}: {original} is a percentage; only PodDisruptionBudgets keep one",
+        )
     target = downtime_replicas if isinstance(downtime_replicas, Percent) else kind.downtime_target(downtime_replicas)
 
     ignore = False
@@ -259,7 +264,14 @@ def _decide(obj: Obj, kind: Kind, ns: NamespaceView, settings: Settings, now: da
             # Already back at its original level (restored by someone else) but still marked: upstream
             # removes the stale mark, so a later downtime records the right level.
             patch = {"metadata": {"annotations": {ann.ORIGINAL_REPLICAS: None}}}
-            return Decision("clear", f"already at {original}, removing stale {ann.ORIGINAL_REPLICAS}", patch, level=level, target=level, original=original)
+            return Decision(
+                "clear",
+                f"already at {original}, removing stale {ann.ORIGINAL_REPLICAS}",
+                patch,
+                level=level,
+                target=level,
+                original=original,
+            )
         return Decision("none", why, level=level, original=original)
     if level > 0 and level > target:
         grace = grace_for(annos, settings.grace_period)
