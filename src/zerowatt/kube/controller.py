@@ -162,7 +162,7 @@ class Downscaler:
         a server that ignores either still gives a correct answer, because the phase is checked here too.
         """
         if not self.options.pod_force_uptime:
-            return {}
+            return None
         paths = (
             [f"/api/v1/namespaces/{path_segment(n)}/pods" for n in self.options.namespaces]
             if self.options.namespaces
