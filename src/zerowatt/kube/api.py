@@ -26,8 +26,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-import urllib3
-
 from zerowatt.errors import SettingError, UsageError
 from zerowatt.kube.ratelimit import TokenBucket
 from zerowatt.kube.wire import Connection, Request, Response, endpoint_from
@@ -158,6 +156,8 @@ class KubeApi:
         self.requests += len(requests)
         if self._conn is not None:
             return self._conn.exchange(requests, "".join(f"{k}: {v}\r\n" for k, v in headers.items()))
+        import urllib3  # only for the proxied transport
+
         pool, out = self._pool(), []
         timeout = urllib3.Timeout(total=self._timeout)
         for r in requests:
@@ -265,11 +265,24 @@ def path_segment(value: str) -> str:
 
 
 def load_api_client(kubeconfig: str | None = None, context: str | None = None) -> Any:
-    """An ``ApiClient`` from ``kubeconfig`` (or ``$KUBECONFIG``, ``~/.kube/config``), else in-cluster."""
+    """An ``ApiClient`` from ``kubeconfig`` (or ``$KUBECONFIG``, ``~/.kube/config``), else in-cluster.
+
+    The common cases are read by :mod:`zerowatt.kube.kubeconfig` without importing the official client;
+    the official client loads the rest (exec and auth-provider plugins, proxies, merged files).
+    """
+    from zerowatt.kube.kubeconfig import from_kubeconfig, in_cluster
+
+    path = kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+    exists = Path(path.split(os.pathsep)[0]).is_file()
+    if (kubeconfig or exists) and os.pathsep not in path and exists:
+        lean = from_kubeconfig(path, context)
+        if lean is not None:
+            return lean
+    elif not kubeconfig and not exists and (lean := in_cluster(os.environ)) is not None:
+        return lean
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
-    path = kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
     if kubeconfig or Path(path.split(os.pathsep)[0]).is_file():
         try:
             return config.new_client_from_config(  # type: ignore[no-untyped-call]
