@@ -111,7 +111,7 @@ def from_kubeconfig(path: str, context: str | None = None) -> LeanClient | None:
         raise UsageError(f"kubeconfig {path}: {exc.strerror or exc}") from None
     try:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        doc = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+        doc = yaml.load(text, Loader=loader)  # a safe loader (C if available)
     except yaml.YAMLError as exc:
         raise UsageError(f"kubeconfig {path}: not valid YAML ({exc})") from None
     if not isinstance(doc, Mapping):
