@@ -353,3 +353,12 @@ def test_no_retries_on_conflict_when_asked(kube: EmulatorThread) -> None:
 
 def test_keda_active_level_is_above_any_target() -> None:
     assert KEDA_ACTIVE > 2**31 - 1  # Kubernetes' largest replica count
+
+
+def test_namespace_flag_wins_over_exclude_namespaces(kube: EmulatorThread) -> None:
+    emu(kube).add_namespace("kube-system")
+    create(kube, "deployments", workload(name="dns", namespace="kube-system", spec={"replicas": 2}))
+    everywhere = controller(kube, include="deployments", default_uptime="never").run_pass(NOW)
+    assert everywhere.changes == []  # kube-system is excluded by default
+    listed = controller(kube, include="deployments", default_uptime="never", namespaces=("kube-system",))
+    assert [(c.name, c.action) for c in listed.run_pass(NOW).changes] == [("dns", "down")]

@@ -148,8 +148,12 @@ class Downscaler:
         views = {}
         for ns in raw:
             name = str(meta(ns).get("name"))
-            views[name] = NamespaceView(name, dict(annotations_of(ns)), namespace_filtered(name, self.settings), forced)
+            views[name] = NamespaceView(name, dict(annotations_of(ns)), self._filtered(name), forced)
         return views
+
+    def _filtered(self, namespace: str) -> bool:
+        """``--exclude-namespaces``; with ``--namespace`` the list given wins over it, as in py-kube-downscaler."""
+        return not self.options.namespaces and namespace_filtered(namespace, self.settings)
 
     def _pod_forcing_uptime(self) -> str | None:
         """``NAMESPACE/NAME`` of a running pod annotated ``downscaler/force-uptime: "true"``, if any.
@@ -204,9 +208,7 @@ class Downscaler:
                 continue
             for obj in objects:
                 ns_name = str(meta(obj).get("namespace", ""))
-                ns = namespaces.get(ns_name) or NamespaceView(
-                    ns_name, {}, namespace_filtered(ns_name, self.settings), self._forced
-                )
+                ns = namespaces.get(ns_name) or NamespaceView(ns_name, {}, self._filtered(ns_name), self._forced)
                 obj.setdefault("kind", kind.kind)
                 obj.setdefault("apiVersion", kind.api_version)
                 decision = decide(obj, kind, ns, self.settings, now, self.matches)

@@ -178,8 +178,8 @@ def _decide(obj: Obj, kind: Kind, ns: NamespaceView, settings: Settings, now: da
     w = where(obj)
     if name in settings.exclude_names:
         return Decision("skip", "excluded by --exclude-deployments")
-    if ns.excluded_by_flag and settings.upscale_target_only:
-        return Decision("skip", "namespace excluded by --exclude-namespaces (--upscale-target-only)")
+    if ns.excluded_by_flag:  # py-kube-downscaler skips these namespaces whole, even what is down there
+        return Decision("skip", "namespace excluded by --exclude-namespaces")
 
     annos = annotations_of(obj)
     ns_annos = ns.annotations
@@ -194,8 +194,7 @@ def _decide(obj: Obj, kind: Kind, ns: NamespaceView, settings: Settings, now: da
     # "exclude"; an excluded object that one of the downscalers had scaled down is scaled back up, unless
     # --upscale-target-only keeps every excluded object as it is.
     excluded = (
-        ns.excluded_by_flag
-        or (bool(settings.matching_labels) and not label_matches(settings.matching_labels, labels_of(obj)))
+        (bool(settings.matching_labels) and not label_matches(settings.matching_labels, labels_of(obj)))
         or (kind.plural == "deployments" and owned_by_stack(obj))
         or is_excluded(ns_where, ns_annos, now)
         or is_excluded(w, annos, now)
