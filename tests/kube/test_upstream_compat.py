@@ -362,3 +362,10 @@ def test_namespace_flag_wins_over_exclude_namespaces(kube: EmulatorThread) -> No
     assert everywhere.changes == []  # kube-system is excluded by default
     listed = controller(kube, include="deployments", default_uptime="never", namespaces=("kube-system",))
     assert [(c.name, c.action) for c in listed.run_pass(NOW).changes] == [("dns", "down")]
+
+
+def test_job_owned_by_a_cronjob_is_left_to_it() -> None:
+    job = workload("Job", spec={"suspend": False})
+    assert step(job, "jobs", "never").action == "down"
+    job["metadata"]["ownerReferences"] = [{"apiVersion": "batch/v1", "kind": "CronJob", "name": "nightly"}]
+    assert step(job, "jobs", "never").action == "skip"

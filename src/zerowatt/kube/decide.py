@@ -178,6 +178,8 @@ def _decide(obj: Obj, kind: Kind, ns: NamespaceView, settings: Settings, now: da
     w = where(obj)
     if name in settings.exclude_names:
         return Decision("skip", "excluded by --exclude-deployments")
+    if kind.plural == "jobs" and meta(obj).get("ownerReferences"):
+        return Decision("skip", "a Job with an owner (its CronJob is downscaled instead)")  # as upstream
     if ns.excluded_by_flag:  # py-kube-downscaler skips these namespaces whole, even what is down there
         return Decision("skip", "namespace excluded by --exclude-namespaces")
 
