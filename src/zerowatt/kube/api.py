@@ -79,9 +79,12 @@ def _proxied(configuration: Any) -> bool:
     return not should_bypass_proxies(configuration.host, configuration.no_proxy or "")
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # one encoder: json.dumps(separators=...) builds one a call
+
+
 def encode(body: Any) -> bytes:
     """A request body as compact JSON (what goes on the wire for every patch: no spaces to send or parse)."""
-    return json.dumps(body, separators=(",", ":")).encode()
+    return _ENCODER.encode(body).encode()
 
 
 class KubeApi:
@@ -175,8 +178,9 @@ class KubeApi:
                 out.append(Response(0, f"{type(exc).__name__}: {exc}"))
         return out
 
-    def send_all(self, requests: Sequence[Request]) -> list[Any]:
-        """Send ``requests`` (pipelined); each result is the decoded JSON answer or an :class:`ApiError`.
+    def send_all(self, requests: Sequence[Request], *, decode: bool = True) -> list[Any]:
+        """Send ``requests`` (pipelined); each result is the decoded JSON answer or an :class:`ApiError`
+        (``decode=False``: ``None`` for every success, the body left undecoded).
 
         429 (up to ``throttle_retries`` times), 5xx and unanswered requests (up to ``attempts`` tries) are
         resent together after one backoff per round (the longest ``Retry-After`` asked for); the others are
@@ -194,7 +198,7 @@ class KubeApi:
             for i, resp in zip(pending, answers, strict=True):
                 status = resp.status
                 if 200 <= status < 300:
-                    results[i] = json.loads(resp.body) if resp.body else None
+                    results[i] = json.loads(resp.body) if resp.body and decode else None
                     continue
                 req = requests[i]
                 path = req.target.split("?", 1)[0]

@@ -27,7 +27,7 @@ from zerowatt.errors import ValidationError
 from zerowatt.kube import annotations as ann
 from zerowatt.kube.api import MERGE_PATCH, METADATA_ONLY, ApiError, KubeApi, encode, path_segment
 from zerowatt.kube.decide import Decision, Matcher, NamespaceView, decide, namespace_filtered
-from zerowatt.kube.kinds import Kind, Obj, annotations_of, labels_of, meta, where
+from zerowatt.kube.kinds import Kind, Obj, annotations_of, labels_of, merge_patch, meta, where
 from zerowatt.kube.savings import Released, released_replicas, requests_per_pod
 from zerowatt.kube.settings import Settings
 from zerowatt.kube.wire import Request
@@ -262,7 +262,9 @@ class Downscaler:
             Request("PATCH", path, encode(self._with_version(it.obj, it.decision)), MERGE_PATCH)
             for it, _, path in writes
         ]
-        results = self.api.send_all(requests) if requests else []
+        # The answers are the patched objects; decoding 10,000 of them costs more than applying the patch
+        # here (RFC 7386) to what was listed, which gives the same annotations and levels.
+        results = self.api.send_all(requests, decode=False) if requests else []
         for (it, change, path), result in zip(writes, results, strict=True):
             try:
                 if isinstance(result, ApiError):
@@ -270,7 +272,7 @@ class Downscaler:
                         raise result
                     obj, final = self._resolve_conflict(it, path, now)
                 else:
-                    obj, final = result, it.decision
+                    obj, final = merge_patch(it.obj, it.decision.patch), it.decision
             except ApiError as exc:
                 w = where(it.obj)
                 report.errors.append((w, str(exc)))

@@ -82,11 +82,13 @@ def is_excluded(obj_where: str, annos: Mapping[str, str], now: datetime) -> bool
     return bool(until) and now < parse_timestamp(str(until), key=f"{obj_where}: annotation {ann.EXCLUDE_UNTIL}")
 
 
-def _match(where_: str, spec: str, now: datetime, matches: Matcher) -> bool:
+def _match(where_: str | Obj, spec: str, now: datetime, matches: Matcher, label: str = "") -> bool:
+    """``matches(spec, now)``; an error names ``where_`` (an object's place is formatted only then)."""
     try:
         return matches(spec, now)
     except ValidationError as exc:
-        raise ValidationError(where_, str(exc)) from None
+        place = where_ if isinstance(where_, str) else f"{where(where_)}: {label}"
+        raise ValidationError(place, str(exc)) from None
 
 
 def label_matches(patterns: tuple[re.Pattern[str], ...], labels: Mapping[str, str]) -> bool:
@@ -175,7 +177,6 @@ def grace_for(annos: Mapping[str, str], global_grace: float) -> float:
 
 def _decide(obj: Obj, kind: Kind, ns: NamespaceView, settings: Settings, now: datetime, matches: Matcher) -> Decision:
     name = str(meta(obj).get("name", ""))
-    w = where(obj)
     if name in settings.exclude_names:
         return Decision("skip", "excluded by --exclude-deployments")
     if kind.plural == "jobs" and meta(obj).get("ownerReferences"):
@@ -190,7 +191,7 @@ def _decide(obj: Obj, kind: Kind, ns: NamespaceView, settings: Settings, now: da
     original = (
         None
         if raw_original is None
-        else kind.decode_original(str(raw_original), key=f"{w}: annotation {ann.ORIGINAL_REPLICAS}")
+        else kind.decode_original(str(raw_original), key=f"{where(obj)}: annotation {ann.ORIGINAL_REPLICAS}")
     )
     # As py-kube-downscaler: labels that do not match, a Stack owner and the exclude annotations all
     # "exclude"; an excluded object that one of the downscalers had scaled down is scaled back up, unless
@@ -199,17 +200,19 @@ def _decide(obj: Obj, kind: Kind, ns: NamespaceView, settings: Settings, now: da
         (bool(settings.matching_labels) and not label_matches(settings.matching_labels, labels_of(obj)))
         or (kind.plural == "deployments" and owned_by_stack(obj))
         or is_excluded(ns_where, ns_annos, now)
-        or is_excluded(w, annos, now)
+        or ((ann.EXCLUDE in annos or ann.EXCLUDE_UNTIL in annos) and is_excluded(where(obj), annos, now))
     )
     if excluded and (not original or settings.upscale_target_only):
         return Decision("skip", "excluded")
 
     downtime_replicas = settings.downtime_replicas
-    for source_where, source in ((ns_where, ns_annos), (w, annos)):  # the object's own value wins
+    for source_where, source in ((ns_where, ns_annos), (obj, annos)):  # the object's own value wins
         for key in (ann.DOWNSCALE_REPLICAS, ann.DOWNTIME_REPLICAS):
-            value = _replicas_annotation(source_where, source, key)
-            if value is not None:
-                downtime_replicas = value
+            if key in source:
+                place = source_where if isinstance(source_where, str) else where(obj)
+                value = _replicas_annotation(place, source, key)
+                if value is not None:
+                    downtime_replicas = value
     if isinstance(downtime_replicas, Percent) and kind.plural != "poddisruptionbudgets":
         return Decision(
             "skip", f"downtime replicas {downtime_replicas} (a percentage) apply to PodDisruptionBudgets only"
@@ -217,7 +220,7 @@ def _decide(obj: Obj, kind: Kind, ns: NamespaceView, settings: Settings, now: da
     if isinstance(original, Percent) and kind.plural != "poddisruptionbudgets":
         return Decision(
             "error",
-            f"{w}: annotation {ann.ORIGINAL_REPLICAS}: {original} is a percentage; only PodDisruptionBudgets keep one",
+            f"{where(obj)}: annotation {ann.ORIGINAL_REPLICAS}: {original} is a percentage; only PodDisruptionBudgets keep one",
         )
     target = downtime_replicas if isinstance(downtime_replicas, Percent) else kind.downtime_target(downtime_replicas)
 
@@ -236,16 +239,16 @@ def _decide(obj: Obj, kind: Kind, ns: NamespaceView, settings: Settings, now: da
         up_period = annos.get(ann.UPSCALE_PERIOD, ns_annos.get(ann.UPSCALE_PERIOD, settings.upscale_period))
         down_period = annos.get(ann.DOWNSCALE_PERIOD, ns_annos.get(ann.DOWNSCALE_PERIOD, settings.downscale_period))
         if up_period != "never" or down_period != "never":
-            in_up = _match(f"{w}: upscale-period", up_period, now, matches)
-            in_down = _match(f"{w}: downscale-period", down_period, now, matches)
+            in_up = _match(obj, up_period, now, matches, "upscale-period")
+            in_down = _match(obj, down_period, now, matches, "downscale-period")
             ignore = in_up == in_down  # overlap, or outside both periods: leave it as it is
             is_uptime = in_up
             why = f"upscale period {up_period!r}" if in_up else f"downscale period {down_period!r}"
         else:
             uptime = annos.get(ann.UPTIME, ns_annos.get(ann.UPTIME, settings.default_uptime))
             downtime = annos.get(ann.DOWNTIME, ns_annos.get(ann.DOWNTIME, settings.default_downtime))
-            in_uptime = _match(f"{w}: uptime", uptime, now, matches)
-            in_downtime = _match(f"{w}: downtime", downtime, now, matches)
+            in_uptime = _match(obj, uptime, now, matches, "uptime")
+            in_downtime = _match(obj, downtime, now, matches, "downtime")
             is_uptime = in_uptime and not in_downtime
             why = (
                 f"uptime {uptime!r}"

@@ -74,6 +74,19 @@ def labels_of(obj: Obj) -> Mapping[str, str]:
     return lab if type(lab) is dict or isinstance(lab, Mapping) else _EMPTY
 
 
+def merge_patch(target: Any, patch: Any) -> Any:
+    """``patch`` applied to ``target`` as a JSON merge patch (RFC 7386): ``None`` deletes; a copy, not in place."""
+    if not isinstance(patch, Mapping):
+        return patch
+    out = dict(target) if isinstance(target, Mapping) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
 def where(obj: Obj) -> str:
     m = meta(obj)
     ns = m.get("namespace")
