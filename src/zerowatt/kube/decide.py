@@ -220,7 +220,8 @@ def _decide(obj: Obj, kind: Kind, ns: NamespaceView, settings: Settings, now: da
     if isinstance(original, Percent) and kind.plural != "poddisruptionbudgets":
         return Decision(
             "error",
-            f"{where(obj)}: annotation {ann.ORIGINAL_REPLICAS}: {original} is a percentage; only PodDisruptionBudgets keep one",
+            f"{where(obj)}: annotation {ann.ORIGINAL_REPLICAS}: {original} is a percentage;"
+            " only PodDisruptionBudgets keep one",
         )
     target = downtime_replicas if isinstance(downtime_replicas, Percent) else kind.downtime_target(downtime_replicas)
 
