@@ -295,6 +295,7 @@ def run(v: dict[str, Any]) -> int:
     if v["power_model"] not in ("energy", "ccf"):
         raise UsageError(f"--power-model: expected energy or ccf, got {v['power_model']!r}")
     rate = token_bucket(v["qps"], v["burst"])
+    logs.lean_records()
     logs.configure(v["json_logs"], v["debug"])
     settings = make_settings(
         default_uptime=v["default_uptime"],
