@@ -369,3 +369,31 @@ def test_job_owned_by_a_cronjob_is_left_to_it() -> None:
     assert step(job, "jobs", "never").action == "down"
     job["metadata"]["ownerReferences"] = [{"apiVersion": "batch/v1", "kind": "CronJob", "name": "nightly"}]
     assert step(job, "jobs", "never").action == "skip"
+
+
+def test_every_row_of_the_migration_table_names_tests_that_exist() -> None:
+    import fnmatch
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    doc = (root / "docs" / "downscaler.md").read_text()
+    section = doc.split("### Compared with py-kube-downscaler", 1)[1].split("\n\n", 2)[2].split("\n\n", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("|") and not line.startswith("|---")][1:]
+    defined = {
+        m
+        for path in (root / "tests").rglob("test_*.py")
+        for m in re.findall(r"^def (test_\w+)", path.read_text(), re.M)
+    }
+    assert len(rows) >= 20
+    for row in rows:
+        cited = row.rstrip(" |").rsplit("|", 1)[1]
+        names = re.findall(r"test_[\w*]+", cited.replace(".py", ""))
+        files = [n for n in re.findall(r"tests/[\w/]+\.py", cited) if (root / n).is_file()]
+        assert names or files, row
+        for name in names:
+            if name.startswith("test_") and (root / "tests" / "kube" / f"{name}.py").is_file():
+                continue  # a file, e.g. test_force_uptime_pods
+            if (root / "tests" / "schedule" / f"{name}.py").is_file():
+                continue
+            assert fnmatch.filter(defined, name), f"{name} (cited in docs/downscaler.md) is not a test"
