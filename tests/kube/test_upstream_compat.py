@@ -397,3 +397,25 @@ def test_every_row_of_the_migration_table_names_tests_that_exist() -> None:
             if (root / "tests" / "schedule" / f"{name}.py").is_file():
                 continue
             assert fnmatch.filter(defined, name), f"{name} (cited in docs/downscaler.md) is not a test"
+
+
+def test_api_server_timeout_bounds_every_answer() -> None:
+    import socket
+
+    from kubernetes import client
+
+    from zerowatt.kube.api import ApiError, KubeApi
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts connections, never answers
+    try:
+        cfg = client.Configuration()
+        cfg.host = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        sleeps: list[float] = []
+        api = KubeApi(client.ApiClient(cfg), timeout=0.2, retry=RetryPolicy(attempts=2), sleep=sleeps.append)
+        with pytest.raises(ApiError) as info:
+            api.get("/api/v1/namespaces")
+        assert info.value.status == 0 and "timed out" in info.value.reason and len(sleeps) == 1
+    finally:
+        silent.close()
