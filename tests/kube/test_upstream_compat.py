@@ -419,3 +419,14 @@ def test_api_server_timeout_bounds_every_answer() -> None:
         assert info.value.status == 0 and "timed out" in info.value.reason and len(sleeps) == 1
     finally:
         silent.close()
+
+
+def test_savings_are_priced_only_when_asked(kube: EmulatorThread) -> None:
+    emu(kube).add_namespace("dev")
+    spec = {"replicas": 2, "template": {"spec": {"containers": [{"resources": {"requests": {"cpu": "1"}}}]}}}
+    create(kube, "deployments", workload(spec=spec))
+    priced = controller(kube, include="deployments", default_uptime="never", dry_run=True).run_pass(NOW)
+    assert priced.released.replicas == 2 and dict(priced.down) == {("deployments", "dev"): 1}
+    bare = controller(kube, include="deployments", default_uptime="never", dry_run=True, savings=False)
+    report = bare.run_pass(NOW)
+    assert report.released.replicas == 0 and dict(report.down) == {("deployments", "dev"): 1}

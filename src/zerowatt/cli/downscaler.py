@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from zerowatt.errors import SettingError, UsageError, ZerowattError
+from zerowatt.errors import UsageError, ZerowattError
 
 if TYPE_CHECKING:
     import typer
@@ -267,8 +267,9 @@ def main(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> int:
         values, _ = parse(argv, os.environ if environ is None else environ)
         return run(values)
     except ZerowattError as exc:
-        message = f"{_flag(exc.key)}: {exc.message}" if isinstance(exc, SettingError) else str(exc)
-        sys.stderr.write(f"error: {message}\n")
+        from zerowatt.cli.common import describe  # typer and rich: only on the way out with an error
+
+        sys.stderr.write(f"error: {describe(exc)}\n")
         return exc.exit_code
 
 
@@ -326,6 +327,7 @@ def run(v: dict[str, Any]) -> int:
         argocd_namespace=v["argocd_namespace"],
         pod_force_uptime=v["pod_force_uptime"],
         conflict_retries=v["max_retries_on_conflict"],
+        savings=bool(v["metrics_listen"] or v["json"]),
     )
     metrics = None
     if v["metrics_listen"]:

@@ -53,6 +53,8 @@ class Options:
     pod_force_uptime: bool = True
     #: ``--max-retries-on-conflict``: re-read, re-decide and patch again after a 409, at most this often.
     conflict_retries: int = CONFLICT_RETRIES
+    #: Price what a downtime releases (pod requests × replicas) in each report: for metrics and ``--json``.
+    savings: bool = True
 
 
 @dataclass
@@ -388,6 +390,8 @@ class Downscaler:
             return
         m = meta(it.obj)
         report.down[(it.kind.plural, str(m.get("namespace", "")))] += 1
+        if not self.options.savings:
+            return
         replicas = released_replicas(it.kind, level, original)
         if replicas:
             report.released.add(replicas, requests_per_pod(it.obj, it.kind))
