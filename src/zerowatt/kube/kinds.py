@@ -46,6 +46,8 @@ class Percent(int):
 def parse_replicas(text: str, *, key: str, negative_ok: bool = False) -> int:
     """``"3"`` or ``"20%"`` (0–100) → an int or :class:`Percent` (py-kube-downscaler's ``parse_int_or_percent``)."""
     s = str(text).strip()
+    if len(s) > 12:  # replicas are int32: a longer string is no count (and int() refuses 4,300+ digits)
+        raise ValidationError(key, f"{s[:20]!r}... is not a replica count (too long)")
     if s.endswith("%"):
         digits = s[:-1].strip()
         if not digits.isdigit() or int(digits) > 100:
