@@ -1,6 +1,9 @@
 """One downscaler pass over 10,000 Deployments in 500 namespaces: controller CPU, measured honestly.
 
-``python -m benchmarks downscaler [--workloads N] [--namespaces M]``
+``python -m benchmarks downscaler [--workloads N] [--namespaces M]``: passes inside this process;
+``python -m benchmarks downscaler --process [--sizes 0,1000,10000]``: whole ``zerowatt downscaler --once``
+processes (start-up included: CPU user+sys, wall, peak RSS, API requests per pass), as py-kube-downscaler
+is measured (issue 14).
 
 The Kubernetes API is kmock's emulator (the same :class:`tests.kube.emulator.Emulator` the tests use, with
 the request log dropped and single objects served by key instead of by scanning all of them) running in a
@@ -39,8 +42,9 @@ PY_KUBE_DOWNSCALER_NO_CHANGE_S = 3.2
 BUDGET_S = 2.0
 
 
-def deployment(i: int, ns: str) -> dict[str, Any]:
+def deployment(i: int, ns: str, replicas: int | None = None) -> dict[str, Any]:
     name = f"app-{i:05d}"
+    count = 1 + i % 3 if replicas is None else replicas
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -54,7 +58,7 @@ def deployment(i: int, ns: str) -> dict[str, Any]:
             "annotations": {"deployment.kubernetes.io/revision": "3"},
         },
         "spec": {
-            "replicas": 1 + i % 3,
+            "replicas": count,
             "selector": {"matchLabels": {"app": name}},
             "template": {
                 "metadata": {"labels": {"app": name}},
@@ -73,7 +77,7 @@ def deployment(i: int, ns: str) -> dict[str, Any]:
                 },
             },
         },
-        "status": {"replicas": 1 + i % 3, "readyReplicas": 1 + i % 3},
+        "status": {"replicas": count, "readyReplicas": count},
     }
 
 
@@ -98,12 +102,21 @@ def pod(i: int, ns: str) -> dict[str, Any]:
     }
 
 
-def _serve(workloads: int, namespaces: int, conn: Any) -> None:
-    """Child process: kmock's emulator with the objects stored directly, serving until terminated."""
+def _serve(workloads: int, namespaces: int, conn: Any, replicas: int | None = None, ns_uptime: bool = True) -> None:
+    """Child process: kmock's emulator with the objects stored directly, serving until terminated.
+
+    Asked ``"cpu?"`` it answers its CPU time so far, ``"requests?"`` the number of requests it has served.
+    """
     import kmock
     from tests.kube.emulator import Emulator
 
+    served = [0]
+
     class FastEmulator(Emulator):  # type: ignore[misc]
+        async def __call__(self, raw_request: Any) -> Any:
+            served[0] += 1
+            return await super().__call__(raw_request)
+
         # kmock finds the object of a PATCH/GET by scanning every stored object; by key is O(1).
         async def _serve_fetch(self, request: Any) -> Any:
             obj = self._objects[request.resource, request.namespace, request.name]
@@ -119,11 +132,12 @@ def _serve(workloads: int, namespaces: int, conn: Any) -> None:
         emu.resources.load_bundled()
         for n in range(namespaces):
             emu.add_namespace(
-                f"ns-{n:03d}", {"downscaler/uptime": "Mon-Fri 07:30-20:30 Europe/Berlin"} if n % 2 else None
+                f"ns-{n:03d}",
+                {"downscaler/uptime": "Mon-Fri 07:30-20:30 Europe/Berlin"} if n % 2 and ns_uptime else None,
             )
         for i in range(workloads):
             ns = f"ns-{i % namespaces:03d}"
-            emu.objects["apps/v1/deployments", ns, f"app-{i:05d}"] = deployment(i, ns)
+            emu.objects["apps/v1/deployments", ns, f"app-{i:05d}"] = deployment(i, ns, replicas)
             p = pod(i, ns)
             emu.objects["v1/pods", ns, p["metadata"]["name"]] = p
         async with emu, kmock.Server(emu) as server:
@@ -132,8 +146,8 @@ def _serve(workloads: int, namespaces: int, conn: Any) -> None:
                 await asyncio.sleep(0.5)
                 emu.served.clear()
                 if conn.poll():
-                    conn.send(time.process_time())  # the emulator's CPU so far
-                    conn.recv()
+                    question = conn.recv()
+                    conn.send(served[0] if question == "requests?" else time.process_time())
 
     asyncio.run(main())
 
@@ -144,7 +158,128 @@ def _emulator_cpu(conn: Any) -> float:
     return value
 
 
+def _emulator_requests(conn: Any) -> int:
+    conn.send("requests?")
+    return int(conn.recv())
+
+
+KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{{name: kmock, cluster: {{server: "{url}"}}}}]
+users: [{{name: bench, user: {{token: bench-token}}}}]
+contexts: [{{name: bench, context: {{cluster: kmock, user: bench}}}}]
+current-context: bench
+"""
+
+#: py-kube-downscaler 26.4 on the same emulator and population, whole process (issue 14): controller CPU.
+UPSTREAM_PROCESS = {
+    (10_000, "writing"): 46.0,
+    (1_000, "no change"): 1.4,
+    (0, "empty cluster"): 0.7,
+}
+UPSTREAM_RSS_MIB_10K = 411
+
+
+def run_process(command: list[str], env: dict[str, str]) -> tuple[float, float, float, int, str]:
+    """Run ``command`` to its end: (CPU user+sys s, wall s, peak RSS MiB, exit code, stderr tail)."""
+    import subprocess
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    err = proc.stderr.read()  # read before waiting: the logs must not fill the pipe
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - t0
+    tail = err.decode(errors="replace")[-600:]
+    return usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss / 1024, proc.returncode, tail
+
+
+def process_main(argv: list[str]) -> int:
+    """Whole ``zerowatt downscaler --once`` processes, start-up included, against the emulator (issue 14)."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks downscaler --process")
+    parser.add_argument("--sizes", default="0,1000,10000", help="Deployments per emulator (0: an empty cluster)")
+    parser.add_argument("--namespaces", type=int, default=500)
+    parser.add_argument("--command", default=f"{sys.executable} -m zerowatt downscaler")
+    args = parser.parse_args(argv)
+    import compileall
+    import shlex
+    import tempfile
+
+    import zerowatt
+
+    # As installed from a wheel (pip writes the .pyc files): this machine sets PYTHONDONTWRITEBYTECODE, and
+    # compiling zerowatt's sources at every start would be counted as ≈0.1 s of start-up CPU.
+    compileall.compile_dir(os.path.dirname(zerowatt.__file__), quiet=1)
+    rows: list[dict[str, Any]] = []
+    ctx = mp.get_context("spawn")
+    for size in (int(x) for x in args.sizes.split(",")):
+        namespaces = max(1, min(args.namespaces, size // 20)) if size else 1
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_serve, args=(size, namespaces, child, 2, False), daemon=True)
+        proc.start()
+        url = parent.recv()
+        with tempfile.TemporaryDirectory() as tmp:
+            config = os.path.join(tmp, "kubeconfig")
+            with open(config, "w") as f:
+                f.write(KUBECONFIG.format(url=url))
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBE", "DEFAULT_", "DOWNTIME"))}
+            env |= {"KUBECONFIG": config, "HOME": tmp}
+            passes = (
+                [("empty cluster", "never")]
+                if size == 0
+                else [("writing", "never"), ("no change", "never"), ("writing up", "always")]
+            )
+            try:
+                for label, uptime in passes:
+                    before = _emulator_requests(parent)
+                    cmd = [*shlex.split(args.command), "--once", "--default-uptime", uptime]
+                    cpu, wall, rss, code, tail = run_process(cmd, env)
+                    requests = _emulator_requests(parent) - before
+                    row = {
+                        "deployments": size,
+                        "namespaces": namespaces,
+                        "pass": label,
+                        "cpu_s": round(cpu, 3),
+                        "wall_s": round(wall, 3),
+                        "peak_rss_mib": round(rss, 1),
+                        "requests": requests,
+                        "exit": code,
+                    }
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
+                    if code != 0:
+                        print(tail, file=sys.stderr)
+            finally:
+                proc.terminate()
+                proc.join(5)
+
+    print()
+    print("zerowatt downscaler --once, whole process (start-up included), against kmock in another process:")
+    print(
+        f"  {'Deployments':>11} {'pass':<14} {'CPU s':>7} {'wall s':>7} {'peak RSS':>9} {'requests':>8}  upstream CPU"
+    )
+    for r in rows:
+        ref = UPSTREAM_PROCESS.get((r["deployments"], r["pass"]))
+        vs = f"  {ref:g} s → {ref / r['cpu_s']:.1f}× less" if ref else ""
+        print(
+            f"  {r['deployments']:>11} {r['pass']:<14} {r['cpu_s']:>7.3f} {r['wall_s']:>7.2f} "
+            f"{r['peak_rss_mib']:>6.0f} MiB {r['requests']:>8}{vs}"
+        )
+    big = [r["peak_rss_mib"] for r in rows if r["deployments"] == 10_000]
+    if big:
+        print(f"  peak RSS at 10k: {max(big):.0f} MiB (py-kube-downscaler: {UPSTREAM_RSS_MIB_10K} MiB)")
+    print(f"machine: {describe()}")
+    print(f"command: python -m benchmarks downscaler --process {' '.join(argv)}".rstrip())
+    os.makedirs("benchmarks/results", exist_ok=True)
+    with open("benchmarks/results/downscaler_process.json", "w") as f:
+        json.dump({"results": rows, "machine": describe(), "argv": argv}, f, indent=2)
+    return 0 if all(r["exit"] == 0 for r in rows) else 1
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--process"]:
+        return process_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m benchmarks downscaler", description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", type=int, default=10_000)
     parser.add_argument("--namespaces", type=int, default=500)

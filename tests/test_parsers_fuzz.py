@@ -417,7 +417,7 @@ def test_downscaler_annotations_decide_or_report(
     obj = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": {"replicas": replicas}}
     decision = decide(obj, KINDS["deployments"], NamespaceView("ns", ns_annos), SETTINGS, at, MATCHER)
     assert isinstance(decision, Decision)
-    assert decision.action in ("none", "down", "up", "error", "skip")
+    assert decision.action in ("none", "down", "up", "clear", "error", "skip")
     assert decision.reason.strip()
 
 

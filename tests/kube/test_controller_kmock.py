@@ -210,7 +210,7 @@ def test_throttling_honours_retry_after_and_loses_nothing(cluster: EmulatorThrea
 def test_throttling_gives_up_after_the_bound(cluster: EmulatorThread) -> None:
     sleeps = Sleeps()
     emu(cluster).faults.append(Fault("PATCH", r".*/deployments/web", 429, times=100, retry_after="1000"))
-    api = api_for(cluster, sleeps, retry=RetryPolicy(attempts=3, base=0.1, cap=5))
+    api = api_for(cluster, sleeps, retry=RetryPolicy(base=0.1, cap=5, throttle_retries=2))
     report = controller(cluster, include="deployments,statefulsets", api=api).run_pass(NOW)
     assert sleeps == [5, 5] and [w for w, _ in report.errors] == ["Deployment dev/web"]
     assert dict(report.down) == {("statefulsets", "dev"): 1}  # the failed one is not counted as down

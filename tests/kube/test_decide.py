@@ -160,9 +160,11 @@ def test_namespace_exclude_annotation() -> None:
     assert run(downscaled(), ns={ann.EXCLUDE: "true"}, **DOWN_ALL).action == "up"
 
 
-def test_exclude_namespaces_regex_and_upscale_target_only() -> None:
+def test_exclude_namespaces_regex_skips_the_namespace_whole() -> None:
+    # py-kube-downscaler's autoscale_resources "continue"s past such a namespace: nothing there is touched,
+    # not even an object that is down (with or without --upscale-target-only).
     assert run(workload(), excluded=True, **DOWN_ALL).action == "skip"
-    assert run(downscaled(), excluded=True, **DOWN_ALL).action == "up"
+    assert run(downscaled(), excluded=True, **DOWN_ALL).action == "skip"
     assert run(downscaled(), excluded=True, upscale_target_only=True, **DOWN_ALL).action == "skip"
 
 
@@ -179,16 +181,24 @@ def test_matching_labels() -> None:
     assert run(workload(), matching_labels="team=.*", **DOWN_ALL).action == "skip"
 
 
-def test_force_uptime_and_force_downtime() -> None:
-    assert run(workload(annotations={ann.FORCE_UPTIME: "true"}), **DOWN_ALL).action == "none"
-    assert run(downscaled(**{ann.FORCE_UPTIME: "true"}), **DOWN_ALL).action == "up"
+def test_force_uptime_and_force_downtime_on_the_namespace() -> None:
+    assert run(workload(), ns={ann.FORCE_UPTIME: "true"}, **DOWN_ALL).action == "none"
+    assert run(downscaled(), ns={ann.FORCE_UPTIME: "true"}, **DOWN_ALL).action == "up"
     assert run(downscaled(), ns={ann.FORCE_UPTIME: "always"}, **DOWN_ALL).action == "up"
-    assert run(workload(annotations={ann.FORCE_UPTIME: "false"}), **DOWN_ALL).action == "down"
-    assert run(workload(annotations={ann.FORCE_DOWNTIME: "true"})).action == "down"
+    assert run(workload(), ns={ann.FORCE_UPTIME: "false"}, **DOWN_ALL).action == "down"
+    assert run(workload(), ns={ann.FORCE_DOWNTIME: "true"}).action == "down"
     assert run(workload(), ns={ann.FORCE_DOWNTIME: "Mon-Fri 11:00-13:00 UTC"}).action == "down"
     assert run(workload(), ns={ann.FORCE_DOWNTIME: "Mon-Fri 13:00-14:00 UTC"}).action == "none"
     both = {ann.FORCE_UPTIME: "true", ann.FORCE_DOWNTIME: "true"}
-    assert run(workload(annotations=both)).action == "none"  # uptime wins: never take a workload down by doubt
+    assert run(workload(), ns=both).action == "none"  # uptime wins
+
+
+def test_force_uptime_and_force_downtime_on_a_workload_are_ignored_as_upstream() -> None:
+    # py-kube-downscaler's autoscale_resource reads neither annotation from the workload itself.
+    assert run(workload(annotations={ann.FORCE_UPTIME: "true"}), **DOWN_ALL).action == "down"
+    assert run(downscaled(**{ann.FORCE_UPTIME: "true"}), **DOWN_ALL).action == "none"
+    assert run(workload(annotations={ann.FORCE_DOWNTIME: "true"})).action == "none"
+    assert run(workload(annotations={ann.FORCE_UPTIME: "maybe"}), **DOWN_ALL).action == "down"  # not read at all
 
 
 def test_upscale_and_downscale_periods() -> None:
@@ -207,9 +217,29 @@ def test_grace_period_from_creation() -> None:
     d = run(fresh, **DOWN_ALL)
     assert d.action == "none" and "grace period" in d.reason
     assert run(fresh, grace_period=60, **DOWN_ALL).action == "down"
-    fresh["metadata"]["annotations"] = {ann.GRACE_PERIOD: "1m"}
-    assert run(fresh, **DOWN_ALL).action == "down"
     assert run(workload(created=None), **DOWN_ALL).action == "down"  # unknown age: not protected
+
+
+@pytest.mark.parametrize(
+    ("value", "action"),
+    [
+        ("60", "down"),  # an integer below the global 900 s: used
+        ("900", "none"),  # equal to the global: used (5 min old is within it)
+        ("3600", "none"),  # longer than the global: ignored, the global 900 s applies
+        ("0", "none"),  # not positive: ignored
+        ("-5", "none"),
+        ("1m", "none"),  # not an integer: ignored (upstream), not an error
+        ("soon", "none"),
+    ],
+)
+def test_grace_period_annotation_as_upstream(value: str, action: str) -> None:
+    fresh = workload(
+        created=(NOW - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ"), annotations={ann.GRACE_PERIOD: value}
+    )
+    assert run(fresh, **DOWN_ALL).action == action
+    older = workload(created=(NOW - timedelta(minutes=20)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    older["metadata"]["annotations"] = {ann.GRACE_PERIOD: value}
+    assert run(older, grace_period=1800, **DOWN_ALL).action == ("down" if value in ("60", "900") else "none")
 
 
 def test_grace_period_from_deployment_time_annotation() -> None:
@@ -221,9 +251,9 @@ def test_grace_period_from_deployment_time_annotation() -> None:
     assert run(obj, deployment_time_annotation="deployment-time", **DOWN_ALL).action == "down"
 
 
-def test_namespace_grace_period_annotation() -> None:
+def test_namespace_grace_period_annotation_is_not_read() -> None:
     fresh = workload(created=(NOW - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ"))
-    assert run(fresh, ns={ann.GRACE_PERIOD: "0"}, **DOWN_ALL).action == "down"
+    assert run(fresh, ns={ann.GRACE_PERIOD: "60"}, **DOWN_ALL).action == "none"  # upstream: jobs policies only
 
 
 @pytest.mark.parametrize(
@@ -234,8 +264,7 @@ def test_namespace_grace_period_annotation() -> None:
         ({ann.DOWNSCALE_REPLICAS: "x"}, ann.DOWNSCALE_REPLICAS),
         ({ann.UPTIME: "Mon-Fri 25:00-26:00"}, "Mon-Fri 25:00-26:00"),
         ({ann.DOWNTIME: "sometimes"}, "sometimes"),
-        ({ann.FORCE_UPTIME: "maybe"}, "maybe"),
-        ({ann.GRACE_PERIOD: "soon"}, ann.GRACE_PERIOD),
+        ({ann.DOWNTIME_REPLICAS: "120%"}, "120%"),
     ],
 )
 def test_invalid_annotation_is_an_error_decision_naming_the_object(annos: dict[str, str], needle: str) -> None:

@@ -1,4 +1,4 @@
-"""Running pods annotated ``downscaler/force-uptime`` keep their namespace up (kube-downscaler's rule)."""
+"""Running pods annotated ``downscaler/force-uptime`` keep the whole cluster up (py-kube-downscaler's rule)."""
 
 from __future__ import annotations
 
@@ -31,12 +31,15 @@ def test_decision_with_a_forcing_pod() -> None:
     obj = workload(spec={"replicas": 3})
     down = decide(obj, KINDS["deployments"], NamespaceView("dev"), settings, NOW, lambda s, n: s == "always")
     forced = decide(
-        obj, KINDS["deployments"], NamespaceView("dev", forced_by_pod="debug"), settings, NOW, lambda s, n: False
+        obj, KINDS["deployments"], NamespaceView("dev", forced_by_pod="prod/debug"), settings, NOW, lambda s, n: False
     )
-    assert down.action == "down" and forced.action == "none" and "pod dev/debug" in forced.reason
+    assert down.action == "down" and forced.action == "none" and "pod prod/debug" in forced.reason
+    # The namespace's own force-uptime overrides the pod's (upstream: the pod is only its default).
+    own = NamespaceView("dev", {ann.FORCE_UPTIME: "false"}, forced_by_pod="prod/debug")
+    assert decide(obj, KINDS["deployments"], own, settings, NOW, lambda s, n: False).action == "down"
 
 
-def test_forcing_pod_keeps_and_brings_the_namespace_up(cluster: EmulatorThread) -> None:
+def test_forcing_pod_keeps_and_brings_the_whole_cluster_up(cluster: EmulatorThread) -> None:
     pod(cluster, "prod", "done", "Succeeded", "true")  # finished: does not count
     pod(cluster, "prod", "plain", "Running", None)
     pod(cluster, "dev", "other", "Running", "false")
@@ -49,14 +52,21 @@ def test_forcing_pod_keeps_and_brings_the_namespace_up(cluster: EmulatorThread) 
 
     pod(cluster, "dev", "debug", "Running", "True")
     second = controller(cluster, include="deployments", default_uptime="never").run_pass(NOW)
-    assert [(c.namespace, c.name, c.action) for c in second.changes] == [("dev", "web", "up")]
-    assert "forced uptime by pod dev/debug" in second.changes[0].reason
+    # One pod in dev brings every namespace up, prod included (py-kube-downscaler's pods_force_uptime).
+    assert sorted((c.namespace, c.name, c.action) for c in second.changes) == [
+        ("dev", "web", "up"),
+        ("prod", "api", "up"),
+    ]
+    assert all("forced uptime by pod dev/debug" in c.reason for c in second.changes)
     assert get(cluster, "deployments", "dev", "web")["spec"]["replicas"] == 3
-    assert get(cluster, "deployments", "prod", "api")["spec"]["replicas"] == 0
+    assert get(cluster, "deployments", "prod", "api")["spec"]["replicas"] != 0
 
     emu(cluster).served.clear()
     off = controller(cluster, include="deployments", default_uptime="never", pod_force_uptime=False).run_pass(NOW)
-    assert [(c.namespace, c.name, c.action) for c in off.changes] == [("dev", "web", "down")]
+    assert sorted((c.namespace, c.name, c.action) for c in off.changes) == [
+        ("dev", "web", "down"),
+        ("prod", "api", "down"),
+    ]
     assert not any("/pods" in p for _, p in emu(cluster).served)
 
 

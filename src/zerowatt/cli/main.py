@@ -90,6 +90,11 @@ def main() -> None:
     if code is not None:
         sys.stdout.flush()
         raise SystemExit(code)
+    if args[:1] == ["downscaler"]:  # argparse, no typer: its start-up is paid at every --once run
+        from zerowatt.cli.downscaler import main as downscaler
+
+        sys.stdout.flush()
+        raise SystemExit(downscaler(args[1:]))
     if args[:1] == ["up"] and (count := early_workers(args[1:])) is not None:
         from zerowatt.host.spawn import prestart_early
 

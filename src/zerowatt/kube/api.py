@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-import urllib3
-
 from zerowatt.errors import SettingError, UsageError
+from zerowatt.kube.ratelimit import TokenBucket
 from zerowatt.kube.wire import Connection, Request, Response, endpoint_from
 
-RETRYABLE = frozenset({429, 500, 502, 503, 504, 0})
+#: Server errors and "no answer": retried up to ``RetryPolicy.attempts``; 429 has its own bound.
+RETRYABLE = frozenset({500, 502, 503, 504, 0})
+THROTTLED = 429
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 #: Lists of metadata only (names, annotations, no spec or status): a fraction of the bytes to decode.
@@ -49,11 +50,16 @@ class ApiError(Exception):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounded backoff: ``attempts`` tries in all, delays ``base``·2^n capped at ``cap`` (or Retry-After)."""
+    """Bounded backoff: delays ``base``·2^n capped at ``cap`` (or Retry-After).
+
+    ``attempts``: tries in all for server errors and connection failures; ``throttle_retries``: retries of
+    a request answered 429 (``--max-retries-on-throttling``; 0: a 429 is final, as in py-kube-downscaler).
+    """
 
     attempts: int = 5
     base: float = 0.5
     cap: float = 30.0
+    throttle_retries: int = 4
 
     def delay(self, attempt: int, retry_after: str | None) -> float:
         if retry_after:
@@ -73,9 +79,12 @@ def _proxied(configuration: Any) -> bool:
     return not should_bypass_proxies(configuration.host, configuration.no_proxy or "")
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # one encoder: json.dumps(separators=...) builds one a call
+
+
 def encode(body: Any) -> bytes:
     """A request body as compact JSON (what goes on the wire for every patch: no spaces to send or parse)."""
-    return json.dumps(body, separators=(",", ":")).encode()
+    return _ENCODER.encode(body).encode()
 
 
 class KubeApi:
@@ -88,10 +97,15 @@ class KubeApi:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         page_size: int = 500,
-        timeout: float = 30.0,
+        timeout: float = 10.0,
         transport: str = "auto",
+        rate: TokenBucket | None = None,
     ) -> None:
-        """``transport``: ``auto`` (lean unless a proxy is configured), ``lean`` or ``urllib3``."""
+        """``transport``: ``auto`` (lean unless a proxy is configured), ``lean`` or ``urllib3``.
+
+        ``timeout``: seconds to connect and for each answer (``--api-server-timeout``, upstream's 10 s);
+        ``rate``: the ``--qps``/``--burst`` bucket every request takes a token from.
+        """
         if transport not in ("auto", "lean", "urllib3"):
             raise UsageError(f"transport: expected auto, lean or urllib3, got {transport!r}")
         self._client = api_client
@@ -99,6 +113,7 @@ class KubeApi:
         self._sleep = sleep
         self._page_size = page_size
         self._timeout = timeout
+        self._rate = rate
         cfg = api_client.configuration
         lean = transport == "lean" or (transport == "auto" and not _proxied(cfg))
         self._conn = Connection(endpoint_from(cfg), timeout) if lean else None
@@ -130,10 +145,22 @@ class KubeApi:
         return self._pool_cache
 
     def _exchange(self, requests: Sequence[Request]) -> list[Response]:
+        """Send ``requests``; with a rate limit, in runs of as many as the token bucket grants."""
+        if self._rate is None:
+            return self._send(requests)
+        out: list[Response] = []
+        while len(out) < len(requests):
+            n = self._rate.take(len(requests) - len(out))
+            out.extend(self._send(requests[len(out) : len(out) + n]))
+        return out
+
+    def _send(self, requests: Sequence[Request]) -> list[Response]:
         headers = self._auth_headers()
         self.requests += len(requests)
         if self._conn is not None:
             return self._conn.exchange(requests, "".join(f"{k}: {v}\r\n" for k, v in headers.items()))
+        import urllib3  # only for the proxied transport
+
         pool, out = self._pool(), []
         timeout = urllib3.Timeout(total=self._timeout)
         for r in requests:
@@ -151,30 +178,41 @@ class KubeApi:
                 out.append(Response(0, f"{type(exc).__name__}: {exc}"))
         return out
 
-    def send_all(self, requests: Sequence[Request]) -> list[Any]:
-        """Send ``requests`` (pipelined); each result is the decoded JSON answer or an :class:`ApiError`.
+    def send_all(self, requests: Sequence[Request], *, decode: bool = True) -> list[Any]:
+        """Send ``requests`` (pipelined); each result is the decoded JSON answer or an :class:`ApiError`
+        (``decode=False``: ``None`` for every success, the body left undecoded).
 
-        429, 5xx and unanswered requests are resent together after one backoff per round (the longest
-        ``Retry-After`` asked for), up to the policy's attempts; the others are final at once.
+        429 (up to ``throttle_retries`` times), 5xx and unanswered requests (up to ``attempts`` tries) are
+        resent together after one backoff per round (the longest ``Retry-After`` asked for); the others are
+        final at once.
         """
+        policy = self._retry
         results: list[Any] = [None] * len(requests)
         pending = list(range(len(requests)))
-        for attempt in range(self._retry.attempts):
+        throttled = [0] * len(requests)
+        failed = [0] * len(requests)
+        for attempt in range(policy.attempts + policy.throttle_retries):
             answers = self._exchange([requests[i] for i in pending])
             again: list[int] = []
             delay = 0.0
             for i, resp in zip(pending, answers, strict=True):
                 status = resp.status
                 if 200 <= status < 300:
-                    results[i] = json.loads(resp.body) if resp.body else None
+                    results[i] = json.loads(resp.body) if resp.body and decode else None
                     continue
                 req = requests[i]
                 path = req.target.split("?", 1)[0]
                 error = ApiError(req.method, path, status, resp.reason, resp.body.decode("utf-8", "replace"))
                 results[i] = error
-                if status in RETRYABLE and attempt + 1 < self._retry.attempts:
+                if status == THROTTLED:
+                    throttled[i] += 1
+                    retry = throttled[i] <= policy.throttle_retries
+                else:
+                    failed[i] += 1
+                    retry = status in RETRYABLE and failed[i] < policy.attempts
+                if retry:
                     again.append(i)
-                    delay = max(delay, self._retry.delay(attempt, resp.retry_after))
+                    delay = max(delay, policy.delay(attempt, resp.retry_after))
             if not again:
                 break
             self.retries += len(again)
@@ -231,11 +269,24 @@ def path_segment(value: str) -> str:
 
 
 def load_api_client(kubeconfig: str | None = None, context: str | None = None) -> Any:
-    """An ``ApiClient`` from ``kubeconfig`` (or ``$KUBECONFIG``, ``~/.kube/config``), else in-cluster."""
+    """An ``ApiClient`` from ``kubeconfig`` (or ``$KUBECONFIG``, ``~/.kube/config``), else in-cluster.
+
+    The common cases are read by :mod:`zerowatt.kube.kubeconfig` without importing the official client;
+    the official client loads the rest (exec and auth-provider plugins, proxies, merged files).
+    """
+    from zerowatt.kube.kubeconfig import from_kubeconfig, in_cluster
+
+    path = kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+    exists = Path(path.split(os.pathsep)[0]).is_file()
+    if (kubeconfig or exists) and os.pathsep not in path and exists:
+        lean = from_kubeconfig(path, context)
+        if lean is not None:
+            return lean
+    elif not kubeconfig and not exists and (lean := in_cluster(os.environ)) is not None:
+        return lean
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
-    path = kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
     if kubeconfig or Path(path.split(os.pathsep)[0]).is_file():
         try:
             return config.new_client_from_config(  # type: ignore[no-untyped-call]

@@ -23,6 +23,42 @@ Patch = dict[str, Any]
 
 _EMPTY: Mapping[str, Any] = {}
 
+#: The level of a ScaledObject that KEDA scales (no ``paused-replicas``): above any downtime target, as
+#: py-kube-downscaler's ``KUBERNETES_MAX_ALLOWED_REPLICAS + 1`` (scaler.py). Stored as ``original-replicas:
+#: "-1"``, upstream's placeholder, so either tool can restore what the other paused.
+KEDA_ACTIVE = 2**31
+KEDA_ACTIVE_STATE = "-1"
+
+
+class Percent(int):
+    """A replica count given as a percentage (``"20%"``): PodDisruptionBudgets only, as in py-kube-downscaler.
+
+    An ``int`` so levels compare as upstream compares them (``20%`` equals ``20``: it strips the sign);
+    ``str()`` gives the ``"20%"`` that goes into ``spec`` and ``original-replicas``.
+    """
+
+    def __str__(self) -> str:
+        return f"{int(self)}%"
+
+    __repr__ = __str__
+
+
+def parse_replicas(text: str, *, key: str, negative_ok: bool = False) -> int:
+    """``"3"`` or ``"20%"`` (0–100) → an int or :class:`Percent` (py-kube-downscaler's ``parse_int_or_percent``)."""
+    s = str(text).strip()
+    if len(s) > 12:  # replicas are int32: a longer string is no count (and int() refuses 4,300+ digits)
+        raise ValidationError(key, f"{s[:20]!r}... is not a replica count (too long)")
+    if s.endswith("%"):
+        digits = s[:-1].strip()
+        if not digits.isdigit() or int(digits) > 100:
+            raise ValidationError(key, f"{text!r} is not a percentage from 0% to 100%")
+        return Percent(int(digits))
+    if s.isdigit() or (negative_ok and s.startswith("-") and s[1:].isdigit()):
+        return int(s)
+    if s.startswith("-") and s[1:].isdigit():
+        raise ValidationError(key, f"{text!r} is negative")
+    raise ValidationError(key, f"{text!r} is not an integer (or a percentage such as '20%')")
+
 
 def meta(obj: Obj) -> Mapping[str, Any]:
     m = obj.get("metadata")
@@ -40,6 +76,19 @@ def labels_of(obj: Obj) -> Mapping[str, str]:
     return lab if type(lab) is dict or isinstance(lab, Mapping) else _EMPTY
 
 
+def merge_patch(target: Any, patch: Any) -> Any:
+    """``patch`` applied to ``target`` as a JSON merge patch (RFC 7386): ``None`` deletes; a copy, not in place."""
+    if type(patch) is not dict and not isinstance(patch, Mapping):  # type() first: the ABC check is slow
+        return patch
+    out = dict(target) if type(target) is dict or isinstance(target, Mapping) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
 def where(obj: Obj) -> str:
     m = meta(obj)
     ns = m.get("namespace")
@@ -48,7 +97,7 @@ def where(obj: Obj) -> str:
 
 def _spec(obj: Obj) -> Mapping[str, Any]:
     s = obj.get("spec")
-    return s if isinstance(s, Mapping) else {}
+    return s if type(s) is dict or isinstance(s, Mapping) else _EMPTY
 
 
 def _with_state(patch: Patch, original: int | None, extra: Mapping[str, str | None] | None = None) -> Patch:
@@ -145,28 +194,32 @@ def _pdb_level(obj: Obj) -> int:
     if field is None:
         return 0
     value = _spec(obj)[field]
-    if not isinstance(value, int) or isinstance(value, bool):
-        # A percentage cannot be kept in original-replicas, which every downscaler reads as an integer.
-        raise ValidationError(
-            where(obj), f"spec.{field} is {value!r}; only integer PodDisruptionBudgets can be downscaled"
-        )
-    return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):  # "75%": kept as "75%" in original-replicas, as py-kube-downscaler does
+        return parse_replicas(value, key=f"{where(obj)}: spec.{field}")
+    raise ValidationError(where(obj), f"spec.{field} is {value!r}, expected an integer or a percentage")
+
+
+def _int_or_str(value: int) -> int | str:
+    """A PDB field's value: ``20`` or ``"20%"``."""
+    return str(value) if isinstance(value, Percent) else int(value)
 
 
 def _pdb_down(obj: Obj, target: int, original: int) -> Patch:
     field = _pdb_field(obj) or "minAvailable"
-    return _with_state({"spec": {field: target}}, original)
+    return _with_state({"spec": {field: _int_or_str(target)}}, original)
 
 
 def _pdb_up(obj: Obj, original: int) -> Patch:
     field = _pdb_field(obj) or "minAvailable"
-    return _with_state({"spec": {field: original}}, None)
+    return _with_state({"spec": {field: _int_or_str(original)}}, None)
 
 
 def _keda_level(obj: Obj) -> int:
     paused = annotations_of(obj).get(ann.KEDA_PAUSED_REPLICAS)
     if paused is None:
-        return 1  # KEDA scales it: "on"
+        return KEDA_ACTIVE  # KEDA scales it: "on", above any downtime target
     try:
         return int(paused)
     except ValueError:
@@ -180,7 +233,10 @@ def _keda_down(obj: Obj, target: int, original: int) -> Patch:
     extra: dict[str, str | None] = {ann.KEDA_PAUSED_REPLICAS: str(target)}
     if ann.KEDA_PAUSED_REPLICAS in annos:  # the user had paused it at some level: keep theirs for the upscale
         extra[ann.ORIGINAL_PAUSE_REPLICAS] = annos[ann.KEDA_PAUSED_REPLICAS]
-    return _with_state({}, original, extra)
+    patch = _with_state({}, None if original == KEDA_ACTIVE else original, extra)
+    if original == KEDA_ACTIVE:
+        patch["metadata"]["annotations"][ann.ORIGINAL_REPLICAS] = KEDA_ACTIVE_STATE
+    return patch
 
 
 def _keda_up(obj: Obj, original: int) -> Patch:
@@ -188,6 +244,57 @@ def _keda_up(obj: Obj, original: int) -> Patch:
     kept = annos.get(ann.ORIGINAL_PAUSE_REPLICAS)
     extra: dict[str, str | None] = {ann.KEDA_PAUSED_REPLICAS: kept, ann.ORIGINAL_PAUSE_REPLICAS: None}
     return _with_state({}, None, extra)
+
+
+def _stack_max_replicas(obj: Obj) -> int | None:
+    """The Stack's autoscaler ``maxReplicas`` (stackset-controller's ``autoscaler`` or ``horizontalPodAutoscaler``)."""
+    spec = _spec(obj)
+    for key in ("autoscaler", "horizontalPodAutoscaler"):
+        section = spec.get(key)
+        if isinstance(section, Mapping):
+            value = section.get("maxReplicas", 0)
+            return value if isinstance(value, int) else 0
+    return None
+
+
+def _stack_level(obj: Obj) -> int:
+    # py-kube-downscaler's Stack.replicas: spec.replicas, else the autoscaler's maxReplicas.
+    value = _spec(obj).get("replicas")
+    if value is None:
+        value = _stack_max_replicas(obj)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValidationError(where(obj), "Stack has neither an integer spec.replicas nor an autoscaler")
+    return value
+
+
+def _stack_set(obj: Obj, value: int) -> Patch:
+    """Setting a Stack's replicas to its autoscaler's maximum hands it back to the autoscaler (upstream's rule)."""
+    if value == _stack_max_replicas(obj):
+        return {"spec": {"replicas": None}} if "replicas" in _spec(obj) else {}
+    return {"spec": {"replicas": value}}
+
+
+def _stack_down(obj: Obj, target: int, original: int) -> Patch:
+    return _with_state(_stack_set(obj, target), original)
+
+
+def _stack_up(obj: Obj, original: int) -> Patch:
+    return _with_state(_stack_set(obj, original), None)
+
+
+def _runners_level(obj: Obj) -> int:
+    value = _spec(obj).get("minRunners", 0)  # ARC's default warm pool is 0
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValidationError(where(obj), f"spec.minRunners is {value!r}, expected an integer")
+    return value
+
+
+def _runners_down(obj: Obj, target: int, original: int) -> Patch:
+    return _with_state({"spec": {"minRunners": target}}, original)
+
+
+def _runners_up(obj: Obj, original: int) -> Patch:
+    return _with_state({"spec": {"minRunners": original}}, None)
 
 
 # KubeVirt (kubevirt/kubevirt staging/src/kubevirt.io/api/core/v1/types.go, VirtualMachineRunStrategy; the VM
@@ -362,7 +469,15 @@ class Kind:
 
     def downtime_target(self, downtime_replicas: int) -> int:
         """The level this kind is set to in downtime for a configured ``downtime-replicas``."""
-        return 0 if self.on_off else max(self.floor, downtime_replicas)
+        if self.on_off:
+            return 0
+        return downtime_replicas if downtime_replicas >= self.floor else self.floor
+
+    def decode_original(self, text: str, *, key: str) -> int:
+        """``original-replicas`` as written by any downscaler: an integer, a PDB percentage, or KEDA's ``-1``."""
+        if self.plural == "scaledobjects" and str(text).strip() == KEDA_ACTIVE_STATE:
+            return KEDA_ACTIVE
+        return parse_replicas(text, key=key)
 
 
 KINDS: dict[str, Kind] = {
@@ -370,6 +485,7 @@ KINDS: dict[str, Kind] = {
     for k in (
         Kind("deployments", "Deployment", "apps", "v1", _replicas_level, _replicas_down, _replicas_up),
         Kind("statefulsets", "StatefulSet", "apps", "v1", _replicas_level, _replicas_down, _replicas_up),
+        Kind("stacks", "Stack", "zalando.org", "v1", _stack_level, _stack_down, _stack_up),
         Kind("rollouts", "Rollout", "argoproj.io", "v1alpha1", _replicas_level, _replicas_down, _replicas_up),
         Kind("wasmapps", "WasmApp", "zerowatt.dev", "v1alpha1", _replicas_level, _replicas_down, _replicas_up),
         Kind(
@@ -409,6 +525,15 @@ KINDS: dict[str, Kind] = {
             _replicas_up,
             hands_off=_spinapp_hands_off,
         ),
+        Kind(
+            "autoscalingrunnersets",
+            "AutoscalingRunnerSet",
+            "actions.github.com",
+            "v1alpha1",
+            _runners_level,
+            _runners_down,
+            _runners_up,
+        ),
     )
 }
 
@@ -419,6 +544,7 @@ ORDER = (
     "scaledobjects",
     "deployments",
     "statefulsets",
+    "stacks",
     "rollouts",
     "wasmapps",
     "spinapps",
@@ -427,6 +553,7 @@ ORDER = (
     "jobs",
     "poddisruptionbudgets",
     "virtualmachines",
+    "autoscalingrunnersets",
 )
 
 

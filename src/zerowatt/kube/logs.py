@@ -28,14 +28,29 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
+    _second = -1
+    _stamp = ""
+
     def format(self, record: logging.LogRecord) -> str:
-        stamp = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        second = int(record.created)
+        if second != self._second:  # a pass logs thousands of lines a second: format the time once each
+            self._second, self._stamp = second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        stamp = self._stamp
         fields = getattr(record, "fields", {}) or {}
         extra = " ".join(f"{k}={v}" for k, v in fields.items())
         text = f"{stamp} {record.levelname} {record.getMessage()}" + (f" {extra}" if extra else "")
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
         return text
+
+
+def lean_records() -> None:
+    """Skip what no zerowatt log line shows (caller's file and line, thread, process names): for the
+    ``zerowatt downscaler`` process only, which logs a line per change (the logging HOWTO's "Optimization")."""
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
 
 
 def configure(json_logs: bool, debug: bool = False) -> None:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from zerowatt.errors import SettingError
-from zerowatt.kube.kinds import KINDS, Kind, parse_include_resources
+from zerowatt.errors import SettingError, ValidationError
+from zerowatt.kube.kinds import KINDS, Kind, parse_include_resources, parse_replicas
 
 #: kube-downscaler's defaults (hjacobs/kube-downscaler cmd.py), kept so a switch changes nothing.
 DEFAULT_EXCLUDE_NAMESPACES = "kube-system"
-DEFAULT_EXCLUDE_DEPLOYMENTS = "kube-downscaler,downscaler"
+#: py-kube-downscaler's default (cmd.py: its own name and hjacobs' two), plus zerowatt's own Deployment.
+DEFAULT_EXCLUDE_DEPLOYMENTS = "py-kube-downscaler,kube-downscaler,downscaler,zerowatt-downscaler"
 DEFAULT_GRACE_PERIOD = 900
+#: py-kube-downscaler's code says 30, its README and its Helm chart (``--interval=60``) say 60: a deployed
+#: upstream runs every 60 s, so that is the default a migrating cluster keeps (see docs/downscaler.md).
 DEFAULT_INTERVAL = 60
 
 
@@ -54,7 +57,7 @@ def make_settings(
     default_downtime: str = "never",
     upscale_period: str = "never",
     downscale_period: str = "never",
-    downtime_replicas: int = 0,
+    downtime_replicas: int | str = 0,
     grace_period: float = DEFAULT_GRACE_PERIOD,
     deployment_time_annotation: str | None = None,
     exclude_namespaces: str = DEFAULT_EXCLUDE_NAMESPACES,
@@ -63,7 +66,15 @@ def make_settings(
     upscale_target_only: bool = False,
     include_resources: str = "deployments",
 ) -> Settings:
-    """Build :class:`Settings` from flag-shaped strings; a :class:`SettingError` names the bad setting's key."""
+    """Build :class:`Settings` from flag-shaped strings; a :class:`SettingError` names the bad setting's key.
+
+    ``downtime_replicas``: an integer, or a percentage such as ``"20%"`` (PodDisruptionBudgets only).
+    """
+    if isinstance(downtime_replicas, str):
+        try:
+            downtime_replicas = parse_replicas(downtime_replicas, key="downtime_replicas")
+        except ValidationError as exc:
+            raise SettingError("downtime_replicas", exc.message) from None
     if downtime_replicas < 0:
         raise SettingError("downtime_replicas", f"{downtime_replicas} is negative; expected 0 or more")
     if grace_period < 0:

@@ -20,14 +20,16 @@ before the connection broke answers 409 when resent and is re-read, never applie
 from __future__ import annotations
 
 import socket
-import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from zerowatt.errors import UsageError
 from zerowatt.http1 import ProtocolError, ResponseParser
+
+if TYPE_CHECKING:
+    import ssl  # imported when a TLS context is made: a plain-HTTP endpoint never needs it
 
 #: Requests written per ``sendall`` (and answers awaited before the next batch). Large enough that the
 #: per-syscall and per-segment costs vanish, small enough to stay well inside socket buffers.
@@ -84,6 +86,8 @@ def tls_context(
     check_hostname: bool = True,
 ) -> ssl.SSLContext:
     """A client TLS context as urllib3 builds it for the official client (CERT_REQUIRED unless told not to)."""
+    import ssl
+
     ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     if not verify:
         ctx.check_hostname = False

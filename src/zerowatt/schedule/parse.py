@@ -21,8 +21,6 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-import holidays as holidays_lib
-
 from zerowatt.schedule.errors import ScheduleError
 from zerowatt.schedule.model import Schedule
 from zerowatt.schedule.spans import EARLIEST, LATEST, MINUTES_PER_DAY, Absolute, Constant, Holidays, Recurring, Span
@@ -127,6 +125,8 @@ def _recurring(spec: str, term: str, default_timezone: str | None, default_weekd
 
 @lru_cache(maxsize=1)
 def _supported_countries() -> dict[str, list[str]]:
+    import holidays as holidays_lib  # ~0.1 s of imports: only for specs that name holidays
+
     return dict(holidays_lib.list_supported_countries())
 
 

@@ -20,8 +20,6 @@ from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-import holidays as holidays_lib
-
 from zerowatt.schedule.zones import transitions, wall_to_utc
 
 MINUTES_PER_DAY = 24 * 60
@@ -125,6 +123,8 @@ def holiday_dates(country: str, subdivision: str | None, year: int) -> frozenset
     """Public holidays of a country (and region) in one year, from the ``holidays`` package."""
     # Neighbouring years too: an "observed" day can be listed under the year of the holiday it stands for.
     years = [y for y in (year - 1, year, year + 1) if 1 <= y <= 9999]
+    import holidays as holidays_lib  # ~0.1 s of imports: only for specs that name holidays
+
     calendar = holidays_lib.country_holidays(country, subdiv=subdivision, years=years)
     return frozenset(day for day in calendar if day.year == year)
 
