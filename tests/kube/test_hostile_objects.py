@@ -55,7 +55,7 @@ def test_any_virtual_machine_decides_or_reports(
     obj = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "metadata": meta, "spec": spec, "status": status}
     settings_ = make_settings(include_resources="virtualmachines", default_uptime=uptime)
     d = decide(obj, KINDS["virtualmachines"], NamespaceView("lab"), settings_, NOW, MATCH)
-    assert d.action in ("none", "down", "up", "error")
+    assert d.action in ("none", "down", "up", "clear", "error")
     if d.action == "error":
         assert "VirtualMachine lab/vm" in d.reason
     if d.patch is not None:
