@@ -37,7 +37,13 @@ from tests.conftest import EXAMPLES, SRC, cli_env, free_port
 from zerowatt.kube.api import KubeApi
 from zerowatt.lifeline import die_with_parent, load_prctl
 
-#: Image → example app, for the images the tests' Deployments name.
+#: The pod layout the operator writes (OPERATOR_CONTRACT.md): the app pulled into /app, ports 8080 and 9090.
+APP_DIR = "/app"
+HTTP_PORT = 8080
+ADMIN_PORT = 9090
+
+#: Image → example app, for the images the tests' Deployments name. The init container ``pull`` is not
+#: run: its command line is checked (:func:`pull_image`) and the image mapped to a local example.
 IMAGES: dict[str, Path] = {
     "registry.example/hello-wat:1": EXAMPLES / "hello-wat" / "spin.toml",
     "registry.example/echo-c:1": EXAMPLES / "echo-c" / "spin.toml",
@@ -50,6 +56,7 @@ class Pod:
     ip: str
     process: subprocess.Popen[bytes]
     spawned: float
+    argv: list[str] = field(default_factory=list)  # the ``zerowatt up`` arguments it runs
     ready_at: float | None = None
     terminating_at: float | None = None
     stopped_at: float | None = None
@@ -67,6 +74,7 @@ class DeploymentPods:
     manifest: Path
     http: int
     admin: int
+    deployment: dict[str, Any] = field(default_factory=dict)  # as last listed
     pods: list[Pod] = field(default_factory=list)
     published: bool = False
 
@@ -121,14 +129,77 @@ def kube_api(url: str) -> KubeApi:
     return KubeApi(client.ApiClient(cfg))
 
 
-def _app_image(dep: dict[str, Any]) -> str:
-    spec = ((dep.get("spec") or {}).get("template") or {}).get("spec") or {}
-    for c in spec.get("initContainers") or []:
-        if c.get("name") == "pull":
-            args = c.get("args") or []
-            if len(args) >= 2:
-                return str(args[1])
-    return ""
+def _spec(dep: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = ((dep.get("spec") or {}).get("template") or {}).get("spec") or {}
+    return spec
+
+
+def _container(dep: dict[str, Any], name: str, init: bool = False) -> dict[str, Any] | None:
+    for c in _spec(dep).get("initContainers" if init else "containers") or []:
+        if c.get("name") == name:
+            return dict(c)
+    return None
+
+
+def container_argv(container: dict[str, Any]) -> list[str]:
+    """What a container runs: ``command`` + ``args``, or the runtime image's ``ENTRYPOINT ["zerowatt"]``
+    (deploy/runtime/Containerfile) followed by ``args`` when there is no ``command``."""
+    command = [str(a) for a in container.get("command") or []]
+    args = [str(a) for a in container.get("args") or []]
+    return [*(command or ["zerowatt"]), *args]
+
+
+def pull_image(dep: dict[str, Any]) -> str:
+    """The app image of a Deployment: its init container ``pull`` must run ``zerowatt pull IMAGE --to /app``
+    (OPERATOR_CONTRACT.md); raises ValueError naming what differs."""
+    where = f"Deployment {dep['metadata'].get('namespace')}/{dep['metadata'].get('name')}"
+    pull = _container(dep, "pull", init=True)
+    if pull is None:
+        raise ValueError(f"{where}: no init container 'pull'")
+    argv = container_argv(pull)
+    if len(argv) < 3 or Path(argv[0]).name != "zerowatt" or argv[1] != "pull" or argv[3:5] != ["--to", APP_DIR]:
+        raise ValueError(f"{where}: init container 'pull' runs {argv}, not `zerowatt pull IMAGE --to {APP_DIR}`")
+    return argv[2]
+
+
+def runtime_argv(dep: dict[str, Any], manifest: Path, listen: str, admin: str) -> list[str]:
+    """The ``zerowatt up`` command line of container ``runtime``, as this machine runs it: ``/app/spin.toml``
+    becomes the local example's manifest and the ``0.0.0.0:8080``/``0.0.0.0:9090`` listeners the pod's own
+    loopback address; every other flag (``--component``, ``--variable``…) is passed through unchanged, so
+    the real CLI parses what the operator wrote."""
+    where = f"Deployment {dep['metadata'].get('namespace')}/{dep['metadata'].get('name')}"
+    runtime = _container(dep, "runtime")
+    if runtime is None:
+        raise ValueError(f"{where}: no container 'runtime'")
+    argv = container_argv(runtime)
+    if len(argv) < 3 or Path(argv[0]).name != "zerowatt" or argv[1] != "up" or argv[2] != f"{APP_DIR}/spin.toml":
+        raise ValueError(f"{where}: container 'runtime' runs {argv}, not `zerowatt up {APP_DIR}/spin.toml ...`")
+    out = [str(manifest)]
+    rest = argv[3:]
+    replaced = {"--listen": (f"0.0.0.0:{HTTP_PORT}", listen), "--admin": (f"0.0.0.0:{ADMIN_PORT}", admin)}
+    seen = set()
+    i = 0
+    while i < len(rest):
+        flag = rest[i]
+        if flag in replaced and i + 1 < len(rest):
+            expected, local = replaced[flag]
+            if rest[i + 1] != expected:
+                raise ValueError(f"{where}: container 'runtime' has {flag} {rest[i + 1]}, expected {expected}")
+            out += [flag, local]
+            seen.add(flag)
+            i += 2
+            continue
+        out.append(flag)
+        i += 1
+    if seen != set(replaced):
+        raise ValueError(f"{where}: container 'runtime' lacks {sorted(set(replaced) - seen)}: {argv}")
+    return out
+
+
+def readiness(dep: dict[str, Any]) -> tuple[str, str]:
+    """The runtime container's readiness probe as (port name, path); ``admin`` and ``/readyz`` without one."""
+    probe = ((_container(dep, "runtime") or {}).get("readinessProbe") or {}).get("httpGet") or {}
+    return str(probe.get("port") or "admin"), str(probe.get("path") or "/readyz")
 
 
 def _preexec(parent: int) -> None:
@@ -148,6 +219,7 @@ class Kubelet:
         self.deployments: dict[tuple[str, str], DeploymentPods] = {}
         self.finished: list[Pod] = []
         self.errors: list[str] = []
+        self.rejected: set[tuple[str, str]] = set()  # Deployments whose pod spec breaks the contract
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="test-kubelet", daemon=True)
         self._next_ip = 1
@@ -205,13 +277,22 @@ class Kubelet:
             seen.add(key)
             dp = self.deployments.get(key)
             if dp is None:
-                manifest = IMAGES.get(_app_image(dep))
+                if key in self.rejected:
+                    continue
+                try:
+                    manifest = IMAGES.get(pull_image(dep))
+                    runtime_argv(dep, Path("spin.toml"), "", "")
+                except ValueError as exc:
+                    self.rejected.add(key)
+                    self.errors.append(str(exc))
+                    continue
                 if manifest is None:
                     continue
                 service = (meta.get("annotations") or {}).get("zerowatt.dev/service") or meta["name"]
                 dp = DeploymentPods(key[0], key[1], service, manifest, free_port(), free_port())
                 with self._lock:
                     self.deployments[key] = dp
+            dp.deployment = dep
             replicas = (dep.get("spec") or {}).get("replicas")
             self._scale(dp, 1 if replicas is None else int(replicas))
         for dp in list(self.deployments.values()):
@@ -239,8 +320,9 @@ class Kubelet:
         ip = f"127.77.{self._next_ip // 250}.{self._next_ip % 250 + 2}"
         name = f"{dp.name}-{self._next_ip}"
         self._next_ip += 1
-        args = [sys.executable, "-m", "zerowatt", "up", str(dp.manifest), "--listen", f"{ip}:{dp.http}"]
-        args += ["--admin", f"{ip}:{dp.admin}", "--workers", str(self.workers), "--idle-unload", "0"]
+        argv = runtime_argv(dp.deployment, dp.manifest, f"{ip}:{dp.http}", f"{ip}:{dp.admin}")
+        argv += ["--workers", str(self.workers), "--idle-unload", "0"]
+        args = [sys.executable, "-m", "zerowatt", "up", *argv]
         env = cli_env()
         env["PYTHONPATH"] = str(SRC)
         parent = os.getpid()
@@ -251,7 +333,7 @@ class Kubelet:
             stderr=subprocess.DEVNULL,
             preexec_fn=lambda: _preexec(parent),
         )
-        return Pod(name, ip, proc, time.monotonic())
+        return Pod(name, ip, proc, time.monotonic(), argv)
 
     def _observe(self, dp: DeploymentPods) -> bool:
         """Readiness probes and terminations; returns whether the slice must be republished."""
@@ -275,8 +357,12 @@ class Kubelet:
                 changed = True
                 continue
             if pod.ready_at is None:
+                port_name, path = readiness(dp.deployment)
+                port = {"http": dp.http, "admin": dp.admin}.get(port_name)
+                if port is None:
+                    raise ValueError(f"{dp.namespace}/{dp.name}: readiness probe on unknown port {port_name!r}")
                 try:
-                    ok = self._http.get(f"http://{pod.ip}:{dp.admin}/readyz").status_code == 200
+                    ok = self._http.get(f"http://{pod.ip}:{port}{path}").status_code == 200
                 except httpx.HTTPError:
                     ok = False
                 if ok:
