@@ -47,6 +47,7 @@ ADMIN_PORT = 9090
 IMAGES: dict[str, Path] = {
     "registry.example/hello-wat:1": EXAMPLES / "hello-wat" / "spin.toml",
     "registry.example/echo-c:1": EXAMPLES / "echo-c" / "spin.toml",
+    "registry.example/variables-c:1": EXAMPLES / "variables-c" / "spin.toml",
 }
 
 
@@ -196,6 +197,13 @@ def runtime_argv(dep: dict[str, Any], manifest: Path, listen: str, admin: str) -
     return out
 
 
+def runtime_env(dep: dict[str, Any]) -> dict[str, str]:
+    """The runtime container's ``env`` entries with a literal ``value`` (those from Secrets or ConfigMaps
+    need a cluster; none of the tests' apps have them)."""
+    env = (_container(dep, "runtime") or {}).get("env") or []
+    return {str(e["name"]): str(e["value"]) for e in env if "value" in e}
+
+
 def readiness(dep: dict[str, Any]) -> tuple[str, str]:
     """The runtime container's readiness probe as (port name, path); ``admin`` and ``/readyz`` without one."""
     probe = ((_container(dep, "runtime") or {}).get("readinessProbe") or {}).get("httpGet") or {}
@@ -325,6 +333,7 @@ class Kubelet:
         args = [sys.executable, "-m", "zerowatt", "up", *argv]
         env = cli_env()
         env["PYTHONPATH"] = str(SRC)
+        env.update(runtime_env(dp.deployment))
         parent = os.getpid()
         proc = subprocess.Popen(
             args,

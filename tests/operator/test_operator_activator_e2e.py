@@ -17,9 +17,11 @@ and after the keep-alive it is back at zero with its public slice on the activat
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,15 +29,17 @@ import pytest
 from kubernetes import client
 
 from tests.activator.conftest import Cluster, start_cluster
-from tests.activator.kubelet import Kubelet
+from tests.activator.kubelet import Kubelet, pull_image, readiness, runtime_argv, runtime_env
 from tests.operator.emulator import CRDS, OperatorEmulatorThread
 from tests.waiting import wait_until
 from zerowatt.kube.api import KubeApi, RetryPolicy
-from zerowatt.operator.children import Settings
+from zerowatt.operator.children import Settings, deployment
 from zerowatt.operator.controller import Operator, Options
+from zerowatt.operator.model import parse_spinapp
 
 NS = "apps"
 IMAGE = "registry.example/hello-wat:1"  # the kubelet maps it to examples/hello-wat
+VARIABLES_IMAGE = "registry.example/variables-c:1"  # and this to examples/variables-c
 SPINAPPS = f"/apis/core.spinkube.dev/v1alpha1/namespaces/{NS}/spinapps"
 EXECUTORS = f"/apis/core.spinkube.dev/v1alpha1/namespaces/{NS}/spinappexecutors"
 DEPLOYMENTS = f"/apis/apps/v1/namespaces/{NS}/deployments"
@@ -144,7 +148,8 @@ def spinapp(name: str, annotations: dict[str, str] | None = None, **spec: Any) -
     meta: dict[str, Any] = {"name": name, "namespace": NS}
     if annotations:
         meta["annotations"] = annotations
-    body = {"image": IMAGE, "executor": "containerd-shim-spin", **spec}
+    body = {"image": IMAGE, "executor": "containerd-shim-spin"}
+    body.update(spec)
     return {"apiVersion": "core.spinkube.dev/v1alpha1", "kind": "SpinApp", "metadata": meta, "spec": body}
 
 
@@ -186,7 +191,7 @@ def test_autoscaled_spinapp_scales_from_zero_on_a_request_and_back(stack: Stack)
         "zerowatt.dev/min-scale": "0",
         "zerowatt.dev/max-scale": "3",
     }
-    stack.create(SPINAPPS, spinapp("web", annotations, enableAutoscaling=True))
+    stack.create(SPINAPPS, spinapp("web", annotations, enableAutoscaling=True, components=["hello"]))
     wait_until(lambda: stack.get(f"{SERVICES}/web-pods") is not None, "the operator's children")
     dep = _children_carry_the_contract(stack, "web")
     ann = dep["metadata"]["annotations"]
@@ -228,7 +233,8 @@ def test_autoscaled_spinapp_scales_from_zero_on_a_request_and_back(stack: Stack)
 
 def test_spinapp_with_fixed_replicas_comes_up_and_its_public_slice_points_at_its_pod(stack: Stack) -> None:
     stack.create(EXECUTORS, executor())
-    stack.create(SPINAPPS, spinapp("fixed", replicas=1))
+    variables = [{"name": "greeting", "value": "Howdy"}]  # → SPIN_VARIABLE_GREETING in the runtime's env
+    stack.create(SPINAPPS, spinapp("fixed", replicas=1, image=VARIABLES_IMAGE, variables=variables))
     wait_until(lambda: stack.get(f"{SERVICES}/fixed-pods") is not None, "the operator's children")
     dep = _children_carry_the_contract(stack, "fixed")
     assert "zerowatt.dev/autoscaling" not in dep["metadata"]["annotations"]
@@ -240,10 +246,32 @@ def test_spinapp_with_fixed_replicas_comes_up_and_its_public_slice_points_at_its
     wait_until(lambda: stack.public("fixed") == [(pod.ip, http_port)], "the public slice on the pod")
     assert pod.argv[pod.argv.index("--listen") + 1] == f"{pod.ip}:{http_port}"
 
-    direct = httpx.get(f"http://{pod.ip}:{http_port}/hello", timeout=30)  # kube-proxy's path: the slice
-    assert direct.status_code == 200 and "Hello from WebAssembly" in direct.text
-    via = httpx.get(stack.cluster.url + "/hello", headers={"host": "fixed.apps"}, timeout=30)
-    assert via.status_code == 200 and "Hello from WebAssembly" in via.text
+    direct = httpx.get(f"http://{pod.ip}:{http_port}/variables", timeout=30)  # kube-proxy's path: the slice
+    assert direct.status_code == 200 and "Howdy, world!" in direct.text, direct.text
+    via = httpx.get(stack.cluster.url + "/variables", headers={"host": "fixed.apps"}, timeout=30)
+    assert via.status_code == 200 and "Howdy, world!" in via.text, via.text
     assert stack.replicas("fixed") == 1 and stack.kubelet.live(NS, "fixed") == 1  # nobody scales it
     assert stack.operator.stats.errors == 0
     assert not stack.kubelet.errors, stack.kubelet.errors
+
+
+def test_the_kubelet_reads_the_pod_spec_the_operator_writes() -> None:
+    """The operator writes ``command`` (the runtime image's ENTRYPOINT overridden); the kubelet used to read
+    only ``args`` and silently skipped every Deployment the operator made."""
+    obj = spinapp("web", components=["hello"], variables=[{"name": "greeting", "value": "Hi"}])
+    obj["metadata"]["uid"] = "uid-web"
+    dep = deployment(parse_spinapp(obj), None, Settings())
+    assert pull_image(dep) == IMAGE
+    argv = runtime_argv(dep, Path("/m/spin.toml"), "127.77.0.2:1", "127.77.0.2:2")
+    assert argv == ["/m/spin.toml", "--listen", "127.77.0.2:1", "--admin", "127.77.0.2:2", "--component", "hello"]
+    assert runtime_env(dep) == {"SPIN_VARIABLE_GREETING": "Hi"}
+    assert readiness(dep) == ("admin", "/readyz")
+
+    broken = copy.deepcopy(dep)
+    broken["spec"]["template"]["spec"]["initContainers"][0]["command"] = ["zerowatt", "pull", IMAGE]
+    with pytest.raises(ValueError, match="init container 'pull' runs"):
+        pull_image(broken)
+    broken = copy.deepcopy(dep)
+    broken["spec"]["template"]["spec"]["containers"][0]["command"][4] = "0.0.0.0:80"
+    with pytest.raises(ValueError, match="--listen 0.0.0.0:80, expected 0.0.0.0:8080"):
+        runtime_argv(broken, Path("/m/spin.toml"), "a:1", "a:2")
