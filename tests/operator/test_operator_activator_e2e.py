@@ -119,7 +119,8 @@ def _operator(url: str) -> Operator:
     cfg.host = url
     api_client = client.ApiClient(cfg)
     api = KubeApi(api_client, retry=RetryPolicy(attempts=4))
-    return Operator(api, api_client, Settings(runtime_image="ghcr.io/zerowatt/runtime:test"), Options(backoff_base=0.05))
+    settings = Settings(runtime_image="ghcr.io/zerowatt/runtime:test")
+    return Operator(api, api_client, settings, Options(backoff_base=0.05))
 
 
 @pytest.fixture
@@ -273,5 +274,5 @@ def test_the_kubelet_reads_the_pod_spec_the_operator_writes() -> None:
         pull_image(broken)
     broken = copy.deepcopy(dep)
     broken["spec"]["template"]["spec"]["containers"][0]["command"][4] = "0.0.0.0:80"
-    with pytest.raises(ValueError, match="--listen 0.0.0.0:80, expected 0.0.0.0:8080"):
+    with pytest.raises(ValueError, match=r"--listen 0\.0\.0\.0:80, expected 0\.0\.0\.0:8080"):
         runtime_argv(broken, Path("/m/spin.toml"), "a:1", "a:2")
