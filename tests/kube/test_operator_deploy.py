@@ -280,6 +280,9 @@ def test_the_executor_crd_and_the_zerowatt_executor() -> None:
     schema = crd_schema("spinappexecutor")
     executor = docs(OPERATOR / "spinappexecutor-zerowatt.yaml")[0]
     assert executor["metadata"]["name"] == "zerowatt"
+    # applied with `kubectl apply -n NS -f` in every namespace (operator-install.md): kubectl refuses -n NS
+    # for an object whose metadata names another namespace
+    assert "namespace" not in executor["metadata"]
     assert check(schema, executor, "SpinAppExecutor") == []
     assert check(schema, {"spec": {}}, "SpinAppExecutor") == ["SpinAppExecutor.spec.createDeployment: required"]
     shim = {
