@@ -249,6 +249,11 @@ def test_spinapp_with_fixed_replicas_comes_up_and_its_public_slice_points_at_its
 
     direct = httpx.get(f"http://{pod.ip}:{http_port}/variables", timeout=30)  # kube-proxy's path: the slice
     assert direct.status_code == 200 and "Howdy, world!" in direct.text, direct.text
+    # the liveness probe the operator wrote answers on the pod too (the kubelet only plays readiness)
+    live = dep["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGet"]
+    admin_port = stack.kubelet.deployments[(NS, "fixed")].admin
+    assert live["port"] == "admin"
+    assert httpx.get(f"http://{pod.ip}:{admin_port}{live['path']}", timeout=30).status_code == 200
     via = httpx.get(stack.cluster.url + "/variables", headers={"host": "fixed.apps"}, timeout=30)
     assert via.status_code == 200 and "Howdy, world!" in via.text, via.text
     assert stack.replicas("fixed") == 1 and stack.kubelet.live(NS, "fixed") == 1  # nobody scales it
