@@ -42,8 +42,9 @@ APP_DIR = "/app"
 HTTP_PORT = 8080
 ADMIN_PORT = 9090
 
-#: Image → example app, for the images the tests' Deployments name. The init container ``pull`` is not
-#: run: its command line is checked (:func:`pull_image`) and the image mapped to a local example.
+#: Image → example app, for the images the tests' Deployments name. For these the init container ``pull``
+#: is not run: its command line is checked (:func:`pull_image`) and the image mapped to a local example.
+#: Other images are pulled for real when the kubelet has ``pull_into`` (else their Deployments are skipped).
 IMAGES: dict[str, Path] = {
     "registry.example/hello-wat:1": EXAMPLES / "hello-wat" / "spin.toml",
     "registry.example/echo-c:1": EXAMPLES / "echo-c" / "spin.toml",
@@ -72,7 +73,7 @@ class DeploymentPods:
     namespace: str
     name: str
     service: str
-    manifest: Path
+    manifest: Path | None  # None: each pod runs its init container's real ``zerowatt pull`` (``pull_into``)
     http: int
     admin: int
     deployment: dict[str, Any] = field(default_factory=dict)  # as last listed
@@ -219,8 +220,13 @@ def _preexec(parent: int) -> None:
 class Kubelet:
     """Converges Deployments to local processes (see the module docstring). A context manager."""
 
-    def __init__(self, url: str, *, poll: float = 0.02, grace: float = 0.3, workers: int = 1) -> None:
+    def __init__(
+        self, url: str, *, poll: float = 0.02, grace: float = 0.3, workers: int = 1, pull_into: Path | None = None
+    ) -> None:
         self.api = kube_api(url)
+        #: Where pods of images not in :data:`IMAGES` get their ``/app``: with it, such a pod's init
+        #: container really runs (``zerowatt pull IMAGE --to PULL_INTO/POD/app``); without, they are skipped.
+        self.pull_into = pull_into
         self.poll = poll
         self.grace = grace
         self.workers = workers
@@ -294,7 +300,7 @@ class Kubelet:
                     self.rejected.add(key)
                     self.errors.append(str(exc))
                     continue
-                if manifest is None:
+                if manifest is None and self.pull_into is None:
                     continue
                 service = (meta.get("annotations") or {}).get("zerowatt.dev/service") or meta["name"]
                 dp = DeploymentPods(key[0], key[1], service, manifest, free_port(), free_port())
@@ -328,7 +334,8 @@ class Kubelet:
         ip = f"127.77.{self._next_ip // 250}.{self._next_ip % 250 + 2}"
         name = f"{dp.name}-{self._next_ip}"
         self._next_ip += 1
-        argv = runtime_argv(dp.deployment, dp.manifest, f"{ip}:{dp.http}", f"{ip}:{dp.admin}")
+        manifest = dp.manifest or self._pull(dp, name)
+        argv = runtime_argv(dp.deployment, manifest, f"{ip}:{dp.http}", f"{ip}:{dp.admin}")
         argv += ["--workers", str(self.workers), "--idle-unload", "0"]
         args = [sys.executable, "-m", "zerowatt", "up", *argv]
         env = cli_env()
@@ -343,6 +350,29 @@ class Kubelet:
             preexec_fn=lambda: _preexec(parent),
         )
         return Pod(name, ip, proc, time.monotonic(), argv)
+
+    def _pull(self, dp: DeploymentPods, pod: str) -> Path:
+        """The init container ``pull``, for real: its command line with ``/app`` → ``PULL_INTO/POD/app``."""
+        assert self.pull_into is not None
+        app = self.pull_into / pod / "app"
+        pull = _container(dp.deployment, "pull", init=True) or {}
+        argv = [str(app) if a == APP_DIR else a for a in container_argv(pull)]
+        env = cli_env()
+        env["PYTHONPATH"] = str(SRC)
+        env["ZEROWATT_PULL_SECRETS"] = str(self.pull_into / "no-pull-secrets")
+        parent = os.getpid()
+        done = subprocess.run(
+            [sys.executable, "-m", "zerowatt", *argv[1:]],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            preexec_fn=lambda: _preexec(parent),
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"pod {pod}: init container pull exited {done.returncode}: {done.stderr[-500:]}")
+        return app / "spin.toml"
 
     def _observe(self, dp: DeploymentPods) -> bool:
         """Readiness probes and terminations; returns whether the slice must be republished."""

@@ -4,10 +4,11 @@ Everything that runs in a cluster runs here for real, on one kmock (the operator
 server-side apply creates objects): the operator's watch loop in a thread (:meth:`Operator.run`), the
 activator in-process (as ``tests/activator`` starts it), and the test kubelet (``tests/activator/kubelet.py``)
 turning the Deployments the operator wrote into real ``zerowatt up`` processes. The only stand-ins are the
-kubelet's: the init container ``zerowatt pull IMAGE --to /app`` is checked but not run (the image is mapped
-to a local example, :data:`tests.activator.kubelet.IMAGES`), and the runtime container's command line is run
-with ``/app/spin.toml`` and the ``0.0.0.0`` listeners replaced by the local manifest and the pod's loopback
-address (every other flag goes to the real CLI unchanged).
+kubelet's: for the ``registry.example/…`` images the init container ``zerowatt pull IMAGE --to /app`` is
+checked but not run (the image is mapped to a local example, :data:`tests.activator.kubelet.IMAGES`); for an
+image in the loopback registry (the last test) it runs for real into the pod's own directory. The runtime
+container's command line is run with ``/app/spin.toml`` and the ``0.0.0.0`` listeners replaced by the pod's
+manifest and loopback address (every other flag goes to the real CLI unchanged).
 
 Checked: an autoscaled SpinApp (``enableAutoscaling: true``, the zerowatt policy annotations) idles to
 zero, a request to the activator with the app's Host header scales it 0 → 1 and gets 200 from the pod,
@@ -30,6 +31,10 @@ from kubernetes import client
 
 from tests.activator.conftest import Cluster, start_cluster
 from tests.activator.kubelet import Kubelet, pull_image, readiness, runtime_argv, runtime_env
+from tests.conftest import EXAMPLES
+from tests.oci.conftest import needs_registry
+from tests.oci.registry import start_registry, stop
+from tests.oci.spinpush import lock_and_assemble, push
 from tests.operator.emulator import CRDS, OperatorEmulatorThread
 from tests.waiting import wait_until
 from zerowatt.kube.api import KubeApi, RetryPolicy
@@ -124,13 +129,13 @@ def _operator(url: str) -> Operator:
 
 
 @pytest.fixture
-def stack() -> Iterator[Stack]:
+def stack(tmp_path: Path) -> Iterator[Stack]:
     with OperatorEmulatorThread(custom_resources=CRDS) as et:
         cluster = start_cluster(et, sync=0.05, drain=0.2)
         op = _operator(et.url)
         loop = threading.Thread(target=op.run, name="operator", daemon=True)
         loop.start()
-        kubelet = Kubelet(et.url, grace=0.3)
+        kubelet = Kubelet(et.url, grace=0.3, pull_into=tmp_path / "pods")
         try:
             with kubelet:
                 yield Stack(cluster, kubelet, op)
@@ -281,3 +286,24 @@ def test_the_kubelet_reads_the_pod_spec_the_operator_writes() -> None:
     broken["spec"]["template"]["spec"]["containers"][0]["command"][4] = "0.0.0.0:80"
     with pytest.raises(ValueError, match=r"--listen 0\.0\.0\.0:80, expected 0\.0\.0\.0:8080"):
         runtime_argv(broken, Path("/m/spin.toml"), "a:1", "a:2")
+
+
+@needs_registry
+def test_the_init_container_really_pulls_the_app_from_a_registry(stack: Stack, tmp_path: Path) -> None:
+    """No mapping: the SpinApp's image is in a registry on loopback (as `spin registry push` writes it), the
+    kubelet runs the init container's own ``zerowatt pull IMAGE --to /app`` into the pod's directory and the
+    runtime container's ``zerowatt up /app/spin.toml`` serves what it pulled."""
+    registry = start_registry(tmp_path / "registry")
+    try:
+        push(registry.base, "apps/variables", "v1", lock_and_assemble(EXAMPLES / "variables-c" / "spin.toml"))
+        image = f"{registry.host}/apps/variables:v1"
+        stack.create(EXECUTORS, executor())
+        stack.create(SPINAPPS, spinapp("pulled", replicas=1, image=image))
+        wait_until(lambda: any(p.ready_at for p in stack.kubelet.all_pods()), "the pulled pod ready", 120)
+        (pod,) = stack.kubelet.all_pods()
+        assert pod.argv[0] == str(tmp_path / "pods" / pod.name / "app" / "spin.toml")
+        r = httpx.get(stack.cluster.url + "/variables", headers={"host": "pulled.apps"}, timeout=30)
+        assert r.status_code == 200 and "Hello, world!" in r.text, r.text
+        assert not stack.kubelet.errors, stack.kubelet.errors
+    finally:
+        stop(registry)
