@@ -79,6 +79,7 @@ class DeploymentPods:
     deployment: dict[str, Any] = field(default_factory=dict)  # as last listed
     pods: list[Pod] = field(default_factory=list)
     published: bool = False
+    reported: tuple[int, int, int] | None = None  # the Deployment status last written
 
 
 def deployment(
@@ -313,6 +314,7 @@ class Kubelet:
             if self._observe(dp) or not dp.published:
                 self._publish(dp)
                 dp.published = True
+            self._report(dp)
 
     def _scale(self, dp: DeploymentPods, replicas: int) -> None:
         live = [p for p in dp.pods if p.terminating_at is None]
@@ -420,6 +422,26 @@ class Kubelet:
                 pod.process.wait(10)
         if pod.stopped_at is None:
             pod.stopped_at = time.monotonic()
+
+    def _report(self, dp: DeploymentPods) -> None:
+        """The Deployment's ``status`` as the Deployment controller keeps it (the operator's ``Ready``
+        condition and ``readyReplicas`` are read from it): pods not terminating, and of those the ready."""
+        live = [p for p in dp.pods if p.terminating_at is None]
+        ready = sum(1 for p in live if p.ready_at is not None)
+        generation = int((dp.deployment.get("metadata") or {}).get("generation") or 1)
+        now = (len(live), ready, generation)
+        if now == dp.reported:
+            return
+        status = {
+            "observedGeneration": generation,
+            "replicas": len(live),
+            "updatedReplicas": len(live),
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+        }
+        path = f"/apis/apps/v1/namespaces/{dp.namespace}/deployments/{dp.name}/status"
+        self.api.patch(path, {"status": status})
+        dp.reported = now
 
     def _publish(self, dp: DeploymentPods) -> None:
         endpoints = [

@@ -85,6 +85,14 @@ class Stack:
         port = int(s["ports"][0]["port"])
         return sorted((a, port) for e in s["endpoints"] for a in e["addresses"])
 
+    def ready_reason(self, name: str) -> tuple[str, str] | None:
+        """The SpinApp's ``Ready`` condition as (status, reason)."""
+        app = self.get(f"{SPINAPPS}/{name}")
+        for c in ((app or {}).get("status") or {}).get("conditions") or []:
+            if c["type"] == "Ready":
+                return str(c["status"]), str(c["reason"])
+        return None
+
     def history(self, resource: str, name: str) -> list[dict[str, Any] | None]:
         """Every version the emulator stored of an object (None: deleted), oldest first."""
         emu = self.cluster.emulator.emulator
@@ -233,6 +241,8 @@ def test_autoscaled_spinapp_scales_from_zero_on_a_request_and_back(stack: Stack)
     http_port = stack.kubelet.deployments[(NS, "web")].http
     public = stack.public_history("web")
     assert public[-3:] == [stack.activator, [(started.ip, http_port)], stack.activator], public
+    # the SpinApp's status follows the Deployment's (the kubelet plays the Deployment controller)
+    wait_until(lambda: stack.ready_reason("web") == ("True", "ScaledToZero"), "SpinApp web Ready/ScaledToZero")
     assert stack.operator.stats.errors == 0
     assert not stack.kubelet.errors, stack.kubelet.errors
 
@@ -262,6 +272,10 @@ def test_spinapp_with_fixed_replicas_comes_up_and_its_public_slice_points_at_its
     via = httpx.get(stack.cluster.url + "/variables", headers={"host": "fixed.apps"}, timeout=30)
     assert via.status_code == 200 and "Howdy, world!" in via.text, via.text
     assert stack.replicas("fixed") == 1 and stack.kubelet.live(NS, "fixed") == 1  # nobody scales it
+    wait_until(lambda: stack.ready_reason("fixed") == ("True", "Ready"), "SpinApp fixed Ready")
+    status = stack.get(f"{SPINAPPS}/fixed")
+    assert status is not None
+    assert status["status"]["readyReplicas"] == 1 and status["status"]["activeScheduler"] == "containerd-shim-spin"
     assert stack.operator.stats.errors == 0
     assert not stack.kubelet.errors, stack.kubelet.errors
 
