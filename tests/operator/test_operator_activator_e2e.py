@@ -321,3 +321,28 @@ def test_the_init_container_really_pulls_the_app_from_a_registry(stack: Stack, t
         assert not stack.kubelet.errors, stack.kubelet.errors
     finally:
         stop(registry)
+
+
+def test_autoscaled_wasmapp_is_served_from_zero_like_a_spinapp(stack: Stack) -> None:
+    """zerowatt's own kind: ``spec.autoscaling`` instead of the SpinApp's annotations, no executor."""
+    wasmapp = {
+        "apiVersion": "zerowatt.dev/v1alpha1",
+        "kind": "WasmApp",
+        "metadata": {"name": "zw", "namespace": NS},
+        "spec": {
+            "component": IMAGE,
+            "autoscaling": {"enabled": True, "policy": "keepalive", "params": {"keep_alive": KEEP_ALIVE}},
+        },
+    }
+    stack.create(f"/apis/zerowatt.dev/v1alpha1/namespaces/{NS}/wasmapps", wasmapp)
+    wait_until(lambda: stack.get(f"{SERVICES}/zw-pods") is not None, "the operator's children")
+    dep = _children_carry_the_contract(stack, "zw")
+    assert dep["metadata"]["annotations"]["zerowatt.dev/autoscaling"] == "true"
+    assert dep["metadata"]["annotations"]["zerowatt.dev/policy-params"] == '{"keep_alive":1.0}'
+    wait_until(lambda: stack.replicas("zw") == 0 and stack.kubelet.live(NS, "zw") == 0, "idle at zero")
+    r = httpx.get(stack.cluster.url + "/hello", headers={"host": "zw"}, timeout=60)
+    assert r.status_code == 200 and "Hello from WebAssembly (WAT)!" in r.text, r.text
+    wait_until(lambda: stack.replicas("zw") == 0 and stack.kubelet.live(NS, "zw") == 0, "back to zero")
+    assert stack.replicas_history("zw")[-3:] == [0, 1, 0]
+    assert stack.operator.stats.errors == 0
+    assert not stack.kubelet.errors, stack.kubelet.errors
