@@ -19,6 +19,7 @@ runtime's own start).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import signal
@@ -39,6 +40,7 @@ from zerowatt.lifeline import die_with_parent, load_prctl
 
 #: The pod layout the operator writes (OPERATOR_CONTRACT.md): the app pulled into /app, ports 8080 and 9090.
 APP_DIR = "/app"
+PULL_SECRETS_DIR = "/var/run/zerowatt/pull-secrets"
 HTTP_PORT = 8080
 ADMIN_PORT = 9090
 
@@ -361,7 +363,7 @@ class Kubelet:
         argv = [str(app) if a == APP_DIR else a for a in container_argv(pull)]
         env = cli_env()
         env["PYTHONPATH"] = str(SRC)
-        env["ZEROWATT_PULL_SECRETS"] = str(self.pull_into / "no-pull-secrets")
+        env["ZEROWATT_PULL_SECRETS"] = str(self._mount_pull_secrets(dp, pull, self.pull_into / pod / "pull-secrets"))
         parent = os.getpid()
         done = subprocess.run(
             [sys.executable, "-m", "zerowatt", *argv[1:]],
@@ -375,6 +377,25 @@ class Kubelet:
         if done.returncode != 0:
             raise RuntimeError(f"pod {pod}: init container pull exited {done.returncode}: {done.stderr[-500:]}")
         return app / "spin.toml"
+
+    def _mount_pull_secrets(self, dp: DeploymentPods, pull: dict[str, Any], root: Path) -> Path:
+        """The init container's Secret volumes under ``/var/run/zerowatt/pull-secrets`` (where ``zerowatt pull``
+        looks), written below ``root`` as the kubelet would project them (each item's key to its path)."""
+        volumes = {v.get("name"): v for v in _spec(dp.deployment).get("volumes") or []}
+        root.mkdir(parents=True, exist_ok=True)
+        for mount in pull.get("volumeMounts") or []:
+            inside = str(mount.get("mountPath") or "")
+            if not inside.startswith(PULL_SECRETS_DIR + "/"):
+                continue
+            secret = (volumes.get(mount.get("name")) or {}).get("secret") or {}
+            path = f"/api/v1/namespaces/{dp.namespace}/secrets/{secret.get('secretName')}"
+            data = self.api.get(path).get("data") or {}
+            target = root / inside.removeprefix(PULL_SECRETS_DIR + "/")
+            target.mkdir(parents=True, exist_ok=True)
+            items = secret.get("items") or [{"key": k, "path": k} for k in data]
+            for item in items:
+                (target / item["path"]).write_bytes(base64.b64decode(data[item["key"]]))
+        return root
 
     def _observe(self, dp: DeploymentPods) -> bool:
         """Readiness probes and terminations; returns whether the slice must be republished."""

@@ -18,7 +18,9 @@ and after the keep-alive it is back at zero with its public slice on the activat
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,7 +34,7 @@ from kubernetes import client
 from tests.activator.conftest import Cluster, start_cluster
 from tests.activator.kubelet import Kubelet, pull_image, readiness, runtime_argv, runtime_env
 from tests.conftest import EXAMPLES
-from tests.oci.conftest import needs_registry
+from tests.oci.conftest import USER, needs_registry
 from tests.oci.registry import start_registry, stop
 from tests.oci.spinpush import lock_and_assemble, push
 from tests.operator.emulator import CRDS, OperatorEmulatorThread
@@ -303,17 +305,32 @@ def test_the_kubelet_reads_the_pod_spec_the_operator_writes() -> None:
 
 
 @needs_registry
-def test_the_init_container_really_pulls_the_app_from_a_registry(stack: Stack, tmp_path: Path) -> None:
-    """No mapping: the SpinApp's image is in a registry on loopback (as `spin registry push` writes it), the
-    kubelet runs the init container's own ``zerowatt pull IMAGE --to /app`` into the pod's directory and the
-    runtime container's ``zerowatt up /app/spin.toml`` serves what it pulled."""
-    registry = start_registry(tmp_path / "registry")
+def test_the_init_container_really_pulls_the_app_from_a_private_registry(stack: Stack, tmp_path: Path) -> None:
+    """No mapping: the SpinApp's image is in a registry on loopback behind basic auth (as `spin registry
+    push` writes it), its credentials in the Secret ``imagePullSecrets`` names. The kubelet mounts the
+    Secret volume the operator wrote and runs the init container's own ``zerowatt pull IMAGE --to /app``
+    into the pod's directory; the runtime container's ``zerowatt up /app/spin.toml`` serves what it pulled."""
+    registry = start_registry(tmp_path / "registry", auth=USER)
     try:
-        push(registry.base, "apps/variables", "v1", lock_and_assemble(EXAMPLES / "variables-c" / "spin.toml"))
+        artifact = lock_and_assemble(EXAMPLES / "variables-c" / "spin.toml")
+        push(registry.base, "apps/variables", "v1", artifact, auth=USER)
         image = f"{registry.host}/apps/variables:v1"
+        token = base64.b64encode(":".join(USER).encode()).decode()
+        config = json.dumps({"auths": {registry.host: {"auth": token}}}).encode()
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "regcred", "namespace": NS},
+            "type": "kubernetes.io/dockerconfigjson",
+            "data": {".dockerconfigjson": base64.b64encode(config).decode()},
+        }
+        stack.create(f"/api/v1/namespaces/{NS}/secrets", secret)
         stack.create(EXECUTORS, executor())
-        stack.create(SPINAPPS, spinapp("pulled", replicas=1, image=image))
-        wait_until(lambda: any(p.ready_at for p in stack.kubelet.all_pods()), "the pulled pod ready", 120)
+        pull_secrets = [{"name": "regcred"}]
+        stack.create(SPINAPPS, spinapp("pulled", replicas=1, image=image, imagePullSecrets=pull_secrets))
+        pods = stack.kubelet.all_pods
+        wait_until(lambda: any(p.ready_at for p in pods()) or stack.kubelet.errors, "the pulled pod ready", 120)
+        assert not stack.kubelet.errors, stack.kubelet.errors  # e.g. the pull refused without the Secret
         (pod,) = stack.kubelet.all_pods()
         assert pod.argv[0] == str(tmp_path / "pods" / pod.name / "app" / "spin.toml")
         r = httpx.get(stack.cluster.url + "/variables", headers={"host": "pulled.apps"}, timeout=30)
