@@ -6,7 +6,8 @@ activator in-process (as ``tests/activator`` starts it), and the test kubelet (`
 turning the Deployments the operator wrote into real ``zerowatt up`` processes. The only stand-ins are the
 kubelet's: for the ``registry.example/…`` images the init container ``zerowatt pull IMAGE --to /app`` is
 checked but not run (the image is mapped to a local example, :data:`tests.activator.kubelet.IMAGES`); for an
-image in the loopback registry (the last test) it runs for real into the pod's own directory. The runtime
+image in a loopback registry behind basic auth it runs for real, with the ``imagePullSecrets`` Secret
+projected where the operator mounts it, into the pod's own directory. The runtime
 container's command line is run with ``/app/spin.toml`` and the ``0.0.0.0`` listeners replaced by the pod's
 manifest and loopback address (every other flag goes to the real CLI unchanged).
 
