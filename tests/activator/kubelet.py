@@ -1,12 +1,15 @@
 """A test "kubelet": Deployments in kmock become real local ``zerowatt up`` processes on loopback.
 
 What a cluster does for the activator, on one machine: a thread polls the Deployments in the emulator
-(kmock has no reliable watch) and converges each one's pods to ``spec.replicas``. A pod is a real
-``python -m zerowatt up`` process serving the example app its image maps to, on an address of its own
+(kmock has no reliable watch) and converges each one's pods to ``spec.replicas`` (1 when it is absent,
+the API server's default). A pod is a real ``python -m zerowatt up`` process running the pod spec's own
+``runtime`` command line (:func:`runtime_argv`) on the example app its image maps to (or, with
+``pull_into``, on what its init container's real ``zerowatt pull`` fetched), on an address of its own
 (``127.77.X.Y``: loopback answers the whole 127/8, so every pod of a Deployment listens on the same
 ports, as container ports are), with the admin listener beside it. The pods' EndpointSlice
 (``SERVICE-pods``, as Kubernetes' endpoint controller would publish it) lists every pod, ready only once
-its ``/readyz`` answers 200. Scaling down marks the pod terminating first (not ready) and stops it after a
+its readiness probe answers 200, and the Deployment's ``status`` counts them as the Deployment controller
+would. Scaling down marks the pod terminating first (not ready) and stops it after a
 grace period with SIGTERM (SIGKILL if it does not exit), as the kubelet's graceful termination does.
 
 Every process is started in a session of its own with ``PR_SET_PDEATHSIG`` (SIGKILL when the thread
