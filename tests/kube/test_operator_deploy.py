@@ -157,6 +157,28 @@ def test_deployments_run_the_components_as_the_contract_names_them() -> None:
     assert ports == {"http": (80, "http"), "admin": (9090, "admin")}
 
 
+@pytest.mark.parametrize("name", ["zerowatt-operator", "zerowatt-activator"])
+def test_deployments_pass_only_flags_and_env_the_real_cli_reads(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each component's ``command`` + ``args`` parse with the real click command (every flag exists, every
+    value is accepted), and every env var the Deployment sets is one that command reads."""
+    from zerowatt.cli.root import load_command
+
+    container = by_kind(kustomized(OPERATOR), "Deployment")[name]["spec"]["template"]["spec"]["containers"][0]
+    argv = [*container["command"], *container.get("args", [])]
+    assert argv[:2] == ["zerowatt", name.removeprefix("zerowatt-")], argv
+    command = load_command(argv[1])
+    read = {env for p in command.params for env in ([p.envvar] if isinstance(p.envvar, str) else p.envvar or [])}
+    for env in container.get("env", []):
+        assert env["name"] in read, f"{name} sets ${env['name']}, which `zerowatt {argv[1]}` does not read"
+        monkeypatch.setenv(env["name"], env.get("value", "10.0.0.7"))  # a fieldRef: what the kubelet puts there
+    ctx = command.make_context(argv[1], argv[2:])  # parses and converts; UsageError on a bad flag or value
+    for flag in argv[2:]:
+        if flag.startswith("--"):
+            option = flag.split("=", 1)[0]
+            param = next(p for p in command.params if option in getattr(p, "opts", []))
+            assert ctx.params[param.name] is not None
+
+
 def check(schema: dict[str, Any], value: Any, where: str) -> list[str]:
     """Structural-schema check of ``value`` (types, required, enums, nested properties, items)."""
     if schema.get("x-kubernetes-preserve-unknown-fields") or schema.get("x-kubernetes-int-or-string"):
@@ -258,6 +280,9 @@ def test_the_executor_crd_and_the_zerowatt_executor() -> None:
     schema = crd_schema("spinappexecutor")
     executor = docs(OPERATOR / "spinappexecutor-zerowatt.yaml")[0]
     assert executor["metadata"]["name"] == "zerowatt"
+    # applied with `kubectl apply -n NS -f` in every namespace (operator-install.md): kubectl refuses -n NS
+    # for an object whose metadata names another namespace
+    assert "namespace" not in executor["metadata"]
     assert check(schema, executor, "SpinAppExecutor") == []
     assert check(schema, {"spec": {}}, "SpinAppExecutor") == ["SpinAppExecutor.spec.createDeployment: required"]
     shim = {
