@@ -136,8 +136,9 @@ def env_of(response: httpx.Response) -> dict[str, str]:
 
 
 def test_prints_route_urls(server: Server) -> None:
-    text = server.log_text()
-    assert f"{server.url}/probe/..." in text and f"{server.url}/exact" in text and f"{server.url}/hello" in text
+    urls = [f"{server.url}/probe/...", f"{server.url}/exact", f"{server.url}/hello"]
+    # printed by the supervisor's loop once it sees every worker ready, which may come just after /readyz says so
+    wait_until(lambda: all(url in server.log_text() for url in urls), "the route URLs in the log")
 
 
 def test_routing_cgi_variables_headers_and_argv(server: Server) -> None:
