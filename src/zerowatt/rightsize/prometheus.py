@@ -22,7 +22,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import numpy as np
@@ -71,6 +71,36 @@ class FetchResult:
     partial: bool = False
     queries: int = 0
     failed_chunks: list[str] = field(default_factory=list)
+    first_error: str = ""
+
+
+class Outcome(Protocol):
+    """What chunk failures and warnings are recorded on (a fetch's result)."""
+
+    partial: bool
+    stats: LoadStats
+
+
+def discover(
+    client: PrometheusClient, sel: str, now: float, history: float, result: Outcome, allow_partial: bool
+) -> tuple[dict[str, set[str]], set[tuple[str, str, str]]]:
+    """Pods per namespace and the pod-containers with a working-set series in the window.
+
+    The series API reads the index, not the samples: a cheap first look at what the history holds.
+    """
+    found, warns = client.series(f"container_memory_working_set_bytes{{{sel}}}", now - history, now)
+    _note_warnings(warns, "discovery", result, allow_partial)
+    pods: dict[str, set[str]] = defaultdict(set)
+    known: set[tuple[str, str, str]] = set()
+    for m in found:
+        if m.get("namespace") and m.get("pod") and m.get("container"):
+            pods[m["namespace"]].add(m["pod"])
+            known.add((m["namespace"], m["pod"], m["container"]))
+    if not pods:
+        raise ValidationError(
+            client.url, f"no container_memory_working_set_bytes series matching {{{sel}}} in the history"
+        )
+    return dict(pods), known
 
 
 def _quote(value: str) -> str:
@@ -174,18 +204,7 @@ def fetch(
     acc = UsageAccumulator(now, history, config, track_simple)
     result = FetchResult(acc, stats)
     try:
-        # Which pod-containers exist in the window (one cheap instant query).
-        # Which pod-containers exist in the window: the series API reads the index, not the samples.
-        found, warns = client.series(f"container_memory_working_set_bytes{{{sel}}}", now - history, now)
-        _note_warnings(warns, "discovery", result, allow_partial)
-        pods: dict[str, set[str]] = defaultdict(set)
-        for m in found:
-            if m.get("namespace") and m.get("pod") and m.get("container"):
-                pods[m["namespace"]].add(m["pod"])
-        if not pods:
-            raise ValidationError(
-                url, f"no container_memory_working_set_bytes series matching {{{sel}}} in the history"
-            )
+        pods, _ = discover(client, sel, now, history, result, allow_partial)
         owners = _owners(client, now, history, sorted(pods), result, allow_partial)
         batches = [
             (ns, sorted(names)[i : i + plan.pods_per_query])
@@ -227,6 +246,7 @@ def fetch(
                     raise
                 result.partial = True
                 result.failed_chunks.append(label)
+                result.first_error = result.first_error or str(exc)
                 stats.warnings.append(f"chunk {label} failed and was skipped: {exc}")
             else:
                 _note_warnings(warns, label, result, allow_partial)
@@ -272,12 +292,14 @@ def fetch(
         result.queries = client.queries
         client.close()
     stats.finish(url)
+    if result.failed_chunks and not acc.has_data():
+        raise PrometheusError(f"every chunk failed; the first error: {result.first_error}")
     if not acc.has_data():
         raise ValidationError(url, "no valid samples in the history (all series empty, NaN or negative)")
     return result
 
 
-def _note_warnings(warns: list[str], label: str, result: FetchResult, allow_partial: bool) -> None:
+def _note_warnings(warns: list[str], label: str, result: Outcome, allow_partial: bool) -> None:
     if not warns:
         return
     msg = f"Prometheus warned on {label}: {'; '.join(warns)}"
@@ -292,7 +314,7 @@ def _owners(
     now: float,
     history: float,
     namespaces: Iterable[str],
-    result: FetchResult,
+    result: Outcome,
     allow_partial: bool,
 ) -> dict[tuple[str, str], str]:
     """(namespace, pod) → ``Kind/name`` of the workload, through ReplicaSets to Deployments."""
