@@ -1,0 +1,195 @@
+"""KRR's ``simple`` / ``simple_limit``: known answers, KRR's own queries on a real Prometheus, and the rules."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.conftest import run_cli
+from tests.rightsize.conftest import DAYS, NOW, WORKLOADS, samples
+from zerowatt.rightsize import krr
+from zerowatt.rightsize.model import ContainerId
+
+MIB = 1024.0 * 1024.0
+HIST = f"{DAYS}d"
+
+
+# -- pure rules ------------------------------------------------------------------------------------------
+
+
+def test_quantile_is_prometheus_linear_interpolation() -> None:
+    assert krr.prometheus_quantile(np.array([4.0, 1.0, 3.0, 2.0]), 0.95) == pytest.approx(3.85)  # rank 2.85
+    assert krr.prometheus_quantile(np.array([7.0]), 0.95) == 7.0
+    assert math.isnan(krr.prometheus_quantile(np.zeros(0), 0.5))
+    rng = np.random.default_rng(3)
+    for q in (0.0, 0.5, 0.66, 0.95, 1.0):
+        x = rng.exponential(0.3, 1001)
+        assert krr.prometheus_quantile(x, q) == pytest.approx(float(np.percentile(x, q * 100)), rel=1e-12)
+
+
+def test_rounding_and_floors_are_krrs() -> None:
+    cfg = krr.KrrConfig()
+    assert krr.round_cpu(0.0121, cfg) == 0.013  # up to the next millicore
+    assert krr.round_cpu(0.004, cfg) == 0.01  # floor: 10 millicores
+    assert krr.round_memory(150e6, cfg) == math.ceil(150e6 / MIB) * MIB
+    assert krr.round_memory(1e6, cfg) == 100 * MIB  # floor: 100 × 1024² bytes
+    low = krr.KrrConfig(cpu_min_millicores=1, memory_min_mib=1)
+    assert krr.round_cpu(0.0021, low) == 0.003 and krr.round_memory(3e6, low) == 3 * MIB
+    assert krr.round_cpu(None, cfg) is None
+
+
+def test_literals_and_queries() -> None:
+    assert krr.step_literal(75.0) == "75s"
+    assert krr.duration_literal(14 * 86400) == "14d"
+    assert krr.duration_literal(36 * 3600) == "1d"  # KRR truncates to whole days
+    assert krr.duration_literal(86400) == "1440m"
+    assert krr.KrrConfig(cpu_percentile=99.5).cpu_quantiles == (0.99,)  # KRR rounds to two decimals
+    q = krr.cpu_quantile(0.95, 'namespace="a"', "14d", "75s")
+    assert q == (
+        'quantile_over_time(0.95, max(rate(container_cpu_usage_seconds_total{namespace="a"}[75s])) '
+        "by (namespace, container, pod, job)[14d:75s])"
+    )
+
+
+def test_kubelet_job_wins_else_the_first_alphabetically() -> None:
+    k = {"namespace": "n", "pod": "p", "container": "c"}
+    got = krr.pick_jobs([({**k, "job": "zeta"}, 1.0), ({**k, "job": "kubelet"}, 2.0), ({**k, "job": "a"}, 3.0)])
+    assert got == {("n", "p", "c"): 2.0}
+    got = krr.pick_jobs([({**k, "job": "zeta"}, 1.0), ({**k, "job": "beta"}, 3.0)])
+    assert got == {("n", "p", "c"): 3.0}
+
+
+def test_max_over_pods_not_enough_data_and_no_data() -> None:
+    a, b, lone = ("n", "w-1", "app"), ("n", "w-2", "app"), ("n", "solo", "side")
+    data = krr.PodData(
+        cpu={a: 0.2, b: 0.5},
+        cpu_points={},
+        cpu_count={a: 60.0, b: 60.0, lone: 99.0},
+        memory={a: 200e6, b: 100e6},
+        memory_count={a: 50.0, b: 49.0},
+    )
+    owners = {("n", "w-1"): "Deployment/w", ("n", "w-2"): "Deployment/w"}
+    recs = krr.recommend(data, owners, krr.KrrConfig(), known=[lone])
+    w = next(r for r in recs if r.id == ContainerId("n", "Deployment/w", "app", "workload"))
+    assert w.request.cpu == 0.5 and w.limit.cpu is None  # the max over pods, no CPU limit
+    assert w.request.memory is None and w.reason == "memory: Not enough data"  # 99 < 100 points
+    solo = next(r for r in recs if r.id.owner == "solo")
+    assert solo.request.cpu is None and solo.reason == "cpu: No data; memory: No data"
+
+
+def test_simple_limit_pools_pods() -> None:
+    a, b = ("n", "p-1", "c"), ("n", "p-2", "c")
+    pa, pb = np.linspace(0, 1, 101), np.linspace(2, 3, 101)
+    data = krr.PodData({}, {a: pa, b: pb}, {a: 101.0, b: 101.0}, {a: 1e9, b: 2e9}, {a: 101.0, b: 101.0})
+    owners = {("n", "p-1"): "StatefulSet/p", ("n", "p-2"): "StatefulSet/p"}
+    (rec,) = krr.recommend(data, owners, krr.KrrConfig(strategy="simple_limit"))
+    pooled = np.concatenate([pa, pb])
+    assert rec.request.cpu == math.ceil(np.percentile(pooled, 66) * 1000) / 1000
+    assert rec.limit.cpu == math.ceil(np.percentile(pooled, 96) * 1000) / 1000
+    assert rec.request.memory == rec.limit.memory == math.ceil(2e9 * 1.15 / MIB) * MIB
+
+
+# -- against a real Prometheus: KRR's own per-container queries are the truth ------------------------------
+
+
+def _krr_instant(url: str, query: str) -> dict[str, float]:
+    body = httpx.post(f"{url}/api/v1/query", data={"query": query, "time": str(NOW)}, timeout=30).json()
+    assert body["status"] == "success", body
+    return {s["metric"]["pod"]: float(s["value"][1]) for s in body["data"]["result"]}
+
+
+def _krr_truth(url: str, strategy: str) -> dict[tuple[str, str, str], tuple[float, float | None, float]]:
+    """What KRR computes per container: its queries, one container at a time, and its formulas."""
+    out = {}
+    for w in WORKLOADS:
+        sel = f'namespace="{w.namespace}",pod=~"{"|".join(w.pods)}",container="{w.container}"'
+        by = "by (container, pod, job)"
+        peak = _krr_instant(url, f"max_over_time(max(container_memory_working_set_bytes{{{sel}}}) {by}[{HIST}:75s])")
+        mem = max(peak.values()) * (1 + 15 / 100)
+        if strategy == "simple":
+            q = f"quantile_over_time(0.95, max(rate(container_cpu_usage_seconds_total{{{sel}}}[75s])) {by}[{HIST}:75s])"
+            req, lim = max(_krr_instant(url, q).values()), None
+        else:
+            end = math.floor(NOW / 60) * 60
+            body = httpx.post(
+                f"{url}/api/v1/query_range",
+                data={"query": f"max(rate(container_cpu_usage_seconds_total{{{sel}}}[75s])) {by}",
+                      "start": str(end - DAYS * 86400), "end": str(end), "step": "75s"},
+                timeout=30,
+            ).json()  # fmt: skip
+            pooled = np.concatenate([[float(v[1]) for v in s["values"]] for s in body["data"]["result"]])
+            req, lim = float(np.percentile(pooled, 66)), float(np.percentile(pooled, 96))
+        cfg = krr.KrrConfig()
+        out[(w.namespace, w.workload, w.container)] = (
+            krr.round_cpu(req, cfg) or 0.0,
+            krr.round_cpu(lim, cfg),
+            krr.round_memory(mem, cfg) or 0.0,
+        )
+    return out
+
+
+@pytest.mark.parametrize("strategy", ["simple", "simple_limit"])
+def test_same_numbers_as_krrs_queries(prometheus_url: str, strategy: str) -> None:
+    r = run_cli(["rightsize", "-p", prometheus_url, "--end", str(NOW), "--history_duration", str(DAYS * 24),
+                 "--strategy", strategy, "--pods-per-query", "1", "-f", "json"])  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    got = {
+        (c["namespace"], c["workload"], c["container"]): (
+            c["recommended"]["requests"]["cpu"],
+            c["recommended"]["limits"]["cpu"],
+            c["recommended"]["requests"]["memory"],
+        )
+        for c in json.loads(r.stdout)["containers"]
+    }
+    assert got == _krr_truth(prometheus_url, strategy)
+    if strategy == "simple":
+        # Known answer: 1 minute in 10 at 0.6 + 0.001·(i mod 7) + 0.0004 cores; P95 lies in that band.
+        assert 0.601 <= got[("shop", "Deployment/web", "app")][0] <= 0.607
+
+
+def test_file_path_known_answer(samples_csv: Path) -> None:
+    r = run_cli(["rightsize", "--samples", str(samples_csv), "--history", HIST, "--strategy", "simple", "--json"])
+    assert r.returncode == 0, r.stderr
+    doc = {c["workload"]: c for c in json.loads(r.stdout)["containers"]}
+    for w in WORKLOADS:
+        p95 = max(float(np.percentile(samples(w, k)[1], 95)) for k in range(len(w.pods)))
+        peak = max(float(samples(w, k)[2].max()) for k in range(len(w.pods)))
+        c = doc[w.workload]
+        assert c["recommended"]["requests"]["cpu"] == max(math.ceil(p95 * 1000) / 1000, 0.01)
+        assert c["recommended"]["requests"]["memory"] == math.ceil(peak * 1.15 / MIB) * MIB
+        assert c["samples"] == len(w.pods) * DAYS * 1440
+
+
+def test_krr_flags(samples_csv: Path) -> None:
+    r = run_cli(["rightsize", "--samples", str(samples_csv), "--history", HIST, "--strategy", "simple",
+                 "--cpu-min", "700", "--mem-min", "2000", "-f", "csv_raw"])  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    web = next(row for row in rows if row["Name"] == "web")
+    assert (web["Type"], web["Pods"], web["Container"]) == ("Deployment", "2", "app")
+    assert web["CPU Requests Recommended"] == "0.7" and web["CPU Limits Recommended"] == "unset"
+    assert web["Memory Requests Recommended"] == str(2000 * 1024 * 1024)
+    assert web["CPU Requests Current"] == "1"
+    r = run_cli(["rightsize", "--samples", str(samples_csv), "--strategy", "simple_limit", "--cpu_request", "50",
+                 "--cpu_limit", "100", "--memory_buffer_percentage", "0", "-f", "pprint"])  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("{") and "'strategy': 'simple_limit'" in r.stdout
+    bad = run_cli(["rightsize", "--samples", str(samples_csv), "--strategy", "simple", "--cpu-margin", "0.1"])
+    assert bad.returncode == 2 and "no CPU margin" in bad.stderr
+
+
+def test_step_is_krrs_by_default_and_timeframe_alias(prometheus_url: str) -> None:
+    common = ["rightsize", "-p", prometheus_url, "--end", str(NOW), "--history", HIST, "--strategy", "simple", "--json"]
+    a = run_cli([*common, "--timeframe_duration", "1.25"])
+    b = run_cli(common)
+    c = run_cli([*common, "--step", "5m"])
+    assert a.returncode == b.returncode == c.returncode == 0, a.stderr + c.stderr
+    assert json.loads(a.stdout)["containers"] == json.loads(b.stdout)["containers"]
+    assert json.loads(a.stdout)["containers"] != json.loads(c.stdout)["containers"]
