@@ -131,7 +131,7 @@ def _requests(url: str) -> float:
 
     total = 0.0
     for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
-        if line.startswith("prometheus_http_requests_total{") and '/api/v1/' in line:
+        if line.startswith("prometheus_http_requests_total{") and "/api/v1/" in line:
             total += float(line.rsplit(" ", 1)[1])
     return total
 
@@ -187,7 +187,8 @@ def run_once(url: str, prom_pid: int, days: int, strategy: str, extra: list[str]
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks rightsize --prometheus", description=__doc__.splitlines()[0])
+    doc = (__doc__ or "").splitlines()[0]
+    ap = argparse.ArgumentParser(prog="python -m benchmarks rightsize --prometheus", description=doc)
     ap.add_argument("--containers", type=int, default=100)
     ap.add_argument("--days", type=int, default=14)
     ap.add_argument("--strategy", default="simple")
@@ -216,7 +217,7 @@ def main(argv: list[str]) -> int:
             proc.kill()
     samples = 2 * args.containers * args.days * 1440
     print(f"right-sizing from Prometheus 2.42 (promtool backfill), {args.containers} containers × {args.days} d × "
-          f"1 min ({samples / 1e6:.1f} M samples), strategy {args.strategy}; history built in {built:.0f} s")  # fmt: skip
+          f"1 min ({samples / 1e6:.1f} M samples), strategy {args.strategy}; built in {built:.0f} s")  # fmt: skip
     print(f"{'run':>4} {'wall s':>8} {'own CPU s':>10} {'peak RSS MiB':>13} {'Prometheus CPU s':>17} {'queries':>8}")
     for i, r in enumerate(runs, 1):
         print(f"{i:>4} {r['wall_s']:>8.1f} {r['cpu_s']:>10.1f} {r['peak_rss_mib']:>13.0f} "
@@ -229,7 +230,7 @@ def main(argv: list[str]) -> int:
     print("command: python -m benchmarks rightsize --prometheus " + " ".join(argv))
     out_dir = ROOT / "benchmarks" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
-    doc = {"containers": args.containers, "days": args.days, "strategy": args.strategy, "runs": runs,
+    result = {"containers": args.containers, "days": args.days, "strategy": args.strategy, "runs": runs,
            "machine": describe(), "samples": samples}  # fmt: skip
-    (out_dir / f"rightsize-prometheus-{args.containers}.json").write_text(json.dumps(doc, indent=2))
+    (out_dir / f"rightsize-prometheus-{args.containers}.json").write_text(json.dumps(result, indent=2))
     return 0 if all(math.isfinite(r["wall_s"]) for r in runs) else 1

@@ -193,3 +193,21 @@ def test_step_is_krrs_by_default_and_timeframe_alias(prometheus_url: str) -> Non
     assert a.returncode == b.returncode == c.returncode == 0, a.stderr + c.stderr
     assert json.loads(a.stdout)["containers"] == json.loads(b.stdout)["containers"]
     assert json.loads(a.stdout)["containers"] != json.loads(c.stdout)["containers"]
+
+
+def test_short_history_counts_points_as_krr(prometheus_url: str) -> None:
+    # One hour: 60 raw samples per pod but only 48 steps of 75 s, so web's two pods have 96 < 100 points (KRR
+    # counts steps); a raw sample count (120) would wrongly call it enough.
+    sel = 'namespace="shop",pod=~"web-7d9f-a|web-7d9f-b",container="app"'
+    steps = _krr_instant(prometheus_url, f"count_over_time(max(container_memory_working_set_bytes{{{sel}}}) "
+                         "by (container, pod, job)[60m:75s])")  # fmt: skip
+    assert sum(steps.values()) < 100
+    base = ["rightsize", "-p", prometheus_url, "--end", str(NOW), "--history_duration", "1", "--strategy", "simple"]
+    r = run_cli([*base, "--json"])
+    assert r.returncode == 0, r.stderr
+    web = next(c for c in json.loads(r.stdout)["containers"] if c["workload"] == "Deployment/web")
+    assert web["reason"] == "cpu: Not enough data; memory: Not enough data"
+    assert web["recommended"]["requests"] == {"cpu": None, "memory": None}
+    r = run_cli([*base, "--points_required", str(int(sum(steps.values()))), "--json"])
+    web = next(c for c in json.loads(r.stdout)["containers"] if c["workload"] == "Deployment/web")
+    assert web["reason"] is None and web["recommended"]["requests"]["memory"] > 0

@@ -38,6 +38,8 @@ from zerowatt.rightsize.samples import LoadStats
 
 Progress = Callable[[int, int], None]
 Job = tuple[str, str, str, tuple[float, float] | None]  # kind, namespace, matcher, range window
+#: Raw samples that certainly make ``points_required`` (100) subquery steps at any scrape interval ≥ 3.75 s.
+RAW_ENOUGH = 2000
 
 
 @dataclass
@@ -80,56 +82,96 @@ def fetch_krr(
             ordered = sorted(names)
             for i in range(0, len(ordered), plan.pods_per_query):
                 pods_of = f'namespace="{_quote(ns)}",pod=~"{_label_regex(ordered[i : i + plan.pods_per_query])}"'
-                m = f"{sel},{pods_of}"
-                if cfg.strategy == "simple":
-                    jobs.append(("cpu", ns, m, None))
-                else:
-                    jobs += [("cpu_points", ns, m, w) for w in windows]
-                jobs += [("cpu_count", ns, m, None), ("memory", ns, m, None), ("memory_count", ns, m, None)]
-                jobs += [("requests", ns, f"{CONTAINER_FILTER},{pods_of}", None)]
-                jobs += [("limits", ns, f"{CONTAINER_FILTER},{pods_of}", None)]
+                jobs.append(("main", ns, pods_of, None))
+                if cfg.strategy == "simple_limit":
+                    jobs += [("cpu_points", ns, f"{sel},{pods_of}", w) for w in windows]
+
+        def main_query(pods_of: str) -> str:
+            """Everything one batch needs in one query, each part tagged with a ``zw_kind`` label."""
+            m, cm = f"{sel},{pods_of}", f"{CONTAINER_FILTER},{pods_of}"
+            parts = [("memory", krr.memory_max(m, duration, step))]
+            if cfg.strategy == "simple":
+                parts.insert(0, ("cpu", krr.cpu_quantile(cfg.cpu_quantiles[0], m, duration, step)))
+            for kind, metric in (("cpu_raw", "container_cpu_usage_seconds_total"),
+                                 ("memory_raw", "container_memory_working_set_bytes")):  # fmt: skip
+                parts.append((kind, f"max {krr.BY} (count_over_time({metric}{{{m}}}[{duration}]))"))
+            for kind in ("requests", "limits"):
+                parts.append((kind, "max by (namespace, pod, container, resource) "
+                              f"(last_over_time(kube_pod_container_resource_{kind}{{{cm}}}[1h]))"))  # fmt: skip
+            return " or ".join(f'label_replace({expr}, "zw_kind", "{kind}", "", "")' for kind, expr in parts)
 
         def run(job: Job) -> tuple[list[dict[str, Any]], list[str]]:
             kind, _, m, window = job
-            if kind == "cpu":
-                return client.instant(krr.cpu_quantile(cfg.cpu_quantiles[0], m, duration, step), now)
+            if kind == "main":
+                return client.instant(main_query(m), now)
             if kind == "cpu_points":
                 assert window is not None
                 return client.range(krr.cpu_rate(m, step), window[0], window[1], cfg.step)
-            if kind in ("requests", "limits"):
-                q = (
-                    "max by (namespace, pod, container, resource) "
-                    f"(last_over_time(kube_pod_container_resource_{kind}{{{m}}}[1h]))"
-                )
-                return client.instant(q, now)
-            build = {"cpu_count": krr.cpu_count, "memory": krr.memory_max, "memory_count": krr.memory_count}[kind]
+            build = {"cpu_count": krr.cpu_count, "memory_count": krr.memory_count}[kind]
             return client.instant(build(m, duration, step), now)
 
         points: dict[krr.PodKey, list[np.ndarray]] = {}
+        raw: dict[str, dict[krr.PodKey, float]] = {"cpu_raw": {}, "memory_raw": {}}
         done = 0
-        with ThreadPoolExecutor(max_workers=plan.concurrency) as pool:
-            futures = [(job, pool.submit(run, job)) for job in jobs]
-            try:
-                for job, fut in futures:
-                    kind, ns = job[0], job[1]
-                    label = f"{kind} {ns} ({job[2][len(sel) + 1 :][:60]}…)"
-                    try:
-                        series, warns = fut.result()
-                    except PrometheusError as exc:
-                        if not allow_partial:
-                            raise
-                        shim.partial = True
-                        shim.failed_chunks.append(str(exc))
-                        stats.warnings.append(f"chunk {label} failed and was skipped: {exc}")
-                        series, warns = [], []
-                    _note_warnings(warns, label, shim, allow_partial)
-                    _store(kind, series, data, points, current)
-                    done += 1
-                    if progress:
-                        progress(done, len(jobs))
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
+
+        def run_all(batch: list[Job]) -> None:
+            nonlocal done
+            with ThreadPoolExecutor(max_workers=plan.concurrency) as pool:
+                futures = [(job, pool.submit(run, job)) for job in batch]
+                try:
+                    for job, fut in futures:
+                        kind, ns = job[0], job[1]
+                        label = f"{kind} {ns} ({job[2][:60]}…)"
+                        try:
+                            series, warns = fut.result()
+                        except PrometheusError as exc:
+                            if not allow_partial:
+                                raise
+                            shim.partial = True
+                            shim.failed_chunks.append(str(exc))
+                            stats.warnings.append(f"chunk {label} failed and was skipped: {exc}")
+                            series, warns = [], []
+                        _note_warnings(warns, label, shim, allow_partial)
+                        if kind == "main":
+                            tagged: dict[str, list[dict[str, Any]]] = {}
+                            for s_ in series:
+                                tagged.setdefault(s_.get("metric", {}).pop("zw_kind", ""), []).append(s_)
+                            for part, got in tagged.items():
+                                if part in raw:
+                                    raw[part].update(_instant_values(got))  # type: ignore[arg-type]
+                                elif part:
+                                    _store(part, got, data, points, current)
+                        else:
+                            _store(kind, series, data, points, current)
+                        done += 1
+                        if progress:
+                            progress(done, len(jobs))
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+
+        run_all(jobs)
+        # KRR's point counts are counts of subquery steps (costly: one evaluation per step). A pod-container with
+        # at least RAW_ENOUGH raw samples has at least points_required steps unless it is scraped more often than
+        # every step × points_required / RAW_ENOUGH seconds (75 × 100 / 2000 = 3.75 s by default), so only the
+        # others are counted KRR's way; for the rest the raw count stands (it decides nothing).
+        exact: list[Job] = []
+        for kind, counts in (("cpu_count", raw["cpu_raw"]), ("memory_count", raw["memory_raw"])):
+            target = data.cpu_count if kind == "cpu_count" else data.memory_count
+            few: dict[str, list[str]] = {}
+            for key, n in counts.items():
+                if n >= RAW_ENOUGH:
+                    target[key] = n
+                else:
+                    few.setdefault(key[0], []).append(key[1])
+            for ns, few_names in sorted(few.items()):
+                few_pods = sorted(set(few_names))
+                for i in range(0, len(few_pods), plan.pods_per_query):
+                    pods_of = f'namespace="{_quote(ns)}",pod=~"{_label_regex(few_pods[i : i + plan.pods_per_query])}"'
+                    exact.append((kind, ns, f"{sel},{pods_of}", None))
+        if exact:
+            jobs += exact
+            run_all(exact)
         for key, parts in points.items():
             data.cpu_points[key] = np.concatenate(parts)
     finally:
@@ -172,6 +214,10 @@ def _store(
         for key, arr in chosen.items():
             points.setdefault(key, []).append(arr)  # type: ignore[arg-type]
         return
-    values = krr.pick_jobs((s.get("metric", {}), float(s["value"][1])) for s in series)
+    values = _instant_values(series)
     target = {"cpu": data.cpu, "cpu_count": data.cpu_count, "memory": data.memory, "memory_count": data.memory_count}
     target[kind].update({k: float(v) for k, v in values.items()})  # type: ignore[arg-type]
+
+
+def _instant_values(series: list[dict[str, Any]]) -> dict[krr.PodKey, object]:
+    return krr.pick_jobs((s.get("metric", {}), float(s["value"][1])) for s in series)
