@@ -135,10 +135,11 @@ def _krr_truth(url: str, strategy: str) -> dict[tuple[str, str, str], tuple[floa
     return out
 
 
+@pytest.mark.parametrize("compute", ["local", "server"])
 @pytest.mark.parametrize("strategy", ["simple", "simple_limit"])
-def test_same_numbers_as_krrs_queries(prometheus_url: str, strategy: str) -> None:
+def test_same_numbers_as_krrs_queries(prometheus_url: str, strategy: str, compute: str) -> None:
     r = run_cli(["rightsize", "-p", prometheus_url, "--end", str(NOW), "--history_duration", str(DAYS * 24),
-                 "--strategy", strategy, "--pods-per-query", "1", "-f", "json"])  # fmt: skip
+                 "--strategy", strategy, "--pods-per-query", "1", "-f", "json", "--compute", compute])  # fmt: skip
     assert r.returncode == 0, r.stderr
     got = {
         (c["namespace"], c["workload"], c["container"]): (
@@ -195,14 +196,16 @@ def test_step_is_krrs_by_default_and_timeframe_alias(prometheus_url: str) -> Non
     assert json.loads(a.stdout)["containers"] != json.loads(c.stdout)["containers"]
 
 
-def test_short_history_counts_points_as_krr(prometheus_url: str) -> None:
+@pytest.mark.parametrize("compute", ["local", "server"])
+def test_short_history_counts_points_as_krr(prometheus_url: str, compute: str) -> None:
     # One hour: 60 raw samples per pod but only 48 steps of 75 s, so web's two pods have 96 < 100 points (KRR
     # counts steps); a raw sample count (120) would wrongly call it enough.
     sel = 'namespace="shop",pod=~"web-7d9f-a|web-7d9f-b",container="app"'
     steps = _krr_instant(prometheus_url, f"count_over_time(max(container_memory_working_set_bytes{{{sel}}}) "
                          "by (container, pod, job)[60m:75s])")  # fmt: skip
     assert sum(steps.values()) < 100
-    base = ["rightsize", "-p", prometheus_url, "--end", str(NOW), "--history_duration", "1", "--strategy", "simple"]
+    base = ["rightsize", "-p", prometheus_url, "--end", str(NOW), "--history_duration", "1", "--strategy", "simple",
+            "--compute", compute]  # fmt: skip
     r = run_cli([*base, "--json"])
     assert r.returncode == 0, r.stderr
     web = next(c for c in json.loads(r.stdout)["containers"] if c["workload"] == "Deployment/web")
@@ -211,3 +214,42 @@ def test_short_history_counts_points_as_krr(prometheus_url: str) -> None:
     r = run_cli([*base, "--points_required", str(int(sum(steps.values()))), "--json"])
     web = next(c for c in json.loads(r.stdout)["containers"] if c["workload"] == "Deployment/web")
     assert web["reason"] is None and web["recommended"]["requests"]["memory"] > 0
+
+
+def test_local_evaluation_matches_prometheus_unrounded(prometheus_url: str) -> None:
+    from zerowatt.rightsize.prometheus import ChunkPlan, PrometheusClient
+    from zerowatt.rightsize.prometheus_krr import evaluate_locally, parse_matrix
+
+    client = PrometheusClient(prometheus_url, ChunkPlan())
+    at = NOW - 17.5  # off the step grid on purpose
+    m = 'namespace="shop"'
+    body = client.instant_raw(
+        f'{{__name__=~"container_cpu_usage_seconds_total|container_memory_working_set_bytes",{m}}}[{2 * 86400 + 400}s]',
+        at,
+    )
+    series, warnings = parse_matrix(body)
+    assert not warnings and len(series) == 6  # 3 pods × 2 metrics
+    cfg = krr.KrrConfig()
+    answers = evaluate_locally(series, cfg, round(at * 1000), 2 * 86400 * 1000, np.zeros(0, np.int64))
+    local = {(s["metric"]["pod"], s["metric"]["zw_kind"]): float(s["value"][1]) for s in answers}
+    for kind, query in (
+        ("cpu", krr.cpu_quantile(0.95, m, "2d", "75s")),
+        ("cpu_count", krr.cpu_count(m, "2d", "75s")),
+        ("memory", krr.memory_max(m, "2d", "75s")),
+        ("memory_count", krr.memory_count(m, "2d", "75s")),
+    ):
+        got, _ = client.instant(query, at)
+        assert len(got) == 3
+        for s in got:
+            assert local[(s["metric"]["pod"], kind)] == pytest.approx(float(s["value"][1]), rel=1e-12), (kind, s)
+    # and the rate series itself, step by step, against a range query on a grid that is not the epoch's
+    start, end = at - 3600 - 13, at
+    got, _ = client.range(krr.cpu_rate('namespace="shop",pod="db-0"', "75s"), start, end, 75)
+    steps = np.array([round(float(v[0]) * 1000) for v in got[0]["values"]], dtype=np.int64)
+    want = np.array([float(v[1]) for v in got[0]["values"]])
+    from zerowatt.rightsize.promql_local import rate
+
+    ((_, ts, v),) = [s for s in series if s[0]["pod"] == "db-0" and s[0]["__name__"].startswith("container_cpu")]
+    mine = rate(ts, v, steps, 75_000)
+    assert np.array_equal(mine, want)
+    client.close()

@@ -45,6 +45,11 @@ class Format(StrEnum):
     csv_raw_dash = "csv-raw"  # KRR registers its formatter under this name
 
 
+class Compute(StrEnum):
+    local = "local"
+    server = "server"
+
+
 class PowerModel(StrEnum):
     node = "node"
     ccf = "ccf"
@@ -180,6 +185,10 @@ def rightsize(
     rate_window: Annotated[
         str, typer.Option(help="Window of rate() for CPU counters (vpa, simple-hist; KRR's use the step).")
     ] = "5m",
+    compute: Annotated[
+        Compute | None,
+        typer.Option(help="KRR's strategies: local (read raw samples, evaluate KRR's PromQL here) or server."),
+    ] = None,
     pods_per_query: Annotated[int, typer.Option(help="Pods per Prometheus query (bounds its load).")] = 50,
     concurrency: Annotated[
         int, typer.Option("--concurrency", "--max-workers", "-w", help="Prometheus queries in flight at once.")
@@ -235,6 +244,8 @@ def rightsize(
     else:
         hist = parse_duration(history or "14d", key="--history")
     krr_strategy = strategy in (StrategyName.simple, StrategyName.simple_limit)
+    if compute is not None and not krr_strategy:
+        raise UsageError("--compute applies to KRR's strategies (simple, simple_limit)")
     if timeframe_minutes is not None:
         if not (timeframe_minutes > 0 and math.isfinite(timeframe_minutes)):
             raise ValidationError(
@@ -318,6 +329,7 @@ def rightsize(
                     selector=sel,
                     allow_partial=allow_partial,
                     progress=tick,
+                    compute=(compute or Compute.local).value,
                 )
                 recs, stats, partial = got.recommendations, got.stats, got.partial
             else:

@@ -78,6 +78,11 @@ def duration_literal(history: float) -> str:
     return f"{int(history) // 60}m"
 
 
+def duration_seconds(history: float) -> int:
+    """The subquery range :func:`duration_literal` writes, in seconds."""
+    return (int(history) // 86400) * 86400 if history > 86400 else (int(history) // 60) * 60
+
+
 BY = "by (namespace, container, pod, job)"
 
 

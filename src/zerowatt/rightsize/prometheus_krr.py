@@ -12,6 +12,7 @@ cut into windows of at most ``max_points`` points.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from zerowatt.rightsize import krr
 from zerowatt.rightsize.model import ContainerId, Recommendation
@@ -34,6 +36,7 @@ from zerowatt.rightsize.prometheus import (
     _quote,
     discover,
 )
+from zerowatt.rightsize.promql_local import LOOKBACK_MS, group_max, instant_values, rate, subquery_steps
 from zerowatt.rightsize.samples import LoadStats
 
 Progress = Callable[[int, int], None]
@@ -62,14 +65,27 @@ def fetch_krr(
     selector: dict[str, str] | None = None,
     allow_partial: bool = False,
     progress: Progress | None = None,
+    compute: str = "local",
 ) -> KrrFetch:
-    """KRR's recommendations for every container found in ``[now − history, now]``."""
+    """KRR's recommendations for every container found in ``[now − history, now]``.
+
+    ``compute="local"``: raw samples are read and KRR's PromQL is evaluated here (:mod:`promql_local`);
+    ``"server"``: Prometheus evaluates KRR's queries.
+    """
+    if compute not in ("local", "server"):
+        raise ValueError(f"compute must be local or server, not {compute!r}")
     plan = plan or ChunkPlan(step=cfg.step)
     sel = _matchers(namespaces, selector or {})
     client = PrometheusClient(url, plan)
     stats = LoadStats()
     shim = KrrFetch([], stats)
     step, duration = krr.step_literal(cfg.step), krr.duration_literal(history)
+    eval_ms = round(now * 1000)
+    duration_ms = krr.duration_seconds(history) * 1000
+    # Raw samples far enough back for the first rate window, the lookback and simple_limit's range grid.
+    raw_range = math.ceil(max(duration_ms / 1000, history + 60) + max(LOOKBACK_MS / 1000, cfg.step))
+    end_ms = math.floor(now / 60) * 60 * 1000  # KRR's range queries end at now rounded down to the minute
+    limit_steps = np.arange(end_ms - round(history * 1000), end_ms + 1, round(cfg.step * 1000), dtype=np.int64)
     data = krr.PodData({}, {}, {}, {}, {})
     current: dict[krr.PodKey, list[float]] = {}
     try:
@@ -83,18 +99,21 @@ def fetch_krr(
             for i in range(0, len(ordered), plan.pods_per_query):
                 pods_of = f'namespace="{_quote(ns)}",pod=~"{_label_regex(ordered[i : i + plan.pods_per_query])}"'
                 jobs.append(("main", ns, pods_of, None))
-                if cfg.strategy == "simple_limit":
+                if compute == "local":
+                    jobs.append(("raw", ns, f"{sel},{pods_of}", None))
+                elif cfg.strategy == "simple_limit":
                     jobs += [("cpu_points", ns, f"{sel},{pods_of}", w) for w in windows]
 
         def main_query(pods_of: str) -> str:
             """Everything one batch needs in one query, each part tagged with a ``zw_kind`` label."""
             m, cm = f"{sel},{pods_of}", f"{CONTAINER_FILTER},{pods_of}"
-            parts = [("memory", krr.memory_max(m, duration, step))]
-            if cfg.strategy == "simple":
+            parts = [("memory", krr.memory_max(m, duration, step))] if compute == "server" else []
+            if cfg.strategy == "simple" and compute == "server":
                 parts.insert(0, ("cpu", krr.cpu_quantile(cfg.cpu_quantiles[0], m, duration, step)))
             for kind, metric in (("cpu_raw", "container_cpu_usage_seconds_total"),
                                  ("memory_raw", "container_memory_working_set_bytes")):  # fmt: skip
-                parts.append((kind, f"max {krr.BY} (count_over_time({metric}{{{m}}}[{duration}]))"))
+                if compute == "server":
+                    parts.append((kind, f"max {krr.BY} (count_over_time({metric}{{{m}}}[{duration}]))"))
             for kind in ("requests", "limits"):
                 parts.append((kind, "max by (namespace, pod, container, resource) "
                               f"(last_over_time(kube_pod_container_resource_{kind}{{{cm}}}[1h]))"))  # fmt: skip
@@ -104,6 +123,11 @@ def fetch_krr(
             kind, _, m, window = job
             if kind == "main":
                 return client.instant(main_query(m), now)
+            if kind == "raw":
+                names = "container_cpu_usage_seconds_total|container_memory_working_set_bytes"
+                body = client.instant_raw(f'{{__name__=~"{names}",{m}}}[{raw_range}s]', now)
+                series, warns = parse_matrix(body)
+                return evaluate_locally(series, cfg, eval_ms, duration_ms, limit_steps), warns
             if kind == "cpu_points":
                 assert window is not None
                 return client.range(krr.cpu_rate(m, step), window[0], window[1], cfg.step)
@@ -132,13 +156,17 @@ def fetch_krr(
                             stats.warnings.append(f"chunk {label} failed and was skipped: {exc}")
                             series, warns = [], []
                         _note_warnings(warns, label, shim, allow_partial)
-                        if kind == "main":
+                        if kind in ("main", "raw"):
                             tagged: dict[str, list[dict[str, Any]]] = {}
                             for s_ in series:
                                 tagged.setdefault(s_.get("metric", {}).pop("zw_kind", ""), []).append(s_)
                             for part, got in tagged.items():
                                 if part in raw:
                                     raw[part].update(_instant_values(got))  # type: ignore[arg-type]
+                                elif part == "cpu_points":
+                                    chosen = krr.pick_jobs((s_["metric"], s_["points"]) for s_ in got)
+                                    for key, arr in chosen.items():
+                                        points.setdefault(key, []).append(arr)  # type: ignore[arg-type]
                                 elif part:
                                     _store(part, got, data, points, current)
                         else:
@@ -221,3 +249,116 @@ def _store(
 
 def _instant_values(series: list[dict[str, Any]]) -> dict[krr.PodKey, object]:
     return krr.pick_jobs((s.get("metric", {}), float(s["value"][1])) for s in series)
+
+
+Matrix = list[tuple[dict[str, str], "npt.NDArray[np.int64]", "npt.NDArray[np.float64]"]]
+
+
+def parse_matrix(body: bytes) -> tuple[Matrix, list[str]]:
+    """A ``matrix`` answer of ``/api/v1/query`` as (labels, times in ms, values) per series, and its warnings.
+
+    ``json.loads`` would build two Python objects per sample (hundreds of bytes each, ~1 µs); here only the
+    label sets go through ``json``, and all samples of the answer are turned into one CSV buffer read by
+    pyarrow's multi-threaded parser (``"NaN"`` reads as NaN). Relies on the answer's shape
+    (``{"metric":{…},"values":[[t,"v"],…]}``), which Prometheus and Thanos write; raw quotes cannot occur
+    inside JSON strings, so label values cannot fake it.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    labels: list[dict[str, str]] = []
+    segments: list[bytes] = []
+    counts: list[int] = []
+    pos, end_of_data = 0, 0
+    while True:
+        m = body.find(b'{"metric":', pos)
+        if m < 0:
+            break
+        v = body.find(b',"values":[', m)
+        if v < 0:
+            raise PrometheusError("unexpected answer: a series without values")
+        labels.append(json.loads(body[m + 10 : v]))
+        start = v + 11
+        if body[start : start + 1] == b"]":
+            segments.append(b"")
+            counts.append(0)
+            pos = end_of_data = start
+            continue
+        e = body.find(b"]]", start)
+        seg = body[start + 1 : e]  # t,"v"],[t,"v"],...,[t,"v"
+        segments.append(seg)
+        counts.append(seg.count(b"],[") + 1)
+        pos = end_of_data = e + 2
+    warnings: list[str] = []
+    w = body.rfind(b'"warnings":')
+    if w > end_of_data:
+        found, _ = json.JSONDecoder().raw_decode(body.decode("utf-8", "replace"), w + 11)
+        warnings = [str(x) for x in found or []]
+    if not labels:
+        return [], warnings
+    text = b"\n".join(s_.replace(b"],[", b"\n") for s_ in segments if s_).translate(None, b'"')
+    table = pacsv.read_csv(
+        pa.py_buffer(text + b"\n"),
+        read_options=pacsv.ReadOptions(column_names=["t", "v"]),
+        convert_options=pacsv.ConvertOptions(column_types={"t": pa.float64(), "v": pa.float64()}),
+    )
+    t_all = np.rint(table.column("t").to_numpy() * 1000).astype(np.int64)
+    v_all = np.asarray(table.column("v").to_numpy(zero_copy_only=False), dtype=np.float64)
+    out: Matrix = []
+    offset = 0
+    for lab, n in zip(labels, counts, strict=True):
+        out.append((lab, t_all[offset : offset + n], v_all[offset : offset + n]))
+        offset += n
+    return out, warnings
+
+
+def evaluate_locally(
+    series: Matrix, cfg: krr.KrrConfig, eval_ms: int, duration_ms: int, limit_steps: npt.NDArray[np.int64]
+) -> list[dict[str, Any]]:
+    """KRR's four subqueries (and ``simple_limit``'s range query) per pod-container-job, from raw samples.
+
+    Answers look like an instant query's series tagged with ``zw_kind`` (``points`` holds simple_limit's
+    series), so that they are stored as Prometheus' own answers are.
+    """
+    step_ms = round(cfg.step * 1000)
+    steps = subquery_steps(eval_ms, duration_ms, step_ms)
+    groups: dict[tuple[str, str, str, str], dict[str, list[npt.NDArray[np.float64]]]] = {}
+    for lab, ts, v in series:
+        ns, pod, container = lab.get("namespace"), lab.get("pod"), lab.get("container")
+        if not (ns and pod and container) or ts.size == 0:
+            continue
+        g = groups.setdefault((ns, pod, container, lab.get("job", "")), {})
+        if lab.get("__name__") == "container_cpu_usage_seconds_total":
+            g.setdefault("rate", []).append(rate(ts, v, steps, step_ms))
+            g.setdefault("counter", []).append(instant_values(ts, v, steps))
+            if cfg.strategy == "simple_limit":
+                g.setdefault("points", []).append(rate(ts, v, limit_steps, step_ms))
+        else:
+            g.setdefault("memory", []).append(instant_values(ts, v, steps))
+    out: list[dict[str, Any]] = []
+    for (ns, pod, container, job), g in groups.items():
+        base = {"namespace": ns, "pod": pod, "container": container, **({"job": job} if job else {})}
+
+        def emit(kind: str, value: float, base: dict[str, str] = base) -> None:
+            out.append({"metric": {**base, "zw_kind": kind}, "value": [eval_ms / 1000, repr(value)]})
+
+        if "rate" in g:
+            r = group_max(g["rate"], steps.size)
+            r = r[~np.isnan(r)]
+            if r.size and cfg.cpu_quantiles:
+                emit("cpu", krr.prometheus_quantile(r, cfg.cpu_quantiles[0]))
+            present = int((~np.isnan(group_max(g["counter"], steps.size))).sum())
+            if present:
+                emit("cpu_count", float(present))
+            if "points" in g:
+                p = group_max(g["points"], limit_steps.size)
+                p = p[~np.isnan(p)]
+                if p.size:
+                    out.append({"metric": {**base, "zw_kind": "cpu_points"}, "points": p})
+        if "memory" in g:
+            mem = group_max(g["memory"], steps.size)
+            mem = mem[~np.isnan(mem)]
+            if mem.size:
+                emit("memory", float(mem.max()))
+                emit("memory_count", float(mem.size))
+    return out
