@@ -6,7 +6,9 @@
    1-minute samples with this module's own generator: four shapes in turn, constant, diurnal, noisy and
    spiky (1 minute in 20 at 4× the base), a CPU counter (``container_cpu_usage_seconds_total``) and a working
    set, plus kube-state-metrics requests and owners. Cached under ``.zerowatt-cache/bench_rightsize_prom/``.
-2. ``promtool tsdb create-blocks-from openmetrics`` into a TSDB directory (cached too).
+2. ``promtool tsdb create-blocks-from openmetrics`` into a TSDB directory (cached too), one input file per day
+   (promtool 2.42 rereads its whole input for every 2-hour block), then one Prometheus start that waits for
+   the blocks' compaction, so that no compaction runs during a measurement.
 3. Starts ``prometheus`` on 127.0.0.1 with that TSDB, then per run starts ``zerowatt rightsize`` in a
    subprocess and reports its wall time, its own CPU and peak RSS (``wait4``), Prometheus' CPU over the run
    (``/proc/PID/stat``) and the HTTP requests Prometheus served (its own ``prometheus_http_requests_total``).
@@ -92,6 +94,30 @@ def _lines(containers: int, days: int) -> Iterator[str]:
     yield "# EOF"
 
 
+def write_history(containers: int, days: int, out: Path) -> list[Path]:
+    """The OpenMetrics history as one file per day (each with every metric family, in order).
+
+    promtool 2.42 reads its whole input once per 2-hour block it writes: one 14-day file costs 168 passes over
+    everything, one file per day 12 passes over a fourteenth of it.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    start = NOW - (days * 1440 - 1) * STEP - STEP
+    paths = [out / f"day-{d:02d}.om" for d in range(days + 1)]
+    files = [p.open("w") for p in paths]
+    try:
+        for line in _lines(containers, days):
+            if line.startswith("#"):
+                continue
+            ts = int(line.rsplit(" ", 1)[1])
+            files[min(days, (ts - start) // 86400)].write(line + "\n")
+        for f in files:
+            f.write("# EOF\n")
+    finally:
+        for f in files:
+            f.close()
+    return paths
+
+
 def build_tsdb(containers: int, days: int, cache: Path) -> tuple[Path, float]:
     """The cached TSDB directory for this size (generated and backfilled on first use) and seconds spent."""
     data = cache / f"tsdb-{containers}x{days}d"
@@ -101,18 +127,45 @@ def build_tsdb(containers: int, days: int, cache: Path) -> tuple[Path, float]:
     if not promtool:
         raise SystemExit("Debian's prometheus package (prometheus, promtool) is required: make sysdeps")
     t0 = time.perf_counter()
-    cache.mkdir(parents=True, exist_ok=True)
-    src = cache / f"history-{containers}x{days}d.om"
-    with src.open("w") as fh:
-        for line in _lines(containers, days):
-            fh.write(line + "\n")
     shutil.rmtree(data, ignore_errors=True)
-    data.mkdir()
-    subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", "-q", str(src), str(data)],
-                   check=True, capture_output=True)  # fmt: skip
-    src.unlink()
+    data.mkdir(parents=True)
+    src = cache / f"history-{containers}x{days}d"
+    for path in write_history(containers, days, src):
+        subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", "-q", str(path), str(data)],
+                       check=True, capture_output=True)  # fmt: skip
+    shutil.rmtree(src)
+    settle(data, cache)
     (data / "done").write_text("ok\n")
     return data, time.perf_counter() - t0
+
+
+def settle(data: Path, cache: Path) -> None:
+    """Run Prometheus once until it has compacted the backfilled 2-hour blocks (it starts after a minute),
+    so that no compaction runs during a measurement."""
+    work = cache / "settle"
+    work.mkdir(parents=True, exist_ok=True)
+    proc, _ = start_prometheus(data, work)
+    try:
+        t_end = time.monotonic() + 1800
+        time.sleep(75)
+        while time.monotonic() < t_end:
+            c0 = _cpu_seconds(proc.pid)
+            time.sleep(10)
+            if _cpu_seconds(proc.pid) - c0 < 0.3:
+                break
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def wait_idle(pid: int, limit: float = 300.0) -> None:
+    """Wait until Prometheus uses under 5 % of a core over 2 s (nothing else running in it)."""
+    t_end = time.monotonic() + limit
+    while time.monotonic() < t_end:
+        c0 = _cpu_seconds(pid)
+        time.sleep(2)
+        if _cpu_seconds(pid) - c0 < 0.1:
+            return
 
 
 def _free_port() -> int:
@@ -169,6 +222,7 @@ def run_once(url: str, prom_pid: int, days: int, strategy: str, extra: list[str]
     cmd = [sys.executable, "-m", "zerowatt", "rightsize", "-p", url, "--end", str(NOW), "--history", f"{days}d",
            "--strategy", strategy, "--json", "--output", os.devnull, *extra]  # fmt: skip
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    wait_idle(prom_pid)
     q0, p0, t0 = _requests(url), _cpu_seconds(prom_pid), time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)

@@ -43,6 +43,8 @@ Progress = Callable[[int, int], None]
 Job = tuple[str, str, str, tuple[float, float] | None]  # kind, namespace, matcher, range window
 #: Raw samples that certainly make ``points_required`` (100) subquery steps at any scrape interval ≥ 3.75 s.
 RAW_ENOUGH = 2000
+#: Samples per raw read (two series of 14 days at 1 minute are ≈ 40,000).
+RAW_SAMPLES = 200_000
 
 
 @dataclass
@@ -94,13 +96,19 @@ def fetch_krr(
         jobs: list[Job] = []
         range_end = math.floor(now / 60) * 60
         windows = ChunkPlan(step=cfg.step, max_points=plan.max_points).windows(range_end - history, range_end)
+        # Raw reads are cut finer than pods_per_query: at most RAW_SAMPLES samples (≈ 5 MB of JSON) per answer
+        # bounds what is in memory at once (concurrency × one answer and its parsed copy).
+        raw_pods = max(1, min(plan.pods_per_query, RAW_SAMPLES // max(1, round(2 * raw_range / 60))))
         for ns, names in sorted(pods.items()):
             ordered = sorted(names)
             for i in range(0, len(ordered), plan.pods_per_query):
-                pods_of = f'namespace="{_quote(ns)}",pod=~"{_label_regex(ordered[i : i + plan.pods_per_query])}"'
+                chunk = ordered[i : i + plan.pods_per_query]
+                pods_of = f'namespace="{_quote(ns)}",pod=~"{_label_regex(chunk)}"'
                 jobs.append(("main", ns, pods_of, None))
                 if compute == "local":
-                    jobs.append(("raw", ns, f"{sel},{pods_of}", None))
+                    for j in range(0, len(chunk), raw_pods):
+                        part = f'namespace="{_quote(ns)}",pod=~"{_label_regex(chunk[j : j + raw_pods])}"'
+                        jobs.append(("raw", ns, f"{sel},{part}", None))
                 elif cfg.strategy == "simple_limit":
                     jobs += [("cpu_points", ns, f"{sel},{pods_of}", w) for w in windows]
 
