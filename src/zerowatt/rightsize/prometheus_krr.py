@@ -259,6 +259,7 @@ def _instant_values(series: list[dict[str, Any]]) -> dict[krr.PodKey, object]:
     return krr.pick_jobs((s.get("metric", {}), float(s["value"][1])) for s in series)
 
 
+_TO_CSV = bytes.maketrans(b"[", b"\n")
 Matrix = list[tuple[dict[str, str], "npt.NDArray[np.int64]", "npt.NDArray[np.float64]"]]
 
 
@@ -304,11 +305,14 @@ def parse_matrix(body: bytes) -> tuple[Matrix, list[str]]:
         warnings = [str(x) for x in found or []]
     if not labels:
         return [], warnings
-    text = b"\n".join(s_.replace(b"],[", b"\n") for s_ in segments if s_).translate(None, b'"')
+    # One pass: `t,"v"],[t,"v"` → `t,v,⏎t,v,` (each line ends with an empty third field).
+    text = (b",\n".join(s_ for s_ in segments if s_) + b",").translate(_TO_CSV, b']"')
     table = pacsv.read_csv(
-        pa.py_buffer(text + b"\n"),
-        read_options=pacsv.ReadOptions(column_names=["t", "v"]),
-        convert_options=pacsv.ConvertOptions(column_types={"t": pa.float64(), "v": pa.float64()}),
+        pa.py_buffer(text),
+        read_options=pacsv.ReadOptions(column_names=["t", "v", "_"]),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=["t", "v"], column_types={"t": pa.float64(), "v": pa.float64()}
+        ),
     )
     t_all = np.rint(table.column("t").to_numpy() * 1000).astype(np.int64)
     v_all = np.asarray(table.column("v").to_numpy(zero_copy_only=False), dtype=np.float64)
