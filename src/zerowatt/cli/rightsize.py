@@ -187,7 +187,7 @@ def rightsize(
     ] = "5m",
     compute: Annotated[
         Compute | None,
-        typer.Option(help="KRR's strategies: local (read raw samples, evaluate KRR's PromQL here) or server."),
+        typer.Option(help="local (read raw samples, evaluate rate()/KRR's PromQL here; default) or server."),
     ] = None,
     pods_per_query: Annotated[int, typer.Option(help="Pods per Prometheus query (bounds its load).")] = 50,
     concurrency: Annotated[
@@ -244,8 +244,6 @@ def rightsize(
     else:
         hist = parse_duration(history or "14d", key="--history")
     krr_strategy = strategy in (StrategyName.simple, StrategyName.simple_limit)
-    if compute is not None and not krr_strategy:
-        raise UsageError("--compute applies to KRR's strategies (simple, simple_limit)")
     if timeframe_minutes is not None:
         if not (timeframe_minutes > 0 and math.isfinite(timeframe_minutes)):
             raise ValidationError(
@@ -344,6 +342,7 @@ def rightsize(
                     allow_partial=allow_partial,
                     progress=tick,
                     track_simple=strategy is StrategyName.simple_hist,
+                    compute=(compute or Compute.local).value,
                 )
                 acc, stats, partial = fetched.accumulator, fetched.stats, fetched.partial
                 now_at = acc.now

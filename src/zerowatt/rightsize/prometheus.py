@@ -28,11 +28,15 @@ import httpx
 import numpy as np
 
 from zerowatt.errors import SettingError, ValidationError, ZerowattError
+from zerowatt.parsing import parse_duration
 from zerowatt.rightsize.accumulator import UsageAccumulator
 from zerowatt.rightsize.estimator import VpaConfig
+from zerowatt.rightsize.promql_local import LOOKBACK_MS, instant_values, rate
 from zerowatt.rightsize.samples import LoadStats
 
 Progress = Callable[[int, int], None]
+#: Samples per raw read in local evaluation (one series of 14 days at 1 minute is ≈ 20,000): ≈ 3 MB of JSON.
+RAW_SAMPLES = 100_000
 CONTAINER_FILTER = 'container!="",container!="POD"'
 
 
@@ -205,9 +209,23 @@ def fetch(
     allow_partial: bool = False,
     progress: Progress | None = None,
     track_simple: bool = True,
+    compute: str = "server",
 ) -> FetchResult:
-    """Scan ``[now − history, now]`` and return the filled accumulator."""
+    """Scan ``[now − history, now]`` and return the filled accumulator.
+
+    ``compute="server"``: range queries (``rate()`` evaluated by Prometheus) in windows of ``max_points``;
+    ``"local"``: raw samples of at most ``RAW_SAMPLES`` per query, evaluated here at the same steps with
+    Prometheus' semantics (:mod:`promql_local`), so Prometheus only reads and sends samples.
+    """
     plan = plan or ChunkPlan()
+    if compute not in ("local", "server"):
+        raise ValueError(f"compute must be local or server, not {compute!r}")
+    local = compute == "local"
+    rate_ms = round(parse_duration(plan.rate_window, key="rate_window") * 1000)
+    raw_range = math.ceil(history + plan.step + rate_ms / 1000 + LOOKBACK_MS / 1000)
+    per_query = plan.pods_per_query
+    if local:  # one series per pod-container and query: bounded in samples, as KRR's raw reads
+        per_query = max(1, min(per_query, RAW_SAMPLES // max(1, round(raw_range / 60))))
     sel = _matchers(namespaces, selector or {})
     client = PrometheusClient(url, plan)
     stats = LoadStats()
@@ -217,12 +235,12 @@ def fetch(
         pods, _ = discover(client, sel, now, history, result, allow_partial)
         owners = _owners(client, now, history, sorted(pods), result, allow_partial)
         batches = [
-            (ns, sorted(names)[i : i + plan.pods_per_query])
+            (ns, sorted(names)[i : i + per_query])
             for ns, names in sorted(pods.items())
-            for i in range(0, len(names), plan.pods_per_query)
+            for i in range(0, len(names), per_query)
         ]
         start = math.ceil((now - history) / plan.step) * plan.step
-        windows = plan.windows(start, now)
+        windows = plan.windows(start, now) if not local else [(start, now)]
         jobs = [(ns, batch, w, what) for ns, batch in batches for w in windows for what in ("cpu", "memory", "oom")]
         total = len(jobs) + 2 * len(batches)
         done = 0
@@ -238,6 +256,10 @@ def fetch(
                 q = f"container_memory_working_set_bytes{{{matcher}}}"
             else:
                 q = f'kube_pod_container_status_last_terminated_reason{{{matcher},reason="OOMKilled"}}'
+            if local:
+                if what == "cpu":
+                    q = f"container_cpu_usage_seconds_total{{{matcher}}}"
+                return what, *_local_range(client, q, what == "cpu", t0, t1, now, raw_range, plan.step, rate_ms)
             res, w = client.range(q, t0, t1, plan.step)
             return what, res, w
 
@@ -349,7 +371,48 @@ def _owners(
     return out
 
 
+def _local_range(
+    client: PrometheusClient,
+    selector: str,
+    is_rate: bool,
+    t0: float,
+    t1: float,
+    now: float,
+    raw_range: int,
+    step: float,
+    rate_ms: int,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """What ``query_range`` of ``selector`` (or of its ``rate()``) answers on [t0, t1], from one raw read.
+
+    Series come back as ``{"metric", "_t", "_x"}`` (seconds, values; steps without a value left out, as
+    Prometheus leaves them out), which :func:`_values` reads without parsing.
+    """
+    from zerowatt.rightsize.prometheus_krr import parse_matrix
+
+    series, warnings = parse_matrix(client.instant_raw(f"{selector}[{raw_range}s]", now))
+    t0_ms, t1_ms, step_ms = round(t0 * 1000), round(t1 * 1000), round(step * 1000)
+    steps = np.arange(t0_ms, t1_ms + 1, step_ms, dtype=np.int64)
+    out: list[dict[str, Any]] = []
+    for labels, ts, v in series:
+        x = rate(ts, v, steps, rate_ms) if is_rate else instant_values(ts, v, steps)
+        have = ~np.isnan(x) if is_rate else _present(ts, steps)
+        if have.any():
+            labels.pop("__name__", None)
+            out.append({"metric": labels, "_t": steps[have] / 1000, "_x": x[have]})
+    return out, warnings
+
+
+def _present(ts: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Steps where an instant selector has a sample within the lookback (its value may itself be NaN)."""
+    idx = np.searchsorted(ts, steps, side="right") - 1
+    ok = idx >= 0
+    ok[ok] = ts[idx[ok]] >= steps[ok] - LOOKBACK_MS
+    return ok
+
+
 def _values(series: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    if "_t" in series:
+        return series["_t"], series["_x"]
     vals = series.get("values") or []
     if not vals:
         return np.zeros(0), np.zeros(0)
