@@ -253,3 +253,40 @@ def test_local_evaluation_matches_prometheus_unrounded(prometheus_url: str) -> N
     mine = rate(ts, v, steps, 75_000)
     assert np.array_equal(mine, want)
     client.close()
+
+
+def test_vpa_recommender_flags(samples_csv: Path) -> None:
+    base = ["rightsize", "--samples", str(samples_csv), "--history", HIST, "--json"]
+
+    def targets(*extra: str) -> dict[str, dict[str, float]]:
+        r = run_cli([*base, *extra])
+        assert r.returncode == 0, r.stderr
+        return {c["workload"]: c["target"] for c in json.loads(r.stdout)["containers"]}
+
+    default = targets()
+    floors = targets("--pod-recommendation-min-cpu-millicores", "4000", "--pod-recommendation-min-memory-mb", "8192")
+    for t in floors.values():  # one container per pod: the whole pod floor
+        assert t["cpu"] >= 4.0 and t["memory"] >= 8192 * MIB
+    no_margin = targets("--recommendation-margin-fraction", "0")
+    assert all(no_margin[w]["cpu"] < default[w]["cpu"] for w in default)
+    # Two busy days then a quiet one: a 1 h half-life forgets the busy days, a 240 h one does not.
+    trend = samples_csv.parent / "trend.csv"
+    with trend.open("w") as fh:
+        fh.write("timestamp,namespace,pod,container,cpu,memory\n")
+        for i in range(3 * 1440):
+            fh.write(f"{NOW - (3 * 1440 - 1 - i) * 60},ns,p,c,{1.0 if i < 2 * 1440 else 0.1},300000000\n")
+    quick, slow = (
+        run_cli(["rightsize", "--samples", str(trend), "--json", "--cpu-histogram-decay-half-life", h])
+        for h in ("1h", "240h")
+    )
+    assert quick.returncode == slow.returncode == 0, quick.stderr + slow.stderr
+    q_cpu = json.loads(quick.stdout)["containers"][0]["target"]["cpu"]
+    s_cpu = json.loads(slow.stdout)["containers"][0]["target"]["cpu"]
+    assert q_cpu < 0.2 < 1.0 < s_cpu
+    bumped = targets("--oom-bump-up-ratio", "3", "--oom-min-bump-up-bytes", "0")
+    assert bumped["Deployment/worker"]["memory"] > default["Deployment/worker"]["memory"]  # the OOM-killed one
+    assert bumped["Deployment/web"] == default["Deployment/web"]
+    bad = run_cli([*base, "--oom-bump-up-ratio", "0.5"])
+    assert bad.returncode == 2 and "--oom-bump-up-ratio" in bad.stderr
+    both = run_cli([*base, "--recommendation-margin-fraction", "0.1", "--cpu-margin", "0.2"])
+    assert both.returncode == 2
