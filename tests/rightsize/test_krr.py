@@ -217,8 +217,8 @@ def test_short_history_counts_points_as_krr(prometheus_url: str, compute: str) -
 
 
 def test_local_evaluation_matches_prometheus_unrounded(prometheus_url: str) -> None:
-    from zerowatt.rightsize.prometheus import ChunkPlan, PrometheusClient
-    from zerowatt.rightsize.prometheus_krr import evaluate_locally, parse_matrix
+    from zerowatt.rightsize.prometheus import ChunkPlan, PrometheusClient, parse_matrix
+    from zerowatt.rightsize.prometheus_krr import evaluate_locally
 
     client = PrometheusClient(prometheus_url, ChunkPlan())
     at = NOW - 17.5  # off the step grid on purpose
@@ -290,3 +290,35 @@ def test_vpa_recommender_flags(samples_csv: Path) -> None:
     assert bad.returncode == 2 and "--oom-bump-up-ratio" in bad.stderr
     both = run_cli([*base, "--recommendation-margin-fraction", "0.1", "--cpu-margin", "0.2"])
     assert both.returncode == 2
+
+
+def test_remote_read_gives_the_query_apis_samples(prometheus_url: str) -> None:
+    from zerowatt.rightsize import remoteread
+    from zerowatt.rightsize.prometheus import ChunkPlan, PrometheusClient, parse_matrix, read_raw
+
+    client = PrometheusClient(prometheus_url, ChunkPlan())
+    names = "container_cpu_usage_seconds_total|container_memory_working_set_bytes"
+    text = f'{{__name__=~"{names}",namespace="shop"}}'
+    structured = [(remoteread.RE, "__name__", names), (remoteread.EQ, "namespace", "shop")]
+    via_chunks, _ = read_raw(client, text, structured, NOW - 30.5, 86400 + 300)
+    assert client.remote_read_ok, client.remote_read_why  # the streamed chunks were used
+    via_json, _ = parse_matrix(client.instant_raw(f"{text}[{86400 + 300}s]", NOW - 30.5))
+    a = {tuple(sorted(lab.items())): (t, v) for lab, t, v in via_chunks}
+    b = {tuple(sorted(lab.items())): (t, v) for lab, t, v in via_json}
+    assert a.keys() == b.keys() and len(a) == 6
+    for k, (t, v) in a.items():
+        assert np.array_equal(t, b[k][0]) and np.array_equal(v, b[k][1]), k
+    client.close()
+
+
+def test_staleness_markers_end_a_series_and_are_not_rate_samples() -> None:
+    from zerowatt.rightsize.promql_local import STALE_NAN_BITS, instant_values, rate
+
+    marker = np.array([STALE_NAN_BITS], dtype=np.uint64).view(np.float64)[0]
+    ts = np.array([0, 60_000, 120_000, 180_000], dtype=np.int64)
+    v = np.array([1.0, 2.0, marker, 4.0])
+    steps = np.array([60_000, 150_000, 200_000], dtype=np.int64)
+    got = instant_values(ts, v, steps)
+    assert got[0] == 2.0 and np.isnan(got[1]) and got[2] == 4.0  # at 150 s the latest sample is the marker
+    r = rate(ts, v, np.array([180_000], dtype=np.int64), 180_000)
+    assert r[0] == pytest.approx((4.0 - 1.0) / 180)  # three real samples, evenly spaced, window fully covered

@@ -40,7 +40,7 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "rightsize": LazyCommand(
         "zerowatt.cli.rightsize",
-        "Recommend CPU/memory requests as the VPA would, and show the cores, GiB and watts they free.",
+        "Recommend CPU/memory requests as the VPA (or KRR) would, and show the cores, GiB and watts they free.",
     ),
     "energy": LazyCommand(
         "zerowatt.cli.energy", "Energy per node, process, container and command, with PUE, water and carbon."

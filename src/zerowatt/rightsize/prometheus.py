@@ -15,6 +15,7 @@ Series (cAdvisor and kube-state-metrics): ``container_cpu_usage_seconds_total`` 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
@@ -26,18 +27,23 @@ from typing import Any, Protocol
 
 import httpx
 import numpy as np
+import numpy.typing as npt
 
 from zerowatt.errors import SettingError, ValidationError, ZerowattError
 from zerowatt.parsing import parse_duration
 from zerowatt.rightsize.accumulator import UsageAccumulator
 from zerowatt.rightsize.estimator import VpaConfig
-from zerowatt.rightsize.promql_local import LOOKBACK_MS, instant_values, rate
+from zerowatt.rightsize.promql_local import LOOKBACK_MS, instant_values, rate, stale
 from zerowatt.rightsize.samples import LoadStats
 
 Progress = Callable[[int, int], None]
 #: Samples per raw read in local evaluation (one series of 14 days at 1 minute is ≈ 20,000): ≈ 3 MB of JSON.
 RAW_SAMPLES = 100_000
 CONTAINER_FILTER = 'container!="",container!="POD"'
+Matrix = list[tuple[dict[str, str], npt.NDArray[np.int64], npt.NDArray[np.float64]]]
+Matcher = tuple[int, str, str]  # remote-read type (EQ, NEQ, RE, NRE), label, value
+EQ, NEQ, RE, NRE = 0, 1, 2, 3
+CONTAINER_MATCHERS: tuple[Matcher, ...] = ((NEQ, "container", ""), (NEQ, "container", "POD"))
 
 
 class PrometheusError(ZerowattError):
@@ -114,8 +120,45 @@ def _quote(value: str) -> str:
 
 def _label_regex(values: Iterable[str]) -> str:
     """An RE2 alternation matching exactly these values, escaped for a PromQL string."""
+    return _quote(_alternation(values))
+
+
+def _alternation(values: Iterable[str]) -> str:
+    """An RE2 alternation matching exactly these values (unquoted: for remote-read matchers)."""
     meta = set("\\.+*?()|[]{}^$")
-    return _quote("|".join("".join("\\" + ch if ch in meta else ch for ch in v) for v in sorted(values)))
+    return "|".join("".join("\\" + ch if ch in meta else ch for ch in v) for v in sorted(values))
+
+
+def matcher_list(namespaces: Iterable[str], selector: dict[str, str]) -> list[Matcher]:
+    """:func:`_matchers` as remote-read label matchers."""
+    out: list[Matcher] = list(CONTAINER_MATCHERS)
+    ns = list(namespaces)
+    if ns:
+        out.append((RE, "namespace", _alternation(ns)))
+    out += [(EQ, k, v) for k, v in selector.items()]
+    return out
+
+
+def _pods_matchers(ns: str, pods: Iterable[str]) -> list[Matcher]:
+    return [(EQ, "namespace", ns), (RE, "pod", _alternation(pods))]
+
+
+def read_raw(
+    client: PrometheusClient, selector: str, matchers: list[Matcher], now: float, raw_range: int
+) -> tuple[Matrix, list[str]]:
+    """Raw samples of ``selector`` in [now − raw_range s, now]: through remote read (streamed chunks) where the
+    decoder and the server allow it, else a range selector through the query API (then for the whole run)."""
+    now_ms = round(float(f"{now:.3f}") * 1000)  # the instant the query API would be given
+    if client.remote_read_ok:
+        from zerowatt.rightsize.remoteread import RemoteReadUnavailable, parse_chunked
+
+        try:
+            start_ms = now_ms - raw_range * 1000
+            return parse_chunked(client.remote_read(matchers, start_ms, now_ms), start_ms, now_ms), []
+        except RemoteReadUnavailable as exc:
+            client.remote_read_ok = False
+            client.remote_read_why = str(exc)
+    return parse_matrix(client.instant_raw(f"{selector}[{raw_range}s]", now))
 
 
 def _matchers(namespaces: Iterable[str], selector: dict[str, str]) -> str:
@@ -140,6 +183,9 @@ class PrometheusClient:
         self.plan = plan
         self.client = httpx.Client(timeout=httpx.Timeout(plan.timeout), follow_redirects=True)
         self.queries = 0
+        #: Whether to try remote read (cleared, with the reason, the first time it is not available).
+        self.remote_read_ok = True
+        self.remote_read_why = ""
 
     def close(self) -> None:
         self.client.close()
@@ -186,6 +232,43 @@ class PrometheusClient:
         data, warnings = self._get("/api/v1/query", {"query": query, "time": f"{at:.3f}"})
         return list(data.get("result") or []), warnings
 
+    def remote_read(self, matchers: list[tuple[int, str, str]], start_ms: int, end_ms: int) -> bytes:
+        """The streamed-chunks answer of ``/api/v1/read`` (see :mod:`zerowatt.rightsize.remoteread`).
+
+        :class:`RemoteReadUnavailable` when the server answers but not with streamed chunks (callers then use
+        the query API); :class:`PrometheusError` when it cannot be reached or times out.
+        """
+        from zerowatt.rightsize.remoteread import RemoteReadUnavailable, read_request
+
+        body = read_request(matchers, start_ms, end_ms)
+        headers = {
+            "Content-Encoding": "snappy",
+            "Content-Type": "application/x-protobuf",
+            "X-Prometheus-Remote-Read-Version": "0.1.0",
+            "Accept-Encoding": "identity",
+        }
+        last = ""
+        for attempt in range(self.plan.retries + 1):
+            self.queries += 1
+            try:
+                resp = self.client.post(f"{self.url}/api/v1/read", content=body, headers=headers)
+            except httpx.TimeoutException:
+                last = f"timed out after {self.plan.timeout:g} s"
+            except httpx.HTTPError as exc:
+                last = f"cannot reach {self.url}: {exc}"
+            else:
+                kind = resp.headers.get("content-type", "")
+                if resp.status_code == 200 and kind.startswith("application/x-streamed-protobuf"):
+                    return resp.content
+                if resp.status_code >= 500 and attempt < self.plan.retries:
+                    last = f"HTTP {resp.status_code}: {resp.text[:200]!r}"
+                    time.sleep(0.2 * (attempt + 1))
+                    continue
+                raise RemoteReadUnavailable(f"HTTP {resp.status_code} {kind}: {resp.text[:200]!r}")
+            if attempt < self.plan.retries:
+                time.sleep(0.2 * (attempt + 1))
+        raise PrometheusError(f"Prometheus {self.url}/api/v1/read: {last}")
+
     def instant_raw(self, query: str, at: float) -> bytes:
         """The undecoded body of a successful instant query (for :func:`parse_matrix`)."""
         body, _ = self._get("/api/v1/query", {"query": query, "time": f"{at:.3f}"}, raw=True)
@@ -218,6 +301,7 @@ def fetch(
     Prometheus' semantics (:mod:`promql_local`), so Prometheus only reads and sends samples.
     """
     plan = plan or ChunkPlan()
+    sel_list = matcher_list(namespaces, selector or {})
     if compute not in ("local", "server"):
         raise ValueError(f"compute must be local or server, not {compute!r}")
     local = compute == "local"
@@ -259,7 +343,14 @@ def fetch(
             if local:
                 if what == "cpu":
                     q = f"container_cpu_usage_seconds_total{{{matcher}}}"
-                return what, *_local_range(client, q, what == "cpu", t0, t1, now, raw_range, plan.step, rate_ms)
+                name = q.split("{", 1)[0]
+                structured = [(EQ, "__name__", name), *sel_list, *_pods_matchers(ns, batch)]
+                if what == "oom":
+                    structured = [(EQ, "__name__", name), *CONTAINER_MATCHERS, *_pods_matchers(ns, batch)]
+                    structured.append((EQ, "reason", "OOMKilled"))
+                return what, *_local_range(
+                    client, q, structured, what == "cpu", t0, t1, now, raw_range, plan.step, rate_ms
+                )
             res, w = client.range(q, t0, t1, plan.step)
             return what, res, w
 
@@ -374,6 +465,7 @@ def _owners(
 def _local_range(
     client: PrometheusClient,
     selector: str,
+    matchers: list[Matcher],
     is_rate: bool,
     t0: float,
     t1: float,
@@ -387,26 +479,26 @@ def _local_range(
     Series come back as ``{"metric", "_t", "_x"}`` (seconds, values; steps without a value left out, as
     Prometheus leaves them out), which :func:`_values` reads without parsing.
     """
-    from zerowatt.rightsize.prometheus_krr import parse_matrix
-
-    series, warnings = parse_matrix(client.instant_raw(f"{selector}[{raw_range}s]", now))
+    series, warnings = read_raw(client, selector, matchers, now, raw_range)
     t0_ms, t1_ms, step_ms = round(t0 * 1000), round(t1 * 1000), round(step * 1000)
     steps = np.arange(t0_ms, t1_ms + 1, step_ms, dtype=np.int64)
     out: list[dict[str, Any]] = []
     for labels, ts, v in series:
         x = rate(ts, v, steps, rate_ms) if is_rate else instant_values(ts, v, steps)
-        have = ~np.isnan(x) if is_rate else _present(ts, steps)
+        have = ~np.isnan(x) if is_rate else _present(ts, v, steps)
         if have.any():
             labels.pop("__name__", None)
             out.append({"metric": labels, "_t": steps[have] / 1000, "_x": x[have]})
     return out, warnings
 
 
-def _present(ts: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """Steps where an instant selector has a sample within the lookback (its value may itself be NaN)."""
+def _present(ts: np.ndarray, v: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Steps where an instant selector has a sample within the lookback (its value may itself be NaN, but not
+    a staleness marker)."""
     idx = np.searchsorted(ts, steps, side="right") - 1
     ok = idx >= 0
     ok[ok] = ts[idx[ok]] >= steps[ok] - LOOKBACK_MS
+    ok[ok] = ~stale(v[idx[ok]])
     return ok
 
 
@@ -534,3 +626,68 @@ def _current(
             sid = acc.series_id(ns, pod, container, owners.get((ns, pod)))
             col = f"{res}_{'request' if kind == 'requests' else 'limit'}"
             acc.set_current([sid], **{col: [value]})
+
+
+_TO_CSV = bytes.maketrans(b"[", b"\n")
+
+
+def parse_matrix(body: bytes) -> tuple[Matrix, list[str]]:
+    """A ``matrix`` answer of ``/api/v1/query`` as (labels, times in ms, values) per series, and its warnings.
+
+    ``json.loads`` would build two Python objects per sample (hundreds of bytes each, ~1 µs); here only the
+    label sets go through ``json``, and all samples of the answer are turned into one CSV buffer read by
+    pyarrow's multi-threaded parser (``"NaN"`` reads as NaN). Relies on the answer's shape
+    (``{"metric":{…},"values":[[t,"v"],…]}``), which Prometheus and Thanos write; raw quotes cannot occur
+    inside JSON strings, so label values cannot fake it.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    labels: list[dict[str, str]] = []
+    segments: list[bytes] = []
+    counts: list[int] = []
+    pos, end_of_data = 0, 0
+    while True:
+        m = body.find(b'{"metric":', pos)
+        if m < 0:
+            break
+        v = body.find(b',"values":[', m)
+        if v < 0:
+            raise PrometheusError("unexpected answer: a series without values")
+        labels.append(json.loads(body[m + 10 : v]))
+        start = v + 11
+        if body[start : start + 1] == b"]":
+            segments.append(b"")
+            counts.append(0)
+            pos = end_of_data = start
+            continue
+        e = body.find(b"]]", start)
+        seg = body[start + 1 : e]  # t,"v"],[t,"v"],...,[t,"v"
+        segments.append(seg)
+        counts.append(seg.count(b"],[") + 1)
+        pos = end_of_data = e + 2
+    warnings: list[str] = []
+    w = body.rfind(b'"warnings":')
+    if w > end_of_data:
+        found, _ = json.JSONDecoder().raw_decode(body.decode("utf-8", "replace"), w + 11)
+        warnings = [str(x) for x in found or []]
+    if not labels:
+        return [], warnings
+    # One pass: `t,"v"],[t,"v"` → `t,v,⏎t,v,` (each line ends with an empty third field).
+    text = (b",\n".join(s_ for s_ in segments if s_) + b",").translate(_TO_CSV, b']"')
+    table = pacsv.read_csv(
+        pa.py_buffer(text),
+        read_options=pacsv.ReadOptions(column_names=["t", "v", "_"]),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=["t", "v"], column_types={"t": pa.float64(), "v": pa.float64()}
+        ),
+        memory_pool=pa.system_memory_pool(),  # malloc returns what is freed; arrow's pools keep it (peak RSS)
+    )
+    t_all = np.rint(table.column("t").to_numpy() * 1000).astype(np.int64)
+    v_all = np.asarray(table.column("v").to_numpy(zero_copy_only=False), dtype=np.float64)
+    out: Matrix = []
+    offset = 0
+    for lab, n in zip(labels, counts, strict=True):
+        out.append((lab, t_all[offset : offset + n], v_all[offset : offset + n]))
+        offset += n
+    return out, warnings

@@ -12,7 +12,6 @@ cut into windows of at most ``max_points`` points.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,15 +25,21 @@ from zerowatt.rightsize import krr
 from zerowatt.rightsize.model import ContainerId, Recommendation
 from zerowatt.rightsize.prometheus import (
     CONTAINER_FILTER,
+    RE,
     ChunkPlan,
+    Matcher,
+    Matrix,
     PrometheusClient,
     PrometheusError,
     _label_regex,
     _matchers,
     _note_warnings,
     _owners,
+    _pods_matchers,
     _quote,
     discover,
+    matcher_list,
+    read_raw,
 )
 from zerowatt.rightsize.promql_local import LOOKBACK_MS, group_max, instant_values, rate, subquery_steps
 from zerowatt.rightsize.samples import LoadStats
@@ -94,6 +99,8 @@ def fetch_krr(
         pods, known = discover(client, sel, now, history, shim, allow_partial)
         owners = _owners(client, now, history, sorted(pods), shim, allow_partial)
         jobs: list[Job] = []
+        sel_list = matcher_list(namespaces, selector or {})
+        raw_pods_of: dict[str, list[Matcher]] = {}
         range_end = math.floor(now / 60) * 60
         windows = ChunkPlan(step=cfg.step, max_points=plan.max_points).windows(range_end - history, range_end)
         # Raw reads are cut finer than pods_per_query: at most RAW_SAMPLES samples (≈ 3 MB of JSON) per answer
@@ -109,6 +116,7 @@ def fetch_krr(
                     for j in range(0, len(chunk), raw_pods):
                         part = f'namespace="{_quote(ns)}",pod=~"{_label_regex(chunk[j : j + raw_pods])}"'
                         jobs.append(("raw", ns, f"{sel},{part}", None))
+                        raw_pods_of[f"{sel},{part}"] = _pods_matchers(ns, chunk[j : j + raw_pods])
                 elif cfg.strategy == "simple_limit":
                     jobs += [("cpu_points", ns, f"{sel},{pods_of}", w) for w in windows]
 
@@ -133,8 +141,8 @@ def fetch_krr(
                 return client.instant(main_query(m), now)
             if kind == "raw":
                 names = "container_cpu_usage_seconds_total|container_memory_working_set_bytes"
-                body = client.instant_raw(f'{{__name__=~"{names}",{m}}}[{raw_range}s]', now)
-                series, warns = parse_matrix(body)
+                structured = [(RE, "__name__", names), *sel_list, *raw_pods_of[m]]
+                series, warns = read_raw(client, f'{{__name__=~"{names}",{m}}}', structured, now, raw_range)
                 return evaluate_locally(series, cfg, eval_ms, duration_ms, limit_steps), warns
             if kind == "cpu_points":
                 assert window is not None
@@ -257,72 +265,6 @@ def _store(
 
 def _instant_values(series: list[dict[str, Any]]) -> dict[krr.PodKey, object]:
     return krr.pick_jobs((s.get("metric", {}), float(s["value"][1])) for s in series)
-
-
-_TO_CSV = bytes.maketrans(b"[", b"\n")
-Matrix = list[tuple[dict[str, str], "npt.NDArray[np.int64]", "npt.NDArray[np.float64]"]]
-
-
-def parse_matrix(body: bytes) -> tuple[Matrix, list[str]]:
-    """A ``matrix`` answer of ``/api/v1/query`` as (labels, times in ms, values) per series, and its warnings.
-
-    ``json.loads`` would build two Python objects per sample (hundreds of bytes each, ~1 µs); here only the
-    label sets go through ``json``, and all samples of the answer are turned into one CSV buffer read by
-    pyarrow's multi-threaded parser (``"NaN"`` reads as NaN). Relies on the answer's shape
-    (``{"metric":{…},"values":[[t,"v"],…]}``), which Prometheus and Thanos write; raw quotes cannot occur
-    inside JSON strings, so label values cannot fake it.
-    """
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    labels: list[dict[str, str]] = []
-    segments: list[bytes] = []
-    counts: list[int] = []
-    pos, end_of_data = 0, 0
-    while True:
-        m = body.find(b'{"metric":', pos)
-        if m < 0:
-            break
-        v = body.find(b',"values":[', m)
-        if v < 0:
-            raise PrometheusError("unexpected answer: a series without values")
-        labels.append(json.loads(body[m + 10 : v]))
-        start = v + 11
-        if body[start : start + 1] == b"]":
-            segments.append(b"")
-            counts.append(0)
-            pos = end_of_data = start
-            continue
-        e = body.find(b"]]", start)
-        seg = body[start + 1 : e]  # t,"v"],[t,"v"],...,[t,"v"
-        segments.append(seg)
-        counts.append(seg.count(b"],[") + 1)
-        pos = end_of_data = e + 2
-    warnings: list[str] = []
-    w = body.rfind(b'"warnings":')
-    if w > end_of_data:
-        found, _ = json.JSONDecoder().raw_decode(body.decode("utf-8", "replace"), w + 11)
-        warnings = [str(x) for x in found or []]
-    if not labels:
-        return [], warnings
-    # One pass: `t,"v"],[t,"v"` → `t,v,⏎t,v,` (each line ends with an empty third field).
-    text = (b",\n".join(s_ for s_ in segments if s_) + b",").translate(_TO_CSV, b']"')
-    table = pacsv.read_csv(
-        pa.py_buffer(text),
-        read_options=pacsv.ReadOptions(column_names=["t", "v", "_"]),
-        convert_options=pacsv.ConvertOptions(
-            include_columns=["t", "v"], column_types={"t": pa.float64(), "v": pa.float64()}
-        ),
-        memory_pool=pa.system_memory_pool(),  # malloc returns what is freed; arrow's pools keep it (peak RSS)
-    )
-    t_all = np.rint(table.column("t").to_numpy() * 1000).astype(np.int64)
-    v_all = np.asarray(table.column("v").to_numpy(zero_copy_only=False), dtype=np.float64)
-    out: Matrix = []
-    offset = 0
-    for lab, n in zip(labels, counts, strict=True):
-        out.append((lab, t_all[offset : offset + n], v_all[offset : offset + n]))
-        offset += n
-    return out, warnings
 
 
 def evaluate_locally(

@@ -27,6 +27,13 @@ from zerowatt.rightsize.histogram import FloatArray
 IntArray = npt.NDArray[np.int64]
 #: Prometheus' default ``--query.lookback-delta``.
 LOOKBACK_MS = 300_000
+#: ``value.StaleNaN``: the NaN bit pattern of a staleness marker (remote read keeps them; the query API not).
+STALE_NAN_BITS = 0x7FF0000000000002
+
+
+def stale(v: FloatArray) -> npt.NDArray[np.bool_]:
+    """Which samples are staleness markers."""
+    return np.asarray(v.view(np.uint64) == STALE_NAN_BITS)
 
 
 def subquery_steps(eval_ms: int, range_ms: int, step_ms: int) -> IntArray:
@@ -39,18 +46,24 @@ def subquery_steps(eval_ms: int, range_ms: int, step_ms: int) -> IntArray:
 
 
 def instant_values(ts: IntArray, v: FloatArray, steps: IntArray, lookback_ms: int = LOOKBACK_MS) -> FloatArray:
-    """An instant vector selector at each step: the latest sample within the lookback, NaN where none."""
+    """An instant vector selector at each step: the latest sample within the lookback, NaN where none (or
+    where that sample is a staleness marker: the series has ended)."""
     idx = np.searchsorted(ts, steps, side="right") - 1
     ok = idx >= 0
     ok[ok] = ts[idx[ok]] >= steps[ok] - lookback_ms
     out = np.full(steps.size, np.nan)
     out[ok] = v[idx[ok]]
+    out[stale(out)] = np.nan  # a plain NaN: the marker's bits must not leak into results
     return out
 
 
 def rate(ts: IntArray, v: FloatArray, steps: IntArray, range_ms: int) -> FloatArray:
-    """``rate(counter[range])`` at each step, NaN where the window holds fewer than two samples."""
+    """``rate(counter[range])`` at each step, NaN where the window holds fewer than two samples (staleness
+    markers are not samples of a range selector)."""
     out = np.full(steps.size, np.nan)
+    marks = stale(v)
+    if marks.any():
+        ts, v = ts[~marks], v[~marks]
     if ts.size < 2:
         return out
     lo = np.searchsorted(ts, steps - range_ms, side="left")
