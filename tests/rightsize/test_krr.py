@@ -322,3 +322,21 @@ def test_staleness_markers_end_a_series_and_are_not_rate_samples() -> None:
     assert got[0] == 2.0 and np.isnan(got[1]) and got[2] == 4.0  # at 150 s the latest sample is the marker
     r = rate(ts, v, np.array([180_000], dtype=np.int64), 180_000)
     assert r[0] == pytest.approx((4.0 - 1.0) / 180)  # three real samples, evenly spaced, window fully covered
+
+
+@pytest.mark.parametrize("strategy", ["simple", "vpa"])
+def test_without_the_decoder_the_query_api_gives_the_same(prometheus_url: str, tmp_path: Path, strategy: str) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import cli_env
+
+    args = [sys.executable, "-m", "zerowatt", "rightsize", "-p", prometheus_url, "--end", str(NOW), "--history",
+            HIST, "--strategy", strategy, "--json"]  # fmt: skip
+    env = {**cli_env(), "CC": str(tmp_path / "no-such-cc"), "ZEROWATT_CACHE_DIR": str(tmp_path / "cache")}
+    fallback = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+    usual = run_cli(args[3:])
+    assert fallback.returncode == usual.returncode == 0, fallback.stderr + usual.stderr
+    assert "remote read not used" in fallback.stderr and "no-such-cc" in fallback.stderr
+    assert "remote read not used" not in usual.stderr
+    assert json.loads(fallback.stdout)["containers"] == json.loads(usual.stdout)["containers"]

@@ -414,6 +414,8 @@ def fetch(
     finally:
         result.queries = client.queries
         client.close()
+    if local and not client.remote_read_ok:
+        stats.warnings.append(f"remote read not used ({client.remote_read_why}): raw samples came as JSON (slower)")
     stats.finish(url)
     if result.failed_chunks and not acc.has_data():
         raise PrometheusError(f"every chunk failed; the first error: {result.first_error}")

@@ -220,6 +220,8 @@ def fetch_krr(
             data.cpu_points[key] = np.concatenate(parts)
     finally:
         client.close()
+    if compute == "local" and not client.remote_read_ok:
+        stats.warnings.append(f"remote read not used ({client.remote_read_why}): raw samples came as JSON (slower)")
     stats.rows = int(sum(data.cpu_count.values()) + sum(data.memory_count.values()))
     stats.finish(url)
     if shim.failed_chunks and not (data.cpu or data.cpu_points or data.memory):
