@@ -38,6 +38,12 @@ def test_all_nan_container_is_named_with_a_reason(tmp_path: Path, strategy: str)
     assert "no" in ghost[0]["reason"].lower() and ("NaN" in ghost[0]["reason"] or "No data" in ghost[0]["reason"])
     table = run_cli(["rightsize", "--samples", str(path), "--history", "3d", "--strategy", strategy])
     assert table.returncode == 0 and "broken" in table.stdout and "note" in table.stdout
+    out = tmp_path / "vpas"
+    applied = run_cli(["rightsize", "--samples", str(path), "--history", "3d", "--strategy", strategy,
+                       "--apply", str(out)])  # fmt: skip
+    assert applied.returncode == 0, applied.stderr
+    assert "shop/StatefulSet/ghost/broken: no recommendation" in applied.stderr
+    assert not list(out.glob("shop/statefulset-ghost.*"))  # nothing to write for it
 
 
 def test_zero_chunking_flags_are_usage_errors(samples_csv: Path) -> None:
@@ -75,7 +81,9 @@ def test_allow_partial_with_every_chunk_failed_shows_the_real_error(
 
 def test_partial_banner_on_stdout_in_table_format(fake: Callable[..., FakePrometheus], tmp_path: Path) -> None:
     f = fake(failing_memory)
-    args = ["rightsize", "--prometheus", f.url, "--end", "1764288000", "--history", "3d", "--allow-partial"]
+    # The fake serves samples through range queries only: the server path.
+    args = ["rightsize", "--prometheus", f.url, "--end", "1764288000", "--history", "3d", "--allow-partial",
+            "--compute", "server"]  # fmt: skip
     r = run_cli(args)
     assert r.returncode == 0, r.stderr
     assert "PARTIAL DATA" in r.stdout

@@ -119,7 +119,7 @@ class FakePrometheus:
         class H(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
-                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode("utf-8", "replace")).items()}
                 if outer.delay:
                     time.sleep(outer.delay)
                 status, body = outer.handler(self.path, form)

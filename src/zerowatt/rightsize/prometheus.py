@@ -155,7 +155,9 @@ def read_raw(
         try:
             start_ms = now_ms - raw_range * 1000
             return parse_chunked(client.remote_read(matchers, start_ms, now_ms), start_ms, now_ms), []
-        except RemoteReadUnavailable as exc:
+        except (RemoteReadUnavailable, PrometheusError) as exc:
+            # Not a streamed-chunks server (or it dropped the connection on the binary request): the query API
+            # then serves this and every later read, and reports its own error if the server is really down.
             client.remote_read_ok = False
             client.remote_read_why = str(exc)
     return parse_matrix(client.instant_raw(f"{selector}[{raw_range}s]", now))
@@ -204,7 +206,11 @@ class PrometheusClient:
             except httpx.HTTPError as exc:
                 last = f"cannot reach {self.url}: {exc}"
             else:
-                if raw and resp.status_code == 200 and resp.content.startswith(b'{"status":"success"'):
+                if (
+                    raw
+                    and resp.status_code == 200
+                    and resp.content[:64].replace(b" ", b"").startswith(b'{"status":"success"')
+                ):
                     return resp.content, []
                 try:
                     body = resp.json()
@@ -645,6 +651,14 @@ def parse_matrix(body: bytes) -> tuple[Matrix, list[str]]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    if b'{"metric":' not in body and b'"metric"' in body:  # not Prometheus' compact layout: the slow way
+        doc = json.loads(body)
+        slow: Matrix = []
+        for s_ in (doc.get("data") or {}).get("result") or []:
+            vals = s_.get("values") or []
+            t_ms = np.array([round(float(p[0]) * 1000) for p in vals], dtype=np.int64)
+            slow.append((dict(s_.get("metric") or {}), t_ms, np.array([float(p[1]) for p in vals])))
+        return slow, [str(w) for w in doc.get("warnings") or []]
     labels: list[dict[str, str]] = []
     segments: list[bytes] = []
     counts: list[int] = []
