@@ -1,6 +1,7 @@
 """Right-sizing from files: 10,000 containers × 14 days of 1-minute samples (≈200 M samples) on one core.
 
 ``python -m benchmarks rightsize [--containers 10000] [--days 14] [--also 1000] [--cache DIR]``
+(``python -m benchmarks rightsize --prometheus ...``: from a real Prometheus, see ``rightsize_prometheus.py``)
 
 The sample file is generated once (Parquet, one row group per 50 containers, names dictionary-encoded,
 ``timestamp`` in Unix seconds, current requests included) into ``.zerowatt-cache/bench_rightsize/`` and reused.
@@ -185,6 +186,10 @@ def run_scale(containers: int, days: int, cache: Path, regen: bool) -> dict[str,
 
 
 def main(argv: list[str]) -> int:
+    if argv and argv[0] == "--prometheus":  # from a real Prometheus instead of files: its own module
+        from benchmarks import rightsize_prometheus
+
+        return rightsize_prometheus.main(argv[1:])
     ap = argparse.ArgumentParser(prog="python -m benchmarks rightsize", description=__doc__.splitlines()[0])
     ap.add_argument("--containers", type=int, default=10_000)
     ap.add_argument("--days", type=int, default=14)

@@ -19,12 +19,14 @@ from zerowatt.errors import ValidationError
 from zerowatt.rightsize.prometheus import ChunkPlan, PrometheusError, fetch
 
 HISTORY = 3 * 86400.0
-PROM_ARGS = ["--end", str(NOW), "--history", "3d", "--rate-window", "90s", "--json"]
+PROM_ARGS = ["--end", str(NOW), "--history", "3d", "--rate-window", "90s", "--json", "--compute", "server"]
 
 
-def test_prometheus_and_file_paths_agree(prometheus_url: str, samples_csv: Path) -> None:
+@pytest.mark.parametrize("compute", ["server", "local"])
+def test_prometheus_and_file_paths_agree(prometheus_url: str, samples_csv: Path, compute: str) -> None:
     # Small chunks on purpose: 1 pod per query and 1,000-point windows exercise the chunking.
-    prom = run_cli(["rightsize", "--prometheus", prometheus_url, *PROM_ARGS, "--pods-per-query", "1", "--step", "1m"])
+    prom = run_cli(["rightsize", "--prometheus", prometheus_url, *PROM_ARGS, "--pods-per-query", "1", "--step", "1m",
+                    "--compute", compute])  # fmt: skip
     assert prom.returncode == 0, prom.stderr
     files = run_cli(["rightsize", "--samples", str(samples_csv), "--history", "3d", "--json"])
     assert files.returncode == 0, files.stderr
@@ -117,7 +119,7 @@ class FakePrometheus:
         class H(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
-                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode("utf-8", "replace")).items()}
                 if outer.delay:
                     time.sleep(outer.delay)
                 status, body = outer.handler(self.path, form)
@@ -262,3 +264,7 @@ def test_small_chunks_give_the_same_result_and_count_each_kill_once(prometheus_u
     assert rec.oom_kills == 1
     acc, _ = load_samples(samples_csv, HISTORY, flt=SampleFilter(namespaces=("batch",)))
     assert acc.recommend() == [rec]
+    # Local evaluation from raw samples gives the same (one raw read per pod batch, no windows).
+    loc = fetch(prometheus_url, NOW, HISTORY, plan=plan, namespaces=["batch"], compute="local")
+    assert loc.accumulator.recommend() == [rec]
+    assert loc.queries < res.queries

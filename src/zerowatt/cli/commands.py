@@ -48,7 +48,7 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "rightsize": LazyCommand(
         "zerowatt.cli.rightsize",
-        "Recommend CPU/memory requests as the VPA would, and show the cores, GiB and watts they free.",
+        "Recommend CPU/memory requests as the VPA (or KRR) would, and show the cores, GiB and watts they free.",
     ),
     "capacity": LazyCommand(
         "zerowatt.cli.capacity",

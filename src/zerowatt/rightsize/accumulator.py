@@ -33,6 +33,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from zerowatt.rightsize import krr
 from zerowatt.rightsize.estimator import (
     AggregateStates,
     SimpleConfig,
@@ -41,6 +42,7 @@ from zerowatt.rightsize.estimator import (
     vpa_estimators,
 )
 from zerowatt.rightsize.histogram import FloatArray, IntArray, decay_reference, percentiles
+from zerowatt.rightsize.krr import KrrConfig
 from zerowatt.rightsize.model import ContainerId, Recommendation, Resources
 
 BoolArray = npt.NDArray[np.bool_]
@@ -88,6 +90,7 @@ class UsageAccumulator:
         history: float,
         config: VpaConfig | None = None,
         track_simple: bool = True,
+        keep_series: bool = False,
     ) -> None:
         self.config = config or VpaConfig()
         cfg = self.config
@@ -128,6 +131,11 @@ class UsageAccumulator:
         self._count = np.zeros(0, dtype=np.int64)
         self._mem_max = np.zeros(0)
         self.oom_events = 0
+        # KRR's strategies need every CPU sample of each pod (an exact percentile per pod): kept only when asked.
+        self.keep_series = keep_series
+        self._cpu_series: dict[int, list[FloatArray]] = {}
+        self._series_mem_max = np.zeros(0)
+        self._series_mem_count = np.zeros(0, dtype=np.int64)
 
     # -- registration -------------------------------------------------------------------------------------
 
@@ -168,6 +176,9 @@ class UsageAccumulator:
         self._mem_anchor = _grow(self._mem_anchor, n, np.nan)
         self._current = _grow(self._current, n, np.nan)
         self._current_t = _grow(self._current_t, n, -np.inf)
+        if self.keep_series:
+            self._series_mem_max = _grow(self._series_mem_max, n, -1.0)
+            self._series_mem_count = _grow(self._series_mem_count, n, 0)
         return sid
 
     def aggregate_of_series(self) -> IntArray:
@@ -221,6 +232,8 @@ class UsageAccumulator:
                 agg, tc, cc = self._agg_of[sid[ok]], t[ok], c[ok]
             else:
                 agg = None
+            if agg is not None and self.keep_series:
+                self._keep_cpu(sid if ok.all() else sid[ok], cc)
             if agg is not None:
                 nb = cfg.cpu_histogram.num_buckets
                 flat = agg * nb + self._cpu_buckets(cc)
@@ -238,6 +251,9 @@ class UsageAccumulator:
             m = np.asarray(memory)
             ok = in_history & (m >= 0)
             if ok.any():
+                if self.keep_series:
+                    np.maximum.at(self._series_mem_max, sid[ok], m[ok])
+                    self._series_mem_count[: self.n_series] += np.bincount(sid[ok], minlength=self.n_series)
                 if self.track_simple:
                     np.maximum.at(self._mem_max, self._agg_of[sid[ok]], np.floor(m[ok]))
                 else:
@@ -264,6 +280,47 @@ class UsageAccumulator:
             np.maximum.at(self._series_last, sid, t)
         elif in_history.any():
             np.maximum.at(self._series_last, sid[in_history], t[in_history])
+
+    def _keep_cpu(self, sid: IntArray, cores: FloatArray) -> None:
+        order = np.argsort(sid, kind="stable")
+        sid, cores = sid[order], np.asarray(cores, dtype=np.float64)[order]
+        uniq, starts = np.unique(sid, return_index=True)
+        for s_i, part in zip(uniq.tolist(), np.split(cores, starts[1:]), strict=True):
+            self._cpu_series.setdefault(s_i, []).append(part)
+
+    def krr_recommend(self, cfg: KrrConfig, running_within: float = 3600.0) -> list[Recommendation]:
+        """KRR's ``simple``/``simple_limit`` from the kept per-pod samples (needs ``keep_series=True``).
+
+        A file gives CPU in cores per sample already, so a pod's CPU series is its samples: the percentile is
+        Prometheus' ``quantile`` of them (what ``quantile_over_time`` computes for KRR), the peak their max.
+        """
+        if not self.keep_series:
+            raise ValueError("KRR's strategies need keep_series=True")
+        data = krr.PodData({}, {}, {}, {}, {})
+        owners: dict[tuple[str, str], str] = {}
+        current: dict[krr.PodKey, list[float]] = {}
+        replicas: dict[ContainerId, int] = {}
+        alive = self._series_last[: self.n_series] >= self.now - running_within
+        q = cfg.cpu_quantiles
+        for sid, key in enumerate(self.series_keys):
+            cid = self.aggregate_ids[int(self._agg_of[sid])]
+            if cid.owner_kind == "workload":
+                owners[key[:2]] = cid.owner
+            parts = self._cpu_series.get(sid)
+            if parts:
+                cpu = np.concatenate(parts)
+                data.cpu_count[key] = float(cpu.size)
+                if q:
+                    data.cpu[key] = krr.prometheus_quantile(cpu, q[0])
+                else:
+                    data.cpu_points[key] = cpu
+            if self._series_mem_count[sid] > 0:
+                data.memory[key] = float(self._series_mem_max[sid])
+                data.memory_count[key] = float(self._series_mem_count[sid])
+            current[key] = [float(v) for v in self._current[sid]]
+            if alive[sid]:
+                replicas[cid] = replicas.get(cid, 0) + 1
+        return krr.recommend(data, owners, cfg, known=self.series_keys, current=current, replicas=replicas)
 
     def _cpu_buckets(self, cores: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.integer[Any]]:
         """Bucket of each CPU sample after truncation to whole millicores (``CPUAmountFromCores``).
@@ -459,7 +516,7 @@ class UsageAccumulator:
         simple: SimpleConfig | None = None,
         running_within: float = 3600.0,
     ) -> list[Recommendation]:
-        """One recommendation per aggregate that has any CPU or memory sample in the history."""
+        """One recommendation per aggregate; one without any valid sample gets a row with a reason only."""
         n = self.n_aggregates
         if n == 0:
             return []
@@ -489,9 +546,27 @@ class UsageAccumulator:
             return None if math.isnan(v) else float(v)
 
         result: list[Recommendation] = []
-        for i in np.nonzero(has_data)[0]:
+        for i in range(n):
             cur_req = Resources(opt(cur[i, 0]), opt(cur[i, 1]))
             cur_lim = Resources(opt(cur[i, 2]), opt(cur[i, 3]))
+            if not has_data[i]:
+                # Named, not dropped: every sample NaN or negative (counted in the warnings).
+                none = Resources()
+                result.append(
+                    Recommendation(
+                        id=self.aggregate_ids[i],
+                        target=none,
+                        lower_bound=none,
+                        upper_bound=none,
+                        request=none,
+                        limit=none,
+                        current_request=cur_req,
+                        current_limit=cur_lim,
+                        replicas=int(replicas[i]),
+                        reason="no valid samples in the history (all NaN or negative)",
+                    )
+                )
+                continue
             request = Resources(float(t_cpu[i]), float(t_mem[i]))
             if strategy == "simple":
                 limit = Resources(None, float(t_mem[i]))

@@ -66,6 +66,9 @@ def render_objects(recs: list[Recommendation], kind: ApplyKind) -> tuple[list[tu
     by_owner: dict[tuple[str, str], list[Recommendation]] = defaultdict(list)
     warnings: list[str] = []
     for r in recs:
+        if r.request.cpu is None and r.request.memory is None:
+            warnings.append(f"{r.id.namespace}/{r.id.owner}/{r.id.container}: no recommendation ({r.reason})")
+            continue
         if r.id.owner_kind != "workload":
             warnings.append(f"{r.id.namespace}/{r.id.owner}/{r.id.container}: no workload known, nothing written")
             continue

@@ -32,8 +32,8 @@ MIN_SAMPLE_WEIGHT = 0.1
 EPSILON = 0.001 * MIN_SAMPLE_WEIGHT
 # model/aggregations_config.go: DefaultHistogramBucketSizeGrowth = 0.05 (each bucket 5% wider).
 BUCKET_GROWTH = 0.05
-# model/aggregations_config.go: CPU buckets from 0.01 core up to 1000 cores (upstream 1.x lowered the first
-# bucket to 0.001 core; the issue fixes 0.01, and ``VpaConfig.cpu_histogram`` can be changed).
+# model/aggregations_config.go: CPU buckets from 0.01 core up to 1000 cores. Upstream has used 0.01 since the
+# file was written (2018) and still does (checked at kubernetes/autoscaler 55c37cd5eb).
 CPU_HISTOGRAM = HistogramOptions(max_value=1000.0, first_bucket_size=0.01, ratio=1 + BUCKET_GROWTH, epsilon=EPSILON)
 # model/aggregations_config.go: memory buckets from 10 MB (1e7 bytes) up to 1 TB (1e12 bytes).
 MEMORY_HISTOGRAM = HistogramOptions(max_value=1e12, first_bucket_size=1e7, ratio=1 + BUCKET_GROWTH, epsilon=EPSILON)

@@ -56,6 +56,8 @@ class Recommendation:
     samples: int = 0
     confidence_days: float = 0.0
     oom_kills: int = 0
+    #: Why a resource has no recommendation (no valid samples, not enough data); ``None`` when both have one.
+    reason: str | None = None
 
     def freed(self) -> tuple[Cores, float]:
         """(cores, bytes) of requests released across all replicas; negative where requests grow.

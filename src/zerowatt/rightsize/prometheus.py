@@ -15,6 +15,7 @@ Series (cAdvisor and kube-state-metrics): ``container_cpu_usage_seconds_total`` 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
@@ -22,18 +23,27 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import numpy as np
+import numpy.typing as npt
 
 from zerowatt.errors import SettingError, ValidationError, ZerowattError
+from zerowatt.parsing import parse_duration
 from zerowatt.rightsize.accumulator import UsageAccumulator
 from zerowatt.rightsize.estimator import VpaConfig
+from zerowatt.rightsize.promql_local import LOOKBACK_MS, instant_values, rate, stale
 from zerowatt.rightsize.samples import LoadStats
 
 Progress = Callable[[int, int], None]
+#: Samples per raw read in local evaluation (one series of 14 days at 1 minute is ≈ 20,000): ≈ 3 MB of JSON.
+RAW_SAMPLES = 100_000
 CONTAINER_FILTER = 'container!="",container!="POD"'
+Matrix = list[tuple[dict[str, str], npt.NDArray[np.int64], npt.NDArray[np.float64]]]
+Matcher = tuple[int, str, str]  # remote-read type (EQ, NEQ, RE, NRE), label, value
+EQ, NEQ, RE, NRE = 0, 1, 2, 3
+CONTAINER_MATCHERS: tuple[Matcher, ...] = ((NEQ, "container", ""), (NEQ, "container", "POD"))
 
 
 class PrometheusError(ZerowattError):
@@ -71,6 +81,36 @@ class FetchResult:
     partial: bool = False
     queries: int = 0
     failed_chunks: list[str] = field(default_factory=list)
+    first_error: str = ""
+
+
+class Outcome(Protocol):
+    """What chunk failures and warnings are recorded on (a fetch's result)."""
+
+    partial: bool
+    stats: LoadStats
+
+
+def discover(
+    client: PrometheusClient, sel: str, now: float, history: float, result: Outcome, allow_partial: bool
+) -> tuple[dict[str, set[str]], set[tuple[str, str, str]]]:
+    """Pods per namespace and the pod-containers with a working-set series in the window.
+
+    The series API reads the index, not the samples: a cheap first look at what the history holds.
+    """
+    found, warns = client.series(f"container_memory_working_set_bytes{{{sel}}}", now - history, now)
+    _note_warnings(warns, "discovery", result, allow_partial)
+    pods: dict[str, set[str]] = defaultdict(set)
+    known: set[tuple[str, str, str]] = set()
+    for m in found:
+        if m.get("namespace") and m.get("pod") and m.get("container"):
+            pods[m["namespace"]].add(m["pod"])
+            known.add((m["namespace"], m["pod"], m["container"]))
+    if not pods:
+        raise ValidationError(
+            client.url, f"no container_memory_working_set_bytes series matching {{{sel}}} in the history"
+        )
+    return dict(pods), known
 
 
 def _quote(value: str) -> str:
@@ -80,8 +120,47 @@ def _quote(value: str) -> str:
 
 def _label_regex(values: Iterable[str]) -> str:
     """An RE2 alternation matching exactly these values, escaped for a PromQL string."""
+    return _quote(_alternation(values))
+
+
+def _alternation(values: Iterable[str]) -> str:
+    """An RE2 alternation matching exactly these values (unquoted: for remote-read matchers)."""
     meta = set("\\.+*?()|[]{}^$")
-    return _quote("|".join("".join("\\" + ch if ch in meta else ch for ch in v) for v in sorted(values)))
+    return "|".join("".join("\\" + ch if ch in meta else ch for ch in v) for v in sorted(values))
+
+
+def matcher_list(namespaces: Iterable[str], selector: dict[str, str]) -> list[Matcher]:
+    """:func:`_matchers` as remote-read label matchers."""
+    out: list[Matcher] = list(CONTAINER_MATCHERS)
+    ns = list(namespaces)
+    if ns:
+        out.append((RE, "namespace", _alternation(ns)))
+    out += [(EQ, k, v) for k, v in selector.items()]
+    return out
+
+
+def _pods_matchers(ns: str, pods: Iterable[str]) -> list[Matcher]:
+    return [(EQ, "namespace", ns), (RE, "pod", _alternation(pods))]
+
+
+def read_raw(
+    client: PrometheusClient, selector: str, matchers: list[Matcher], now: float, raw_range: int
+) -> tuple[Matrix, list[str]]:
+    """Raw samples of ``selector`` in [now − raw_range s, now]: through remote read (streamed chunks) where the
+    decoder and the server allow it, else a range selector through the query API (then for the whole run)."""
+    now_ms = round(float(f"{now:.3f}") * 1000)  # the instant the query API would be given
+    if client.remote_read_ok:
+        from zerowatt.rightsize.remoteread import RemoteReadUnavailable, parse_chunked
+
+        try:
+            start_ms = now_ms - raw_range * 1000
+            return parse_chunked(client.remote_read(matchers, start_ms, now_ms), start_ms, now_ms), []
+        except (RemoteReadUnavailable, PrometheusError) as exc:
+            # Not a streamed-chunks server (or it dropped the connection on the binary request): the query API
+            # then serves this and every later read, and reports its own error if the server is really down.
+            client.remote_read_ok = False
+            client.remote_read_why = str(exc)
+    return parse_matrix(client.instant_raw(f"{selector}[{raw_range}s]", now))
 
 
 def _matchers(namespaces: Iterable[str], selector: dict[str, str]) -> str:
@@ -106,21 +185,33 @@ class PrometheusClient:
         self.plan = plan
         self.client = httpx.Client(timeout=httpx.Timeout(plan.timeout), follow_redirects=True)
         self.queries = 0
+        #: Whether to try remote read (cleared, with the reason, the first time it is not available).
+        self.remote_read_ok = True
+        self.remote_read_why = ""
 
     def close(self) -> None:
         self.client.close()
 
-    def _get(self, path: str, params: dict[str, str]) -> tuple[Any, list[str]]:
+    def _get(self, path: str, params: dict[str, str], raw: bool = False) -> tuple[Any, list[str]]:
+        """``data`` and ``warnings`` of a successful answer; with ``raw``, the body's bytes (not decoded, and
+        asked for uncompressed: on loopback gzip costs Prometheus more CPU than it saves)."""
         last: str = ""
+        headers = {"Accept-Encoding": "identity"} if raw else None
         for attempt in range(self.plan.retries + 1):
             self.queries += 1
             try:
-                resp = self.client.post(f"{self.url}{path}", data=params)
+                resp = self.client.post(f"{self.url}{path}", data=params, headers=headers)
             except httpx.TimeoutException:
                 last = f"timed out after {self.plan.timeout:g} s"
             except httpx.HTTPError as exc:
                 last = f"cannot reach {self.url}: {exc}"
             else:
+                if (
+                    raw
+                    and resp.status_code == 200
+                    and resp.content[:64].replace(b" ", b"").startswith(b'{"status":"success"')
+                ):
+                    return resp.content, []
                 try:
                     body = resp.json()
                 except ValueError:
@@ -147,6 +238,48 @@ class PrometheusClient:
         data, warnings = self._get("/api/v1/query", {"query": query, "time": f"{at:.3f}"})
         return list(data.get("result") or []), warnings
 
+    def remote_read(self, matchers: list[tuple[int, str, str]], start_ms: int, end_ms: int) -> bytes:
+        """The streamed-chunks answer of ``/api/v1/read`` (see :mod:`zerowatt.rightsize.remoteread`).
+
+        :class:`RemoteReadUnavailable` when the server answers but not with streamed chunks (callers then use
+        the query API); :class:`PrometheusError` when it cannot be reached or times out.
+        """
+        from zerowatt.rightsize.remoteread import RemoteReadUnavailable, read_request
+
+        body = read_request(matchers, start_ms, end_ms)
+        headers = {
+            "Content-Encoding": "snappy",
+            "Content-Type": "application/x-protobuf",
+            "X-Prometheus-Remote-Read-Version": "0.1.0",
+            "Accept-Encoding": "identity",
+        }
+        last = ""
+        for attempt in range(self.plan.retries + 1):
+            self.queries += 1
+            try:
+                resp = self.client.post(f"{self.url}/api/v1/read", content=body, headers=headers)
+            except httpx.TimeoutException:
+                last = f"timed out after {self.plan.timeout:g} s"
+            except httpx.HTTPError as exc:
+                last = f"cannot reach {self.url}: {exc}"
+            else:
+                kind = resp.headers.get("content-type", "")
+                if resp.status_code == 200 and kind.startswith("application/x-streamed-protobuf"):
+                    return resp.content
+                if resp.status_code >= 500 and attempt < self.plan.retries:
+                    last = f"HTTP {resp.status_code}: {resp.text[:200]!r}"
+                    time.sleep(0.2 * (attempt + 1))
+                    continue
+                raise RemoteReadUnavailable(f"HTTP {resp.status_code} {kind}: {resp.text[:200]!r}")
+            if attempt < self.plan.retries:
+                time.sleep(0.2 * (attempt + 1))
+        raise PrometheusError(f"Prometheus {self.url}/api/v1/read: {last}")
+
+    def instant_raw(self, query: str, at: float) -> bytes:
+        """The undecoded body of a successful instant query (for :func:`parse_matrix`)."""
+        body, _ = self._get("/api/v1/query", {"query": query, "time": f"{at:.3f}"}, raw=True)
+        return bytes(body)
+
     def range(self, query: str, start: float, end: float, step: float) -> tuple[list[dict[str, Any]], list[str]]:
         params = {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
         data, warnings = self._get("/api/v1/query_range", params)
@@ -165,35 +298,39 @@ def fetch(
     allow_partial: bool = False,
     progress: Progress | None = None,
     track_simple: bool = True,
+    compute: str = "server",
 ) -> FetchResult:
-    """Scan ``[now − history, now]`` and return the filled accumulator."""
+    """Scan ``[now − history, now]`` and return the filled accumulator.
+
+    ``compute="server"``: range queries (``rate()`` evaluated by Prometheus) in windows of ``max_points``;
+    ``"local"``: raw samples of at most ``RAW_SAMPLES`` per query, evaluated here at the same steps with
+    Prometheus' semantics (:mod:`promql_local`), so Prometheus only reads and sends samples.
+    """
     plan = plan or ChunkPlan()
+    sel_list = matcher_list(namespaces, selector or {})
+    if compute not in ("local", "server"):
+        raise ValueError(f"compute must be local or server, not {compute!r}")
+    local = compute == "local"
+    rate_ms = round(parse_duration(plan.rate_window, key="rate_window") * 1000)
+    raw_range = math.ceil(history + plan.step + rate_ms / 1000 + LOOKBACK_MS / 1000)
+    per_query = plan.pods_per_query
+    if local:  # one series per pod-container and query: bounded in samples, as KRR's raw reads
+        per_query = max(1, min(per_query, RAW_SAMPLES // max(1, round(raw_range / 60))))
     sel = _matchers(namespaces, selector or {})
     client = PrometheusClient(url, plan)
     stats = LoadStats()
     acc = UsageAccumulator(now, history, config, track_simple)
     result = FetchResult(acc, stats)
     try:
-        # Which pod-containers exist in the window (one cheap instant query).
-        # Which pod-containers exist in the window: the series API reads the index, not the samples.
-        found, warns = client.series(f"container_memory_working_set_bytes{{{sel}}}", now - history, now)
-        _note_warnings(warns, "discovery", result, allow_partial)
-        pods: dict[str, set[str]] = defaultdict(set)
-        for m in found:
-            if m.get("namespace") and m.get("pod") and m.get("container"):
-                pods[m["namespace"]].add(m["pod"])
-        if not pods:
-            raise ValidationError(
-                url, f"no container_memory_working_set_bytes series matching {{{sel}}} in the history"
-            )
+        pods, _ = discover(client, sel, now, history, result, allow_partial)
         owners = _owners(client, now, history, sorted(pods), result, allow_partial)
         batches = [
-            (ns, sorted(names)[i : i + plan.pods_per_query])
+            (ns, sorted(names)[i : i + per_query])
             for ns, names in sorted(pods.items())
-            for i in range(0, len(names), plan.pods_per_query)
+            for i in range(0, len(names), per_query)
         ]
         start = math.ceil((now - history) / plan.step) * plan.step
-        windows = plan.windows(start, now)
+        windows = plan.windows(start, now) if not local else [(start, now)]
         jobs = [(ns, batch, w, what) for ns, batch in batches for w in windows for what in ("cpu", "memory", "oom")]
         total = len(jobs) + 2 * len(batches)
         done = 0
@@ -209,6 +346,17 @@ def fetch(
                 q = f"container_memory_working_set_bytes{{{matcher}}}"
             else:
                 q = f'kube_pod_container_status_last_terminated_reason{{{matcher},reason="OOMKilled"}}'
+            if local:
+                if what == "cpu":
+                    q = f"container_cpu_usage_seconds_total{{{matcher}}}"
+                name = q.split("{", 1)[0]
+                structured = [(EQ, "__name__", name), *sel_list, *_pods_matchers(ns, batch)]
+                if what == "oom":
+                    structured = [(EQ, "__name__", name), *CONTAINER_MATCHERS, *_pods_matchers(ns, batch)]
+                    structured.append((EQ, "reason", "OOMKilled"))
+                return what, *_local_range(
+                    client, q, structured, what == "cpu", t0, t1, now, raw_range, plan.step, rate_ms
+                )
             res, w = client.range(q, t0, t1, plan.step)
             return what, res, w
 
@@ -227,6 +375,7 @@ def fetch(
                     raise
                 result.partial = True
                 result.failed_chunks.append(label)
+                result.first_error = result.first_error or str(exc)
                 stats.warnings.append(f"chunk {label} failed and was skipped: {exc}")
             else:
                 _note_warnings(warns, label, result, allow_partial)
@@ -271,13 +420,17 @@ def fetch(
     finally:
         result.queries = client.queries
         client.close()
+    if local and not client.remote_read_ok:
+        stats.warnings.append(f"remote read not used ({client.remote_read_why}): raw samples came as JSON (slower)")
     stats.finish(url)
+    if result.failed_chunks and not acc.has_data():
+        raise PrometheusError(f"every chunk failed; the first error: {result.first_error}")
     if not acc.has_data():
         raise ValidationError(url, "no valid samples in the history (all series empty, NaN or negative)")
     return result
 
 
-def _note_warnings(warns: list[str], label: str, result: FetchResult, allow_partial: bool) -> None:
+def _note_warnings(warns: list[str], label: str, result: Outcome, allow_partial: bool) -> None:
     if not warns:
         return
     msg = f"Prometheus warned on {label}: {'; '.join(warns)}"
@@ -292,7 +445,7 @@ def _owners(
     now: float,
     history: float,
     namespaces: Iterable[str],
-    result: FetchResult,
+    result: Outcome,
     allow_partial: bool,
 ) -> dict[tuple[str, str], str]:
     """(namespace, pod) → ``Kind/name`` of the workload, through ReplicaSets to Deployments."""
@@ -317,7 +470,49 @@ def _owners(
     return out
 
 
+def _local_range(
+    client: PrometheusClient,
+    selector: str,
+    matchers: list[Matcher],
+    is_rate: bool,
+    t0: float,
+    t1: float,
+    now: float,
+    raw_range: int,
+    step: float,
+    rate_ms: int,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """What ``query_range`` of ``selector`` (or of its ``rate()``) answers on [t0, t1], from one raw read.
+
+    Series come back as ``{"metric", "_t", "_x"}`` (seconds, values; steps without a value left out, as
+    Prometheus leaves them out), which :func:`_values` reads without parsing.
+    """
+    series, warnings = read_raw(client, selector, matchers, now, raw_range)
+    t0_ms, t1_ms, step_ms = round(t0 * 1000), round(t1 * 1000), round(step * 1000)
+    steps = np.arange(t0_ms, t1_ms + 1, step_ms, dtype=np.int64)
+    out: list[dict[str, Any]] = []
+    for labels, ts, v in series:
+        x = rate(ts, v, steps, rate_ms) if is_rate else instant_values(ts, v, steps)
+        have = ~np.isnan(x) if is_rate else _present(ts, v, steps)
+        if have.any():
+            labels.pop("__name__", None)
+            out.append({"metric": labels, "_t": steps[have] / 1000, "_x": x[have]})
+    return out, warnings
+
+
+def _present(ts: np.ndarray, v: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Steps where an instant selector has a sample within the lookback (its value may itself be NaN, but not
+    a staleness marker)."""
+    idx = np.searchsorted(ts, steps, side="right") - 1
+    ok = idx >= 0
+    ok[ok] = ts[idx[ok]] >= steps[ok] - LOOKBACK_MS
+    ok[ok] = ~stale(v[idx[ok]])
+    return ok
+
+
 def _values(series: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    if "_t" in series:
+        return series["_t"], series["_x"]
     vals = series.get("values") or []
     if not vals:
         return np.zeros(0), np.zeros(0)
@@ -439,3 +634,76 @@ def _current(
             sid = acc.series_id(ns, pod, container, owners.get((ns, pod)))
             col = f"{res}_{'request' if kind == 'requests' else 'limit'}"
             acc.set_current([sid], **{col: [value]})
+
+
+_TO_CSV = bytes.maketrans(b"[", b"\n")
+
+
+def parse_matrix(body: bytes) -> tuple[Matrix, list[str]]:
+    """A ``matrix`` answer of ``/api/v1/query`` as (labels, times in ms, values) per series, and its warnings.
+
+    ``json.loads`` would build two Python objects per sample (hundreds of bytes each, ~1 µs); here only the
+    label sets go through ``json``, and all samples of the answer are turned into one CSV buffer read by
+    pyarrow's multi-threaded parser (``"NaN"`` reads as NaN). Relies on the answer's shape
+    (``{"metric":{…},"values":[[t,"v"],…]}``), which Prometheus and Thanos write; raw quotes cannot occur
+    inside JSON strings, so label values cannot fake it.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    if b'{"metric":' not in body and b'"metric"' in body:  # not Prometheus' compact layout: the slow way
+        doc = json.loads(body)
+        slow: Matrix = []
+        for s_ in (doc.get("data") or {}).get("result") or []:
+            vals = s_.get("values") or []
+            t_ms = np.array([round(float(p[0]) * 1000) for p in vals], dtype=np.int64)
+            slow.append((dict(s_.get("metric") or {}), t_ms, np.array([float(p[1]) for p in vals])))
+        return slow, [str(w) for w in doc.get("warnings") or []]
+    labels: list[dict[str, str]] = []
+    segments: list[bytes] = []
+    counts: list[int] = []
+    pos, end_of_data = 0, 0
+    while True:
+        m = body.find(b'{"metric":', pos)
+        if m < 0:
+            break
+        v = body.find(b',"values":[', m)
+        if v < 0:
+            raise PrometheusError("unexpected answer: a series without values")
+        labels.append(json.loads(body[m + 10 : v]))
+        start = v + 11
+        if body[start : start + 1] == b"]":
+            segments.append(b"")
+            counts.append(0)
+            pos = end_of_data = start
+            continue
+        e = body.find(b"]]", start)
+        seg = body[start + 1 : e]  # t,"v"],[t,"v"],...,[t,"v"
+        segments.append(seg)
+        counts.append(seg.count(b"],[") + 1)
+        pos = end_of_data = e + 2
+    warnings: list[str] = []
+    w = body.rfind(b'"warnings":')
+    if w > end_of_data:
+        found, _ = json.JSONDecoder().raw_decode(body.decode("utf-8", "replace"), w + 11)
+        warnings = [str(x) for x in found or []]
+    if not labels:
+        return [], warnings
+    # One pass: `t,"v"],[t,"v"` → `t,v,⏎t,v,` (each line ends with an empty third field).
+    text = (b",\n".join(s_ for s_ in segments if s_) + b",").translate(_TO_CSV, b']"')
+    table = pacsv.read_csv(
+        pa.py_buffer(text),
+        read_options=pacsv.ReadOptions(column_names=["t", "v", "_"]),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=["t", "v"], column_types={"t": pa.float64(), "v": pa.float64()}
+        ),
+        memory_pool=pa.system_memory_pool(),  # malloc returns what is freed; arrow's pools keep it (peak RSS)
+    )
+    t_all = np.rint(table.column("t").to_numpy() * 1000).astype(np.int64)
+    v_all = np.asarray(table.column("v").to_numpy(zero_copy_only=False), dtype=np.float64)
+    out: Matrix = []
+    offset = 0
+    for lab, n in zip(labels, counts, strict=True):
+        out.append((lab, t_all[offset : offset + n], v_all[offset : offset + n]))
+        offset += n
+    return out, warnings

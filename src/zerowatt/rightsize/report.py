@@ -6,6 +6,7 @@ import csv
 import html
 import io
 import json
+import pprint
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,6 +109,7 @@ def container_json(rec: Recommendation, pricing: CapacityPricing) -> dict[str, A
             "samples": rec.samples,
             "confidence_days": round(rec.confidence_days, 4),
             "oom_kills": rec.oom_kills,
+            "reason": rec.reason,
         }
     )
     return out
@@ -148,6 +150,7 @@ CSV_COLUMNS = (
     "freed_facility_watts",
     "freed_kwh_per_year",
     "freed_co2e_kg_per_year",
+    "reason",
 )
 
 
@@ -181,8 +184,52 @@ def render_csv(report: Report) -> str:
                 f"{r.confidence_days:.4f}",
                 r.oom_kills,
                 *(_cell(cost[k]) for k in ("watts", "facility_watts", "kwh_per_year", "co2e_kg_per_year")),
+                r.reason or "",
             ]
         )
+    return buf.getvalue()
+
+
+def render_pprint(report: Report) -> str:
+    """KRR's ``pprint`` formatter: Python's ``pprint`` of the report's data (here the JSON document)."""
+    return pprint.pformat(report.to_json()) + "\n"
+
+
+#: KRR's ``csv-raw`` columns (``formatters/csv_raw.py``), in its order; values in cores and bytes.
+CSV_RAW_COLUMNS = (
+    *("Namespace", "Name", "Pods", "Old Pods", "Type", "Container"),
+    *(f"{res} {kind} {which}" for res in ("CPU", "Memory") for kind in ("Requests", "Limits") for which in
+      ("Current", "Recommended")),
+)  # fmt: skip
+
+
+def _raw(v: float | None, undefined: bool) -> str:
+    """KRR's ``_format_value``: integers without a decimal point, ``unset`` for none, ``?`` when undefined."""
+    if v is None:
+        return "?" if undefined else "unset"
+    return str(int(v)) if float(v).is_integer() else str(float(v))
+
+
+def render_csv_raw(report: Report) -> str:
+    """KRR's ``csv-raw``: one row per container, current and recommended requests and limits unformatted."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(CSV_RAW_COLUMNS)
+    for r in report.recommendations:
+        kind, name = r.id.owner.split("/", 1) if r.id.owner_kind == "workload" and "/" in r.id.owner else (
+            "Pod", r.id.owner)  # fmt: skip
+        why = r.reason or ""
+        everything = bool(why) and "cpu:" not in why and "memory:" not in why  # no valid sample at all
+        no_cpu, no_mem = everything or "cpu:" in why, everything or "memory:" in why
+        w.writerow(
+            [
+                r.id.namespace, name, r.replicas, 0, kind, r.id.container,
+                _raw(r.current_request.cpu, False), _raw(r.request.cpu, no_cpu),
+                _raw(r.current_limit.cpu, False), _raw(r.limit.cpu, no_cpu),
+                _raw(r.current_request.memory, False), _raw(r.request.memory, no_mem),
+                _raw(r.current_limit.memory, False), _raw(r.limit.memory, no_mem),
+            ]
+        )  # fmt: skip
     return buf.getvalue()
 
 
@@ -213,6 +260,9 @@ def render_table(report: Report) -> list[Table]:
         t.add_column(col, no_wrap=True)
     for col in ("CPU request", "memory request", "CPU limit", "memory limit"):
         t.add_column(col, overflow="fold")
+    notes = any(r.reason for r in report.recommendations)
+    if notes:
+        t.add_column("note", overflow="fold")
     for r in report.recommendations:
         t.add_row(
             escape(r.id.namespace),  # names come from the samples: never Rich markup
@@ -224,6 +274,7 @@ def render_table(report: Report) -> list[Table]:
             f"{_change(r.current_request.memory, r.request.memory)}",
             f"{fmt_cpu(r.current_limit.cpu)} → {fmt_cpu(r.limit.cpu)}",
             f"{fmt_mem(r.current_limit.memory)} → {fmt_mem(r.limit.memory)}",
+            *([escape(r.reason or "")] if notes else []),
         )
     tt = Table(title="requests freed (negative: added)", caption=f"power: {report.power.describe()}")
     for col in TOTALS_HEAD:

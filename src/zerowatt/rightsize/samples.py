@@ -433,11 +433,14 @@ def load_samples(
     progress: Progress | None = None,
     batch_rows: int = BATCH_ROWS,
     track_simple: bool = True,
+    keep_series: bool = False,
 ) -> tuple[UsageAccumulator, LoadStats]:
     """Stream a CSV or Parquet sample file into a fresh accumulator.
 
     ``now`` (end of the history) defaults to the file's latest timestamp.
     """
+    if path.is_dir():
+        raise ValidationError(str(path), "is a directory: give one CSV or Parquet file of samples")
     if not path.is_file():
         raise ValidationError(str(path), "no such file")
     flt = flt or SampleFilter()
@@ -463,7 +466,7 @@ def load_samples(
                 scanned += b.num_rows
         if not math.isfinite(now):
             raise ValidationError(str(path), "no samples")
-        acc = UsageAccumulator(now, history, config, track_simple)
+        acc = UsageAccumulator(now, history, config, track_simple, keep_series)
         mapper = _KeyMapper(acc, flt)
         done = 0
         try:
@@ -485,7 +488,7 @@ def load_samples(
         _check_times(t_all, _Place(path, 0, csv=True))
         if now is None:
             now = float(np.max(t_all))
-        acc = UsageAccumulator(now, history, config, track_simple)
+        acc = UsageAccumulator(now, history, config, track_simple, keep_series)
         mapper = _KeyMapper(acc, flt)
         for start in range(0, total, batch_rows):
             batch = table.slice(start, batch_rows)
