@@ -49,6 +49,11 @@ def cpu_seconds(pid: int) -> float:
 
 def tree_cpu_seconds(root: int) -> float:
     """CPU seconds of ``root`` and every living process descending from it (a scan of /proc)."""
+    return sum(cpu_seconds(pid) for pid in process_tree(root))
+
+
+def process_tree(root: int) -> set[int]:
+    """``root`` and the pids of every living process descending from it (a scan of /proc)."""
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -64,4 +69,4 @@ def tree_cpu_seconds(root: int) -> float:
             if parent in tree and pid not in tree:
                 tree.add(pid)
                 grew = True
-    return sum(cpu_seconds(pid) for pid in tree)
+    return tree

@@ -19,14 +19,13 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import EXAMPLES, cli_env, free_port
 from tests.host.serving import metric, wait_ready
-from tests.waiting import wait_until
+from tests.waiting import process_tree, wait_until
 
 WORKERS = 2
 
@@ -114,24 +113,6 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
         _stop(exporter)
 
 
-def tree(root: int) -> set[int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    out, grew = {root}, True
-    while grew:
-        grew = False
-        for pid, parent in parents.items():
-            if parent in out and pid not in out:
-                out.add(pid)
-                grew = True
-    return out
-
-
 @dataclass
 class Snapshot:
     apps: float
@@ -151,7 +132,7 @@ def _exported(text: str, pids: set[int]) -> float:
 
 def snapshot(node: Node) -> Snapshot:
     """Both sides' totals once each has closed an interval that started after this call."""
-    pids = tree(node.up.pid)
+    pids = process_tree(node.up.pid)
     assert len(pids) >= WORKERS + 1
     first_host = httpx.get(node.admin, timeout=10).text
     first_exp = httpx.get(node.exporter, timeout=10).text
