@@ -86,7 +86,7 @@ def test_keda_switch_both_ways_through_the_api(kube: EmulatorThread) -> None:
 def test_parse_replicas_as_upstream() -> None:
     assert parse_replicas("3", key="k") == 3 and not isinstance(parse_replicas("3", key="k"), Percent)
     assert isinstance(parse_replicas("20%", key="k"), Percent) and str(parse_replicas(" 20% ", key="k")) == "20%"
-    for bad in ("101%", "x%", "-1", "1.5", "", "9" * 5000, "9" * 5000 + "%"):
+    for bad in ("101%", "x%", "-1", "1.5", "", "9" * 5000, "9" * 5000 + "%", "²", "-²", "²%", "٣"):
         with pytest.raises(ValidationError, match="k"):
             parse_replicas(bad, key="k")
 

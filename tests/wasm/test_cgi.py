@@ -109,6 +109,7 @@ def test_content_type_only_is_a_200_and_body_is_kept_binary() -> None:
         b"X-Only: other\n\nbody",  # none of Content-Type/Location/Status
         b"Status: abc\n\n",
         b"Status: 99\n\n",
+        "Status: ²²²\n\n".encode(),  # digits to str.isdigit, not to int()
         b"Content-Type text/plain\n\n",  # no colon
         b"Bad Name: x\nContent-Type: text/plain\n\n",
         b"Content-Type: \xff\n\n",

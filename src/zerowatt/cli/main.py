@@ -45,7 +45,7 @@ def early_workers(args: list[str]) -> int | None:
         elif arg.startswith("--workers="):
             value = arg.removeprefix("--workers=")
         if value is not None:
-            guess = int(value) if value.isdigit() and int(value) >= 1 else None
+            guess = int(value) if value.isascii() and value.isdigit() and int(value) >= 1 else None
             if guess is None:
                 return None
     if guess is None:

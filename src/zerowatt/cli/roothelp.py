@@ -28,7 +28,7 @@ def terminal_width() -> int:
     """The width rich would use: ``$TERMINAL_WIDTH`` (typer's), ``$COLUMNS``, the terminal, else 80."""
     for variable in ("TERMINAL_WIDTH", "COLUMNS"):
         value = os.environ.get(variable, "")
-        if value.isdigit() and int(value) > 0:
+        if value.isascii() and value.isdigit() and int(value) > 0:
             return int(value)
     if os.environ.get("TERM", "").lower() in ("dumb", "unknown") and os.isatty(1):
         return 80

@@ -85,7 +85,7 @@ class AsgiApp:
 async def read_body(headers: list[tuple[str, str]], receive: Receive, limit: int) -> bytes | None:
     """The whole body, or None when it exceeds ``limit`` bytes (announced or actual)."""
     for name, value in headers:
-        if name == "content-length" and value.isdigit() and int(value) > limit:
+        if name == "content-length" and value.isascii() and value.isdigit() and int(value) > limit:
             return None
     message = await receive()
     body: bytes = message.get("body", b"")

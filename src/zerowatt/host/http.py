@@ -382,7 +382,7 @@ class Connection(asyncio.Protocol):
         hosts = 0
         for name, value in self._headers:
             if name == "content-length":
-                if value.isdigit() and int(value) > self.max_body:
+                if value.isascii() and value.isdigit() and int(value) > self.max_body:
                     # answered at once, before any body arrives (and instead of inviting one with 100 Continue)
                     self._refuse(413, "request body too large\n")
             elif name == "host":

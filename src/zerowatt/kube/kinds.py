@@ -43,6 +43,12 @@ class Percent(int):
     __repr__ = __str__
 
 
+def _digits(s: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts "²" and other scripts' digits, which ``int()`` refuses or
+    reads as numbers no Kubernetes user wrote."""
+    return s.isascii() and s.isdigit()
+
+
 def parse_replicas(text: str, *, key: str, negative_ok: bool = False) -> int:
     """``"3"`` or ``"20%"`` (0–100) → an int or :class:`Percent` (py-kube-downscaler's ``parse_int_or_percent``)."""
     s = str(text).strip()
@@ -50,12 +56,12 @@ def parse_replicas(text: str, *, key: str, negative_ok: bool = False) -> int:
         raise ValidationError(key, f"{s[:20]!r}... is not a replica count (too long)")
     if s.endswith("%"):
         digits = s[:-1].strip()
-        if not digits.isdigit() or int(digits) > 100:
+        if not _digits(digits) or int(digits) > 100:
             raise ValidationError(key, f"{text!r} is not a percentage from 0% to 100%")
         return Percent(int(digits))
-    if s.isdigit() or (negative_ok and s.startswith("-") and s[1:].isdigit()):
+    if _digits(s) or (negative_ok and s.startswith("-") and _digits(s[1:])):
         return int(s)
-    if s.startswith("-") and s[1:].isdigit():
+    if s.startswith("-") and _digits(s[1:]):
         raise ValidationError(key, f"{text!r} is negative")
     raise ValidationError(key, f"{text!r} is not an integer (or a percentage such as '20%')")
 

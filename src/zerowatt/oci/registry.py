@@ -49,7 +49,8 @@ class HttpFetcher:
                         url = urljoin(url, response.headers["location"])
                         continue
                     length = response.headers.get("content-length")
-                    if response.status_code == 200 and length and length.isdigit() and int(length) > max_bytes:
+                    declared = int(length) if length and length.isascii() and length.isdigit() else 0
+                    if response.status_code == 200 and declared > max_bytes:
                         raise ValidationError(what, f"is {length} bytes; expected at most {max_bytes}")
                     body = bytearray()
                     for chunk in response.iter_bytes(_CHUNK):

@@ -318,7 +318,7 @@ def _parse_head(head: bytes) -> tuple[int, tuple[tuple[str, str], ...]]:
         key = name.lower()
         if key == "status":
             code = value.split(" ", 1)[0]
-            if not (code.isdigit() and len(code) == 3 and 100 <= int(code) <= 599):
+            if not (code.isascii() and code.isdigit() and len(code) == 3 and 100 <= int(code) <= 599):
                 raise CgiOutputError(f"bad CGI Status {value[:40]!r} (expected a 3-digit code)")
             if int(code) < 200:
                 # A CGI response is the final one: an interim 1xx (101 Switching Protocols above all)
