@@ -24,7 +24,6 @@ import json
 import math
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from tests.rightsize.promfixture import serve_tsdb, stop_prometheus
+from tests.waiting import cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".zerowatt-cache" / "bench_rightsize_prom"
@@ -144,39 +145,27 @@ def settle(data: Path, cache: Path) -> None:
     so that no compaction runs during a measurement."""
     work = cache / "settle"
     work.mkdir(parents=True, exist_ok=True)
-    proc, _ = start_prometheus(data, work)
+    proc, _ = serve_tsdb(data, work, timeout=120)
     try:
         t_end = time.monotonic() + 1800
         time.sleep(75)
         while time.monotonic() < t_end:
-            c0 = _cpu_seconds(proc.pid)
+            c0 = cpu_seconds(proc.pid)
             time.sleep(10)
-            if _cpu_seconds(proc.pid) - c0 < 0.3:
+            if cpu_seconds(proc.pid) - c0 < 0.3:
                 break
     finally:
-        proc.terminate()
-        proc.wait(timeout=60)
+        stop_prometheus(proc, timeout=60)
 
 
 def wait_idle(pid: int, limit: float = 300.0) -> None:
     """Wait until Prometheus uses under 5 % of a core over 2 s (nothing else running in it)."""
     t_end = time.monotonic() + limit
     while time.monotonic() < t_end:
-        c0 = _cpu_seconds(pid)
+        c0 = cpu_seconds(pid)
         time.sleep(2)
-        if _cpu_seconds(pid) - c0 < 0.1:
+        if cpu_seconds(pid) - c0 < 0.1:
             return
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _requests(url: str) -> float:
@@ -189,45 +178,17 @@ def _requests(url: str) -> float:
     return total
 
 
-def start_prometheus(data: Path, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    import httpx
-
-    prom = shutil.which("prometheus")
-    if not prom:
-        raise SystemExit("Debian's prometheus package is required: make sysdeps")
-    cfg = workdir / "prometheus.yml"
-    cfg.write_text("global:\n  scrape_interval: 1m\nscrape_configs: []\n")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (workdir / "prometheus.log").open("w")
-    proc = subprocess.Popen(
-        [prom, f"--config.file={cfg}", f"--storage.tsdb.path={data}", f"--web.listen-address=127.0.0.1:{port}",
-         "--storage.tsdb.retention.time=100y", "--log.level=warn"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"prometheus did not start: {(workdir / 'prometheus.log').read_text()[-2000:]}")
-        time.sleep(0.2)
-
-
 def run_once(url: str, prom_pid: int, days: int, strategy: str, extra: list[str]) -> dict[str, float]:
     """One ``zerowatt rightsize`` run: wall, own CPU, peak RSS, Prometheus CPU and HTTP requests."""
     cmd = [sys.executable, "-m", "zerowatt", "rightsize", "-p", url, "--end", str(NOW), "--history", f"{days}d",
            "--strategy", strategy, "--json", "--output", os.devnull, *extra]  # fmt: skip
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     wait_idle(prom_pid)
-    q0, p0, t0 = _requests(url), _cpu_seconds(prom_pid), time.perf_counter()
+    q0, p0, t0 = _requests(url), cpu_seconds(prom_pid), time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
-    p1, q1 = _cpu_seconds(prom_pid), _requests(url)
+    p1, q1 = cpu_seconds(prom_pid), _requests(url)
     err = proc.stderr.read().decode() if proc.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"zerowatt failed: {err[-2000:]}")
@@ -256,7 +217,7 @@ def main(argv: list[str]) -> int:
     data, built = build_tsdb(args.containers, args.days, args.cache)
     work = args.cache / "run"
     work.mkdir(parents=True, exist_ok=True)
-    proc, url = start_prometheus(data, work)
+    proc, url = serve_tsdb(data, work, timeout=120)
     try:
         _requests(url)  # warm the HTTP path once
         runs = [run_once(url, proc.pid, args.days, args.strategy, args.zerowatt_args) for _ in range(args.runs)]
@@ -264,11 +225,7 @@ def main(argv: list[str]) -> int:
             print(f"Prometheus at {url} (TSDB {data}) for {args.hold:g} s more", flush=True)
             time.sleep(args.hold)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_prometheus(proc)
     samples = 2 * args.containers * args.days * 1440
     print(f"right-sizing from Prometheus 2.42 (promtool backfill), {args.containers} containers × {args.days} d × "
           f"1 min ({samples / 1e6:.1f} M samples), strategy {args.strategy}; built in {built:.0f} s")  # fmt: skip

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, cli_env, free_port
+from tests.host.serving import stop as stop_server
 from tests.host.serving import wait_ready
 
 README = ROOT / "README.md"
@@ -130,14 +131,8 @@ def test_every_line_of_the_readme_tour_runs_from_the_checkout(kubeconfig: Path, 
 
 def stop(server: subprocess.Popen[bytes] | None) -> None:
     """Stop a `zerowatt up` started by the tour (SIGTERM, its graceful drain) and reap it."""
-    if server is None or server.poll() is not None:
-        return
-    server.terminate()
-    try:
-        server.wait(30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
+    if server is not None:
+        stop_server(server, timeout=30)
 
 
 def test_the_tours_usage_samples_are_what_their_generator_writes(tmp_path: Path) -> None:

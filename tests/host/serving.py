@@ -6,6 +6,7 @@ Shared by the host's end-to-end tests and ``benchmarks/bench_live.py``.
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -42,3 +43,15 @@ def wait_ready(admin: str, proc: subprocess.Popen[Any], log: Path, timeout: floa
             pass
         time.sleep(0.1)
     raise AssertionError(f"zerowatt up not ready after {timeout} s:\n{log.read_text()}")
+
+
+def stop(proc: subprocess.Popen[Any], timeout: float = 20) -> None:
+    """Stop a server the test started: SIGTERM (its graceful drain), SIGKILL after ``timeout`` s; reap it."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ import httpx
 import pytest
 
 from tests.conftest import EXAMPLES, cli_env, free_port
-from tests.host.serving import metric, wait_ready
+from tests.host.serving import metric, stop, wait_ready
 from tests.waiting import process_tree, wait_until
 
 WORKERS = 2
@@ -36,16 +35,6 @@ class Node:
     admin: str
     exporter: str
     up: subprocess.Popen[str]
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -108,9 +97,9 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
             wait_ready(f"http://127.0.0.1:{admin}", up, ulog)
             yield Node(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin}/metrics", exporter_url, up)
         finally:
-            _stop(up)
+            stop(up)
     finally:
-        _stop(exporter)
+        stop(exporter)
 
 
 @dataclass

@@ -9,7 +9,6 @@ wasmtime, WASI preview 1 preopens) and the wasi:http probe (``tests/wasm/compone
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ import pytest
 
 from tests.conftest import cli_env, free_port, invoke_cli
 from tests.host.guestbuild import build_c
-from tests.host.serving import wait_ready
+from tests.host.serving import stop, wait_ready
 
 PROBE_WAT = Path(__file__).resolve().parents[1] / "wasm" / "components" / "probe.wat"
 PASSWD = Path("/etc/passwd")
@@ -71,16 +70,6 @@ class Up:
     log: Path
 
 
-def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.fixture(scope="module")
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     work = tmp_path_factory.mktemp("sandbox")
@@ -108,7 +97,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
         os.symlink(PASSWD, work / "www" / "data.txt")
         yield Up(f"http://127.0.0.1:{port}", work, proc, log)
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 @pytest.mark.parametrize("guest_path", ["/data/evil", "/data/climb", "/data/etc/passwd", "/data/manifest"])

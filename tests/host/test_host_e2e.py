@@ -24,7 +24,7 @@ import pytest
 
 from tests.conftest import EXAMPLES, cli_env, free_port, invoke_cli
 from tests.host.guestbuild import build_c
-from tests.host.serving import metric, wait_ready
+from tests.host.serving import metric, stop, wait_ready
 from tests.waiting import await_until, tree_cpu_seconds, wait_until
 
 MANIFEST = """\
@@ -122,13 +122,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         wait_ready(srv.admin, proc, log)
         yield srv
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(proc)
 
 
 def env_of(response: httpx.Response) -> dict[str, str]:

@@ -5,7 +5,6 @@ The in-process versions, with every case, are in tests/host/test_http_limits.py 
 
 from __future__ import annotations
 
-import signal
 import socket
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import pytest
 
 from tests.conftest import cli_env, free_port
 from tests.host.guestbuild import build_c
-from tests.host.serving import wait_ready
+from tests.host.serving import stop, wait_ready
 
 pytestmark = pytest.mark.timeout(180)
 BOUND = 30.0
@@ -52,12 +51,7 @@ def port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         wait_ready(f"http://127.0.0.1:{admin}", proc, log)
         yield port
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def read_all(sock: socket.socket) -> bytes:

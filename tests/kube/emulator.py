@@ -190,8 +190,12 @@ class EmulatorThread:
 
         return self.run(wrapper())
 
+    def make_emulator(self) -> Emulator:
+        """The emulator to serve (a subclass overrides it to serve another, e.g. with server-side apply)."""
+        return Emulator(strict=False)
+
     async def _start(self) -> None:
-        emu = Emulator(strict=False)
+        emu = self.make_emulator()
         emu.resources.load_bundled()
         for info in self.custom_resources:
             emu.resources[info["resource"]] = {k: v for k, v in info.items() if k != "resource"}

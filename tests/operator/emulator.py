@@ -70,18 +70,8 @@ class OperatorEmulator(Emulator):
 
 
 class OperatorEmulatorThread(EmulatorThread):
-    async def _start(self) -> None:
-        emu = OperatorEmulator(strict=False)
-        emu.resources.load_bundled()
-        for info in self.custom_resources:
-            emu.resources[info["resource"]] = {k: v for k, v in info.items() if k != "resource"}
-        self.emulator = emu
-        await emu.__aenter__()
-        import kmock
-
-        self._server = kmock.Server(emu)
-        await self._server.__aenter__()
-        self.url = f"http://127.0.0.1:{self._server.port}"
+    def make_emulator(self) -> Emulator:
+        return OperatorEmulator(strict=False)
 
 
 VERBS = ["get", "list", "watch", "create", "update", "patch", "delete"]

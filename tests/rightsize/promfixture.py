@@ -64,10 +64,51 @@ def openmetrics(workloads: tuple[Workload, ...] = WORKLOADS) -> str:
     return "\n".join(lines) + "\n# EOF\n"
 
 
+def serve_tsdb(data: Path, workdir: Path, timeout: float = 60) -> tuple[subprocess.Popen[bytes], str]:
+    """Start Debian's ``prometheus`` on the TSDB in ``data`` (no scrapes) on a loopback port; wait until ready.
+
+    Shared by the tests and ``benchmarks/rightsize_prometheus.py``. Stop it with :func:`stop_prometheus`.
+    """
+    prom = shutil.which("prometheus")
+    if not prom:
+        raise RuntimeError("Debian's prometheus package (prometheus, promtool) is required: make sysdeps")
+    cfg = workdir / "prometheus.yml"
+    cfg.write_text("global:\n  scrape_interval: 1m\nscrape_configs: []\n")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with (workdir / "prometheus.log").open("w") as log:
+        proc = subprocess.Popen(
+            [prom, f"--config.file={cfg}", f"--storage.tsdb.path={data}", f"--web.listen-address=127.0.0.1:{port}",
+             "--storage.tsdb.retention.time=100y", "--log.level=warn"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_prometheus(proc)
+            raise RuntimeError(f"prometheus did not become ready: {(workdir / 'prometheus.log').read_text()[-2000:]}")
+        time.sleep(0.2)
+
+
+def stop_prometheus(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """SIGTERM (Prometheus flushes its head block), SIGKILL after ``timeout`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def start_prometheus(workdir: Path) -> Iterator[str]:
     """Backfill, start ``prometheus`` on a loopback port, yield its URL, stop it."""
-    prom, promtool = shutil.which("prometheus"), shutil.which("promtool")
-    if not prom or not promtool:
+    promtool = shutil.which("promtool")
+    if not promtool:
         raise RuntimeError("Debian's prometheus package (prometheus, promtool) is required: make sysdeps")
     data = workdir / "data"
     data.mkdir()
@@ -75,34 +116,8 @@ def start_prometheus(workdir: Path) -> Iterator[str]:
     src.write_text(openmetrics())
     subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", "-q", str(src), str(data)],
                    check=True, capture_output=True, timeout=120)  # fmt: skip
-    cfg = workdir / "prometheus.yml"
-    cfg.write_text("global:\n  scrape_interval: 1m\nscrape_configs: []\n")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (workdir / "prometheus.log").open("w")
-    proc = subprocess.Popen(
-        [prom, f"--config.file={cfg}", f"--storage.tsdb.path={data}", f"--web.listen-address=127.0.0.1:{port}",
-         "--storage.tsdb.retention.time=100y", "--log.level=warn"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    proc, url = serve_tsdb(data, workdir)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"prometheus did not become ready: {(workdir / 'prometheus.log').read_text()[-2000:]}"
-                )
-            time.sleep(0.2)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop_prometheus(proc)

@@ -54,6 +54,29 @@ def _scenario_rows(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
+#: Short column heads of the categories in the 100-column share tables.
+_SHORT = {"base": "base", "variable": "var", "safety": "safe", "growth": "grow", "redundancy": "red", "idle": "idle"}
+
+
+def _share_table(title: str, label: str, rows: list[dict[str, Any]], total: str, categories: tuple[str, ...]) -> Table:
+    """One row per namespace or node: its cores (``total``), each category's share of them, and its watts."""
+    table = Table(title=f"{title} (CPU share of each category)", title_justify="left")
+    table.add_column(label, overflow="fold", max_width=30)
+    for col in ("cores", *(_SHORT[k] for k in categories), "W"):
+        table.add_column(col, justify="right")
+    for row in rows[:TABLE_NODES]:
+        cores = row[total]["cpu"]
+        table.add_row(
+            escape(row["name"]),
+            f"{cores:.1f}",
+            *(_pct(row[k]["cpu"], cores) for k in categories),
+            f"{row[total]['watts']:.0f}",
+        )
+    if len(rows) > TABLE_NODES:
+        table.caption = f"{len(rows) - TABLE_NODES} more {label}s in --format json"
+    return table
+
+
 def render_table(doc: dict[str, Any]) -> str:
     """The report as text tables that fit in :data:`WIDTH` columns."""
     out = io.StringIO()
@@ -77,38 +100,10 @@ def render_table(doc: dict[str, Any]) -> str:
     t.add_row("capacity", f"{cap['cpu']:.1f}", "", f"{cap['memory'] / GIB:.1f}", "", f"{cap['watts']:.0f}", "")
     con.print(t)
     spaces = sorted(doc["namespaces"], key=lambda n: -n["requests"]["cpu"])
-    if spaces:
-        ns = Table(title="Namespaces by requested cores (CPU share of each category)", title_justify="left")
-        ns.add_column("namespace", overflow="fold", max_width=30)
-        for col in ("cores", "base", "var", "safe", "grow", "red", "W"):
-            ns.add_column(col, justify="right")
-        for n in spaces[:TABLE_NODES]:
-            c = n["requests"]["cpu"]
-            ns.add_row(
-                escape(n["name"]),
-                f"{c:.1f}",
-                *(_pct(n[k]["cpu"], c) for k in CATEGORIES[:5]),
-                f"{n['requests']['watts']:.0f}",
-            )
-        if len(spaces) > TABLE_NODES:
-            ns.caption = f"{len(spaces) - TABLE_NODES} more namespaces in --format json"
-        con.print(ns)
+    if spaces:  # a namespace has no idle: its share columns stop at redundancy
+        con.print(_share_table("Namespaces by requested cores", "namespace", spaces, "requests", CATEGORIES[:5]))
     nodes = sorted(doc["nodes"], key=lambda n: -n["idle"]["cpu"])
-    nt = Table(title="Nodes by idle cores (CPU share of each category)", title_justify="left")
-    nt.add_column("node", overflow="fold", max_width=30)
-    for col in ("cores", "base", "var", "safe", "grow", "red", "idle", "W"):
-        nt.add_column(col, justify="right")
-    for n in nodes[:TABLE_NODES]:
-        c = n["capacity"]["cpu"]
-        nt.add_row(
-            escape(n["name"]),
-            f"{c:.1f}",
-            *(_pct(n[k]["cpu"], c) for k in CATEGORIES),
-            f"{n['capacity']['watts']:.0f}",
-        )
-    if len(nodes) > TABLE_NODES:
-        nt.caption = f"{len(nodes) - TABLE_NODES} more nodes in --format json"
-    con.print(nt)
+    con.print(_share_table("Nodes by idle cores", "node", nodes, "capacity", CATEGORIES))
     st = Table(title="Servers that can be off", title_justify="left")
     st.add_column("scenario")
     for col in ("off", "kept", "kWh/yr", "kg CO2e/yr", "litres/yr", "money/yr"):
