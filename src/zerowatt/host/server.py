@@ -434,6 +434,11 @@ class Supervisor:
         proc.send_settings(self.settings.to_json(), self.apps)
 
     def ready(self) -> bool:
+        """What ``/readyz`` answers: every worker listens, and the routes have been announced (so a script that
+        waits for ``/readyz`` finds them printed)."""
+        return self.announced and self.workers_ready()
+
+    def workers_ready(self) -> bool:
         live = [p for p in self.workers if p.is_alive()]
         return (
             not self.stopping  # draining: /readyz says 503 so that load balancers stop sending
@@ -469,10 +474,10 @@ class Supervisor:
             for fd in fired:
                 if fd in waiting:
                     waiting[fd].read_ready()
-            if not self.announced and self.ready():
-                self.announced = True
+            if not self.announced and self.workers_ready():
                 if on_ready is not None:
                     on_ready()
+                self.announced = True  # after the routes are out: /readyz (ready()) says 200 from here on
             for proc in [p for p in self.workers if not p.is_alive()]:
                 if not self.ever_ready(proc):
                     # A worker that dies before serving (port, manifest, memory) would die again.
