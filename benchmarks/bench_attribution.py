@@ -5,6 +5,10 @@
 - micro: the accounting's own work per request, in-process: the loop-thread checkpoint (``LoopCpu.take``),
   the ledger charge (worst case: a batch of one request), one interval close per 1,000 requests; CPU µs
   per request, and the ``thread_time`` call alone (the floor: one clock read per request).
+- sampler: the once-a-second rate refresh of the host's processes (``LiveRate.refresh``): the supervisor's
+  scans every process's ``stat`` (so that a CPU-second is priced as the exporter prices it) and publishes
+  the sum, on this node's ``/proc`` and on a synthetic one of 1,000 processes; a worker's reads
+  ``/proc/stat``, the source and the board. CPU ms per refresh.
 - http: requests/s of ``zerowatt up`` (hello-wat, one worker, native front) with the accounting on (the
   default) and off (``--energy-summary 0``); both servers run at once pinned to CPU 0, ``wrk -t1 -c32``
   pinned to CPU 1 gives each ``seconds`` in turn per round (interleaved), medians. The ratio is what counts.
@@ -76,6 +80,54 @@ def micro(n: int) -> dict[str, float]:
     }
 
 
+def _synthetic_proc(root: Path, processes: int) -> None:
+    """A ``/proc`` of ``processes`` processes (each a ``stat`` file) and a two-CPU ``stat``."""
+    root.mkdir()
+    cpus = "cpu  500 0 100 4000 0 0 0 0 0 0\ncpu0 250 0 50 2000 0 0 0 0 0 0\ncpu1 250 0 50 2000 0 0 0 0 0 0\n"
+    (root / "stat").write_text(cpus)
+    for pid in range(1000, 1000 + processes):
+        (root / str(pid)).mkdir()
+        (root / str(pid) / "stat").write_text(
+            f"{pid} (worker {pid}) S 1 {pid} {pid} 0 -1 0 0 0 0 0 {pid % 97} {pid % 13} 0 0 20 0 1 0 {pid * 7} 0 0\n"
+        )
+
+
+def sampler(refreshes: int, work: Path) -> dict[str, Any]:
+    """CPU per ``LiveRate.refresh``: the supervisor's (a scan of every process's ``stat``, published on the
+    board) and a worker's (``/proc/stat`` and the source, the sum read from the board), once per interval."""
+    from zerowatt.energy.board import SeenBoard
+    from zerowatt.energy.model import ModelChoice, NodePowerModel
+    from zerowatt.energy.request import LiveRate
+    from zerowatt.energy.sources.model import ModelSource
+
+    synthetic = work / "proc-1000"
+    _synthetic_proc(synthetic, 1000)
+    board = SeenBoard(work / "seen")
+    out: dict[str, Any] = {}
+    for name, root, publish in (
+        ("supervisor, this node", "/proc", True),
+        ("supervisor, 1,000 processes", str(synthetic), True),
+        ("worker, this node", "/proc", False),
+    ):
+        source = ModelSource(ModelChoice(NodePowerModel(10.0, 50.0, 2), "configured", "bench"))
+        live = LiveRate(source, ActiveRate(1.0, "initial"), proc_root=root, board=board, publish=publish)
+        live.refresh(0.0, tick=0)
+        cpu = 0.0
+        for i in range(1, refreshes + 1):
+            if not publish:
+                board.publish(i, 1.0)  # the supervisor's record for this tick, outside the measurement
+            t0 = time.process_time()
+            live.refresh(float(i), tick=i)
+            cpu += time.process_time() - t0
+        ms = cpu / refreshes * 1e3
+        out[name] = {
+            "processes scanned": len(live.meter.procs.known),
+            "ms_per_refresh": ms,
+            "percent_of_a_core_at_1_hz": ms / 10,
+        }
+    return out
+
+
 def http(seconds: float, rounds: int, work: Path) -> dict[str, Any]:
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), ZEROWATT_CACHE_DIR=str(work / "cache"))
     hello = ROOT / "examples" / "hello-wat" / "spin.toml"
@@ -109,11 +161,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="wrk duration per server and round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=200_000, help="in-process requests for the micro part")
+    parser.add_argument("--refreshes", type=int, default=200, help="rate refreshes for the sampler part")
     args = parser.parse_args(argv)
     results: dict[str, Any] = {"machine": describe(), "command": "python -m benchmarks attribution " + " ".join(argv)}
     results["micro"] = micro(args.requests)
     print(json.dumps(results["micro"]), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
+        results["sampler"] = sampler(args.refreshes, Path(tmp))
+        print(json.dumps(results["sampler"]), flush=True)
         results["http"] = http(args.seconds, args.rounds, Path(tmp))
     print(json.dumps(results, indent=2))
     RESULTS.parent.mkdir(exist_ok=True)

@@ -7,6 +7,7 @@ terminated beyond those kept) + ``zerowatt_node_unattributed_joules_total`` + ``
 
 from __future__ import annotations
 
+import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +17,13 @@ from hypothesis import strategies as st
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from zerowatt.energy.board import SeenBoard
 from zerowatt.energy.exporter import Exporter
 from zerowatt.energy.facility import Facility
 from zerowatt.energy.meter import Meter
 from zerowatt.energy.model import ModelChoice, NodePowerModel
 from zerowatt.energy.procfs import ProcReader
+from zerowatt.energy.request import ActiveRate, LiveRate
 from zerowatt.energy.sources.model import ModelSource
 
 CID = "c" * 64
@@ -207,3 +210,60 @@ def test_no_two_samples_share_a_label_set_when_pids_are_reused() -> None:
     assert [key for key, n in seen.items() if n > 1] == []
     joules = {k: v for k, v in seen.items() if k[0] == "zerowatt_process_joules_total"}
     assert len(joules) == 2  # running, and the two terminated binaries summed
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(steps, st.floats(0.0, 0.5)), min_size=1, max_size=10))
+def test_the_hosts_rate_prices_every_process_as_the_exporter_does(plan: list[tuple[Step, float]]) -> None:
+    """The first half of issue 16's law: the app host's :class:`LiveRate` (its own light scan of the same
+    ``/proc``) prices each process's CPU-seconds of an interval at exactly what the exporter attributes to it,
+    also when the processes' CPU times add up to more than the node's busy time (a VM's steal: ``stolen`` is
+    the share of the processes' ticks that ``/proc/stat`` books as steal, not busy); and so does a worker that
+    reads ``/proc/stat`` only and takes the processes' sum from its supervisor's board."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        node = Node(root)
+        node.ticks = {100: 0, 101: 0}
+        node.write(100, 900)
+        node.write(101, 901)
+        idle_ticks = 0
+        stolen_ticks = 0
+
+        def model() -> ModelSource:
+            return ModelSource(ModelChoice(NodePowerModel(10.0, 50.0, 1), "configured", "test"))
+
+        meter = Meter(model(), ProcReader(str(root)))
+        live = LiveRate(model(), ActiveRate(1.0, "initial"), proc_root=str(root))
+        # a host's supervisor scans and publishes; its worker reads /proc/stat only and takes the sum
+        board = SeenBoard(Path(tmp) / "board" / "seen")
+        (Path(tmp) / "board").mkdir()
+        publisher = LiveRate(model(), ActiveRate(1.0, "initial"), proc_root=str(root), board=board, publish=True)
+        follower = LiveRate(model(), ActiveRate(1.0, "initial"), proc_root=str(root), board=board, board_wait=0.0)
+        rates: list[ActiveRate] = []
+        live.listeners.append(rates.append)
+        shared: list[tuple[ActiveRate, ActiveRate]] = []
+        publisher.listeners.append(lambda r: shared.append((r, r)))
+        follower.listeners.append(lambda r: shared.append((shared.pop()[0], r)))
+        meter.sample(0.0)
+        for sampler in (live, publisher, follower):
+            sampler.refresh(0.0, tick=0)
+        for i, (step, stolen) in enumerate(plan, start=1):
+            before = node.busy
+            node.apply(step)
+            steal = int((node.busy - before) * stolen)
+            node.busy -= steal  # the processes' ticks include it; /proc/stat's busy does not
+            stolen_ticks += steal
+            idle_ticks += step.idle
+            node.total = node.busy + idle_ticks + stolen_ticks
+            node.stat()
+            iv = meter.sample(float(i))
+            for sampler in (live, publisher, follower):
+                sampler.refresh(float(i), tick=i)
+            assert iv is not None and len(rates) == i
+            assert shared[-1][0] == shared[-1][1] == ActiveRate(rates[-1].joules_per_cpu_second, "model")
+            for pid, cpu in iv.process_cpu.items():
+                priced = cpu * rates[-1].joules_per_cpu_second
+                assert math.isclose(priced, iv.processes.workloads.get(pid, 0.0), rel_tol=1e-9, abs_tol=1e-12)
+            assert live.meter.procs._fds == {}  # the light scan keeps no file open
+            assert follower.meter.procs.known == {}  # the follower scanned nothing
+        ProcReader.close(meter.procs)

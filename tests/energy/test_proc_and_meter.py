@@ -85,8 +85,8 @@ def count_refreshes(live: LiveRate) -> list[ActiveRate]:
     seen: list[ActiveRate] = []
     refresh = live.refresh
 
-    def counting(now: float | None = None) -> ActiveRate:
-        seen.append(refresh(now))
+    def counting(now: float | None = None, tick: int | None = None) -> ActiveRate:
+        seen.append(refresh(now, tick))
         return seen[-1]
 
     live.refresh = counting  # type: ignore[method-assign]

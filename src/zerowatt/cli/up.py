@@ -100,6 +100,14 @@ def up(
         float,
         typer.Option(help="Seconds between joules-per-request log lines (0: no energy accounting).", min=0),
     ] = 60.0,
+    energy_interval: Annotated[
+        float,
+        typer.Option(
+            help="Seconds between energy samples, at whole multiples since the epoch; set it to the exporter's "
+            "--interval for the apps' joules to add up to its figures.",
+            min=0.05,
+        ),
+    ] = 1.0,
     policy: Annotated[
         str | None,
         typer.Option(
@@ -147,6 +155,7 @@ def up(
         cache_dir=str(cache_dir) if cache_dir else None,
         log_level=log_level.lower(),
         energy_summary=energy_summary or None,
+        energy_interval=energy_interval,
         http=http,
         policy=policy,
         policy_options=tuple(policy_option or ()),

@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 
 from zerowatt.energy.facility import Facility
 from zerowatt.energy.gpu_metrics import GpuCollector, GpuTotals
+from zerowatt.energy.grid import run_on_grid
 from zerowatt.energy.kepler import cpu_info_rows, info_families, platform_family, workload_families
 from zerowatt.energy.meter import MAX_TERMINATED, Meter, Totals
 from zerowatt.energy.pods import Names
@@ -186,7 +187,8 @@ class EnergyCollector(Collector):
 
 
 class Exporter:
-    """Samples a :class:`Meter` every ``interval`` seconds in a thread and serves the totals over HTTP."""
+    """Samples a :class:`Meter` every ``interval`` seconds (on the wall-clock grid, :mod:`zerowatt.energy.grid`)
+    in a thread and serves the totals over HTTP."""
 
     def __init__(
         self,
@@ -244,8 +246,9 @@ class Exporter:
                 self.totals.add(iv)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.step()
+        # At the multiples of the interval since the epoch: the app host's samplers close the same intervals,
+        # so its per-app joules and this exporter's per-process joules price each CPU-second alike.
+        run_on_grid(lambda _tick: self.step(), self.interval, self._stop, time.time)
 
     def start(self, host: str, port: int) -> int:
         """Start sampling and serving; returns the bound port (``port`` 0 picks a free one)."""

@@ -43,10 +43,21 @@ class Interval:
                 out[p.container] = out.get(p.container, 0.0) + joules
         return out
 
-    def active_joules_per_cpu_second(self) -> float:
-        """Active energy per busy CPU-second over this interval (see :mod:`zerowatt.energy.request`)."""
-        if self.node_busy_cpu > 0:
-            return self.processes.active / self.node_busy_cpu
+    def active_joules_per_cpu_second(self, seen: Seconds | None = None) -> float:
+        """Active energy per CPU-second of a process over this interval (see :mod:`zerowatt.energy.request`).
+
+        The denominator is :func:`~zerowatt.energy.attribution.attribute`'s: the node's busy time, or the
+        processes' CPU times when they add up to more. They do on virtual machines: a process's CPU time
+        includes time the hypervisor stole from it, which ``/proc/stat`` books as steal, not busy (a 2-vCPU
+        VM under load showed Σ processes 5-19 % above busy). A host that divided by busy alone priced its
+        CPU-seconds that much above the exporter's (issue 16). ``seen``: the processes' sum when another
+        process scanned them (:mod:`zerowatt.energy.board`); by default, this interval's own scan.
+        """
+        if seen is None:
+            seen = sum(self.process_cpu.values())
+        denominator = max(self.node_busy_cpu, seen)
+        if denominator > 0:
+            return self.processes.active / denominator
         capacity = self.seconds * self.logical_cpus
         return self.energy.total / capacity if capacity > 0 else 0.0
 

@@ -76,14 +76,22 @@ class ProcessInfo:
 
 
 class ProcReader:
-    """Reads node and per-process CPU times from a ``/proc``-shaped directory."""
+    """Reads node and per-process CPU times from a ``/proc``-shaped directory.
 
-    def __init__(self, root: str = "/proc") -> None:
+    The exporter keeps every process's ``stat`` file open and describes each new process (container, exe,
+    VM). The app host only needs the processes' CPU times, to price a CPU-second as the exporter does
+    (:class:`zerowatt.energy.request.LiveRate`): ``light=True`` keeps no file open (a worker's descriptors
+    are for its clients) and reads nothing but ``stat``.
+    """
+
+    def __init__(self, root: str = "/proc", *, light: bool = False) -> None:
         self.root = root
         self.ticks = clock_ticks()
         self.known: dict[int, ProcessInfo] = {}
         self._fds: dict[int, int] = {}
-        _raise_file_limit()
+        self.light = light
+        if not light:
+            _raise_file_limit()
 
     def node(self) -> tuple[CpuTimes, int]:
         """Node CPU times in seconds and the logical CPU count."""
@@ -124,6 +132,8 @@ class ProcReader:
         (a third of the cost) and tells a reused pid apart for free (the old file answers ESRCH).
         Processes that vanish between listing and reading (they exit all the time) are skipped.
         """
+        if self.light:
+            return self._light_processes()
         out: dict[int, float] = {}
         fresh: dict[int, ProcessInfo] = {}
         fds = self._fds
@@ -141,13 +151,21 @@ class ProcReader:
             try:
                 data = pread(fd, 4096, 0)
                 close = data.rindex(b")")
+            except (OSError, ValueError):
+                os.close(fd)  # exited (ESRCH); a new process with this pid (reused) gets a new file, now
+                del fds[pid]
+                try:
+                    fd = fds[pid] = os.open(f"{root}/{pid}/stat", os.O_RDONLY)
+                    data = pread(fd, 4096, 0)
+                    close = data.rindex(b")")
+                except (OSError, ValueError):
+                    continue
+            try:
                 rest = data[close + 2 :].split(None, 20)
                 cpu = int(rest[11]) + int(rest[12])
                 start = int(rest[19])
                 ppid = int(rest[1])
-            except (OSError, ValueError, IndexError):
-                os.close(fd)  # exited (ESRCH): a new process with this pid gets a new file
-                del fds[pid]
+            except (ValueError, IndexError):
                 continue
             info = known.get(pid)
             if info is None or info.starttime != start:
@@ -155,6 +173,34 @@ class ProcReader:
                 info = self._describe(pid, comm, ppid, start)
             else:
                 info.ppid = ppid  # orphans are re-parented
+            fresh[pid] = info
+            out[pid] = cpu / ticks
+        self.known = fresh
+        return out
+
+    def _light_processes(self) -> dict[int, float]:
+        """:meth:`processes` without open files or descriptions (``known`` holds pid, name, ppid, start)."""
+        out: dict[int, float] = {}
+        fresh: dict[int, ProcessInfo] = {}
+        known = self.known
+        ticks = float(self.ticks)
+        root = self.root
+        for name in os.listdir(root):
+            if not name[0].isdigit():
+                continue
+            try:
+                with open(f"{root}/{name}/stat", "rb") as f:
+                    data = f.read()
+                close = data.rindex(b")")
+                rest = data[close + 2 :].split(None, 20)
+                cpu = int(rest[11]) + int(rest[12])
+                start = int(rest[19])
+                pid = int(name)
+            except (OSError, ValueError, IndexError):
+                continue  # exited between listing and reading
+            info = known.get(pid)
+            if info is None or info.starttime != start:
+                info = ProcessInfo(pid, "", int(rest[1]), start)
             fresh[pid] = info
             out[pid] = cpu / ticks
         self.known = fresh

@@ -20,7 +20,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from zerowatt.energy.board import SeenBoard
 from zerowatt.energy.config import EnergyConfig
+from zerowatt.energy.grid import run_on_grid
 from zerowatt.energy.meter import Meter
 from zerowatt.energy.model import NodePowerModel
 from zerowatt.energy.procfs import ProcReader
@@ -50,10 +52,16 @@ def joules_for_cpu(cpu_seconds: Seconds, rate: ActiveRate) -> Joules:
 
 
 class LiveRate:
-    """Refreshes an :class:`ActiveRate` from the node's source once per ``interval`` seconds.
+    """Refreshes an :class:`ActiveRate` from the node's source once per ``interval`` seconds, at the multiples
+    of ``interval`` since the epoch (:mod:`zerowatt.energy.grid`), so that its intervals are the exporter's.
 
     Either call :meth:`refresh` from your own loop (caller-driven), or :meth:`start` a daemon thread.
-    It samples only ``/proc/stat`` and the source (no per-process scan), so it costs microseconds.
+    The rate divides the interval's active energy by the node's busy time or the processes' summed CPU times,
+    whichever is larger, as the exporter does (:meth:`zerowatt.energy.meter.Interval.active_joules_per_cpu_second`).
+    That sum takes a scan of every process's ``stat`` (about 14 µs per process on the node): ``board`` shares
+    one scan among the processes of a host (:mod:`zerowatt.energy.board`) — the one that ``publish``-es scans,
+    the others read ``/proc/stat`` and the source only and take the sum for the same tick from the board
+    (waiting up to ``board_wait`` seconds; without it, the busy time alone for that interval).
     """
 
     def __init__(
@@ -64,10 +72,18 @@ class LiveRate:
         proc_root: str = "/proc",
         interval: Seconds = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        board: SeenBoard | None = None,
+        publish: bool = False,
+        board_wait: Seconds = 0.25,
     ) -> None:
-        self.meter = Meter(source, ProcReader(proc_root), per_process=False)
+        self.scan = board is None or publish
+        self.meter = Meter(source, ProcReader(proc_root, light=True), per_process=self.scan)
         self.interval = interval
         self.clock = clock
+        self.board = board
+        self.publish = publish
+        self.board_wait = board_wait
+        self._board_live = False  # a record for our tick was found once: the publisher is there
         self._rate = initial
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -78,27 +94,44 @@ class LiveRate:
     def current(self) -> ActiveRate:
         return self._rate
 
-    def refresh(self, now: Seconds | None = None) -> ActiveRate:
-        """Sample the node; keeps the previous rate when an interval holds no information."""
+    def refresh(self, now: Seconds | None = None, tick: int | None = None) -> ActiveRate:
+        """Sample the node for the interval ending now (``tick``: its index on the grid, for the board); keeps
+        the previous rate when an interval holds no information."""
         try:
             iv = self.meter.sample(self.clock() if now is None else now)
         except (SensorError, OSError) as exc:
             self.problems.warning(f"energy rate not refreshed: {exc}")
             return self._rate
         if iv is not None and iv.seconds > 0:
-            rate = iv.active_joules_per_cpu_second()
-            if rate > 0:
-                self._rate = ActiveRate(rate, iv.source.name)
-            for listener in self.listeners:
+            seen = None
+            if self.board is not None and tick is not None:
+                if self.publish:
+                    self.board.publish(tick, sum(iv.process_cpu.values()))
+                else:
+                    # Until the publisher's first record (it starts after the workers), no wait.
+                    waiting = self._board_live or self.board.read() is not None
+                    seen = self.board.wait_for(tick, self.board_wait if waiting else 0.0)
+                    if seen is not None:
+                        self._board_live = True
+                    elif self._board_live:
+                        self.problems.warning(
+                            f"no process CPU sum for tick {tick} on {self.board.path} within {self.board_wait} s: "
+                            "such intervals are priced by the node's busy time alone",
+                            key="board",
+                        )
+            rate = ActiveRate(iv.active_joules_per_cpu_second(seen), iv.source.name)
+            if rate.joules_per_cpu_second > 0:
+                self._rate = rate
+            for listener in self.listeners:  # the interval's own rate, 0 included: the exporter gave 0 too
                 try:
-                    listener(self._rate)
+                    listener(rate)
                 except Exception as exc:  # a listener's bug must not stop the rate
                     self.problems.warning(f"energy interval listener failed: {exc!r}")
         return self._rate
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.refresh()
+        # On the wall-clock grid, as the exporter samples: both close the same intervals (energy/grid.py).
+        run_on_grid(lambda tick: self.refresh(tick=round(tick / self.interval)), self.interval, self._stop, time.time)
 
     def start(self) -> LiveRate:
         self.refresh()
@@ -124,9 +157,12 @@ def start_live_rate(
     *,
     interval: Seconds = 1.0,
     listeners: list[Callable[[ActiveRate], object]] | None = None,
+    board: SeenBoard | None = None,
+    publish: bool = False,
 ) -> LiveRate:
     """One call for the app host: detect this node's source and start refreshing the rate every
-    ``interval`` seconds in a daemon thread (read it with ``.current``). Stop it with ``.stop()``."""
+    ``interval`` seconds in a daemon thread (read it with ``.current``). Stop it with ``.stop()``.
+    ``board``/``publish``: share one ``/proc`` scan among a host's processes (see :class:`LiveRate`)."""
     from zerowatt.energy.detect import Roots, detect_source
     from zerowatt.energy.sources.model import ModelSource
 
@@ -138,6 +174,6 @@ def start_live_rate(
     fallback = source.chain[-1]
     assert isinstance(fallback, ModelSource)
     initial = ActiveRate.from_model(fallback.choice.model)
-    live = LiveRate(source, initial, proc_root=roots.proc, interval=interval)
+    live = LiveRate(source, initial, proc_root=roots.proc, interval=interval, board=board, publish=publish)
     live.listeners.extend(listeners or [])
     return live.start()

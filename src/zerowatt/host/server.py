@@ -192,6 +192,7 @@ def build_host(
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    from zerowatt.energy.board import SeenBoard
     from zerowatt.energy.procfs import tree_cpu_seconds
 
     # Both define Prometheus metrics: import them after PROMETHEUS_MULTIPROC_DIR is in the environment.
@@ -206,6 +207,7 @@ def build_host(
     from .metrics import EnergyMetrics, HostMetrics, RequestObserver
     from .pool import ComponentPool
     from .registry import ExecutorContext
+    from .spawn import ENERGY_BOARD_ENV
 
     runtime = runtime if runtime is not None else Runtime(EngineSettings())
     stdout = InheritedStdout(stderr=True) if inherit_stdout else None
@@ -244,7 +246,12 @@ def build_host(
             tree_cpu=tree_cpu_seconds,
             loop=loop_cpu,
         )
-        live = start_live_rate(listeners=[accounting.close_interval])
+        board_path = os.environ.get(ENERGY_BOARD_ENV)  # a worker of `zerowatt up`: its supervisor scans /proc
+        live = start_live_rate(
+            interval=settings.energy_interval,
+            listeners=[accounting.close_interval],
+            board=SeenBoard(board_path) if board_path else None,
+        )
         accounting.rate = live.current
         observers.append(accounting)
     # The autoscaler: --policy, or the keep-alive window of --idle-unload (zerowatt.host.autoscale.policy_for).
@@ -516,12 +523,15 @@ class Supervisor:
         os.close(self._wake_w)
 
 
-def _supervisor_energy(settings: HostSettings, admin: AdminServer) -> LiveRate:
+def _supervisor_energy(settings: HostSettings, admin: AdminServer, board_path: Path) -> LiveRate:
     """The supervisor's own CPU is host work (start-up, validation, the admin listener's scrapes): charge it
     to the host share, once a second at that second's rate, as the workers charge theirs. Its counters go
-    to the multiprocess directory beside the workers' (prometheus-client was imported after it was set)."""
+    to the multiprocess directory beside the workers' (prometheus-client was imported after it was set). It
+    is the one process of the host that scans ``/proc`` each interval: it publishes the processes' CPU sum
+    at ``board_path`` for the workers (:mod:`zerowatt.energy.board`)."""
     from prometheus_client import CollectorRegistry
 
+    from zerowatt.energy.board import SeenBoard
     from zerowatt.energy.request import start_live_rate
 
     from .energy import EnergyAccounting
@@ -543,7 +553,9 @@ def _supervisor_energy(settings: HostSettings, admin: AdminServer) -> LiveRate:
         seen = scrapes
         accounting.close_interval(rate)
 
-    return start_live_rate(listeners=[close])
+    return start_live_rate(
+        interval=settings.energy_interval, listeners=[close], board=SeenBoard(board_path), publish=True
+    )
 
 
 def route_urls(apps: list[App], settings: HostSettings) -> list[tuple[str, str, str]]:
@@ -601,7 +613,7 @@ def serve(
 
             def start_energy() -> None:
                 try:
-                    energy.append(_supervisor_energy(settings, server))
+                    energy.append(_supervisor_energy(settings, server, started.energy_board))
                 except Exception:  # the supervisor's share is missing from the figures, nothing else
                     log.exception("energy accounting of the supervisor not started")
 

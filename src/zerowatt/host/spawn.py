@@ -141,6 +141,11 @@ class Prestarted:
     def metrics_dir(self) -> Path:
         return Path(self.state_dir) / "metrics"
 
+    @property
+    def energy_board(self) -> Path:
+        """Where the supervisor publishes each interval's process CPU sum (:mod:`zerowatt.energy.board`)."""
+        return Path(self.state_dir) / "energy-seen"
+
     def release_environment(self) -> None:
         """Give ``PROMETHEUS_MULTIPROC_DIR`` back its value from before :func:`prestart` (the state directory is
         about to go: a process that serves more than once, or starts other programs after, must not inherit it)."""
@@ -148,6 +153,10 @@ class Prestarted:
             os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
         else:
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = self.previous_metrics_dir
+
+
+#: The environment variable that tells a worker where its supervisor publishes (:mod:`zerowatt.energy.board`).
+ENERGY_BOARD_ENV = "ZEROWATT_ENERGY_BOARD"
 
 
 def default_workers() -> int:
@@ -166,6 +175,7 @@ def _start(count: int) -> Prestarted:
     started.metrics_dir.mkdir()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(started.metrics_dir)  # the admin listener reads it too
     env = worker_env()
+    env[ENERGY_BOARD_ENV] = str(started.energy_board)  # the supervisor's /proc scan, shared (energy/board.py)
     try:
         for _ in range(count):
             started.processes.append(WorkerProcess(env))
