@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.waiting import cpu_seconds, wait_until
 from zerowatt.energy.containers import container_from_cgroup
 from zerowatt.energy.meter import Meter, Totals
@@ -127,3 +129,16 @@ def test_start_live_rate_prices_cpu_time() -> None:
             assert joules <= 0.01 * model.max_watts / model.logical_cpus * 1.4
     finally:
         live.stop()
+
+
+def test_a_reader_that_keeps_no_file_open_reads_the_same_cpu_times() -> None:
+    kept, closed = ProcReader(describe=False), ProcReader(describe=False, keep_open=False)
+    try:
+        a, b = kept.processes(), closed.processes()
+        assert os.getpid() in a and os.getpid() in b and closed._fds == {}
+        assert abs(a[os.getpid()] - b[os.getpid()]) < 1.0
+        assert kept.known[os.getpid()].comm == "" and kept.known[os.getpid()].container is None
+    finally:
+        kept.close()
+    with pytest.raises(ValueError, match="keep_open"):
+        ProcReader(describe=True, keep_open=False)

