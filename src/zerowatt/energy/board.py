@@ -1,7 +1,7 @@
 """One ``/proc`` scan per host per interval, shared: the supervisor publishes, its workers read.
 
 Pricing a CPU-second as the exporter does needs the interval's Σ of every process's CPU time
-(:meth:`zerowatt.energy.meter.Interval.active_joules_per_cpu_second`): one scan of ``/proc`` — about 14 µs per
+(:meth:`zerowatt.energy.meter.Interval.active_joules_per_cpu_second`): one scan of ``/proc`` — 7-16 µs per
 process on the node. Every process of ``zerowatt up`` scanning on its own would cost (workers + 1) scans a
 second; instead the supervisor scans and writes the figure for each grid tick to a small file in the host's
 state directory, and each worker, which samples ``/proc/stat`` and the power source itself (microseconds),

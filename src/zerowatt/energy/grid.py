@@ -4,12 +4,12 @@ The exporter (``zerowatt energy serve``) and every process of ``zerowatt up`` sa
 Each prices a CPU-second at its interval's rate, ``active / busy`` = P(u) / logical CPUs, which rises with
 the node's utilisation ``u``. Two samplers whose intervals start at different instants weigh the same
 CPU-seconds by different rates: under bursty load, a host sampling every second at its own phase and an
-exporter sampling every 0.5 s put the host's per-app joules 2-10 % away from the exporter's figure for the
+exporter sampling every 0.5 s put the host's per-app joules 1-3 % away from the exporter's figure for the
 same processes (issue 16).
 
 When every sampler ends its intervals at the multiples of one interval since the Unix epoch, they all close
 the same intervals up to their wake-up latency (milliseconds), see the same ``u`` and the same rate, and
-their figures add up (docs/energy.md, "Two conservation laws"). Sleeping ``interval`` after each sample
+their figures add up (docs/energy.md, "Conservation law 1"). Sleeping ``interval`` after each sample
 instead would drift by the sample's own duration every time, so two samplers' phases would wander apart.
 
 :func:`next_tick` is pure; :func:`run_on_grid` is the loop both samplers use (clock and sleep passed in).

@@ -58,7 +58,7 @@ class LiveRate:
     Either call :meth:`refresh` from your own loop (caller-driven), or :meth:`start` a daemon thread.
     The rate divides the interval's active energy by the node's busy time or the processes' summed CPU times,
     whichever is larger, as the exporter does (:meth:`zerowatt.energy.meter.Interval.active_joules_per_cpu_second`).
-    That sum takes a scan of every process's ``stat`` (about 14 µs per process on the node): ``board`` shares
+    That sum takes a scan of every process's ``stat`` (7-16 µs per process on the node): ``board`` shares
     one scan among the processes of a host (:mod:`zerowatt.energy.board`) — the one that ``publish``-es scans,
     the others read ``/proc/stat`` and the source only and take the sum for the same tick from the board
     (waiting up to ``board_wait`` seconds; without it, the busy time alone for that interval).

@@ -50,7 +50,7 @@ class HostSettings:
     http: str = "native"  # the worker's HTTP front: "native" (zerowatt.host.http) or "uvicorn" (ASGI)
     energy_summary: Seconds | None = 60.0  # seconds between joules-per-request log lines; None: no energy accounting
     # Seconds between energy samples, on the wall-clock grid (zerowatt.energy.grid): the exporter's --interval,
-    # so that per-app joules add up to its per-process figures (docs/energy.md, "Two conservation laws").
+    # so that per-app joules add up to its per-process figures (docs/energy.md, "Conservation law 1").
     energy_interval: Seconds = 1.0
     policy: str | None = None  # autoscaling policy (zerowatt.scaling.policies); None: unload after idle_unload
     policy_options: tuple[str, ...] = ()  # KEY=VALUE, validated by zerowatt.scaling.policies.parse_policy
