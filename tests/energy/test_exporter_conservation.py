@@ -57,6 +57,14 @@ class Node:
         self.starts = 1000
         self.stat()
 
+    @classmethod
+    def with_two_processes(cls, root: Path) -> Node:
+        node = cls(root)
+        node.ticks = {100: 0, 101: 0}
+        node.write(100, 900)
+        node.write(101, 901)
+        return node
+
     def stat(self) -> None:
         idle = self.total - self.busy
         line = f"{self.busy} 0 0 {idle} 0 0 0 0 0 0"
@@ -109,10 +117,7 @@ def scrape(exporter: Exporter) -> dict[str, float]:
 def test_a_sum_over_the_rendered_metrics_conserves(plan: list[Step], max_terminated: int, spread: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        node = Node(root)
-        node.ticks = {100: 0, 101: 0}
-        node.write(100, 900)
-        node.write(101, 901)
+        node = Node.with_two_processes(root)
         idle_ticks = 0
         source = ModelSource(ModelChoice(NodePowerModel(10.0, 50.0, 1), "configured", "test"))
         exporter = Exporter(
@@ -222,10 +227,7 @@ def test_the_hosts_rate_prices_every_process_as_the_exporter_does(plan: list[tup
     reads ``/proc/stat`` only and takes the processes' sum from its supervisor's board."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        node = Node(root)
-        node.ticks = {100: 0, 101: 0}
-        node.write(100, 900)
-        node.write(101, 901)
+        node = Node.with_two_processes(root)
         idle_ticks = 0
         stolen_ticks = 0
 
