@@ -243,16 +243,38 @@ def _children(root: str, pid: int | str) -> list[int]:
     return out
 
 
+def self_cpu_seconds(root: str = "/proc", *, reaped: bool = True) -> float:
+    """CPU seconds of this process (all threads) and, with ``reaped``, of the children it has waited for.
+
+    Read from ``/proc/self/stat`` in clock ticks — the very counters an exporter reads for this process — and
+    not from ``getrusage`` (microseconds): a host that prices its own CPU must count it as the exporter does,
+    or the two disagree by up to two ticks per process at each end of any stretch, which is most of an idle
+    stretch's CPU (issue 16). ``getrusage`` only when ``/proc`` cannot be read.
+    """
+    try:
+        with open(f"{root}/self/stat", "rb") as f:
+            data = f.read()
+        rest = data[data.rindex(b")") + 2 :].split()
+        fields = (11, 12, 13, 14) if reaped else (11, 12)
+        return sum(int(rest[i]) for i in fields) / float(clock_ticks())
+    except (OSError, ValueError, IndexError):
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        total = own.ru_utime + own.ru_stime
+        if reaped:
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
+            total += children.ru_utime + children.ru_stime
+        return total
+
+
 def tree_cpu_seconds(root: str = "/proc") -> float:
     """CPU seconds of this process and all its descendants, live or reaped.
 
-    This process (all threads) and the children it has waited for come from ``getrusage`` (microseconds);
-    live descendants from ``/proc/<pid>/stat`` (utime + stime + cutime + cstime, ticks). A child that exits
-    and is reaped moves from the second term to the first, so the sum never drops.
+    This process (all threads) and the children it has waited for come from :func:`self_cpu_seconds`; live
+    descendants from ``/proc/<pid>/stat`` (utime + stime + cutime + cstime), all in the ticks an exporter reads.
+    A child that exits and is reaped moves from the second term to the first, so the sum does not drop (by
+    more than a tick's rounding, which the ledger absorbs).
     """
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
-    total = own.ru_utime + own.ru_stime + reaped.ru_utime + reaped.ru_stime
+    total = self_cpu_seconds(root)
     ticks = float(clock_ticks())
     stack = _children(root, "self")
     seen: set[int] = set()

@@ -22,7 +22,6 @@ import contextlib
 import logging
 import math
 import os
-import resource
 import select
 import shutil
 import signal
@@ -532,14 +531,14 @@ def _supervisor_energy(settings: HostSettings, admin: AdminServer, board_path: P
     from prometheus_client import CollectorRegistry
 
     from zerowatt.energy.board import SeenBoard
+    from zerowatt.energy.procfs import self_cpu_seconds
     from zerowatt.energy.request import start_live_rate
 
     from .energy import EnergyAccounting
     from .metrics import EnergyMetrics
 
     def own_cpu() -> float:  # the workers charge their own CPU (and their children's)
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return usage.ru_utime + usage.ru_stime
+        return self_cpu_seconds(reaped=False)
 
     accounting = EnergyAccounting(
         metrics=EnergyMetrics(CollectorRegistry()), interval=settings.energy_summary or 60.0, tree_cpu=own_cpu
