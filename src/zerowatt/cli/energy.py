@@ -299,7 +299,14 @@ def top(
 @reports_errors
 def serve(
     listen: Annotated[str, typer.Option(help="HOST:PORT to serve /metrics on.")] = "127.0.0.1:28282",
-    interval: Annotated[float, typer.Option(help="Sampling interval, seconds.", min=0.05)] = 1.0,
+    interval: Annotated[
+        float,
+        typer.Option(
+            help="Sampling interval, seconds, at its multiples since the epoch (zerowatt up --energy-interval "
+            "must match for the apps' joules to add up to these figures).",
+            min=0.05,
+        ),
+    ] = 1.0,
     duration: Annotated[float, typer.Option(help="Stop after this many seconds (0: run until stopped).", min=0)] = 0.0,
     node_name: Annotated[str | None, typer.Option(help="node_name label (default: host name).")] = None,
     gpu: Annotated[bool, typer.Option("--gpu/--no-gpu", help="Also export NVIDIA GPUs when NVML is available.")] = True,
