@@ -403,3 +403,10 @@ def test_bad_manifest_exits_2_before_serving(tmp_path: Path) -> None:
     assert bad_flag.returncode == 2 and "--listen" in bad_flag.stderr
     bad_http = invoke_cli(["up", str(bad), "--http", "h3"])
     assert bad_http.returncode == 2 and "--http 'h3'" in bad_http.stderr and "native" in bad_http.stderr
+
+
+@pytest.mark.parametrize("value", ["0.01", "0", "-1", "soon"])
+def test_a_bad_energy_interval_exits_2(value: str) -> None:
+    result = invoke_cli(["up", str(EXAMPLES / "hello-wat" / "spin.toml"), "--energy-interval", value])
+    assert result.returncode == 2
+    assert "--energy-interval" in result.stderr
