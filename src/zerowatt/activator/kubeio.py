@@ -11,25 +11,14 @@ field manager ``zerowatt-activator``.
 
 from __future__ import annotations
 
-import ssl
-from dataclasses import dataclass
 from typing import Any
 
 from zerowatt.activator.appconfig import is_app
 from zerowatt.activator.hosts import AppKey
-from zerowatt.kube.api import ApiError, KubeApi, path_segment
+from zerowatt.kube.api import ApiError, KubeApi, WatchTarget, path_segment
 
 FIELD_MANAGER = "zerowatt-activator"
 _DEPLOYMENTS = "/apis/apps/v1/deployments"
-
-
-@dataclass(frozen=True)
-class WatchTarget:
-    """Where to open a watch (the lean transport's endpoint, TLS and the current auth headers)."""
-
-    url: str
-    headers: dict[str, str]
-    tls: ssl.SSLContext | None
 
 
 def _ns(namespace: str) -> str:
@@ -68,14 +57,7 @@ class ActivatorApi:
     def slice_watch(self, namespace: str) -> WatchTarget | None:
         """A watch of the namespace's EndpointSlices, or None when the API is reached through a proxy (the
         lean client's settings are needed; then the activator polls)."""
-        conn = self.api._conn  # the resolved endpoint and TLS of the lean transport
-        if conn is None:
-            return None
-        ep = conn.endpoint
-        host = f"[{ep.host}]" if ":" in ep.host else ep.host
-        path = f"{ep.prefix}/apis/discovery.k8s.io/v1/namespaces/{_ns(namespace)}/endpointslices?watch=true"
-        headers = {**self.api._auth_headers(), "Accept": "application/json"}
-        return WatchTarget(f"{ep.scheme}://{host}:{ep.port}{path}", headers, ep.tls)
+        return self.api.watch_target(f"/apis/discovery.k8s.io/v1/namespaces/{_ns(namespace)}/endpointslices?watch=true")
 
     def write_slice(self, manifest: dict[str, Any]) -> None:
         """Create or replace the endpoints and ports of the activator's slice."""

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from zerowatt.activator.kubeio import WatchTarget
+from zerowatt.kube.api import WatchTarget
 
 #: Seconds between two checks of whether anybody still waits (the stream itself may stay silent).
 CHECK_EVERY = 0.5

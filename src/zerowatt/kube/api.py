@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -87,6 +88,16 @@ def encode(body: Any) -> bytes:
     return _ENCODER.encode(body).encode()
 
 
+@dataclass(frozen=True)
+class WatchTarget:
+    """Where to open a long-lived watch outside :class:`KubeApi`'s request/response exchange: the lean
+    transport's endpoint and TLS, and the current authentication headers."""
+
+    url: str
+    headers: dict[str, str]
+    tls: ssl.SSLContext | None
+
+
 class KubeApi:
     """Raw JSON access to the Kubernetes API, configured by a ``kubernetes.client.ApiClient``."""
 
@@ -129,6 +140,16 @@ class KubeApi:
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
+
+    def watch_target(self, path: str) -> WatchTarget | None:
+        """Where to stream ``path`` (a ``?watch=true`` list) from, or None when requests go through a proxy
+        (the official client's pool: only the lean transport's settings can be handed out)."""
+        if self._conn is None:
+            return None
+        ep = self._conn.endpoint
+        host = f"[{ep.host}]" if ":" in ep.host else ep.host
+        headers = {**self._auth_headers(), "Accept": "application/json"}
+        return WatchTarget(f"{ep.scheme}://{host}:{ep.port}{ep.prefix}{path}", headers, ep.tls)
 
     def _auth_headers(self) -> dict[str, str]:
         """The client's default headers plus its authentication (re-asked every batch: tokens rotate)."""
