@@ -5,7 +5,8 @@ range, which is the usual complaint): here every range query covers at most ``ma
 (below Prometheus's 11,000-point limit) and at most ``pods_per_query`` pods, and at most ``concurrency``
 queries are in flight. Every chunk must succeed: a failed chunk (error, timeout, ``warnings`` in the
 response) fails the whole run unless ``allow_partial`` is set, in which case the chunk is skipped, a warning
-is recorded and the result is marked partial (and the CLI then refuses ``--apply``).
+is recorded and the result is marked partial (and the CLI then refuses ``--apply``). Answers are parsed by
+:mod:`~zerowatt.rightsize.prommatrix` and added to the accumulator by :mod:`~zerowatt.rightsize.promingest`.
 
 Series (cAdvisor and kube-state-metrics): ``container_cpu_usage_seconds_total`` (``rate``),
 ``container_memory_working_set_bytes``, ``kube_pod_container_status_last_terminated_reason{reason="OOMKilled"}``
@@ -15,7 +16,6 @@ Series (cAdvisor and kube-state-metrics): ``container_cpu_usage_seconds_total`` 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import time
@@ -27,27 +27,24 @@ from typing import Any, Protocol
 
 import httpx
 import numpy as np
-import numpy.typing as npt
 
-from zerowatt.errors import SettingError, ValidationError, ZerowattError
+from zerowatt.errors import SettingError, ValidationError
 from zerowatt.parsing import parse_duration
 from zerowatt.rightsize.accumulator import UsageAccumulator
 from zerowatt.rightsize.estimator import VpaConfig
-from zerowatt.rightsize.promql_local import LOOKBACK_MS, instant_values, rate, stale
+from zerowatt.rightsize.promingest import ingest_cpu, ingest_memory, oom_events, present
+from zerowatt.rightsize.prommatrix import Matrix, parse_matrix
+from zerowatt.rightsize.prommatrix import PrometheusError as PrometheusError  # re-exported: part of this API
+from zerowatt.rightsize.promql_local import LOOKBACK_MS, instant_values, rate
 from zerowatt.rightsize.samples import LoadStats
 
 Progress = Callable[[int, int], None]
 #: Samples per raw read in local evaluation (one series of 14 days at 1 minute is ≈ 20,000): ≈ 3 MB of JSON.
 RAW_SAMPLES = 100_000
 CONTAINER_FILTER = 'container!="",container!="POD"'
-Matrix = list[tuple[dict[str, str], npt.NDArray[np.int64], npt.NDArray[np.float64]]]
 Matcher = tuple[int, str, str]  # remote-read type (EQ, NEQ, RE, NRE), label, value
 EQ, NEQ, RE, NRE = 0, 1, 2, 3
 CONTAINER_MATCHERS: tuple[Matcher, ...] = ((NEQ, "container", ""), (NEQ, "container", "POD"))
-
-
-class PrometheusError(ZerowattError):
-    """Prometheus could not be reached or answered with an error (exit code 1)."""
 
 
 @dataclass(frozen=True)
@@ -381,12 +378,12 @@ def fetch(
                 _note_warnings(warns, label, result, allow_partial)
             key = (ns, tuple(batch), window)
             if what == "cpu":
-                _ingest_cpu(acc, series, owners, stats)
+                ingest_cpu(acc, series, owners, stats)
             elif what == "memory":
                 memory_of[key] = series  # ingested with the same chunk's OOM kills, which come next
             else:
-                events = _oom_events(series, oom_state, plan.step)
-                _ingest_memory(acc, memory_of.pop(key, []), events, owners, stats)
+                events = oom_events(series, oom_state, plan.step)
+                ingest_memory(acc, memory_of.pop(key, []), events, owners, stats)
             done += 1
             if progress:
                 progress(done, total)
@@ -485,7 +482,7 @@ def _local_range(
     """What ``query_range`` of ``selector`` (or of its ``rate()``) answers on [t0, t1], from one raw read.
 
     Series come back as ``{"metric", "_t", "_x"}`` (seconds, values; steps without a value left out, as
-    Prometheus leaves them out), which :func:`_values` reads without parsing.
+    Prometheus leaves them out), which :func:`~zerowatt.rightsize.promingest.series_values` reads without parsing.
     """
     series, warnings = read_raw(client, selector, matchers, now, raw_range)
     t0_ms, t1_ms, step_ms = round(t0 * 1000), round(t1 * 1000), round(step * 1000)
@@ -493,113 +490,11 @@ def _local_range(
     out: list[dict[str, Any]] = []
     for labels, ts, v in series:
         x = rate(ts, v, steps, rate_ms) if is_rate else instant_values(ts, v, steps)
-        have = ~np.isnan(x) if is_rate else _present(ts, v, steps)
+        have = ~np.isnan(x) if is_rate else present(ts, v, steps)
         if have.any():
             labels.pop("__name__", None)
             out.append({"metric": labels, "_t": steps[have] / 1000, "_x": x[have]})
     return out, warnings
-
-
-def _present(ts: np.ndarray, v: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """Steps where an instant selector has a sample within the lookback (its value may itself be NaN, but not
-    a staleness marker)."""
-    idx = np.searchsorted(ts, steps, side="right") - 1
-    ok = idx >= 0
-    ok[ok] = ts[idx[ok]] >= steps[ok] - LOOKBACK_MS
-    ok[ok] = ~stale(v[idx[ok]])
-    return ok
-
-
-def _values(series: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    if "_t" in series:
-        return series["_t"], series["_x"]
-    vals = series.get("values") or []
-    if not vals:
-        return np.zeros(0), np.zeros(0)
-    t = np.fromiter((float(v[0]) for v in vals), dtype=np.float64, count=len(vals))
-    x = np.fromiter((float(v[1]) for v in vals), dtype=np.float64, count=len(vals))  # "NaN" parses to nan
-    return t, x
-
-
-def _key(s: dict[str, Any]) -> tuple[str, str, str] | None:
-    m = s.get("metric", {})
-    ns, pod, container = m.get("namespace"), m.get("pod"), m.get("container")
-    return (ns, pod, container) if ns and pod and container else None
-
-
-def _ingest_cpu(
-    acc: UsageAccumulator, series: list[dict[str, Any]], owners: dict[tuple[str, str], str], stats: LoadStats
-) -> None:
-    for s in series:
-        key = _key(s)
-        t, x = _values(s)
-        if key is None or t.size == 0:
-            continue
-        sid = acc.series_id(*key, owners.get(key[:2]))
-        stats.rows += int(t.size)
-        stats.nan_samples += int(np.isnan(x).sum())
-        stats.negative_samples += int((x < 0).sum())
-        acc.add_samples(np.full(t.size, sid), t, cpu=x)
-
-
-def _oom_events(
-    series: list[dict[str, Any]], state: dict[tuple[str, str, str], tuple[float, bool]], step: float
-) -> dict[tuple[str, str, str], np.ndarray]:
-    """Times where ``last_terminated_reason{reason="OOMKilled"}`` turns 1 (or reappears as 1 after a gap).
-
-    ``state`` carries each series' last point across chunks, so a kill is not counted again when the gauge
-    simply stays 1 into the next time window.
-    """
-    out: dict[tuple[str, str, str], np.ndarray] = {}
-    for s in series:
-        key = _key(s)
-        t, x = _values(s)
-        if key is None or t.size == 0:
-            continue
-        last_t, last_on = state.get(key, (-math.inf, False))
-        on = x > 0
-        prev_on = np.concatenate(([last_on], on[:-1]))
-        prev_t = np.concatenate(([last_t], t[:-1]))
-        events = on & (~prev_on | (t - prev_t > 1.5 * step))
-        state[key] = (float(t[-1]), bool(on[-1]))
-        if events.any():
-            out[key] = t[events]
-    return out
-
-
-def _ingest_memory(
-    acc: UsageAccumulator,
-    series: list[dict[str, Any]],
-    events: dict[tuple[str, str, str], np.ndarray],
-    owners: dict[tuple[str, str], str],
-    stats: LoadStats,
-) -> None:
-    """Working-set samples of one chunk together with its OOM kills, in time order (as the file path)."""
-    keys: set[tuple[str, str, str]] = set(events)
-    by_key: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
-    for s in series:
-        key = _key(s)
-        t, x = _values(s)
-        if key is None or t.size == 0:
-            continue
-        by_key[key] = (t, x)
-        keys.add(key)
-        stats.rows += int(t.size)
-        stats.nan_samples += int(np.isnan(x).sum())
-        stats.negative_samples += int((x < 0).sum())
-    for key in sorted(keys):
-        t, x = by_key.get(key, (np.zeros(0), np.zeros(0)))
-        kills = events.get(key, np.zeros(0))
-        oom = np.isin(t, kills)
-        extra = kills[~np.isin(kills, t)]
-        if extra.size:
-            t = np.concatenate((t, extra))
-            x = np.concatenate((x, np.full(extra.size, np.nan)))
-            oom = np.concatenate((oom, np.ones(extra.size, dtype=np.bool_)))
-            order = np.argsort(t, kind="stable")
-            t, x, oom = t[order], x[order], oom[order]
-        sid = acc.series_id(*key, owners.get(key[:2]))
-        acc.add_samples(np.full(t.size, sid), t, memory=x, oom=oom)
 
 
 def _current(
@@ -634,76 +529,3 @@ def _current(
             sid = acc.series_id(ns, pod, container, owners.get((ns, pod)))
             col = f"{res}_{'request' if kind == 'requests' else 'limit'}"
             acc.set_current([sid], **{col: [value]})
-
-
-_TO_CSV = bytes.maketrans(b"[", b"\n")
-
-
-def parse_matrix(body: bytes) -> tuple[Matrix, list[str]]:
-    """A ``matrix`` answer of ``/api/v1/query`` as (labels, times in ms, values) per series, and its warnings.
-
-    ``json.loads`` would build two Python objects per sample (hundreds of bytes each, ~1 µs); here only the
-    label sets go through ``json``, and all samples of the answer are turned into one CSV buffer read by
-    pyarrow's multi-threaded parser (``"NaN"`` reads as NaN). Relies on the answer's shape
-    (``{"metric":{…},"values":[[t,"v"],…]}``), which Prometheus and Thanos write; raw quotes cannot occur
-    inside JSON strings, so label values cannot fake it.
-    """
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    if b'{"metric":' not in body and b'"metric"' in body:  # not Prometheus' compact layout: the slow way
-        doc = json.loads(body)
-        slow: Matrix = []
-        for s_ in (doc.get("data") or {}).get("result") or []:
-            vals = s_.get("values") or []
-            t_ms = np.array([round(float(p[0]) * 1000) for p in vals], dtype=np.int64)
-            slow.append((dict(s_.get("metric") or {}), t_ms, np.array([float(p[1]) for p in vals])))
-        return slow, [str(w) for w in doc.get("warnings") or []]
-    labels: list[dict[str, str]] = []
-    segments: list[bytes] = []
-    counts: list[int] = []
-    pos, end_of_data = 0, 0
-    while True:
-        m = body.find(b'{"metric":', pos)
-        if m < 0:
-            break
-        v = body.find(b',"values":[', m)
-        if v < 0:
-            raise PrometheusError("unexpected answer: a series without values")
-        labels.append(json.loads(body[m + 10 : v]))
-        start = v + 11
-        if body[start : start + 1] == b"]":
-            segments.append(b"")
-            counts.append(0)
-            pos = end_of_data = start
-            continue
-        e = body.find(b"]]", start)
-        seg = body[start + 1 : e]  # t,"v"],[t,"v"],...,[t,"v"
-        segments.append(seg)
-        counts.append(seg.count(b"],[") + 1)
-        pos = end_of_data = e + 2
-    warnings: list[str] = []
-    w = body.rfind(b'"warnings":')
-    if w > end_of_data:
-        found, _ = json.JSONDecoder().raw_decode(body.decode("utf-8", "replace"), w + 11)
-        warnings = [str(x) for x in found or []]
-    if not labels:
-        return [], warnings
-    # One pass: `t,"v"],[t,"v"` → `t,v,⏎t,v,` (each line ends with an empty third field).
-    text = (b",\n".join(s_ for s_ in segments if s_) + b",").translate(_TO_CSV, b']"')
-    table = pacsv.read_csv(
-        pa.py_buffer(text),
-        read_options=pacsv.ReadOptions(column_names=["t", "v", "_"]),
-        convert_options=pacsv.ConvertOptions(
-            include_columns=["t", "v"], column_types={"t": pa.float64(), "v": pa.float64()}
-        ),
-        memory_pool=pa.system_memory_pool(),  # malloc returns what is freed; arrow's pools keep it (peak RSS)
-    )
-    t_all = np.rint(table.column("t").to_numpy() * 1000).astype(np.int64)
-    v_all = np.asarray(table.column("v").to_numpy(zero_copy_only=False), dtype=np.float64)
-    out: Matrix = []
-    offset = 0
-    for lab, n in zip(labels, counts, strict=True):
-        out.append((lab, t_all[offset : offset + n], v_all[offset : offset + n]))
-        offset += n
-    return out, warnings

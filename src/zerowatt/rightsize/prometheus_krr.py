@@ -28,9 +28,7 @@ from zerowatt.rightsize.prometheus import (
     RE,
     ChunkPlan,
     Matcher,
-    Matrix,
     PrometheusClient,
-    PrometheusError,
     _label_regex,
     _matchers,
     _note_warnings,
@@ -41,6 +39,7 @@ from zerowatt.rightsize.prometheus import (
     matcher_list,
     read_raw,
 )
+from zerowatt.rightsize.prommatrix import Matrix, PrometheusError
 from zerowatt.rightsize.promql_local import LOOKBACK_MS, group_max, instant_values, rate, subquery_steps
 from zerowatt.rightsize.samples import LoadStats
 
