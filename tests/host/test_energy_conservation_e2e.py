@@ -1,10 +1,11 @@
 """End to end: Σ apps + host on ``zerowatt up``'s /metrics = what ``zerowatt energy serve`` attributes to its tree.
 
 Real processes: the exporter (``zerowatt energy serve``) samples every process on the node; ``zerowatt up``
-serves the real example apps (``hello-wat``, ``echo-c``) with two workers; real HTTP load on loopback. Over
-the load, and over a quiet stretch, the host's ``zerowatt_app_joules_total`` + ``zerowatt_host_joules_total``
-must equal the exporter's ``zerowatt_process_joules_total`` summed over the host's process tree within 2 %
-(issue 16). Each side prices its own intervals, so each snapshot waits until both have sampled past it.
+serves the real example apps (``hello-wat``, ``echo-c``, ``hello-wasi-http``) with two workers; real HTTP
+load on loopback. Over the load, and over a quiet stretch, the host's ``zerowatt_app_joules_total`` +
+``zerowatt_host_joules_total`` must equal the exporter's ``zerowatt_process_joules_total`` summed over the
+host's process tree within 2 % (issue 16). Each side prices its own intervals, so each snapshot waits until
+both have sampled past it.
 
 Both sample once a second on the wall-clock grid (``--interval 1``, ``--energy-interval 1``), and both divide
 a node's active joules by the same CPU time (the processes' own, which on this VM exceeds ``/proc/stat``'s busy
@@ -83,6 +84,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
                     "up",
                     str(EXAMPLES / "hello-wat" / "spin.toml"),
                     str(EXAMPLES / "echo-c" / "spin.toml"),
+                    str(EXAMPLES / "hello-wasi-http" / "spin.toml"),  # its guests run in `wasmtime serve` children
                     "--listen",
                     f"127.0.0.1:{port}",
                     "--admin",
@@ -166,7 +168,8 @@ def snapshot(node: Node) -> Snapshot:
 
 
 def _loaded_stretch(node: Node) -> Snapshot:
-    """Both sides' totals over a stretch of 6,000 requests (a quarter of them with a 2 KiB body)."""
+    """Both sides' totals over a stretch of 6,000 requests: half to ``/hello``, a quarter with a 2 KiB body to
+    ``/echo``, a quarter to the wasi:http component (its ``wasmtime serve`` child is part of the tree)."""
     before = snapshot(node)
     body = b"x" * 2048
 
@@ -174,7 +177,8 @@ def _loaded_stretch(node: Node) -> Snapshot:
         ok = 0
         with httpx.Client(base_url=node.host_url, timeout=30) as c:
             for i in range(n):
-                r = c.post("/echo/x", content=body) if i % 4 == 0 else c.get("/hello")
+                path = ("/echo/x", "/hello-http", "/hello", "/hello")[i % 4]
+                r = c.post(path, content=body) if path == "/echo/x" else c.get(path)
                 ok += r.status_code == 200
         return ok
 
