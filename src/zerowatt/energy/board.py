@@ -51,13 +51,16 @@ class SeenBoard:
         sleep: Callable[[float], object] = time.sleep,
         poll: Seconds = 0.002,
     ) -> Seconds | None:
-        """The figure for ``tick`` once published, or None if it is not there within ``timeout`` seconds (or a
-        later tick already replaced it)."""
+        """The figure for ``tick`` once published, or None if it is not there within ``timeout`` seconds, a
+        later tick already replaced it, or nothing was ever published (no publisher to wait for: it starts
+        after the workers)."""
         deadline = clock() + timeout
         while True:
             record = self.read()
-            if record is not None and record[0] == tick:
+            if record is None or record[0] > tick:
+                return None
+            if record[0] == tick:
                 return record[1]
-            if (record is not None and record[0] > tick) or clock() >= deadline:
+            if clock() >= deadline:
                 return None
             sleep(poll)

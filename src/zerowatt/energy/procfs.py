@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from zerowatt.energy.attribution import CpuTimes
@@ -132,39 +133,17 @@ class ProcReader:
     def processes(self) -> dict[int, float]:
         """Cumulative CPU seconds (user + system) of every live process; refreshes :attr:`known`.
 
-        Each process's ``stat`` file stays open and is re-read with ``pread``: that skips the path lookup
-        (a third of the cost) and tells a reused pid apart for free (the old file answers ESRCH).
-        Processes that vanish between listing and reading (they exit all the time) are skipped.
+        With ``keep_open`` each process's ``stat`` file stays open and is re-read with ``pread``: that skips
+        the path lookup (a third of the cost) and tells a reused pid apart for free (the old file answers
+        ESRCH). Processes that vanish between listing and reading (they exit all the time) are skipped.
         """
-        if not self.keep_open:
-            return self._read_and_close()
         out: dict[int, float] = {}
         fresh: dict[int, ProcessInfo] = {}
-        fds = self._fds
-        ticks = float(self.ticks)
-        root = self.root
-        pread = os.pread
-        for name in os.listdir(root):
-            if name[0].isdigit() and int(name) not in fds:
-                try:
-                    fds[int(name)] = os.open(f"{root}/{name}/stat", os.O_RDONLY)
-                except OSError:
-                    continue  # gone already, or out of file descriptors: seen next time
         known = self.known
-        for pid, fd in list(fds.items()):
+        ticks = float(self.ticks)
+        for pid, data in self._kept() if self.keep_open else self._read_and_close():
             try:
-                data = pread(fd, 4096, 0)
                 close = data.rindex(b")")
-            except (OSError, ValueError):
-                os.close(fd)  # exited (ESRCH); a new process with this pid (reused) gets a new file, now
-                del fds[pid]
-                try:
-                    fd = fds[pid] = os.open(f"{root}/{pid}/stat", os.O_RDONLY)
-                    data = pread(fd, 4096, 0)
-                    close = data.rindex(b")")
-                except (OSError, ValueError):
-                    continue
-            try:
                 rest = data[close + 2 :].split(None, 20)
                 cpu = int(rest[11]) + int(rest[12])
                 start = int(rest[19])
@@ -185,12 +164,35 @@ class ProcReader:
         self.known = fresh
         return out
 
-    def _read_and_close(self) -> dict[int, float]:
-        """:meth:`processes` without files kept open (and without descriptions: ``known`` holds pid, ppid, start)."""
-        out: dict[int, float] = {}
-        fresh: dict[int, ProcessInfo] = {}
-        known = self.known
-        ticks = float(self.ticks)
+    def _kept(self) -> Iterator[tuple[int, bytes]]:
+        """Every live process's ``stat`` text, through files kept open between calls."""
+        fds = self._fds
+        root = self.root
+        pread = os.pread
+        for name in os.listdir(root):
+            if name[0].isdigit() and int(name) not in fds:
+                try:
+                    fds[int(name)] = os.open(f"{root}/{name}/stat", os.O_RDONLY)
+                except OSError:
+                    continue  # gone already, or out of file descriptors: seen next time
+        for pid, fd in list(fds.items()):
+            try:
+                data = pread(fd, 4096, 0)
+                if data:
+                    yield pid, data
+                    continue
+            except OSError:
+                pass
+            os.close(fd)  # exited (ESRCH); a new process with this pid (reused) gets a new file, now
+            del fds[pid]
+            try:
+                fd = fds[pid] = os.open(f"{root}/{pid}/stat", os.O_RDONLY)
+                yield pid, pread(fd, 4096, 0)
+            except OSError:
+                continue
+
+    def _read_and_close(self) -> Iterator[tuple[int, bytes]]:
+        """Every live process's ``stat`` text, each file opened, read and closed."""
         root = self.root
         for name in os.listdir(root):
             if not name[0].isdigit():
@@ -201,20 +203,9 @@ class ProcReader:
                     data = os.read(fd, 4096)
                 finally:
                     os.close(fd)
-                close = data.rindex(b")")
-                rest = data[close + 2 :].split(None, 20)
-                cpu = int(rest[11]) + int(rest[12])
-                start = int(rest[19])
-                pid = int(name)
-            except (OSError, ValueError, IndexError):
+            except OSError:
                 continue  # exited between listing and reading
-            info = known.get(pid)
-            if info is None or info.starttime != start:
-                info = ProcessInfo(pid, "", int(rest[1]), start)
-            fresh[pid] = info
-            out[pid] = cpu / ticks
-        self.known = fresh
-        return out
+            yield int(name), data
 
     def close(self) -> None:
         """Close the per-process files kept open between samples."""
@@ -252,11 +243,7 @@ def self_cpu_seconds(root: str = "/proc", *, reaped: bool = True) -> float:
     stretch's CPU (issue 16). ``getrusage`` only when ``/proc`` cannot be read.
     """
     try:
-        with open(f"{root}/self/stat", "rb") as f:
-            data = f.read()
-        rest = data[data.rindex(b")") + 2 :].split()
-        fields = (11, 12, 13, 14) if reaped else (11, 12)
-        return sum(int(rest[i]) for i in fields) / float(clock_ticks())
+        return _stat_cpu_seconds(f"{root}/self/stat", reaped)
     except (OSError, ValueError, IndexError):
         own = resource.getrusage(resource.RUSAGE_SELF)
         total = own.ru_utime + own.ru_stime
@@ -264,6 +251,15 @@ def self_cpu_seconds(root: str = "/proc", *, reaped: bool = True) -> float:
             children = resource.getrusage(resource.RUSAGE_CHILDREN)
             total += children.ru_utime + children.ru_stime
         return total
+
+
+def _stat_cpu_seconds(path: str, reaped: bool) -> float:
+    """utime + stime (+ cutime + cstime with ``reaped``) of one ``stat`` file, in seconds."""
+    with open(path, "rb") as f:
+        data = f.read()
+    rest = data[data.rindex(b")") + 2 :].split(None, 15)
+    ticks = int(rest[11]) + int(rest[12]) + (int(rest[13]) + int(rest[14]) if reaped else 0)
+    return ticks / clock_ticks()
 
 
 def tree_cpu_seconds(root: str = "/proc") -> float:
@@ -275,7 +271,6 @@ def tree_cpu_seconds(root: str = "/proc") -> float:
     more than a tick's rounding, which the ledger absorbs).
     """
     total = self_cpu_seconds(root)
-    ticks = float(clock_ticks())
     stack = _children(root, "self")
     seen: set[int] = set()
     while stack:
@@ -284,10 +279,7 @@ def tree_cpu_seconds(root: str = "/proc") -> float:
             continue
         seen.add(pid)
         try:
-            with open(f"{root}/{pid}/stat", "rb") as f:
-                data = f.read()
-            rest = data[data.rindex(b")") + 2 :].split()
-            total += (int(rest[11]) + int(rest[12]) + int(rest[13]) + int(rest[14])) / ticks
+            total += _stat_cpu_seconds(f"{root}/{pid}/stat", reaped=True)
         except (OSError, ValueError, IndexError):
             continue
         stack.extend(_children(root, pid))

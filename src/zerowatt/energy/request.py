@@ -85,7 +85,7 @@ class LiveRate:
         self.board = board
         self.publish = publish
         self.board_wait = board_wait
-        self._board_live = False  # a record for our tick was found once: the publisher is there
+        self._board_live = False  # a record for our tick was found once: a miss after that is worth a warning
         self._rate = initial
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -105,22 +105,21 @@ class LiveRate:
             self.problems.warning(f"energy rate not refreshed: {exc}")
             return self._rate
         if iv is not None and iv.seconds > 0:
-            seen = None
-            if self.board is not None and tick is not None:
-                if self.publish:
-                    self.board.publish(tick, sum(iv.process_cpu.values()))
-                else:
-                    # Until the publisher's first record (it starts after the workers), no wait.
-                    waiting = self._board_live or self.board.read() is not None
-                    seen = self.board.wait_for(tick, self.board_wait if waiting else 0.0)
-                    if seen is not None:
-                        self._board_live = True
-                    elif self._board_live:
-                        self.problems.warning(
-                            f"no process CPU sum for tick {tick} on {self.board.path} within {self.board_wait} s: "
-                            "such intervals are priced by the node's busy time alone",
-                            key="board",
-                        )
+            seen: Seconds | None = None
+            if self.scan:
+                seen = sum(iv.process_cpu.values())
+                if self.board is not None and tick is not None:  # the publisher
+                    self.board.publish(tick, seen)
+            elif self.board is not None and tick is not None:  # a follower: the publisher's sum for this tick
+                seen = self.board.wait_for(tick, self.board_wait)
+                if seen is not None:
+                    self._board_live = True
+                elif self._board_live:
+                    self.problems.warning(
+                        f"no process CPU sum for tick {tick} on {self.board.path} within {self.board_wait} s: "
+                        "such intervals are priced by the node's busy time alone",
+                        key="board",
+                    )
             rate = ActiveRate(iv.active_joules_per_cpu_second(seen), iv.source.name)
             if rate.joules_per_cpu_second > 0:
                 self._rate = rate
